@@ -1,0 +1,100 @@
+// venom/bytes.hpp - byte views handed to handlers, the response writer of the zero-allocation
+// handler form, and the test for "contiguous container of bytes" used by the overloads.
+#pragma once
+
+#include <venom/error.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <iterator>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace venom {
+
+/// A read-only view of bytes (a command, inside shared memory). Valid only during the handler
+/// call that receives it; copy what you keep.
+class ByteView {
+public:
+    constexpr ByteView() noexcept = default;
+    constexpr ByteView(const std::uint8_t* p, std::size_t n) noexcept : p_(p), n_(n) {}
+
+    constexpr const std::uint8_t* data() const noexcept { return p_; }
+    constexpr std::size_t size() const noexcept { return n_; }
+    constexpr bool empty() const noexcept { return n_ == 0; }
+    constexpr const std::uint8_t* begin() const noexcept { return p_; }
+    constexpr const std::uint8_t* end() const noexcept { return p_ + n_; }
+    constexpr std::uint8_t operator[](std::size_t i) const noexcept { return p_[i]; }
+
+    std::string_view as_string_view() const noexcept {
+        return {reinterpret_cast<const char*>(p_), n_};
+    }
+    std::string to_string() const { return std::string(as_string_view()); }
+    std::vector<std::uint8_t> to_vector() const { return {p_, p_ + n_}; }
+
+    friend bool operator==(ByteView a, std::string_view b) noexcept { return a.as_string_view() == b; }
+    friend bool operator!=(ByteView a, std::string_view b) noexcept { return !(a == b); }
+
+private:
+    const std::uint8_t* p_ = nullptr;
+    std::size_t n_ = 0;
+};
+
+/// Where a zero-allocation handler writes its answer: straight into the client's response slot.
+/// Handler form: `void(std::uint32_t client_id, venom::ByteView cmd, venom::ResponseWriter& out)`.
+class ResponseWriter {
+public:
+    ResponseWriter(std::uint8_t* p, std::size_t cap) noexcept : p_(p), cap_(cap) {}
+
+    /// The slot's memory: write up to capacity() bytes here, then call resize(n).
+    std::uint8_t* data() noexcept { return p_; }
+    std::size_t capacity() const noexcept { return cap_; }  ///< max_response_size
+    std::size_t size() const noexcept { return n_; }
+
+    /// Sets the answer's length. Throws message_too_large beyond capacity().
+    void resize(std::size_t n) {
+        if (n > cap_) throw_too_large(n);
+        n_ = n;
+    }
+    /// Appends bytes. Throws message_too_large beyond capacity().
+    void append(const void* src, std::size_t n) {
+        if (n > cap_ - n_) throw_too_large(n_ + n);
+        if (n != 0) std::memcpy(p_ + n_, src, n);
+        n_ += n;
+    }
+    void append(std::string_view s) { append(s.data(), s.size()); }
+    void assign(const void* src, std::size_t n) {
+        n_ = 0;
+        append(src, n);
+    }
+
+private:
+    [[noreturn]] void throw_too_large(std::size_t n) const {
+        throw error(errc::message_too_large, "response of " + std::to_string(n) +
+                                                 " bytes; max_response_size is " +
+                                                 std::to_string(cap_));
+    }
+    std::uint8_t* p_;
+    std::size_t cap_;
+    std::size_t n_ = 0;
+};
+
+namespace detail {
+
+template <class T, class = void> struct is_byte_container : std::false_type {};
+template <class T>
+struct is_byte_container<T, std::void_t<decltype(std::data(std::declval<const T&>())),
+                                        decltype(std::size(std::declval<const T&>()))>> {
+    using elem = std::remove_cv_t<std::remove_pointer_t<decltype(std::data(std::declval<const T&>()))>>;
+    static constexpr bool value = sizeof(elem) == 1 && (std::is_integral_v<elem> || std::is_same_v<elem, std::byte>);
+};
+/// True for contiguous containers of 1-byte elements: std::string, std::string_view,
+/// std::vector<std::uint8_t>, std::array<char, N>, ByteView, std::span<const std::byte> ...
+template <class T>
+inline constexpr bool is_byte_container_v = is_byte_container<std::remove_cv_t<std::remove_reference_t<T>>>::value;
+
+} // namespace detail
+} // namespace venom

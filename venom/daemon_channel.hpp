@@ -1,0 +1,320 @@
+// venom/daemon_channel.hpp - the daemon side: creates a channel, publishes its state, serves
+// requests.
+#pragma once
+
+#include <venom/bytes.hpp>
+#include <venom/config.hpp>
+#include <venom/detail/command_queue.hpp>
+#include <venom/detail/segment.hpp>
+#include <venom/detail/seqlock.hpp>
+#include <venom/detail/waiter.hpp>
+
+#include <atomic>
+#include <cassert>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+namespace venom {
+
+namespace detail {
+
+struct daemon_impl {
+    std::string name;
+    ChannelConfig config;
+    LockFile lock;
+    Segment segment;
+    std::uint64_t head = 0;             ///< next queue position (the run/poll thread only)
+    std::atomic<bool> stop_requested{false};
+    std::mutex write_mutex;             ///< one write_data at a time
+    WaitParams wait;
+    clock::time_point stuck_since{};    ///< when the head slot was first seen claimed, unpublished
+
+    const ChannelMap& map() const noexcept { return segment.map; }
+
+    ~daemon_impl() { close(); }
+
+    /// Marks the channel closed, wakes every waiter, removes the segment's and lock file's names.
+    void close() noexcept {
+        if (!segment.seg) return;
+        const ChannelMap& m = map();
+        // SYNC POINT WRITE: channel closed (shells read it in their abort test).
+        m.cb->state.store(channel_closed, std::memory_order_seq_cst);
+        wake_all(m.cb->cmd_wait);
+        wake_all(m.cb->space_wait);
+        wake_all(m.cb->state_wait);
+        for (std::uint32_t i = 0; i < m.max_clients; ++i) wake_all(m.response(i).wait);
+        remove_segment(segment_name(name));
+        if (lock.still_linked()) remove_file(lock.path());
+        lock.close(); // releases the daemon and ready bytes
+        segment.seg.reset();
+    }
+
+    /// The slot at `head` is claimed but unpublished. If no live client is claiming it, its
+    /// claimant died between the claim and the publish: skip it (Aeron's unblock()).
+    void unblock_dead_claim() {
+        const ChannelMap& m = map();
+        for (std::uint32_t i = 0; i < m.max_clients; ++i) {
+            if (m.client(i).pending_pos.load(std::memory_order_relaxed) == head &&
+                lock.held_by_other(lock_byte_first_client + i))
+                return; // a live claimant: it will publish
+        }
+        if (queue_front(m, head) != nullptr) return; // published meanwhile
+        queue_release(m, head);
+        m.cb->slots_unblocked.fetch_add(1, std::memory_order_relaxed);
+        stuck_since = clock::time_point{};
+    }
+
+    /// Periodic housekeeping while idle: a claimed-but-unpublished head for over 10 ms.
+    void maintain() {
+        const ChannelMap& m = map();
+        if (m.cb->tail.load(std::memory_order_acquire) == head || queue_front(m, head) != nullptr) {
+            stuck_since = clock::time_point{};
+            return;
+        }
+        const auto now = clock::now();
+        if (stuck_since == clock::time_point{}) stuck_since = now;
+        else if (now - stuck_since > std::chrono::milliseconds(10)) unblock_dead_claim();
+    }
+
+    template <class Handler>
+    void handle(Handler& handler, CmdSlot& s) {
+        const ChannelMap& m = map();
+        ControlBlock& cb = *m.cb;
+        // relaxed: ordered after the slot's seq acquire in queue_front.
+        const std::uint32_t client = s.client.load(std::memory_order_relaxed);
+        const std::uint64_t request = s.request.load(std::memory_order_relaxed);
+        const std::uint32_t length = s.length.load(std::memory_order_relaxed);
+        if (client >= m.max_clients || length > m.max_cmd_size) {
+            cb.commands_malformed.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        ClientRecord& rec = m.client(client);
+        if (rec.state.load(std::memory_order_acquire) != client_connected ||
+            (rec.generation.load(std::memory_order_relaxed) & 0xffffffffu) != (request >> 32)) {
+            cb.commands_stale.fetch_add(1, std::memory_order_relaxed);
+            return; // its sender disconnected: nobody waits for this answer
+        }
+        ResponseSlot& r = m.response(client);
+        std::uint8_t* out = m.response_payload(r);
+        const ByteView cmd(m.slot_payload(s), length);
+        std::uint32_t status = status_ok;
+        std::size_t n = 0;
+        try {
+            n = invoke(handler, client, cmd, out);
+        } catch (const error& e) {
+            status = static_cast<std::uint32_t>(e.code() == errc::message_too_large
+                                                    ? errc::message_too_large
+                                                    : errc::handler_failed);
+            n = copy_text(r, e.what());
+        } catch (const std::exception& e) {
+            status = static_cast<std::uint32_t>(errc::handler_failed);
+            n = copy_text(r, e.what());
+        } catch (...) {
+            status = static_cast<std::uint32_t>(errc::handler_failed);
+            n = copy_text(r, "the handler threw an exception not derived from std::exception");
+        }
+        if (status != status_ok) cb.handler_errors.fetch_add(1, std::memory_order_relaxed);
+        // relaxed: ordered by the release store of seq.
+        r.length.store(static_cast<std::uint32_t>(n), std::memory_order_relaxed);
+        r.status.store(status, std::memory_order_relaxed);
+        r.seq.store(request, std::memory_order_release); // SYNC POINT WRITE: answer
+        notify(r.wait);
+        cb.commands_handled.fetch_add(1, std::memory_order_relaxed);
+    }
+
+    std::size_t copy_text(ResponseSlot& r, const char* text) noexcept {
+        std::size_t n = std::char_traits<char>::length(text);
+        if (n > error_text_capacity) n = error_text_capacity;
+        std::memcpy(map().response_error_text(r), text, n);
+        return n;
+    }
+
+    /// Calls the handler in whichever form it has; returns the answer's length in `out`.
+    template <class Handler>
+    std::size_t invoke(Handler& handler, std::uint32_t client, ByteView cmd, std::uint8_t* out) {
+        const std::size_t cap = map().max_response_size;
+        if constexpr (std::is_invocable_v<Handler&, std::uint32_t, ByteView, ResponseWriter&>) {
+            ResponseWriter w(out, cap);
+            handler(client, cmd, w);
+            return w.size();
+        } else {
+            static_assert(std::is_invocable_v<Handler&, std::uint32_t, ByteView>,
+                          "a venom handler is callable as (std::uint32_t client_id, ByteView cmd) "
+                          "returning bytes, or (std::uint32_t, ByteView, ResponseWriter&)");
+            using R = std::invoke_result_t<Handler&, std::uint32_t, ByteView>;
+            if constexpr (std::is_void_v<R>) {
+                handler(client, cmd);
+                return 0;
+            } else {
+                static_assert(is_byte_container_v<R>,
+                              "a venom handler returns a contiguous container of bytes "
+                              "(std::vector<std::uint8_t>, std::string, ...) or void");
+                const R answer = handler(client, cmd);
+                const std::size_t n = std::size(answer);
+                if (n > cap)
+                    throw error(errc::message_too_large,
+                                "the handler's response of " + std::to_string(n) +
+                                    " bytes is over max_response_size " + std::to_string(cap));
+                if (n != 0) std::memcpy(out, std::data(answer), n);
+                return n;
+            }
+        }
+    }
+
+    template <class Handler>
+    std::size_t poll(Handler& handler, bool honour_stop) {
+        const ChannelMap& m = map();
+        std::size_t handled = 0;
+        while (handled < m.cmd_slots) {
+            CmdSlot* s = queue_front(m, head);
+            if (s == nullptr) break;
+            handle(handler, *s);
+            queue_release(m, head);
+            ++handled;
+            if (honour_stop && stop_requested.load(std::memory_order_relaxed)) break;
+        }
+        if (handled != 0) {
+            stuck_since = clock::time_point{};
+            notify(m.cb->space_wait); // producers waiting for a free slot
+        }
+        return handled;
+    }
+};
+
+} // namespace detail
+
+/// The daemon (single writer) of a named channel. Movable, not copyable.
+///
+/// Threads: run()/poll() from one thread at a time; write_data() from any thread (serialised
+/// internally: one writer at a time); stop() from anywhere, including a signal handler.
+/// Destroying the daemon closes the channel: waiting and new requests get errc::daemon_gone, and
+/// the channel's names are removed from /dev/shm (shells keep their mappings).
+class DaemonChannel {
+public:
+    /// Creates channel `name`. Throws venom::error: invalid_name, invalid_config (before any
+    /// allocation), channel_exists (a live daemon serves the name), permission_denied,
+    /// out_of_memory. A segment left by a dead daemon is taken over. May block briefly (file
+    /// system calls), allocates.
+    static DaemonChannel create(std::string_view name, const ChannelConfig& config) {
+        validate_name(name);
+        config.validate();
+        (void)detail::Sizes::of(config); // size limits, before touching the file system
+        auto impl = std::make_unique<detail::daemon_impl>();
+        impl->name = std::string(name);
+        impl->config = config;
+        impl->wait.policy = config.wait;
+        impl->wait.spin = config.spin_time;
+        impl->wait.check_every = std::chrono::milliseconds(100);
+        const std::string path = detail::lock_path(name);
+        const unsigned mode = detail::access_mode(static_cast<std::uint32_t>(config.access));
+        for (int attempt = 0;; ++attempt) {
+            auto lock = detail::LockFile::open_or_create(path, mode);
+            const bool owned = lock.try_lock(detail::lock_byte_daemon);
+            if (lock.still_linked()) {
+                if (!owned)
+                    throw error(errc::channel_exists,
+                                "channel \"" + impl->name + "\" is served by a live daemon");
+                impl->lock = std::move(lock);
+                break;
+            }
+            // A daemon shutting down unlinked the file meanwhile: open the new one.
+            if (attempt > 100)
+                throw error(errc::system_failure, "the lock file " + path + " keeps vanishing");
+        }
+        const std::string seg = detail::segment_name(name);
+        try {
+            detail::remove_segment(seg); // left by a dead daemon, if any
+            impl->segment = detail::create_segment(seg, config);
+        } catch (...) {
+            detail::remove_segment(seg);
+            detail::remove_file(path);
+            throw;
+        }
+        if (!impl->lock.try_lock(detail::lock_byte_ready))
+            throw error(errc::system_failure, "could not take the ready lock of " + path);
+        return DaemonChannel(std::move(impl));
+    }
+
+    DaemonChannel(DaemonChannel&&) noexcept = default;
+    DaemonChannel& operator=(DaemonChannel&&) noexcept = default;
+    DaemonChannel(const DaemonChannel&) = delete;
+    DaemonChannel& operator=(const DaemonChannel&) = delete;
+    ~DaemonChannel() = default;
+
+    /// Publishes a new state (replaces the old one). Throws message_too_large over data_size.
+    /// Never waits for readers; wait-free apart from the internal writer mutex.
+    void write_data(const void* data, std::size_t size) {
+        const auto& m = impl().map();
+        if (size > m.data_size)
+            throw error(errc::message_too_large, "write_data of " + std::to_string(size) +
+                                                     " bytes; data_size is " +
+                                                     std::to_string(m.data_size));
+        std::lock_guard<std::mutex> guard(impl_->write_mutex);
+        detail::seqlock_write(m, data, size);
+    }
+    /// Any contiguous container of bytes: std::string_view, std::string, std::vector<uint8_t>...
+    template <class Bytes, class = std::enable_if_t<detail::is_byte_container_v<Bytes>>>
+    void write_data(const Bytes& bytes) {
+        write_data(std::data(bytes), std::size(bytes));
+    }
+    /// A C string literal (its bytes without the terminating NUL).
+    void write_data(const char* text) { write_data(std::string_view(text)); }
+
+    /// Serves requests until stop(). The handler is called as handler(client_id, cmd) returning
+    /// bytes (vector, string, ... or void), or handler(client_id, cmd, ResponseWriter&) which
+    /// writes into the client's response slot without allocating. A handler that throws sends
+    /// handler_failed (with its what()) to that client; the daemon goes on.
+    /// Blocks; waits as ChannelConfig::wait says (spin, then sleep: ~0% CPU when idle).
+    template <class Handler>
+    void run(Handler&& handler) {
+        auto& d = impl();
+        const auto& m = d.map();
+        auto ready = [&] { return detail::queue_front(m, d.head) != nullptr; };
+        auto stopping = [&] { return d.stop_requested.load(std::memory_order_relaxed); };
+        while (!d.stop_requested.load(std::memory_order_acquire)) {
+            if (d.poll(handler, true) != 0) continue;
+            const auto st = detail::wait_until(m.cb->cmd_wait, ready, stopping, d.wait,
+                                               detail::deadline_after(d.wait.check_every));
+            if (st == detail::wait_status::timed_out) d.maintain();
+        }
+        d.stop_requested.store(false, std::memory_order_relaxed);
+    }
+
+    /// Handles the commands already queued (at most cmd_slots), never waits. Returns how many.
+    template <class Handler>
+    std::size_t poll(Handler&& handler) {
+        auto& d = impl();
+        const std::size_t n = d.poll(handler, false);
+        if (n == 0) d.maintain();
+        return n;
+    }
+
+    /// Makes run() return after the command in hand. Async-signal-safe, any thread, never throws.
+    void stop() noexcept {
+        if (!impl_) return;
+        impl_->stop_requested.store(true, std::memory_order_release);
+        detail::wake_all(impl_->map().cb->cmd_wait);
+    }
+
+    /// Number of write_data calls so far (the state's version).
+    std::uint64_t version() const noexcept {
+        return impl().map().cb->state_version.load(std::memory_order_acquire);
+    }
+    const std::string& name() const noexcept { return impl().name; }
+    const ChannelConfig& config() const noexcept { return impl().config; }
+
+private:
+    explicit DaemonChannel(std::unique_ptr<detail::daemon_impl> p) noexcept : impl_(std::move(p)) {}
+    detail::daemon_impl& impl() const noexcept {
+        assert(impl_ && "use of a moved-from venom::DaemonChannel");
+        return *impl_;
+    }
+    std::unique_ptr<detail::daemon_impl> impl_;
+};
+
+} // namespace venom

@@ -1,0 +1,139 @@
+// venom/detail/channel_map.hpp - a process-local, validated view of a channel segment.
+//
+// The ControlBlock reaches its regions through offset_ptr. Each process resolves them once,
+// checks that every region lies inside the mapped segment, and keeps the raw local addresses
+// and the configuration here, so that no later value read from shared memory can steer an
+// access outside the segment (the shared copies may be overwritten by anyone who can map it).
+#pragma once
+
+#include <venom/config.hpp>
+#include <venom/detail/layout.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace venom::detail {
+
+/// Bytes each region needs, and the segment size for a config (overflow-checked by the limits:
+/// every product below stays far under 2^64 once ChannelConfig::validate() has passed).
+struct Sizes {
+    std::uint64_t slot_stride, response_stride, state_stride;
+    std::uint64_t slots, responses, clients, state;
+    std::uint64_t segment;
+
+    static Sizes of(const ChannelConfig& c) {
+        Sizes s{};
+        s.slot_stride = round_up(header_bytes + c.max_cmd_size, cache_line);
+        s.response_stride =
+            round_up(header_bytes + error_text_capacity + c.max_response_size, cache_line);
+        s.state_stride = round_up(header_bytes + c.data_size, cache_line);
+        s.slots = s.slot_stride * c.cmd_slots;
+        s.responses = s.response_stride * c.max_clients;
+        s.clients = std::uint64_t{cache_line} * c.max_clients;
+        s.state = s.state_stride * c.state_buffers;
+        // Boost's segment manager, the name index and per-allocation headers plus alignment
+        // slack of the five allocations: 64 KiB is several times what Boost 1.74 uses.
+        constexpr std::uint64_t overhead = 64 * 1024;
+        s.segment = round_up(overhead + sizeof(ControlBlock) + s.slots + s.responses + s.clients +
+                                 s.state + 5 * 2 * cache_line,
+                             4096);
+        if (s.segment > limits::max_segment_size)
+            throw error(errc::invalid_config,
+                        "ChannelConfig: the channel would need " + std::to_string(s.segment) +
+                            " bytes of shared memory, over the limit of " +
+                            std::to_string(limits::max_segment_size));
+        return s;
+    }
+};
+
+struct ChannelMap {
+    ControlBlock* cb = nullptr;
+    unsigned char* slots = nullptr;
+    unsigned char* responses = nullptr;
+    unsigned char* clients = nullptr;
+    unsigned char* state = nullptr;
+    std::uint64_t slot_stride = 0, response_stride = 0, state_stride = 0;
+    std::uint64_t data_size = 0;
+    std::uint32_t cmd_slots = 0, max_clients = 0, max_cmd_size = 0, max_response_size = 0;
+    std::uint32_t state_buffers = 0;
+
+    CmdSlot& slot(std::uint64_t pos) const noexcept {
+        return *reinterpret_cast<CmdSlot*>(slots + (pos % cmd_slots) * slot_stride);
+    }
+    unsigned char* slot_payload(CmdSlot& s) const noexcept {
+        return reinterpret_cast<unsigned char*>(&s) + header_bytes;
+    }
+    ResponseSlot& response(std::uint32_t id) const noexcept {
+        return *reinterpret_cast<ResponseSlot*>(responses + id * response_stride);
+    }
+    char* response_error_text(ResponseSlot& r) const noexcept {
+        return reinterpret_cast<char*>(&r) + header_bytes;
+    }
+    unsigned char* response_payload(ResponseSlot& r) const noexcept {
+        return reinterpret_cast<unsigned char*>(&r) + header_bytes + error_text_capacity;
+    }
+    ClientRecord& client(std::uint32_t id) const noexcept {
+        return *reinterpret_cast<ClientRecord*>(clients + id * cache_line);
+    }
+    StateBuffer& buffer(std::uint32_t i) const noexcept {
+        return *reinterpret_cast<StateBuffer*>(state + i * state_stride);
+    }
+    unsigned char* buffer_data(StateBuffer& b) const noexcept {
+        return reinterpret_cast<unsigned char*>(&b) + header_bytes;
+    }
+
+    /// Builds the view from a ControlBlock found in [base, base + size); throws
+    /// incompatible_layout or corrupt_channel when anything is off.
+    static ChannelMap validate(ControlBlock* cb, const void* base, std::uint64_t size) {
+        auto corrupt = [](const std::string& what) {
+            throw error(errc::corrupt_channel, "channel segment: " + what);
+        };
+        const auto* lo = static_cast<const unsigned char*>(base);
+        const auto* hi = lo + size;
+        auto inside = [&](const void* p, std::uint64_t n) {
+            const auto* q = static_cast<const unsigned char*>(p);
+            return q >= lo && q <= hi && n <= static_cast<std::uint64_t>(hi - q);
+        };
+        if (!inside(cb, sizeof(ControlBlock))) corrupt("control block outside the segment");
+        if (cb->magic != channel_magic)
+            throw error(errc::incompatible_layout, "the segment has no venom magic number");
+        if (cb->version != layout_version)
+            throw error(errc::incompatible_layout,
+                        "the segment has layout version " + std::to_string(cb->version) +
+                            ", this build reads version " + std::to_string(layout_version));
+        ChannelConfig c{cb->data_size, cb->cmd_slots, cb->max_clients};
+        c.max_cmd_size = cb->max_cmd_size;
+        c.max_response_size = cb->max_response_size;
+        c.state_buffers = cb->state_buffers;
+        try {
+            c.validate();
+        } catch (const error& e) {
+            corrupt(std::string("its configuration is out of range: ") + e.what());
+        }
+        const Sizes s = Sizes::of(c);
+        ChannelMap m;
+        m.cb = cb;
+        m.slots = cb->slots.get();
+        m.responses = cb->responses.get();
+        m.clients = cb->clients.get();
+        m.state = cb->state_area.get();
+        m.slot_stride = cb->slot_stride;
+        m.response_stride = cb->response_stride;
+        m.state_stride = cb->state_stride;
+        if (m.slot_stride != s.slot_stride || m.response_stride != s.response_stride ||
+            m.state_stride != s.state_stride)
+            corrupt("region strides do not match its configuration");
+        if (!inside(m.slots, s.slots) || !inside(m.responses, s.responses) ||
+            !inside(m.clients, s.clients) || !inside(m.state, s.state))
+            corrupt("a region lies outside the segment");
+        m.data_size = c.data_size;
+        m.cmd_slots = c.cmd_slots;
+        m.max_clients = c.max_clients;
+        m.max_cmd_size = c.max_cmd_size;
+        m.max_response_size = c.max_response_size;
+        m.state_buffers = c.state_buffers;
+        return m;
+    }
+};
+
+} // namespace venom::detail

@@ -1,0 +1,202 @@
+// venom/detail/layout.hpp - the shared-memory layout of a venom channel: an ABI between
+// processes built at different times. Only types, sizes and offsets live here; the algorithms
+// that use them are in seqlock.hpp, command_queue.hpp, response_slot.hpp and the channels.
+//
+// A channel is one Boost.Interprocess managed segment ("venom.<name>.shm") holding a
+// ControlBlock, constructed under the name "venom.control", and four regions allocated from
+// the segment and reached through offset_ptr members of the ControlBlock:
+//
+//   segment  +-------------------------------------------------------------+
+//            | Boost segment manager (allocator, name index)               |
+//            +-------------------------------------------------------------+
+//            | ControlBlock (named "venom.control"), one writer per line:  |
+//            |  line 0  identity + config (daemon, before state = ready)   |
+//            |  line 1  region offset_ptrs and strides (daemon, at create) |
+//            |  line 2  queue tail          (shells: CAS)                  |
+//            |  line 3  queue head, cmd_wait (daemon; shells bump waiters) |
+//            |  line 4  space_wait           (shells wait, daemon wakes)   |
+//            |  line 5  state version, state_wait (daemon; readers wait)   |
+//            |  line 6  daemon counters      (daemon)                      |
+//            +-------------------------------------------------------------+
+//  slots --> | CmdSlot[cmd_slots]:      64-byte header | payload (cmd)      |  shells write, daemon reads
+//  responses>| ResponseSlot[max_clients]: header | error text | payload   |  daemon writes, one client reads
+//  clients ->| ClientRecord[max_clients]: one cache line each             |  each written by its client
+//  state --> | StateBuffer[state_buffers]: header | data[data_size]      |  daemon writes, shells read
+//            +-------------------------------------------------------------+
+//
+// Every stride is a whole number of cache lines, so no two writers share a line.
+// All shared fields are std::atomic of always-lock-free types; payload bytes are plain bytes
+// whose publication is ordered by the atomic next to them.
+//
+// Liveness is not in the segment: it is in byte-range locks on the lock file
+// ("venom.<name>.lock", see platform.hpp), which the OS releases when a process dies:
+//   byte 0       held by the daemon for its whole life (one daemon per name)
+//   byte 1       held by the daemon once the segment is complete ("ready")
+//   byte 2 + i   held by the shell that owns client slot i
+#pragma once
+
+#include <boost/interprocess/offset_ptr.hpp>
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace venom::detail {
+
+/// Our own cache-line size (not hardware_destructive_interference_size, which varies with flags).
+inline constexpr std::size_t cache_line = 64;
+
+/// "VENOMCH\0" little-endian: the first word of every ControlBlock.
+inline constexpr std::uint64_t channel_magic = 0x0048434d4f4e4556ull;
+/// Bumped whenever any struct in this file changes.
+inline constexpr std::uint32_t layout_version = 1;
+
+/// Name under which the ControlBlock is constructed in the segment.
+inline constexpr const char* control_block_name = "venom.control";
+
+/// Lock-file bytes (see the header comment).
+inline constexpr std::uint64_t lock_byte_daemon = 0;
+inline constexpr std::uint64_t lock_byte_ready = 1;
+inline constexpr std::uint64_t lock_byte_first_client = 2;
+
+/// ControlBlock::state values. Zeroed memory reads as initializing.
+enum channel_state : std::uint32_t {
+    channel_initializing = 0, ///< the daemon is still building the segment
+    channel_ready = 1,        ///< serving
+    channel_closed = 2,       ///< the daemon stopped; every wait returns daemon_gone
+};
+
+/// ClientRecord::state values. Zeroed memory reads as free.
+enum client_state : std::uint32_t {
+    client_free = 0,
+    client_connected = 1,
+};
+
+/// ResponseSlot::status values: 0, or a venom::errc value for an error answer.
+inline constexpr std::uint32_t status_ok = 0;
+
+/// A futex-style event: waiters announce themselves in `waiters`, notifiers bump `epoch` and
+/// wake only when waiters != 0, so the notify fast path makes no system call (waiter.hpp).
+struct WaitWord {
+    std::atomic<std::uint32_t> epoch;   ///< bumped by notifiers; the futex word
+    std::atomic<std::uint32_t> waiters; ///< waiters currently announced (may over-count after a crash)
+};
+
+/// The channel's root object. Field owners are given per line; see the diagram above.
+struct ControlBlock {
+    // ---- line 0: identity and configuration. Written by the daemon before state = ready,
+    // never again; read by shells after they see state == ready.
+    std::uint64_t magic;
+    std::uint32_t version;
+    std::atomic<std::uint32_t> state; ///< channel_state
+    std::uint64_t data_size;
+    std::uint32_t cmd_slots;
+    std::uint32_t max_clients;
+    std::uint32_t max_cmd_size;
+    std::uint32_t max_response_size;
+    std::uint32_t state_buffers;
+    std::uint32_t daemon_pid;
+    std::uint64_t created_unix_ns;
+    std::uint32_t wait_policy;  ///< the daemon's WaitPolicy (for tools)
+    std::uint32_t reserved0;
+
+    // ---- line 1: where the regions are. Written once at create.
+    alignas(cache_line) boost::interprocess::offset_ptr<unsigned char> slots;
+    boost::interprocess::offset_ptr<unsigned char> responses;
+    boost::interprocess::offset_ptr<unsigned char> clients;
+    boost::interprocess::offset_ptr<unsigned char> state_area;
+    std::uint64_t slot_stride;
+    std::uint64_t response_stride;
+    std::uint64_t state_stride;
+    std::uint64_t segment_size;
+
+    // ---- line 2: queue tail. Shells CAS it to claim a slot.
+    alignas(cache_line) std::atomic<std::uint64_t> tail;
+
+    // ---- line 3: queue head (daemon only) and the daemon's wait for commands.
+    alignas(cache_line) std::atomic<std::uint64_t> head;
+    WaitWord cmd_wait;
+
+    // ---- line 4: shells waiting for a free queue slot; the daemon wakes them.
+    alignas(cache_line) WaitWord space_wait;
+
+    // ---- line 5: the state's published version (number of writes) and its waiters.
+    alignas(cache_line) std::atomic<std::uint64_t> state_version;
+    WaitWord state_wait;
+
+    // ---- line 6: daemon counters (daemon writes, tools read).
+    alignas(cache_line) std::atomic<std::uint64_t> commands_handled;
+    std::atomic<std::uint64_t> commands_malformed; ///< dropped: out-of-range fields
+    std::atomic<std::uint64_t> commands_stale;     ///< dropped: sender disconnected
+    std::atomic<std::uint64_t> handler_errors;     ///< handler threw or answered too much
+    std::atomic<std::uint64_t> slots_unblocked;    ///< slots skipped because their claimant died
+};
+
+/// Header of one command slot; the payload (max_cmd_size bytes) follows at +64.
+/// Vyukov-style sequence: seq == pos means free for the producer at position pos;
+/// seq == pos + 1 means published; the daemon frees it with seq = pos + cmd_slots.
+struct CmdSlot {
+    std::atomic<std::uint64_t> seq;
+    std::atomic<std::uint64_t> request; ///< (client generation << 32) | request counter
+    std::atomic<std::uint32_t> client;  ///< sender's client id
+    std::atomic<std::uint32_t> length;  ///< payload bytes
+};
+
+/// Header of one client's response slot; then error_text_capacity bytes of error text, then
+/// the payload (max_response_size bytes). Only the daemon writes it; only its client reads it.
+struct ResponseSlot {
+    std::atomic<std::uint64_t> seq;    ///< the request id this slot answers (published last)
+    std::atomic<std::uint32_t> status; ///< status_ok or a venom::errc value
+    std::atomic<std::uint32_t> length; ///< payload bytes (status_ok) or error text bytes
+    WaitWord wait;                     ///< the client waits here for its answer
+};
+inline constexpr std::size_t error_text_capacity = 256;
+
+/// One client slot's record, a cache line written by the client that holds the slot.
+struct ClientRecord {
+    std::atomic<std::uint32_t> state;       ///< client_state
+    std::atomic<std::uint32_t> pid;
+    std::atomic<std::uint64_t> generation;  ///< bumped at each connect; high half of request ids
+    std::atomic<std::uint64_t> pending_pos; ///< queue position being claimed; no_pending if none
+    std::atomic<std::uint64_t> requests;    ///< requests sent in this connection
+    std::atomic<std::uint64_t> connected_unix_ns;
+};
+inline constexpr std::uint64_t no_pending = ~std::uint64_t{0};
+
+/// Header of one state buffer; the data (data_size bytes) follows at +64.
+/// seq == 2v: holds complete version v. seq == 2v + 1: version v is being written.
+struct StateBuffer {
+    std::atomic<std::uint64_t> seq;
+    std::atomic<std::uint64_t> length;
+};
+
+inline constexpr std::size_t header_bytes = cache_line; ///< every header is padded to one line
+
+constexpr std::uint64_t round_up(std::uint64_t n, std::uint64_t to) { return (n + to - 1) / to * to; }
+
+// ---- compile-time proofs -------------------------------------------------------------------
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free, "32-bit atomics must be lock-free");
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "64-bit atomics must be lock-free");
+static_assert(sizeof(std::atomic<std::uint64_t>) == 8 && sizeof(std::atomic<std::uint32_t>) == 4,
+              "atomics must have the size of their value (no embedded lock)");
+static_assert(std::is_standard_layout_v<ControlBlock>, "ControlBlock must be standard layout");
+static_assert(std::is_standard_layout_v<CmdSlot> && std::is_standard_layout_v<ResponseSlot> &&
+                  std::is_standard_layout_v<ClientRecord> && std::is_standard_layout_v<StateBuffer>,
+              "shared headers must be standard layout");
+static_assert(sizeof(boost::interprocess::offset_ptr<unsigned char>) == 8, "offset_ptr is one word");
+static_assert(offsetof(ControlBlock, magic) == 0, "magic opens the control block");
+static_assert(offsetof(ControlBlock, slots) == 1 * cache_line, "region pointers on line 1");
+static_assert(offsetof(ControlBlock, tail) == 2 * cache_line, "tail alone on line 2");
+static_assert(offsetof(ControlBlock, head) == 3 * cache_line,
+              "head and tail must be a cache line apart to prevent false sharing");
+static_assert(offsetof(ControlBlock, space_wait) == 4 * cache_line, "space_wait on line 4");
+static_assert(offsetof(ControlBlock, state_version) == 5 * cache_line, "state on line 5");
+static_assert(offsetof(ControlBlock, commands_handled) == 6 * cache_line, "counters on line 6");
+static_assert(sizeof(ControlBlock) == 7 * cache_line, "ControlBlock is seven lines");
+static_assert(sizeof(CmdSlot) <= header_bytes && sizeof(ResponseSlot) <= header_bytes &&
+                  sizeof(StateBuffer) <= header_bytes,
+              "each header fits the line before its payload");
+static_assert(sizeof(ClientRecord) <= cache_line, "a client record is one line");
+
+} // namespace venom::detail

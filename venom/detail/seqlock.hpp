@@ -1,0 +1,110 @@
+// venom/detail/seqlock.hpp - the state area: a multi-buffer seqlock.
+//
+// Design. state_buffers (N >= 2) buffers, each {seq, length, data}; ControlBlock::state_version
+// counts completed writes. Version v lives in buffer v % N.
+//   owners:  the daemon (single writer) writes everything; readers only read.
+//   writer:  v = version + 1; b = buffer(v % N)
+//            b.seq = 2v + 1 (odd: being written); copy data; b.length = n
+//            b.seq = 2v (SYNC POINT WRITE: buffer complete); version = v (SYNC POINT WRITE: published)
+//   reader:  v = version (SYNC POINT READ: published); b = buffer(v % N)
+//            s1 = b.seq (SYNC POINT READ: buffer complete); s1 == 2v or retry from the top
+//            copy; fence; s2 = b.seq; s1 == s2: the copy is version v, whole.
+// Why readers progress under a busy writer: the writer touches the buffer a reader copies only
+// N - 1 writes later, so a reader that copies as fast as the writer writes always has N - 1
+// write-times to finish; a plain one-buffer seqlock gives it none.
+// The writer never waits for readers.
+// Process death: a writer killed mid-write leaves one buffer odd, but `version` still names the
+// previous complete buffer, so readers never wait on it. A reader's death costs nothing.
+// Corrupt values: a seq below 2v for the published version, or a length over data_size in a
+// buffer whose seq checked out, are reported as corrupt_channel, never trusted.
+//
+// The copy races with the writer by design (the seqlock detects it). The bytes are copied with
+// memcpy; only the sequence check decides whether they are used.
+#pragma once
+
+#include <venom/detail/channel_map.hpp>
+#include <venom/detail/waiter.hpp>
+
+#include <cstring>
+#include <system_error>
+#include <thread>
+
+namespace venom::detail {
+
+/// The writer's half. \pre one writer at a time (the daemon serialises write_data).
+inline void seqlock_write(const ChannelMap& m, const void* data, std::size_t n) noexcept {
+    ControlBlock& cb = *m.cb;
+    // relaxed: only this writer stores state_version.
+    const std::uint64_t v = cb.state_version.load(std::memory_order_relaxed) + 1;
+    StateBuffer& b = m.buffer(static_cast<std::uint32_t>(v % m.state_buffers));
+    b.seq.store(2 * v + 1, std::memory_order_relaxed);
+    // The odd seq must be visible before any byte of the new data (readers' s2 check).
+    std::atomic_thread_fence(std::memory_order_release);
+    if (n != 0) std::memcpy(m.buffer_data(b), data, n);
+    b.length.store(n, std::memory_order_relaxed);
+    b.seq.store(2 * v, std::memory_order_release);         // SYNC POINT WRITE: buffer complete
+    cb.state_version.store(v, std::memory_order_release);  // SYNC POINT WRITE: published
+    notify(cb.state_wait);
+}
+
+/// Outcome of one read.
+struct snapshot {
+    std::error_code ec;       ///< empty, buffer_too_small (needed = length), corrupt_channel, timeout
+    std::size_t length = 0;   ///< the state's length (also when the buffer was too small)
+    std::uint64_t version = 0;
+};
+
+/// The reader's half: copies a complete version into out[0, cap). Lock-free; retries while the
+/// writer laps the buffer being copied, yielding after a few tries, and gives up with
+/// errc::timeout after `give_up` (a writer that always overwrites a state before any reader can
+/// copy it).
+inline snapshot seqlock_read(const ChannelMap& m, void* out, std::size_t cap,
+                             std::chrono::nanoseconds give_up = std::chrono::seconds(2)) noexcept {
+    const ControlBlock& cb = *m.cb;
+    snapshot r;
+    clock::time_point end{};
+    for (unsigned attempt = 0;; ++attempt) {
+        const std::uint64_t v = cb.state_version.load(std::memory_order_acquire); // SYNC POINT READ: published
+        r.version = v;
+        if (v == 0) { // nothing written yet: the empty state
+            r.length = 0;
+            return r;
+        }
+        StateBuffer& b = m.buffer(static_cast<std::uint32_t>(v % m.state_buffers));
+        const std::uint64_t s1 = b.seq.load(std::memory_order_acquire); // SYNC POINT READ: buffer complete
+        if (s1 < 2 * v) {
+            r.ec = make_error_code(errc::corrupt_channel);
+            return r;
+        }
+        if (s1 == 2 * v) {
+            const std::uint64_t n = b.length.load(std::memory_order_relaxed);
+            bool too_small = false;
+            if (n <= m.data_size && n <= cap) {
+                if (n != 0) std::memcpy(out, m.buffer_data(b), n);
+            } else {
+                too_small = true;
+            }
+            // Order the copy (and the length load) before the re-check of seq.
+            std::atomic_thread_fence(std::memory_order_acquire);
+            if (b.seq.load(std::memory_order_relaxed) == s1) {
+                r.length = static_cast<std::size_t>(n);
+                if (n > m.data_size) r.ec = make_error_code(errc::corrupt_channel);
+                else if (too_small) r.ec = make_error_code(errc::buffer_too_small);
+                return r;
+            }
+        }
+        // The writer lapped us: try again with the newest version.
+        if (attempt >= 8) {
+            if (attempt == 8) end = deadline_after(give_up);
+            else if (clock::now() >= end) {
+                r.ec = make_error_code(errc::timeout);
+                return r;
+            }
+            std::this_thread::yield();
+        } else {
+            cpu_relax();
+        }
+    }
+}
+
+} // namespace venom::detail

@@ -1,0 +1,105 @@
+// venom/detail/waiter.hpp - the hybrid wait: spin briefly, then block on a futex in the segment.
+//
+// Design (an eventcount over a WaitWord {epoch, waiters}):
+//   waiter:   e = epoch; waiters += 1; fence; if (!ready()) futex_wait(epoch, e); waiters -= 1
+//   notifier: publish the data; fence; if (waiters != 0) { epoch += 1; futex_wake(epoch) }
+// The two seq_cst fences make it a Dekker pair: either the notifier sees the announced waiter
+// (and bumps epoch, so futex_wait returns or is woken), or the waiter's re-check sees the data.
+// The notifier's fast path is a fence and a load: no system call while nobody sleeps.
+//
+// Owners: `epoch` is written only by notifiers, `waiters` only by waiters.
+// Crash cases: a waiter killed while announced leaves `waiters` over-counted; the only cost is
+// a futex_wake system call per notify until the count is reset (a client's own WaitWord is
+// reset when its slot is claimed again). A notifier killed between the bump and the wake
+// leaves the waiter asleep until its time slice ends: every block is sliced (at most
+// `check_every`), and the waiter re-checks its condition and its abort test after each slice.
+#pragma once
+
+#include <venom/config.hpp>
+#include <venom/detail/layout.hpp>
+#include <venom/detail/platform.hpp>
+
+#include <algorithm>
+#include <chrono>
+
+namespace venom::detail {
+
+using clock = std::chrono::steady_clock;
+
+/// Wakes whoever waits on w. Call after the release store that publishes the event.
+inline void notify(WaitWord& w) noexcept {
+    // SYNC POINT (Dekker, notifier side): the publish above is ordered before reading waiters.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (w.waiters.load(std::memory_order_relaxed) != 0) {
+        // relaxed: the futex compares the value itself; data is ordered by the fence above.
+        w.epoch.fetch_add(1, std::memory_order_relaxed);
+        futex_wake_all(&w.epoch);
+    }
+}
+
+/// Wakes w's waiters unconditionally (stop, close): also safe in a signal handler.
+inline void wake_all(WaitWord& w) noexcept {
+    w.epoch.fetch_add(1, std::memory_order_seq_cst);
+    futex_wake_all(&w.epoch);
+}
+
+struct WaitParams {
+    WaitPolicy policy = WaitPolicy::spin_then_block;
+    std::chrono::nanoseconds spin{std::chrono::microseconds(50)};
+    /// The longest single block: the abort test runs at least this often.
+    std::chrono::nanoseconds check_every{std::chrono::milliseconds(20)};
+};
+
+/// Deadline `timeout` from now, saturating (nanoseconds::max() means no deadline).
+inline clock::time_point deadline_after(std::chrono::nanoseconds timeout) noexcept {
+    const auto now = clock::now();
+    if (timeout >= clock::time_point::max() - now) return clock::time_point::max();
+    return now + std::chrono::duration_cast<clock::duration>(timeout);
+}
+
+/// Outcome of wait_until: ready, timed out, or an abort code (nonzero errc from `abort`).
+enum class wait_status { ready, timed_out, aborted };
+
+/// Waits until ready() is true, the deadline passes, or abort() returns true.
+/// ready() must be cheap (it runs in the spin loop); abort() runs every 64 spins and after
+/// every block. Never spins longer than params.spin unless the policy is busy_poll.
+template <class Ready, class Abort>
+wait_status wait_until(WaitWord& w, Ready&& ready, Abort&& abort, const WaitParams& params,
+                       clock::time_point deadline) {
+    if (ready()) return wait_status::ready;
+    // ---- spin phase
+    const bool busy = params.policy == WaitPolicy::busy_poll;
+    const auto spin_end = busy ? clock::time_point::max() : deadline_after(params.spin);
+    for (unsigned i = 1;; ++i) {
+        if (ready()) return wait_status::ready;
+        cpu_relax();
+        if ((i & 63) == 0) {
+            const auto now = clock::now();
+            if (abort()) return ready() ? wait_status::ready : wait_status::aborted;
+            if (now >= deadline) return ready() ? wait_status::ready : wait_status::timed_out;
+            if (now >= spin_end) break;
+        }
+    }
+    // ---- block phase
+    for (;;) {
+        const std::uint32_t e = w.epoch.load(std::memory_order_acquire);
+        w.waiters.fetch_add(1, std::memory_order_relaxed);
+        // SYNC POINT (Dekker, waiter side): the announcement is ordered before re-checking.
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        bool ok = ready();
+        if (!ok) {
+            const auto now = clock::now();
+            auto slice = params.check_every;
+            if (deadline != clock::time_point::max())
+                slice = std::min<std::chrono::nanoseconds>(slice, deadline - now);
+            futex_wait(&w.epoch, e, slice);
+            ok = ready();
+        }
+        w.waiters.fetch_sub(1, std::memory_order_relaxed);
+        if (ok) return wait_status::ready;
+        if (abort()) return ready() ? wait_status::ready : wait_status::aborted;
+        if (clock::now() >= deadline) return ready() ? wait_status::ready : wait_status::timed_out;
+    }
+}
+
+} // namespace venom::detail

@@ -1,0 +1,325 @@
+// venom/shell_channel.hpp - the shell side: connects to a channel, reads the daemon's state,
+// sends requests and receives its own answers.
+#pragma once
+
+#include <venom/bytes.hpp>
+#include <venom/config.hpp>
+#include <venom/detail/command_queue.hpp>
+#include <venom/detail/segment.hpp>
+#include <venom/detail/seqlock.hpp>
+#include <venom/detail/waiter.hpp>
+
+#include <cassert>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace venom {
+
+namespace detail {
+
+struct shell_impl {
+    std::string name;
+    ShellOptions options;
+    LockFile lock;
+    Segment segment;
+    std::uint32_t id = 0;
+    ClientRecord* record = nullptr;
+    ResponseSlot* response = nullptr;
+    std::uint64_t generation = 0;  ///< low 32 bits go into request ids
+    std::uint32_t counter = 0;     ///< requests sent; low half of request ids
+    WaitParams wait;
+    clock::time_point next_probe{};
+    std::string last_error_text;   ///< text of the last error answer (handler_failed ...)
+
+    const ChannelMap& map() const noexcept { return segment.map; }
+
+    ~shell_impl() { disconnect(); }
+
+    void disconnect() noexcept {
+        if (record == nullptr) return;
+        // relaxed: the release store of state orders them for the daemon.
+        record->pending_pos.store(no_pending, std::memory_order_relaxed);
+        record->pid.store(0, std::memory_order_relaxed);
+        record->state.store(client_free, std::memory_order_release); // SYNC POINT WRITE: slot free
+        lock.unlock(lock_byte_first_client + id);
+        lock.close();
+        record = nullptr;
+    }
+
+    /// The abort test of every shell wait: the daemon closed the channel, or (checked at most
+    /// every options.daemon_check, a system call) no process holds the daemon's lock any more.
+    bool daemon_gone() {
+        // acquire: pairs with the daemon's seq_cst store in close().
+        if (map().cb->state.load(std::memory_order_acquire) == channel_closed) return true;
+        const auto now = clock::now();
+        if (now < next_probe) return false;
+        next_probe = now + options.daemon_check;
+        return !lock.held_by_other(lock_byte_daemon);
+    }
+
+    void claim_slot() {
+        const ChannelMap& m = map();
+        for (std::uint32_t i = 0; i < m.max_clients; ++i) {
+            if (!lock.try_lock(lock_byte_first_client + i)) continue;
+            // The lock makes slot i ours: whoever held it before has disconnected or died.
+            ClientRecord& rec = m.client(i);
+            generation = rec.generation.load(std::memory_order_relaxed) + 1;
+            rec.generation.store(generation, std::memory_order_relaxed);
+            rec.pid.store(current_pid(), std::memory_order_relaxed);
+            rec.pending_pos.store(no_pending, std::memory_order_relaxed);
+            rec.requests.store(0, std::memory_order_relaxed);
+            rec.connected_unix_ns.store(unix_now_ns(), std::memory_order_relaxed);
+            m.response(i).wait.waiters.store(0, std::memory_order_relaxed); // a dead owner's count
+            rec.state.store(client_connected, std::memory_order_release); // SYNC POINT WRITE: connected
+            id = i;
+            record = &rec;
+            response = &m.response(i);
+            return;
+        }
+        throw error(errc::too_many_clients, "all " + std::to_string(m.max_clients) +
+                                                " client slots of \"" + name + "\" are taken");
+    }
+
+    std::error_code to_code(wait_status st) {
+        return make_error_code(st == wait_status::timed_out ? errc::timeout : errc::daemon_gone);
+    }
+
+    /// The request path. Returns the answer's length (also when the buffer is too small).
+    std::size_t request(const void* cmd, std::size_t n, void* out, std::size_t cap,
+                        std::chrono::nanoseconds timeout, std::error_code& ec,
+                        std::vector<std::uint8_t>* grow) {
+        const ChannelMap& m = map();
+        ec.clear();
+        if (n > m.max_cmd_size) {
+            ec = make_error_code(errc::message_too_large);
+            last_error_text = "command of " + std::to_string(n) + " bytes; max_cmd_size is " +
+                              std::to_string(m.max_cmd_size);
+            return 0;
+        }
+        if (m.cb->state.load(std::memory_order_acquire) == channel_closed) {
+            ec = make_error_code(errc::daemon_gone);
+            return 0;
+        }
+        const auto deadline = deadline_after(timeout);
+        auto gone = [&] { return daemon_gone(); };
+        std::uint64_t pos = 0;
+        while (queue_try_claim(m, *record, pos) == claim_result::full) {
+            auto space = [&] { return queue_has_space(m); };
+            const auto st = wait_until(m.cb->space_wait, space, gone, wait, deadline);
+            if (st != wait_status::ready) {
+                ec = to_code(st);
+                return 0;
+            }
+        }
+        const std::uint64_t req = ((generation & 0xffffffffu) << 32) | ++counter;
+        queue_publish(m, *record, pos, id, req, cmd, n);
+        record->requests.fetch_add(1, std::memory_order_relaxed);
+        notify(m.cb->cmd_wait);
+
+        ResponseSlot& r = *response;
+        // SYNC POINT READ: answer (pairs with the daemon's release store of seq).
+        auto answered = [&] { return r.seq.load(std::memory_order_acquire) == req; };
+        const auto st = wait_until(r.wait, answered, gone, wait, deadline);
+        if (st != wait_status::ready) {
+            ec = to_code(st);
+            return 0;
+        }
+        const std::uint32_t status = r.status.load(std::memory_order_relaxed);
+        std::size_t len = r.length.load(std::memory_order_relaxed);
+        if (status != status_ok) {
+            if (len > error_text_capacity) len = error_text_capacity;
+            last_error_text.assign(m.response_error_text(r), len);
+            const bool known = status == static_cast<std::uint32_t>(errc::handler_failed) ||
+                               status == static_cast<std::uint32_t>(errc::message_too_large);
+            ec = make_error_code(known ? static_cast<errc>(status) : errc::corrupt_channel);
+            return 0;
+        }
+        if (len > m.max_response_size) {
+            ec = make_error_code(errc::corrupt_channel);
+            last_error_text = "response length out of range";
+            return 0;
+        }
+        if (grow != nullptr) {
+            grow->resize(len);
+            out = grow->data();
+            cap = len;
+        }
+        if (len > cap) {
+            ec = make_error_code(errc::buffer_too_small);
+            last_error_text = "the response is " + std::to_string(len) +
+                              " bytes, the buffer holds " + std::to_string(cap);
+            return len;
+        }
+        if (len != 0) std::memcpy(out, m.response_payload(r), len);
+        return len;
+    }
+};
+
+} // namespace detail
+
+/// A client of a channel. Movable, not copyable.
+///
+/// Threads: request() and wait_for_update() from one thread at a time (one outstanding
+/// request per shell; use one shell per thread for parallel requests); read_data() and
+/// version() from any thread. Destroying the shell frees its client slot for reuse.
+class ShellChannel {
+public:
+    /// Connects to channel `name`. Throws venom::error: invalid_name, channel_not_found (no live
+    /// daemon), too_many_clients, permission_denied, incompatible_layout, corrupt_channel,
+    /// daemon_gone. Needs nothing from the daemon's loop. Never waits; allocates.
+    static ShellChannel connect(std::string_view name, const ShellOptions& options = {}) {
+        validate_name(name);
+        options.validate();
+        auto impl = std::make_unique<detail::shell_impl>();
+        impl->name = std::string(name);
+        impl->options = options;
+        impl->wait.policy = options.wait;
+        impl->wait.spin = options.spin_time;
+        impl->wait.check_every = options.daemon_check;
+        impl->lock = detail::LockFile::open_existing(detail::lock_path(name));
+        if (!impl->lock.held_by_other(detail::lock_byte_ready))
+            throw error(errc::channel_not_found,
+                        "channel \"" + impl->name + "\" has no running daemon");
+        impl->segment = detail::open_segment(detail::segment_name(name));
+        impl->claim_slot();
+        return ShellChannel(std::move(impl));
+    }
+
+    ShellChannel(ShellChannel&&) noexcept = default;
+    ShellChannel& operator=(ShellChannel&&) noexcept = default;
+    ShellChannel(const ShellChannel&) = delete;
+    ShellChannel& operator=(const ShellChannel&) = delete;
+    ~ShellChannel() = default;
+
+    /// This shell's client slot index, 0..max_clients-1 (reused after a disconnect).
+    std::uint32_t client_id() const noexcept { return impl().id; }
+
+    // ---- state ------------------------------------------------------------------------------
+
+    /// Copies the current state into buf; returns its length. A state longer than `capacity`
+    /// throws buffer_too_small (nothing copied; the message gives the size needed). Never torn.
+    /// Lock-free; after the daemon is gone it returns the last state it published.
+    std::size_t read_data(void* buf, std::size_t capacity) const {
+        std::error_code ec;
+        const std::size_t n = read_data(buf, capacity, ec);
+        if (ec == errc::buffer_too_small)
+            throw error(ec, "the state is " + std::to_string(n) + " bytes, the buffer holds " +
+                                std::to_string(capacity));
+        if (ec) throw error(ec, "read_data");
+        return n;
+    }
+    /// Non-throwing form: ec is buffer_too_small (returns the length needed), corrupt_channel or
+    /// timeout (the writer overwrote every version for 2 s before it could be copied).
+    std::size_t read_data(void* buf, std::size_t capacity, std::error_code& ec,
+                          std::uint64_t* version = nullptr) const noexcept {
+        const auto s = detail::seqlock_read(impl().map(), buf, capacity);
+        ec = s.ec;
+        if (version != nullptr) *version = s.version;
+        return s.length;
+    }
+    /// The state as a new vector (allocates).
+    std::vector<std::uint8_t> read_data() const {
+        std::vector<std::uint8_t> out(impl().map().data_size);
+        std::error_code ec;
+        out.resize(read_data(out.data(), out.size(), ec));
+        if (ec) throw error(ec, "read_data");
+        return out;
+    }
+
+    /// Number of write_data calls the daemon has made (0: no state yet).
+    std::uint64_t version() const noexcept {
+        return impl().map().cb->state_version.load(std::memory_order_acquire);
+    }
+
+    /// Waits until the version is above `seen` (spin, then sleep). Returns true on an update,
+    /// false on timeout; throws daemon_gone once the daemon is gone.
+    bool wait_for_update(std::uint64_t seen, std::chrono::nanoseconds timeout) {
+        auto& s = impl();
+        const auto& m = s.map();
+        auto newer = [&] { return m.cb->state_version.load(std::memory_order_acquire) > seen; };
+        auto gone = [&] { return s.daemon_gone(); };
+        const auto st = detail::wait_until(m.cb->state_wait, newer, gone, s.wait,
+                                           detail::deadline_after(timeout));
+        if (st == detail::wait_status::aborted)
+            throw error(errc::daemon_gone, "waiting for a state update of \"" + s.name + "\"");
+        return st == detail::wait_status::ready;
+    }
+
+    // ---- requests ---------------------------------------------------------------------------
+
+    /// Sends a command and copies this request's answer into resp; returns its length. Waits
+    /// (spin, then sleep) for a queue slot and the answer, at most ShellOptions::request_timeout.
+    /// Throws: message_too_large (cmd over max_cmd_size, or the handler's answer over
+    /// max_response_size), buffer_too_small (message gives the size), timeout, daemon_gone,
+    /// handler_failed (message carries the handler's what()).
+    std::size_t request(const void* cmd, std::size_t cmd_len, void* resp, std::size_t resp_capacity) {
+        return request(cmd, cmd_len, resp, resp_capacity, impl().options.request_timeout);
+    }
+    std::size_t request(const void* cmd, std::size_t cmd_len, void* resp, std::size_t resp_capacity,
+                        std::chrono::nanoseconds timeout) {
+        std::error_code ec;
+        const std::size_t n = request(cmd, cmd_len, resp, resp_capacity, timeout, ec);
+        if (ec) throw_request_error(ec);
+        return n;
+    }
+    /// Non-throwing form (the hot path): ec reports what the throwing form throws; on
+    /// buffer_too_small the return value is the answer's length. last_error_text() has details.
+    std::size_t request(const void* cmd, std::size_t cmd_len, void* resp, std::size_t resp_capacity,
+                        std::chrono::nanoseconds timeout, std::error_code& ec) noexcept {
+        try {
+            return impl().request(cmd, cmd_len, resp, resp_capacity, timeout, ec, nullptr);
+        } catch (...) { // only std::string in error texts can throw (bad_alloc)
+            ec = make_error_code(errc::system_failure);
+            return 0;
+        }
+    }
+    /// Any contiguous container of bytes as the command; the answer as a new vector.
+    template <class Bytes, class = std::enable_if_t<detail::is_byte_container_v<Bytes>>>
+    std::vector<std::uint8_t> request(const Bytes& cmd) {
+        return request(cmd, impl().options.request_timeout);
+    }
+    template <class Bytes, class = std::enable_if_t<detail::is_byte_container_v<Bytes>>>
+    std::vector<std::uint8_t> request(const Bytes& cmd, std::chrono::nanoseconds timeout) {
+        std::vector<std::uint8_t> out;
+        std::error_code ec;
+        impl().request(std::data(cmd), std::size(cmd), nullptr, 0, timeout, ec, &out);
+        if (ec) throw_request_error(ec);
+        return out;
+    }
+    std::vector<std::uint8_t> request(const char* text) { return request(std::string_view(text)); }
+
+    /// Details of the last error answer or failed request (handler's what(), sizes).
+    const std::string& last_error_text() const noexcept { return impl().last_error_text; }
+
+    const std::string& name() const noexcept { return impl().name; }
+    /// The channel's configuration as the daemon created it.
+    ChannelConfig config() const noexcept {
+        const auto& m = impl().map();
+        ChannelConfig c{static_cast<std::size_t>(m.data_size), m.cmd_slots, m.max_clients};
+        c.max_cmd_size = m.max_cmd_size;
+        c.max_response_size = m.max_response_size;
+        c.state_buffers = m.state_buffers;
+        return c;
+    }
+
+private:
+    explicit ShellChannel(std::unique_ptr<detail::shell_impl> p) noexcept : impl_(std::move(p)) {}
+    detail::shell_impl& impl() const noexcept {
+        assert(impl_ && "use of a moved-from venom::ShellChannel");
+        return *impl_;
+    }
+    [[noreturn]] void throw_request_error(std::error_code ec) const {
+        const auto& s = impl();
+        std::string what = "request on \"" + s.name + "\"";
+        if (ec == errc::handler_failed || ec == errc::message_too_large ||
+            ec == errc::buffer_too_small || ec == errc::corrupt_channel)
+            what += ": " + s.last_error_text;
+        throw error(ec, what);
+    }
+    std::unique_ptr<detail::shell_impl> impl_;
+};
+
+} // namespace venom

@@ -1,0 +1,18 @@
+// venom/venom.hpp - everything: #include <venom/venom.hpp>
+//
+// venom: a header-only shared-memory IPC library on Boost.Interprocess. A daemon (single writer)
+// creates a named channel holding a seqlock-protected state area, a lock-free MPSC command
+// queue and one response slot per client; shells connect, read the state and send requests.
+#pragma once
+
+#include <venom/bytes.hpp>
+#include <venom/config.hpp>
+#include <venom/daemon_channel.hpp>
+#include <venom/error.hpp>
+#include <venom/shell_channel.hpp>
+
+namespace venom {
+inline constexpr int version_major = 0;
+inline constexpr int version_minor = 1;
+inline constexpr int version_patch = 0;
+} // namespace venom
