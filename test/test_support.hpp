@@ -1,0 +1,225 @@
+// test/test_support.hpp - shared by venom's tests: Boost.Test set-up, unique channel names with
+// RAII removal, and re-running the test binary itself as a child process (so multi-process
+// tests port to Windows: no fork).
+//
+// A test file defines VENOM_TEST_MODULE's name, includes this header, and registers child roles:
+//     VENOM_CHILD_ROLE(echo_daemon) { ... return 0; }   // args: std::vector<std::string>
+// A test starts a child with venom_test::spawn_self("echo_daemon", {name, ...}).
+#pragma once
+
+#ifdef VENOM_TEST_HEADER_ONLY
+#define BOOST_TEST_NO_MAIN
+#define BOOST_TEST_ALTERNATIVE_INIT_API
+#include <boost/test/included/unit_test.hpp>
+#else
+#define BOOST_TEST_DYN_LINK
+#define BOOST_TEST_NO_MAIN
+#define BOOST_TEST_ALTERNATIVE_INIT_API
+#include <boost/test/unit_test.hpp>
+#endif
+
+#include <venom/venom.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace venom_test {
+
+using namespace std::chrono_literals;
+
+/// Scale for stress sizes: VENOM_TEST_SCALE=0.1 shrinks, 10 grows. Default 1.
+inline double scale() {
+    const char* s = std::getenv("VENOM_TEST_SCALE");
+    return s ? std::atof(s) : 1.0;
+}
+inline long scaled(long n) {
+    const long v = static_cast<long>(static_cast<double>(n) * scale());
+    return v < 1 ? 1 : v;
+}
+
+inline std::string& self_path() {
+    static std::string p;
+    return p;
+}
+
+/// Removes a channel's files from /dev/shm (after a test, or a dead daemon's leftovers).
+inline void remove_channel_files(const std::string& name) {
+    ::unlink(("/dev/shm/venom." + name + ".shm").c_str());
+    ::unlink(("/dev/shm/venom." + name + ".lock").c_str());
+}
+
+inline bool channel_files_exist(const std::string& name) {
+    return ::access(("/dev/shm/venom." + name + ".shm").c_str(), F_OK) == 0 ||
+           ::access(("/dev/shm/venom." + name + ".lock").c_str(), F_OK) == 0;
+}
+
+/// A channel name unique to this process and call, removed from /dev/shm on destruction.
+class ChannelName {
+public:
+    explicit ChannelName(const std::string& tag = "t") {
+        static std::atomic<int> counter{0};
+        name_ = "vt_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+        remove_channel_files(name_);
+    }
+    ~ChannelName() { remove_channel_files(name_); }
+    ChannelName(const ChannelName&) = delete;
+    ChannelName& operator=(const ChannelName&) = delete;
+    const std::string& str() const { return name_; }
+    operator const std::string&() const { return name_; }
+    const char* c_str() const { return name_.c_str(); }
+
+private:
+    std::string name_;
+};
+
+/// A child process running this same binary in a role; killed (SIGKILL) if still running when
+/// destroyed, so a failing test never leaves children behind.
+class Child {
+public:
+    Child() = default;
+    explicit Child(pid_t pid) : pid_(pid) {}
+    Child(Child&& o) noexcept : pid_(o.pid_) { o.pid_ = -1; }
+    Child& operator=(Child&& o) noexcept {
+        std::swap(pid_, o.pid_);
+        return *this;
+    }
+    ~Child() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            int st;
+            ::waitpid(pid_, &st, 0);
+        }
+    }
+    pid_t pid() const { return pid_; }
+
+    /// Waits at most `limit` for the child to exit; returns its exit code, -signal if killed by a
+    /// signal, or throws if it is still running then (after killing it).
+    int wait(std::chrono::milliseconds limit = 60s) {
+        const auto end = std::chrono::steady_clock::now() + limit;
+        for (;;) {
+            int st = 0;
+            const pid_t r = ::waitpid(pid_, &st, WNOHANG);
+            if (r == pid_) {
+                pid_ = -1;
+                if (WIFEXITED(st)) return WEXITSTATUS(st);
+                if (WIFSIGNALED(st)) return -WTERMSIG(st);
+                return -1000;
+            }
+            if (std::chrono::steady_clock::now() > end) {
+                ::kill(pid_, SIGKILL);
+                ::waitpid(pid_, &st, 0);
+                pid_ = -1;
+                throw std::runtime_error("child process did not finish in time (killed)");
+            }
+            std::this_thread::sleep_for(1ms);
+        }
+    }
+    void kill(int sig = SIGKILL) {
+        if (pid_ > 0) ::kill(pid_, sig);
+    }
+
+private:
+    pid_t pid_ = -1;
+};
+
+/// Starts this test binary as a child in `role` with `args`.
+inline Child spawn_self(const std::string& role, const std::vector<std::string>& args) {
+    std::vector<std::string> all{self_path(), "--venom-child", role};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, self_path().c_str(), nullptr, nullptr, argv.data(), environ);
+    if (rc != 0) throw std::runtime_error("posix_spawn failed: " + std::to_string(rc));
+    return Child(pid);
+}
+
+using role_fn = int (*)(const std::vector<std::string>&);
+inline std::map<std::string, role_fn>& roles() {
+    static std::map<std::string, role_fn> r;
+    return r;
+}
+struct role_registrar {
+    role_registrar(const char* name, role_fn f) { roles()[name] = f; }
+};
+
+/// Polls `cond` every millisecond for at most `limit`. Returns whether it became true.
+template <class Cond> bool eventually(Cond&& cond, std::chrono::milliseconds limit = 10s) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (!cond()) {
+        if (std::chrono::steady_clock::now() > end) return false;
+        std::this_thread::sleep_for(1ms);
+    }
+    return true;
+}
+
+/// Connects, retrying while the daemon (just spawned) is not up yet, for at most `limit`.
+inline venom::ShellChannel connect_when_up(const std::string& name,
+                                          const venom::ShellOptions& o = {},
+                                          std::chrono::milliseconds limit = 20s) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        try {
+            return venom::ShellChannel::connect(name, o);
+        } catch (const venom::error& e) {
+            if (e.code() != venom::errc::channel_not_found ||
+                std::chrono::steady_clock::now() > end)
+                throw;
+        }
+        std::this_thread::sleep_for(2ms);
+    }
+}
+
+/// FNV-1a, for checksummed payloads.
+inline std::uint64_t fnv1a(const void* p, std::size_t n, std::uint64_t h = 1469598103934665603ull) {
+    const auto* b = static_cast<const unsigned char*>(p);
+    for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+} // namespace venom_test
+
+#define VENOM_CHILD_ROLE(role)                                                                   \
+    static int venom_child_##role(const std::vector<std::string>& args);                       \
+    static venom_test::role_registrar venom_child_reg_##role(#role, &venom_child_##role);       \
+    static int venom_child_##role(const std::vector<std::string>& args)
+
+/// The test binary's main: a child role when called with --venom-child, Boost.Test otherwise.
+#define VENOM_TEST_MAIN(module_name)                                                             \
+    static bool venom_test_init() {                                                             \
+        boost::unit_test::framework::master_test_suite().p_name.value = module_name;            \
+        return true;                                                                            \
+    }                                                                                           \
+    int main(int argc, char* argv[]) {                                                          \
+        venom_test::self_path() = argv[0];                                                      \
+        if (argc >= 3 && std::string(argv[1]) == "--venom-child") {                             \
+            auto it = venom_test::roles().find(argv[2]);                                        \
+            if (it == venom_test::roles().end()) {                                              \
+                std::fprintf(stderr, "unknown child role %s\n", argv[2]);                       \
+                return 99;                                                                      \
+            }                                                                                   \
+            try {                                                                               \
+                return it->second(std::vector<std::string>(argv + 3, argv + argc));             \
+            } catch (const std::exception& e) {                                                 \
+                std::fprintf(stderr, "child %s: %s\n", argv[2], e.what());                      \
+                return 98;                                                                      \
+            }                                                                                   \
+        }                                                                                       \
+        return boost::unit_test::unit_test_main(&venom_test_init, argc, argv);                  \
+    }
