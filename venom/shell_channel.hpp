@@ -31,7 +31,6 @@ struct shell_impl {
     std::uint64_t generation = 0;  ///< low 32 bits go into request ids
     std::uint32_t counter = 0;     ///< requests sent; low half of request ids
     WaitParams wait;
-    clock::time_point next_probe{};
     std::string last_error_text;   ///< text of the last error answer (handler_failed ...)
 
     const ChannelMap& map() const noexcept { return segment.map; }
@@ -49,12 +48,14 @@ struct shell_impl {
         record = nullptr;
     }
 
-    /// The abort test of every shell wait: the daemon closed the channel, or (checked at most
-    /// every options.daemon_check, a system call) no process holds the daemon's lock any more.
-    bool daemon_gone() {
+    /// The abort test of every shell wait: the daemon closed the channel, or (a system call,
+    /// made once the wait has lasted options.daemon_check and then once per daemon_check) no
+    /// process holds the daemon's lock any more. `next_probe` belongs to the wait.
+    bool daemon_gone(clock::time_point& next_probe) {
         // acquire: pairs with the daemon's seq_cst store in close().
         if (map().cb->state.load(std::memory_order_acquire) == channel_closed) return true;
         const auto now = clock::now();
+        if (next_probe == clock::time_point{}) next_probe = now + options.daemon_check;
         if (now < next_probe) return false;
         next_probe = now + options.daemon_check;
         return !lock.held_by_other(lock_byte_daemon);
@@ -104,7 +105,8 @@ struct shell_impl {
             return 0;
         }
         const auto deadline = deadline_after(timeout);
-        auto gone = [&] { return daemon_gone(); };
+        clock::time_point next_probe{};
+        auto gone = [&] { return daemon_gone(next_probe); };
         std::uint64_t pos = 0;
         while (queue_try_claim(m, *record, pos) == claim_result::full) {
             auto space = [&] { return queue_has_space(m); };
@@ -220,12 +222,17 @@ public:
         if (version != nullptr) *version = s.version;
         return s.length;
     }
-    /// The state as a new vector (allocates).
+    /// The state as a new vector (allocates the state's length; retries if it grew meanwhile).
     std::vector<std::uint8_t> read_data() const {
-        std::vector<std::uint8_t> out(impl().map().data_size);
+        std::vector<std::uint8_t> out;
         std::error_code ec;
-        out.resize(read_data(out.data(), out.size(), ec));
+        std::size_t n = 0;
+        do {
+            out.resize(n);
+            n = read_data(out.data(), out.size(), ec);
+        } while (ec == errc::buffer_too_small);
         if (ec) throw error(ec, "read_data");
+        out.resize(n);
         return out;
     }
 
@@ -240,7 +247,8 @@ public:
         auto& s = impl();
         const auto& m = s.map();
         auto newer = [&] { return m.cb->state_version.load(std::memory_order_acquire) > seen; };
-        auto gone = [&] { return s.daemon_gone(); };
+        detail::clock::time_point next_probe{};
+        auto gone = [&] { return s.daemon_gone(next_probe); };
         const auto st = detail::wait_until(m.cb->state_wait, newer, gone, s.wait,
                                            detail::deadline_after(timeout));
         if (st == detail::wait_status::aborted)
