@@ -108,7 +108,14 @@ struct shell_impl {
         clock::time_point next_probe{};
         auto gone = [&] { return daemon_gone(next_probe); };
         std::uint64_t pos = 0;
-        while (queue_try_claim(m, *record, pos) == claim_result::full) {
+        for (;;) {
+            const claim_result c = queue_try_claim(m, *record, pos);
+            if (c == claim_result::claimed) break;
+            if (c == claim_result::corrupt) {
+                ec = make_error_code(errc::corrupt_channel);
+                last_error_text = "the command queue's tail contradicts its slots";
+                return 0;
+            }
             auto space = [&] { return queue_has_space(m); };
             const auto st = wait_until(m.cb->space_wait, space, gone, wait, deadline);
             if (st != wait_status::ready) {

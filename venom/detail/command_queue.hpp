@@ -36,13 +36,15 @@
 
 namespace venom::detail {
 
-enum class claim_result { claimed, full };
+enum class claim_result { claimed, full, corrupt };
 
-/// Claims the next position for a command. \note lock-free; never blocks.
+/// Claims the next position for a command. \note lock-free; never blocks. `corrupt`: the
+/// tail and a slot's seq contradict each other (seq ahead of an unchanging tail), which only
+/// a write from outside the protocol can cause.
 inline claim_result queue_try_claim(const ChannelMap& m, ClientRecord& me, std::uint64_t& pos) noexcept {
     ControlBlock& cb = *m.cb;
     pos = cb.tail.load(std::memory_order_relaxed);
-    for (;;) {
+    for (unsigned stale = 0;;) {
         CmdSlot& s = m.slot(pos);
         const std::uint64_t seq = s.seq.load(std::memory_order_acquire); // SYNC POINT READ: slot free
         const auto diff = static_cast<std::int64_t>(seq - pos);
@@ -56,7 +58,11 @@ inline claim_result queue_try_claim(const ChannelMap& m, ClientRecord& me, std::
         } else if (diff < 0) {
             return claim_result::full; // the slot still holds the command from pos - C
         } else {
-            pos = cb.tail.load(std::memory_order_relaxed); // another producer took pos
+            // Another producer took pos: its CAS of tail is visible, since its publish of seq
+            // (which we acquired) came after it. An unchanged tail means corrupt memory.
+            const std::uint64_t now = cb.tail.load(std::memory_order_relaxed);
+            if (now == pos && ++stale > 1000) return claim_result::corrupt;
+            pos = now;
         }
     }
 }
