@@ -18,11 +18,12 @@
 // Corrupt values: a seq below 2v for the published version, or a length over data_size in a
 // buffer whose seq checked out, are reported as corrupt_channel, never trusted.
 //
-// The copy races with the writer by design (the seqlock detects it). The bytes are copied with
-// memcpy; only the sequence check decides whether they are used.
+// The copy races with the writer by design (the seqlock detects it): racy_copy.hpp says how the
+// bytes are copied, and why that is sound; only the sequence check decides whether they are used.
 #pragma once
 
 #include <venom/detail/channel_map.hpp>
+#include <venom/detail/racy_copy.hpp>
 #include <venom/detail/waiter.hpp>
 
 #include <cstring>
@@ -40,7 +41,7 @@ inline void seqlock_write(const ChannelMap& m, const void* data, std::size_t n) 
     b.seq.store(2 * v + 1, std::memory_order_relaxed);
     // The odd seq must be visible before any byte of the new data (readers' s2 check).
     std::atomic_thread_fence(std::memory_order_release);
-    if (n != 0) std::memcpy(m.buffer_data(b), data, n);
+    racy_copy_to_shared(m.buffer_data(b), data, n);
     b.length.store(n, std::memory_order_relaxed);
     b.seq.store(2 * v, std::memory_order_release);         // SYNC POINT WRITE: buffer complete
     cb.state_version.store(v, std::memory_order_release);  // SYNC POINT WRITE: published
@@ -80,7 +81,7 @@ inline snapshot seqlock_read(const ChannelMap& m, void* out, std::size_t cap,
             const std::uint64_t n = b.length.load(std::memory_order_relaxed);
             bool too_small = false;
             if (n <= m.data_size && n <= cap) {
-                if (n != 0) std::memcpy(out, m.buffer_data(b), n);
+                racy_copy_from_shared(out, m.buffer_data(b), static_cast<std::size_t>(n));
             } else {
                 too_small = true;
             }
