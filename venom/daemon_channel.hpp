@@ -26,7 +26,8 @@ namespace detail {
 struct daemon_impl {
     std::string name;
     ChannelConfig config;
-    LockFile lock;
+    LockFile name_lock;     ///< the lock file: owns the name
+    LockFile segment_lock;  ///< the segment file: "alive and ready", and clients' liveness
     Segment segment;
     std::uint64_t head = 0;             ///< next queue position (the run/poll thread only)
     std::atomic<bool> stop_requested{false};
@@ -49,8 +50,9 @@ struct daemon_impl {
         wake_all(m.cb->state_wait);
         for (std::uint32_t i = 0; i < m.max_clients; ++i) wake_all(m.response(i).wait);
         remove_segment(segment_name(name));
-        if (lock.still_linked()) remove_file(lock.path());
-        lock.close(); // releases the daemon and ready bytes
+        segment_lock.close(); // releases "ready"
+        if (name_lock.still_linked()) remove_file(name_lock.path());
+        name_lock.close(); // releases the name
         segment.seg.reset();
     }
 
@@ -60,7 +62,7 @@ struct daemon_impl {
         const ChannelMap& m = map();
         for (std::uint32_t i = 0; i < m.max_clients; ++i) {
             if (m.client(i).pending_pos.load(std::memory_order_relaxed) == head &&
-                lock.held_by_other(lock_byte_first_client + i))
+                segment_lock.held_by_other(segment_first_client_byte + i))
                 return; // a live claimant: it will publish
         }
         if (queue_front(m, head) != nullptr) return; // published meanwhile
@@ -214,12 +216,12 @@ public:
         const unsigned mode = detail::access_mode(static_cast<std::uint32_t>(config.access));
         for (int attempt = 0;; ++attempt) {
             auto lock = detail::LockFile::open_or_create(path, mode);
-            const bool owned = lock.try_lock(detail::lock_byte_daemon);
+            const bool owned = lock.try_lock(detail::name_lock_byte);
             if (lock.still_linked()) {
                 if (!owned)
                     throw error(errc::channel_exists,
                                 "channel \"" + impl->name + "\" is served by a live daemon");
-                impl->lock = std::move(lock);
+                impl->name_lock = std::move(lock);
                 break;
             }
             // A daemon shutting down unlinked the file meanwhile: open the new one.
@@ -228,15 +230,19 @@ public:
         }
         const std::string seg = detail::segment_name(name);
         try {
-            detail::remove_segment(seg); // left by a dead daemon, if any
+            // A dead daemon's segment, if any: unlinking it leaves its shells a file whose
+            // daemon byte nobody holds, so they report daemon_gone.
+            detail::remove_segment(seg);
             impl->segment = detail::create_segment(seg, config);
+            impl->segment_lock = detail::LockFile::open_existing(detail::segment_path(name));
+            if (!impl->segment_lock.try_lock(detail::segment_daemon_byte))
+                throw error(errc::system_failure, "could not lock the new segment " + seg);
         } catch (...) {
+            impl->segment.seg.reset();
             detail::remove_segment(seg);
             detail::remove_file(path);
             throw;
         }
-        if (!impl->lock.try_lock(detail::lock_byte_ready))
-            throw error(errc::system_failure, "could not take the ready lock of " + path);
         return DaemonChannel(std::move(impl));
     }
 

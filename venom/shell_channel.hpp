@@ -23,7 +23,7 @@ namespace detail {
 struct shell_impl {
     std::string name;
     ShellOptions options;
-    LockFile lock;
+    LockFile segment_lock;  ///< the segment file: our client byte; probes the daemon's byte
     Segment segment;
     std::uint32_t id = 0;
     ClientRecord* record = nullptr;
@@ -43,8 +43,8 @@ struct shell_impl {
         record->pending_pos.store(no_pending, std::memory_order_relaxed);
         record->pid.store(0, std::memory_order_relaxed);
         record->state.store(client_free, std::memory_order_release); // SYNC POINT WRITE: slot free
-        lock.unlock(lock_byte_first_client + id);
-        lock.close();
+        segment_lock.unlock(segment_first_client_byte + id);
+        segment_lock.close();
         record = nullptr;
     }
 
@@ -58,13 +58,13 @@ struct shell_impl {
         if (next_probe == clock::time_point{}) next_probe = now + options.daemon_check;
         if (now < next_probe) return false;
         next_probe = now + options.daemon_check;
-        return !lock.held_by_other(lock_byte_daemon);
+        return !segment_lock.held_by_other(segment_daemon_byte);
     }
 
     void claim_slot() {
         const ChannelMap& m = map();
         for (std::uint32_t i = 0; i < m.max_clients; ++i) {
-            if (!lock.try_lock(lock_byte_first_client + i)) continue;
+            if (!segment_lock.try_lock(segment_first_client_byte + i)) continue;
             // The lock makes slot i ours: whoever held it before has disconnected or died.
             ClientRecord& rec = m.client(i);
             generation = rec.generation.load(std::memory_order_relaxed) + 1;
@@ -188,11 +188,19 @@ public:
         impl->wait.policy = options.wait;
         impl->wait.spin = options.spin_time;
         impl->wait.check_every = options.daemon_check;
-        impl->lock = detail::LockFile::open_existing(detail::lock_path(name));
-        if (!impl->lock.held_by_other(detail::lock_byte_ready))
-            throw error(errc::channel_not_found,
-                        "channel \"" + impl->name + "\" has no running daemon");
-        impl->segment = detail::open_segment(detail::segment_name(name));
+        // The segment file's daemon byte says "a live daemon finished building this segment".
+        // Boost opens the segment by name separately: if a restarting daemon replaced the file
+        // in between, the two differ, and we try again.
+        for (int attempt = 0;; ++attempt) {
+            impl->segment_lock = detail::LockFile::open_existing(detail::segment_path(name));
+            if (!impl->segment_lock.held_by_other(detail::segment_daemon_byte))
+                throw error(errc::channel_not_found,
+                            "channel \"" + impl->name + "\" has no running daemon");
+            impl->segment = detail::open_segment(detail::segment_name(name));
+            if (impl->segment_lock.still_linked()) break;
+            if (attempt > 100)
+                throw error(errc::system_failure, "channel \"" + impl->name + "\" keeps being replaced");
+        }
         impl->claim_slot();
         return ShellChannel(std::move(impl));
     }

@@ -28,11 +28,15 @@
 // All shared fields are std::atomic of always-lock-free types; payload bytes are plain bytes
 // whose publication is ordered by the atomic next to them.
 //
-// Liveness is not in the segment: it is in byte-range locks on the lock file
-// ("venom.<name>.lock", see platform.hpp), which the OS releases when a process dies:
-//   byte 0       held by the daemon for its whole life (one daemon per name)
-//   byte 1       held by the daemon once the segment is complete ("ready")
-//   byte 2 + i   held by the shell that owns client slot i
+// Liveness is not in the segment's contents: it is in byte-range locks that the OS releases
+// when a process dies (platform.hpp, LockFile):
+//   the lock file "venom.<name>.lock", byte 0: held by the daemon that owns the name, for its
+//       whole life (one daemon per name; a new daemon takes the name over once it is free);
+//   the segment file itself, byte 0: held by the daemon once the segment is complete (ready);
+//       shells probe it to tell a live daemon from a dead one. A daemon that takes over a dead
+//       one's name creates a new segment file, so shells still mapping the old one see its
+//       byte 0 free: their daemon is gone, whoever serves the name now;
+//   the segment file, byte 1 + i: held by the shell that owns client slot i.
 #pragma once
 
 #include <boost/interprocess/offset_ptr.hpp>
@@ -55,10 +59,10 @@ inline constexpr std::uint32_t layout_version = 1;
 /// Name under which the ControlBlock is constructed in the segment.
 inline constexpr const char* control_block_name = "venom.control";
 
-/// Lock-file bytes (see the header comment).
-inline constexpr std::uint64_t lock_byte_daemon = 0;
-inline constexpr std::uint64_t lock_byte_ready = 1;
-inline constexpr std::uint64_t lock_byte_first_client = 2;
+/// Lock bytes (see the header comment).
+inline constexpr std::uint64_t name_lock_byte = 0;           ///< in the lock file
+inline constexpr std::uint64_t segment_daemon_byte = 0;      ///< in the segment file
+inline constexpr std::uint64_t segment_first_client_byte = 1; ///< in the segment file
 
 /// ControlBlock::state values. Zeroed memory reads as initializing.
 enum channel_state : std::uint32_t {

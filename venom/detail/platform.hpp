@@ -94,6 +94,10 @@ inline std::string segment_name(std::string_view channel) {
 
 inline std::string shm_directory() { return "/dev/shm/"; }
 
+inline std::string segment_path(std::string_view channel) {
+    return shm_directory() + segment_name(channel);
+}
+
 inline std::string lock_path(std::string_view channel) {
     return shm_directory() + "venom." + std::string(channel) + ".lock";
 }
