@@ -94,7 +94,11 @@ struct ChannelMap {
             const auto* q = static_cast<const unsigned char*>(p);
             return q >= lo && q <= hi && n <= static_cast<std::uint64_t>(hi - q);
         };
-        if (!inside(cb, sizeof(ControlBlock))) corrupt("control block outside the segment");
+        auto aligned = [](const void* p) {
+            return reinterpret_cast<std::uintptr_t>(p) % cache_line == 0;
+        };
+        if (!inside(cb, sizeof(ControlBlock)) || !aligned(cb))
+            corrupt("control block outside the segment or misaligned");
         if (cb->magic != channel_magic)
             throw error(errc::incompatible_layout, "the segment has no venom magic number");
         if (cb->version != layout_version)
@@ -126,6 +130,8 @@ struct ChannelMap {
         if (!inside(m.slots, s.slots) || !inside(m.responses, s.responses) ||
             !inside(m.clients, s.clients) || !inside(m.state, s.state))
             corrupt("a region lies outside the segment");
+        if (!aligned(m.slots) || !aligned(m.responses) || !aligned(m.clients) || !aligned(m.state))
+            corrupt("a region is not cache-line aligned");
         m.data_size = c.data_size;
         m.cmd_slots = c.cmd_slots;
         m.max_clients = c.max_clients;

@@ -64,8 +64,19 @@ inline snapshot seqlock_read(const ChannelMap& m, void* out, std::size_t cap,
     const ControlBlock& cb = *m.cb;
     snapshot r;
     clock::time_point end{};
+    std::uint64_t last_v = 0;
+    unsigned same_v = 0; // failed tries in a row that saw the same version
     for (unsigned attempt = 0;; ++attempt) {
         const std::uint64_t v = cb.state_version.load(std::memory_order_acquire); // SYNC POINT READ: published
+        same_v = (v == last_v) ? same_v + 1 : 0;
+        last_v = v;
+        // A writer that lapped our buffer has published newer versions long before we retry
+        // a thousand times; a version that never moves while its buffer's seq disagrees is a
+        // value written from outside the protocol.
+        if (same_v > 1000) {
+            r.ec = make_error_code(errc::corrupt_channel);
+            return r;
+        }
         r.version = v;
         if (v == 0) { // nothing written yet: the empty state
             r.length = 0;

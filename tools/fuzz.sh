@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer target (clang, ASan + UBSan) and runs it.
+#   bash tools/fuzz.sh [seconds=60]    runs from the committed seed corpus, keeps new inputs in a
+#                                      scratch corpus; exits non-zero on a finding
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+for p in clang libclang-rt-14-dev libboost-dev; do
+    dpkg -s "$p" >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null; }
+done
+out=build/fuzz
+mkdir -p "$out" test/fuzz/corpus-work
+clang++ -std=c++17 -g -O1 -I. -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+    test/fuzz/fuzz_channel.cpp -o "$out/fuzz_channel" -lpthread -lrt
+"$out/fuzz_channel" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
+    -artifact_prefix="$out/" test/fuzz/corpus-work test/fuzz/corpus 2>&1 | tail -25
