@@ -65,7 +65,7 @@ public:
             return "invalid name: use 1 to 100 characters from [A-Za-z0-9._-]";
         case errc::permission_denied:
             return "permission denied: the channel belongs to another user; run as that user or "
-                   "create the channel with wider ChannelConfig::permissions";
+                   "create the channel with a wider ChannelConfig::access";
         case errc::handler_failed:
             return "handler failed: the daemon's handler threw an exception for this request";
         case errc::out_of_memory:

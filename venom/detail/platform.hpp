@@ -163,9 +163,9 @@ public:
             ::fchmod(f.fd_, mode); // the umask may have narrowed the mode
             return f;
         }
-        if (errno != EEXIST) throw_system("creating lock file " + path, errno);
+        if (errno != EEXIST) throw_system("creating " + path, errno);
         f.fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-        if (f.fd_ < 0) throw_system("opening lock file " + path, errno);
+        if (f.fd_ < 0) throw_system("opening " + path, errno);
         return f;
     }
 
@@ -176,8 +176,8 @@ public:
         f.fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
         if (f.fd_ < 0) {
             if (errno == ENOENT)
-                throw error(errc::channel_not_found, "no lock file " + path);
-            throw_system("opening lock file " + path, errno);
+                throw error(errc::channel_not_found, "no file " + path);
+            throw_system("opening " + path, errno);
         }
         return f;
     }
