@@ -4,6 +4,8 @@
 #   bash tools/dev.sh demo    build the examples and run the example daemon with three shells
 #   bash tools/dev.sh test    build and run every test: CMake Release + Debug (ctest), b2, and an
 #                             install + find_package(venom) consumer check
+#   bash tools/dev.sh sanitize  the tests under ASan+UBSan, the in-process tests under TSan, and
+#                             a 60 s fuzz run (CI runs it after `test`)
 #   bash tools/dev.sh deps    only install the packages
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,8 +27,8 @@ deps() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-cmake_build() { # dir type
-    cmake -S "$root" -B "$1" -DCMAKE_BUILD_TYPE="$2" -DVENOM_BUILD_TESTS=ON -DVENOM_BUILD_EXAMPLES=ON >/dev/null
+cmake_build() { # dir type [extra cmake arguments]
+    cmake -S "$root" -B "$1" -DCMAKE_BUILD_TYPE="$2" -DVENOM_BUILD_TESTS=ON -DVENOM_BUILD_EXAMPLES=ON "${@:3}" >/dev/null
     cmake --build "$1" -j"$jobs"
 }
 
@@ -82,9 +84,25 @@ test_all() {
     echo "== all tests passed in $((SECONDS - t0)) s"
 }
 
+sanitize() {
+    deps
+    local t0=$SECONDS
+    echo "== ASan + UBSan: every test (stress sizes scaled to 0.2)"
+    cmake_build build/asan Debug -DVENOM_SANITIZE=address,undefined -DVENOM_BUILD_BENCH=OFF
+    (cd build/asan && VENOM_TEST_SCALE=0.2 ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j1)
+    echo "== TSan: the in-process (threaded) tests"
+    cmake_build build/tsan RelWithDebInfo -DVENOM_SANITIZE=thread -DVENOM_BUILD_BENCH=OFF
+    (cd build/tsan && VENOM_TEST_SCALE=0.2 TSAN_OPTIONS=halt_on_error=1 \
+        ctest --output-on-failure -j1 -R '^(api_test|config_error_test|seqlock_test|queue_test)$')
+    echo "== libFuzzer: 60 s over the seed corpus"
+    bash tools/fuzz.sh 60
+    echo "== sanitizers passed in $((SECONDS - t0)) s"
+}
+
 case "${1:-}" in
     demo) demo ;;
     test) test_all ;;
+    sanitize) sanitize ;;
     deps) deps ;;
     *) sed -n '2,8p' "$0"; exit 2 ;;
 esac
