@@ -7,7 +7,11 @@
 #include "test_support.hpp"
 
 #include <boost/interprocess/mapped_region.hpp>
+#if defined(_WIN32)
+#include <boost/interprocess/windows_shared_memory.hpp>
+#else
 #include <boost/interprocess/shared_memory_object.hpp>
+#endif
 
 #include <optional>
 #include <random>
@@ -41,6 +45,16 @@ struct Stats {
 class StatsMap {
 public:
     StatsMap(const std::string& name, bool create) : name_(name), owner_(create) {
+#if defined(_WIN32)
+        // Native Windows shared memory (Boost's shared_memory_object emulation fails under
+        // wine); the test process holds it open for the children's whole life.
+        if (create)
+            shm_ = bip::windows_shared_memory(bip::create_only, name.c_str(), bip::read_write, sizeof(Stats));
+        else
+            shm_ = bip::windows_shared_memory(bip::open_only, name.c_str(), bip::read_write);
+        region_ = bip::mapped_region(shm_, bip::read_write);
+        if (create) new (region_.get_address()) Stats{};
+#else
         if (create) {
             bip::shared_memory_object::remove(name.c_str());
             bip::shared_memory_object shm(bip::create_only, name.c_str(), bip::read_write);
@@ -51,9 +65,12 @@ public:
             bip::shared_memory_object shm(bip::open_only, name.c_str(), bip::read_write);
             region_ = bip::mapped_region(shm, bip::read_write);
         }
+#endif
     }
     ~StatsMap() {
+#if !defined(_WIN32)
         if (owner_) bip::shared_memory_object::remove(name_.c_str());
+#endif
     }
     Stats& operator*() { return *static_cast<Stats*>(region_.get_address()); }
     Stats* operator->() { return static_cast<Stats*>(region_.get_address()); }
@@ -61,6 +78,9 @@ public:
 private:
     std::string name_;
     bool owner_;
+#if defined(_WIN32)
+    bip::windows_shared_memory shm_;
+#endif
     bip::mapped_region region_;
 };
 
@@ -129,7 +149,7 @@ VENOM_CHILD_ROLE(chaos_daemon) {
 VENOM_CHILD_ROLE(chaos_shell) {
     StatsMap stats(args.at(1), false);
     Lane& lane = stats->lane[std::stoi(args.at(2))];
-    std::mt19937_64 rng(static_cast<std::uint64_t>(::getpid()) * 7919u);
+    std::mt19937_64 rng(static_cast<std::uint64_t>(getpid_portable()) * 7919u);
     venom::ShellOptions o;
     std::uint64_t seq = 0;
     std::vector<std::uint8_t> cmd;
@@ -228,7 +248,7 @@ bool every_lane_progresses(Stats& s, std::chrono::milliseconds limit) {
 
 BOOST_AUTO_TEST_CASE(kill_storm) {
     ChannelName name("chaos");
-    const std::string stats_name = "vt_chaos_stats_" + std::to_string(::getpid());
+    const std::string stats_name = "vt_chaos_stats_" + std::to_string(getpid_portable());
     StatsMap stats(stats_name, true);
     const long shell_kills = scaled(500);
     const long daemon_kills = scaled(20);

@@ -31,12 +31,21 @@
 #include <thread>
 #include <vector>
 
+#if defined(_WIN32)
+#include <process.h>
+#include <signal.h>
+#ifndef SIGKILL
+#define SIGKILL 9 // Child::kill(SIGKILL) is TerminateProcess; wait() then reports -SIGKILL
+#endif
+inline int getpid_portable() { return static_cast<int>(GetCurrentProcessId()); }
+#else
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
 extern char** environ;
+inline int getpid_portable() { return static_cast<int>(::getpid()); }
+#endif
 
 namespace venom_test {
 
@@ -57,6 +66,28 @@ inline std::string& self_path() {
     return p;
 }
 
+#if defined(_WIN32)
+/// The files of a channel in %TEMP% (lock file, liveness files of every incarnation).
+inline std::vector<std::string> channel_files(const std::string& name) {
+    std::vector<std::string> out;
+    const std::string dir = venom::detail::temp_directory();
+    WIN32_FIND_DATAA fd;
+    HANDLE h = FindFirstFileA((dir + "venom." + name + ".*").c_str(), &fd);
+    if (h == INVALID_HANDLE_VALUE) return out;
+    do {
+        const std::string f = fd.cFileName;
+        // venom.<name>.lock or venom.<name>.<16 hex>.live, not another channel's "<name>.x"
+        const std::string rest = f.substr(6 + name.size() + 1);
+        if (rest == "lock" || (rest.size() == 21 && rest.substr(16) == ".live")) out.push_back(dir + f);
+    } while (FindNextFileA(h, &fd));
+    FindClose(h);
+    return out;
+}
+inline void remove_channel_files(const std::string& name) {
+    for (const auto& f : channel_files(name)) DeleteFileA(f.c_str());
+}
+inline bool channel_files_exist(const std::string& name) { return !channel_files(name).empty(); }
+#else
 /// Removes a channel's files from /dev/shm (after a test, or a dead daemon's leftovers).
 inline void remove_channel_files(const std::string& name) {
     ::unlink(("/dev/shm/venom." + name + ".shm").c_str());
@@ -67,13 +98,14 @@ inline bool channel_files_exist(const std::string& name) {
     return ::access(("/dev/shm/venom." + name + ".shm").c_str(), F_OK) == 0 ||
            ::access(("/dev/shm/venom." + name + ".lock").c_str(), F_OK) == 0;
 }
+#endif
 
 /// A channel name unique to this process and call, removed from /dev/shm on destruction.
 class ChannelName {
 public:
     explicit ChannelName(const std::string& tag = "t") {
         static std::atomic<int> counter{0};
-        name_ = "vt_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+        name_ = "vt_" + tag + "_" + std::to_string(getpid_portable()) + "_" + std::to_string(counter++);
         remove_channel_files(name_);
     }
     ~ChannelName() { remove_channel_files(name_); }
@@ -87,6 +119,81 @@ private:
     std::string name_;
 };
 
+#if defined(_WIN32)
+/// A child process running this same binary in a role; terminated if still running when
+/// destroyed, so a failing test never leaves children behind.
+class Child {
+public:
+    Child() = default;
+    Child(HANDLE h, DWORD pid) : h_(h), pid_(pid) {}
+    Child(Child&& o) noexcept : h_(o.h_), pid_(o.pid_), killed_(o.killed_) { o.h_ = nullptr; }
+    Child& operator=(Child&& o) noexcept {
+        std::swap(h_, o.h_);
+        std::swap(pid_, o.pid_);
+        std::swap(killed_, o.killed_);
+        return *this;
+    }
+    ~Child() {
+        if (h_ != nullptr) {
+            TerminateProcess(h_, 128 + SIGKILL);
+            WaitForSingleObject(h_, INFINITE);
+            CloseHandle(h_);
+        }
+    }
+    int pid() const { return static_cast<int>(pid_); }
+    /// Exit code, or -SIGKILL after kill(); throws (after terminating it) if still running.
+    int wait(std::chrono::milliseconds limit = 60s) {
+        if (WaitForSingleObject(h_, static_cast<DWORD>(limit.count())) != WAIT_OBJECT_0) {
+            TerminateProcess(h_, 1);
+            WaitForSingleObject(h_, INFINITE);
+            CloseHandle(h_);
+            h_ = nullptr;
+            throw std::runtime_error("child process did not finish in time (killed)");
+        }
+        DWORD code = 0;
+        GetExitCodeProcess(h_, &code);
+        CloseHandle(h_);
+        h_ = nullptr;
+        return killed_ ? -SIGKILL : static_cast<int>(code);
+    }
+    void kill(int = SIGKILL) {
+        if (h_ != nullptr && TerminateProcess(h_, 128 + SIGKILL)) killed_ = true;
+    }
+
+private:
+    HANDLE h_ = nullptr;
+    DWORD pid_ = 0;
+    bool killed_ = false;
+};
+
+inline std::string quote_arg(const std::string& a) {
+    std::string q = "\"";
+    for (char c : a) {
+        if (c == '"') q += '\\';
+        q += c;
+    }
+    return q + "\"";
+}
+
+/// Starts this test binary as a child in `role` with `args`.
+inline Child spawn_self(const std::string& role, const std::vector<std::string>& args) {
+    std::string cmd = quote_arg(self_path()) + " --venom-child " + quote_arg(role);
+    for (const auto& a : args) cmd += " " + quote_arg(a);
+    STARTUPINFOA si{};
+    si.cb = sizeof si;
+    PROCESS_INFORMATION pi{};
+    // wine's process creation fails now and then under a storm of kills: retry a little.
+    for (int attempt = 0;
+         !CreateProcessA(nullptr, cmd.data(), nullptr, nullptr, FALSE, 0, nullptr, nullptr, &si, &pi);
+         ++attempt) {
+        if (attempt == 50)
+            throw std::runtime_error("CreateProcess failed: " + std::to_string(GetLastError()));
+        std::this_thread::sleep_for(20ms);
+    }
+    CloseHandle(pi.hThread);
+    return Child(pi.hProcess, pi.dwProcessId);
+}
+#else
 /// A child process running this same binary in a role; killed (SIGKILL) if still running when
 /// destroyed, so a failing test never leaves children behind.
 class Child {
@@ -149,6 +256,7 @@ inline Child spawn_self(const std::string& role, const std::vector<std::string>&
     if (rc != 0) throw std::runtime_error("posix_spawn failed: " + std::to_string(rc));
     return Child(pid);
 }
+#endif
 
 using role_fn = int (*)(const std::vector<std::string>&);
 inline std::map<std::string, role_fn>& roles() {

@@ -25,6 +25,7 @@ namespace detail {
 
 struct daemon_impl {
     std::string name;
+    std::uint64_t incarnation = 0; ///< this daemon's instance of the name (Windows object names)
     ChannelConfig config;
     LockFile name_lock;     ///< the lock file: owns the name
     LockFile segment_lock;  ///< the segment file: "alive and ready", and clients' liveness
@@ -45,12 +46,13 @@ struct daemon_impl {
         const ChannelMap& m = map();
         // SYNC POINT WRITE: channel closed (shells read it in their abort test).
         m.cb->state.store(channel_closed, std::memory_order_seq_cst);
-        wake_all(m.cb->cmd_wait);
-        wake_all(m.cb->space_wait);
-        wake_all(m.cb->state_wait);
-        for (std::uint32_t i = 0; i < m.max_clients; ++i) wake_all(m.response(i).wait);
-        remove_segment(segment_name(name));
+        wake_all(m.cmd_event());
+        wake_all(m.space_event());
+        wake_all(m.state_event());
+        for (std::uint32_t i = 0; i < m.max_clients; ++i) wake_all(m.response_event(i));
+        remove_segment(segment_name(name, incarnation));
         segment_lock.close(); // releases "ready"
+        remove_file(liveness_path(name, incarnation)); // Linux: gone with the segment already
         if (name_lock.still_linked()) remove_file(name_lock.path());
         name_lock.close(); // releases the name
         segment.seg.reset();
@@ -125,7 +127,7 @@ struct daemon_impl {
         r.length.store(static_cast<std::uint32_t>(n), std::memory_order_relaxed);
         r.status.store(status, std::memory_order_relaxed);
         r.seq.store(request, std::memory_order_release); // SYNC POINT WRITE: answer
-        notify(r.wait);
+        notify(m.response_event(client));
         cb.commands_handled.fetch_add(1, std::memory_order_relaxed);
     }
 
@@ -182,7 +184,7 @@ struct daemon_impl {
         }
         if (handled != 0) {
             stuck_since = clock::time_point{};
-            notify(m.cb->space_wait); // producers waiting for a free slot
+            notify(m.space_event()); // producers waiting for a free slot
         }
         return handled;
     }
@@ -213,9 +215,9 @@ public:
         impl->wait.spin = config.spin_time;
         impl->wait.check_every = std::chrono::milliseconds(100);
         const std::string path = detail::lock_path(name);
-        const unsigned mode = detail::access_mode(static_cast<std::uint32_t>(config.access));
+        const detail::AccessControl access(static_cast<std::uint32_t>(config.access));
         for (int attempt = 0;; ++attempt) {
-            auto lock = detail::LockFile::open_or_create(path, mode);
+            auto lock = detail::LockFile::open_or_create(path, access);
             const bool owned = lock.try_lock(detail::name_lock_byte);
             if (lock.still_linked()) {
                 if (!owned)
@@ -228,18 +230,25 @@ public:
             if (attempt > 100)
                 throw error(errc::system_failure, "the lock file " + path + " keeps vanishing");
         }
-        const std::string seg = detail::segment_name(name);
+        impl->incarnation = detail::new_incarnation();
+        const std::string seg = detail::segment_name(name, impl->incarnation);
+        const std::string live = detail::liveness_path(name, impl->incarnation);
         try {
             // A dead daemon's segment, if any: unlinking it leaves its shells a file whose
             // daemon byte nobody holds, so they report daemon_gone.
             detail::remove_segment(seg);
-            impl->segment = detail::create_segment(seg, config);
-            impl->segment_lock = detail::LockFile::open_existing(detail::segment_path(name));
+            impl->segment = detail::create_segment(seg, config, access);
+            impl->segment.bind_events(impl->name, impl->incarnation, access);
+            impl->segment.events->open_all();
+            impl->segment_lock = detail::LockFile::open_or_create(live, access);
             if (!impl->segment_lock.try_lock(detail::segment_daemon_byte))
-                throw error(errc::system_failure, "could not lock the new segment " + seg);
+                throw error(errc::system_failure, "could not lock " + live);
+            detail::publish_incarnation(impl->name_lock, impl->name, impl->incarnation);
         } catch (...) {
-            impl->segment.seg.reset();
+            impl->segment = detail::Segment{};
+            impl->segment_lock.close();
             detail::remove_segment(seg);
+            detail::remove_file(live);
             detail::remove_file(path);
             throw;
         }
@@ -284,7 +293,7 @@ public:
         auto stopping = [&] { return d.stop_requested.load(std::memory_order_relaxed); };
         while (!d.stop_requested.load(std::memory_order_acquire)) {
             if (d.poll(handler, true) != 0) continue;
-            const auto st = detail::wait_until(m.cb->cmd_wait, ready, stopping, d.wait,
+            const auto st = detail::wait_until(m.cmd_event(), ready, stopping, d.wait,
                                                detail::deadline_after(d.wait.check_every));
             if (st == detail::wait_status::timed_out) d.maintain();
         }
@@ -304,7 +313,7 @@ public:
     void stop() noexcept {
         if (!impl_) return;
         impl_->stop_requested.store(true, std::memory_order_release);
-        detail::wake_all(impl_->map().cb->cmd_wait);
+        detail::wake_all(impl_->map().cmd_event());
     }
 
     /// Number of write_data calls so far (the state's version).

@@ -117,7 +117,7 @@ struct shell_impl {
                 return 0;
             }
             auto space = [&] { return queue_has_space(m); };
-            const auto st = wait_until(m.cb->space_wait, space, gone, wait, deadline);
+            const auto st = wait_until(m.space_event(), space, gone, wait, deadline);
             if (st != wait_status::ready) {
                 ec = to_code(st);
                 return 0;
@@ -126,12 +126,12 @@ struct shell_impl {
         const std::uint64_t req = ((generation & 0xffffffffu) << 32) | ++counter;
         queue_publish(m, *record, pos, id, req, cmd, n);
         record->requests.fetch_add(1, std::memory_order_relaxed);
-        notify(m.cb->cmd_wait);
+        notify(m.cmd_event());
 
         ResponseSlot& r = *response;
         // SYNC POINT READ: answer (pairs with the daemon's release store of seq).
         auto answered = [&] { return r.seq.load(std::memory_order_acquire) == req; };
-        const auto st = wait_until(r.wait, answered, gone, wait, deadline);
+        const auto st = wait_until(m.response_event(id), answered, gone, wait, deadline);
         if (st != wait_status::ready) {
             ec = to_code(st);
             return 0;
@@ -192,16 +192,26 @@ public:
         // Boost opens the segment by name separately: if a restarting daemon replaced the file
         // in between, the two differ, and we try again.
         for (int attempt = 0;; ++attempt) {
-            impl->segment_lock = detail::LockFile::open_existing(detail::segment_path(name));
+            const std::uint64_t incarnation = detail::find_incarnation(name);
+            impl->segment_lock =
+                detail::LockFile::open_existing(detail::liveness_path(name, incarnation));
             if (!impl->segment_lock.held_by_other(detail::segment_daemon_byte))
                 throw error(errc::channel_not_found,
                             "channel \"" + impl->name + "\" has no running daemon");
-            impl->segment = detail::open_segment(detail::segment_name(name));
-            if (impl->segment_lock.still_linked()) break;
+            impl->segment = detail::open_segment(detail::segment_name(name, incarnation));
+            if (impl->segment_lock.still_linked()) {
+                impl->segment.bind_events(impl->name, incarnation, detail::AccessControl(0));
+                break;
+            }
             if (attempt > 100)
                 throw error(errc::system_failure, "channel \"" + impl->name + "\" keeps being replaced");
         }
         impl->claim_slot();
+        auto& events = *impl->segment.events;
+        events.open(detail::event_cmd);
+        events.open(detail::event_space);
+        events.open(detail::event_state);
+        events.open(detail::event_response_base + impl->id);
         return ShellChannel(std::move(impl));
     }
 
@@ -264,7 +274,7 @@ public:
         auto newer = [&] { return m.cb->state_version.load(std::memory_order_acquire) > seen; };
         detail::clock::time_point next_probe{};
         auto gone = [&] { return s.daemon_gone(next_probe); };
-        const auto st = detail::wait_until(m.cb->state_wait, newer, gone, s.wait,
+        const auto st = detail::wait_until(m.state_event(), newer, gone, s.wait,
                                            detail::deadline_after(timeout));
         if (st == detail::wait_status::aborted)
             throw error(errc::daemon_gone, "waiting for a state update of \"" + s.name + "\"");

@@ -8,6 +8,7 @@
 
 #include <venom/config.hpp>
 #include <venom/detail/layout.hpp>
+#include <venom/detail/platform.hpp>
 
 #include <cstdint>
 #include <string>
@@ -46,8 +47,13 @@ struct Sizes {
     }
 };
 
+/// Event indices in an EventSet: the three ControlBlock WaitWords, then one per response slot.
+inline constexpr std::uint32_t event_cmd = 0, event_space = 1, event_state = 2,
+                               event_response_base = 3;
+
 struct ChannelMap {
     ControlBlock* cb = nullptr;
+    const EventSet* events = nullptr; ///< this process's events; null: plain futex / sliced sleeps
     unsigned char* slots = nullptr;
     unsigned char* responses = nullptr;
     unsigned char* clients = nullptr;
@@ -56,6 +62,17 @@ struct ChannelMap {
     std::uint64_t data_size = 0;
     std::uint32_t cmd_slots = 0, max_clients = 0, max_cmd_size = 0, max_response_size = 0;
     std::uint32_t state_buffers = 0;
+
+    /// The process-local event of a WaitWord of this channel.
+    Event event(WaitWord& w, std::uint32_t index) const noexcept {
+        return events != nullptr ? events->get(w, index) : Event{&w};
+    }
+    Event cmd_event() const noexcept { return event(cb->cmd_wait, event_cmd); }
+    Event space_event() const noexcept { return event(cb->space_wait, event_space); }
+    Event state_event() const noexcept { return event(cb->state_wait, event_state); }
+    Event response_event(std::uint32_t id) const noexcept {
+        return event(response(id).wait, event_response_base + id);
+    }
 
     CmdSlot& slot(std::uint64_t pos) const noexcept {
         return *reinterpret_cast<CmdSlot*>(slots + (pos % cmd_slots) * slot_stride);

@@ -14,7 +14,11 @@
 
 #include <boost/interprocess/exceptions.hpp>
 #include <boost/interprocess/indexes/iset_index.hpp>
+#if defined(_WIN32)
+#include <boost/interprocess/managed_windows_shared_memory.hpp>
+#else
 #include <boost/interprocess/managed_shared_memory.hpp>
+#endif
 #include <boost/interprocess/mem_algo/rbtree_best_fit.hpp>
 #include <boost/interprocess/permissions.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
@@ -28,9 +32,17 @@ namespace venom::detail {
 
 namespace bip = boost::interprocess;
 
+#if defined(_WIN32)
+// Native Windows shared memory: it exists while a process has it open (the daemon does, for
+// its whole life), and it does not depend on Boost's boot-id file emulation.
+using managed_segment =
+    bip::basic_managed_windows_shared_memory<char, bip::rbtree_best_fit<bip::null_mutex_family>,
+                                             bip::iset_index>;
+#else
 using managed_segment =
     bip::basic_managed_shared_memory<char, bip::rbtree_best_fit<bip::null_mutex_family>,
                                      bip::iset_index>;
+#endif
 
 /// The named object: an offset_ptr to the (cache-line aligned) ControlBlock.
 using control_anchor = bip::offset_ptr<ControlBlock>;
@@ -49,18 +61,23 @@ using control_anchor = bip::offset_ptr<ControlBlock>;
     }
 }
 
-inline bool remove_segment(const std::string& seg_name) noexcept {
-    return bip::shared_memory_object::remove(seg_name.c_str());
-}
-
+/// A mapped channel in this process: the Boost segment, the validated view, the events.
 struct Segment {
     std::unique_ptr<managed_segment> seg;
+    std::unique_ptr<EventSet> events = std::make_unique<EventSet>();
     ChannelMap map;
+
+    /// Names the channel's events and hands them to the map; open them with events->open().
+    void bind_events(const std::string& channel, std::uint64_t incarnation, const AccessControl& access) {
+        events->bind(channel, incarnation, event_response_base + map.max_clients, access);
+        map.events = events.get();
+    }
 };
 
 /// Creates the segment for `c` and builds every region. \pre the caller owns the channel's
 /// daemon lock and has removed any stale segment of that name.
-inline Segment create_segment(const std::string& seg_name, const ChannelConfig& c) {
+inline Segment create_segment(const std::string& seg_name, const ChannelConfig& c,
+                              const AccessControl& access) {
     const Sizes s = Sizes::of(c);
     const std::uint64_t free_bytes = shm_free_bytes();
     if (free_bytes < s.segment)
@@ -71,7 +88,7 @@ inline Segment create_segment(const std::string& seg_name, const ChannelConfig& 
     try {
         out.seg = std::make_unique<managed_segment>(
             bip::create_only, seg_name.c_str(), static_cast<std::size_t>(s.segment), nullptr,
-            bip::permissions(access_mode(static_cast<std::uint32_t>(c.access))));
+            access.permissions());
     } catch (const bip::interprocess_exception& e) {
         throw_interprocess(e, "creating shared memory " + seg_name);
     }

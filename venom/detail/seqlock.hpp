@@ -45,7 +45,7 @@ inline void seqlock_write(const ChannelMap& m, const void* data, std::size_t n) 
     b.length.store(n, std::memory_order_relaxed);
     b.seq.store(2 * v, std::memory_order_release);         // SYNC POINT WRITE: buffer complete
     cb.state_version.store(v, std::memory_order_release);  // SYNC POINT WRITE: published
-    notify(cb.state_wait);
+    notify(m.state_event());
 }
 
 /// Outcome of one read.

@@ -1,4 +1,5 @@
-// venom/detail/waiter.hpp - the hybrid wait: spin briefly, then block on a futex in the segment.
+// venom/detail/waiter.hpp - the hybrid wait: spin briefly, then block in the kernel (a futex on
+// the WaitWord on Linux, a named semaphore on Windows: platform.hpp, Event).
 //
 // Design (an eventcount over a WaitWord {epoch, waiters}):
 //   waiter:   e = epoch; waiters += 1; fence; if (!ready()) futex_wait(epoch, e); waiters -= 1
@@ -26,21 +27,22 @@ namespace venom::detail {
 
 using clock = std::chrono::steady_clock;
 
-/// Wakes whoever waits on w. Call after the release store that publishes the event.
-inline void notify(WaitWord& w) noexcept {
+/// Wakes whoever waits on the event. Call after the release store that publishes it.
+inline void notify(const Event& ev) noexcept {
+    WaitWord& w = *ev.word;
     // SYNC POINT (Dekker, notifier side): the publish above is ordered before reading waiters.
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (w.waiters.load(std::memory_order_relaxed) != 0) {
         // relaxed: the futex compares the value itself; data is ordered by the fence above.
         w.epoch.fetch_add(1, std::memory_order_relaxed);
-        futex_wake_all(&w.epoch);
+        event_wake_all(ev);
     }
 }
 
-/// Wakes w's waiters unconditionally (stop, close): also safe in a signal handler.
-inline void wake_all(WaitWord& w) noexcept {
-    w.epoch.fetch_add(1, std::memory_order_seq_cst);
-    futex_wake_all(&w.epoch);
+/// Wakes the event's waiters unconditionally (stop, close): also safe in a signal handler.
+inline void wake_all(const Event& ev) noexcept {
+    ev.word->epoch.fetch_add(1, std::memory_order_seq_cst);
+    event_wake_all(ev);
 }
 
 struct WaitParams {
@@ -64,8 +66,9 @@ enum class wait_status { ready, timed_out, aborted };
 /// ready() must be cheap (it runs in the spin loop); abort() runs every 64 spins and after
 /// every block. Never spins longer than params.spin unless the policy is busy_poll.
 template <class Ready, class Abort>
-wait_status wait_until(WaitWord& w, Ready&& ready, Abort&& abort, const WaitParams& params,
+wait_status wait_until(const Event& ev, Ready&& ready, Abort&& abort, const WaitParams& params,
                        clock::time_point deadline) {
+    WaitWord& w = *ev.word;
     if (ready()) return wait_status::ready;
     // ---- spin phase
     const bool busy = params.policy == WaitPolicy::busy_poll;
@@ -92,7 +95,7 @@ wait_status wait_until(WaitWord& w, Ready&& ready, Abort&& abort, const WaitPara
             auto slice = params.check_every;
             if (deadline != clock::time_point::max())
                 slice = std::min<std::chrono::nanoseconds>(slice, deadline - now);
-            futex_wait(&w.epoch, e, slice);
+            event_wait(ev, e, slice);
             ok = ready();
         }
         w.waiters.fetch_sub(1, std::memory_order_relaxed);
