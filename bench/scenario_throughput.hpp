@@ -1,6 +1,7 @@
 // bench/scenario_throughput.hpp - rpc-throughput: requests/s of 1, 2, 4, 8, 16 shells (one
 // process each) against one daemon, every answer checked; more shells than cores on purpose.
-// Processes are not pinned (the kernel places them, as in a real deployment). The alternative:
+// The daemon is pinned (as in rpc-latency); the shells are not: the kernel places them on any
+// CPU, the daemon's included, as in a real deployment with more processes than cores. The alternative:
 // a Unix-socket server (one process, poll() over every connection) with the same clients.
 #pragma once
 
@@ -191,8 +192,10 @@ inline TpPoint tp_point(const Settings& s, const std::string& mech, venom::WaitP
     const std::string size = std::to_string(s.tp_size);
     Child server = venom_mech
         ? Child::spawn(role_argv("tp_daemon", {{"ctl", ctl.name()}, {"slot", "0"}, {"chan", name},
+                                               {"cpu", std::to_string(s.cpu_a)},
                                                {"policy", policy_name(policy)}}))
         : Child::spawn(role_argv("tp_uds_server", {{"ctl", ctl.name()}, {"slot", "0"}, {"uds", name},
+                                                   {"cpu", std::to_string(s.cpu_a)},
                                                    {"clients", std::to_string(shells)},
                                                    {"size", size}}));
     wait_ready(*ctl, 0, 1, 30000000000LL, "server");
@@ -253,8 +256,10 @@ inline void scenario_rpc_throughput(const Settings& s, Report& rep, Checks& chk)
                                {"venom", venom::WaitPolicy::busy_poll, "venom busy_poll"},
                                {"uds", venom::WaitPolicy::spin_then_block, "unix socket (poll server)"}};
     Table t("rpc-throughput: " + fmt_size(s.tp_size) + " echo requests, one daemon (server) and N shells "
-            "(clients), one process each, not pinned, " + std::to_string(static_cast<int>(s.cpus.size())) +
-            " CPUs, " + fmt("%.1f", s.tp_seconds) + " s per point",
+            "(clients), one process each; the daemon " +
+                (s.cpu_a >= 0 ? "pinned to CPU " + std::to_string(s.cpu_a) : std::string("not pinned")) +
+                ", the shells free to run on any of the " + std::to_string(static_cast<int>(s.cpus.size())) +
+                " CPUs (the daemon's too); " + fmt("%.1f", s.tp_seconds) + " s per point",
             {"mechanism", "shells", "requests/s", "per shell", "vs 1 shell", "daemon CPU",
              "shells CPU", "venom/uds"},
             1);
