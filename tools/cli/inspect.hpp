@@ -1,0 +1,314 @@
+// tools/cli/inspect.hpp - looking into a channel without taking part in it.
+//
+// An Inspection maps a channel's segment through venom's detail API and reads its control
+// block, client records and liveness locks. It never writes to the segment and never takes a
+// lock, so a daemon and its shells cannot tell that they are being watched. The statuses:
+//
+//   alive     the segment file's daemon byte is held: a live daemon serves the channel
+//   starting  the name lock is held but the segment is not ready yet (a daemon is creating it)
+//   stale     files are left in /dev/shm but no process holds the name: the daemon was killed
+//   closed    the daemon marked the channel closed but died before removing its files
+//   no_access the files belong to another user (permission denied)
+//   missing   no file of that name
+//
+// What could move into the library (venom/detail): Inspection::open as a read-only
+// `inspect_channel(name)`, and segment_complete() (see below) inside open_segment.
+#pragma once
+
+#include <venom/venom.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace venom_cli {
+
+namespace vd = venom::detail;
+using steady = std::chrono::steady_clock;
+
+enum class Status { missing, alive, starting, stale, closed, no_access };
+
+inline const char* status_name(Status s) {
+    switch (s) {
+    case Status::missing: return "missing";
+    case Status::alive: return "alive";
+    case Status::starting: return "starting";
+    case Status::stale: return "stale";
+    case Status::closed: return "closed";
+    case Status::no_access: return "no_access";
+    }
+    return "unknown";
+}
+
+inline const char* wait_policy_name(std::uint32_t w) {
+    switch (w) {
+    case 0: return "spin_then_block";
+    case 1: return "busy_poll";
+    default: return "unknown";
+    }
+}
+
+inline bool file_exists(const std::string& path) {
+    struct stat st;
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+/// Boost.Interprocess, opening a managed segment, waits forever while the segment's size is 0
+/// or its first word says "initializing" (its creator died half-way). Checks that the segment
+/// was completed before Boost gets to see it. Boost 1.74's managed_open_or_create_impl keeps
+/// that word at offset 0: 0 uninitialized, 1 initializing, 2 initialized, 3 corrupted.
+inline bool segment_complete(const std::string& path, std::string& why) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        why = "cannot open " + path + ": " + std::strerror(errno);
+        return false;
+    }
+    struct stat st;
+    std::uint32_t word = 0;
+    const bool sized = ::fstat(fd, &st) == 0 && st.st_size >= 4096;
+    const bool read = sized && ::pread(fd, &word, sizeof word, 0) == static_cast<ssize_t>(sizeof word);
+    ::close(fd);
+    if (!read || word != 2) {
+        why = "the segment was never completed (its daemon died while creating it)";
+        return false;
+    }
+    return true;
+}
+
+/// The counters of a channel at one moment (relaxed loads: each is exact, together they are
+/// close, which is what a monitor needs).
+struct Counters {
+    steady::time_point at{};
+    std::uint64_t version = 0;       ///< state writes so far
+    std::uint64_t state_length = 0;  ///< bytes of the newest state
+    std::uint64_t head = 0, tail = 0;
+    std::uint64_t handled = 0, malformed = 0, stale = 0, handler_errors = 0, unblocked = 0;
+
+    std::uint64_t depth(std::uint32_t capacity) const {
+        if (tail < head) return 0;
+        return std::min<std::uint64_t>(tail - head, capacity);
+    }
+};
+
+struct ClientSlot {
+    std::uint32_t id = 0, pid = 0;
+    bool alive = false;      ///< its shell holds the slot's lock byte
+    bool connected = false;  ///< its record says connected (a killed shell leaves that behind)
+    std::uint64_t requests = 0;     ///< requests sent in its current (or last) connection
+    std::uint64_t connections = 0;  ///< connections this slot has had (its generation)
+    std::uint64_t connected_unix_ns = 0;
+};
+
+class Inspection {
+public:
+    std::string name;
+    Status status = Status::missing;
+    std::string problem;          ///< why the segment could not be read; empty if it could
+    venom::errc problem_code{};   ///< the venom error behind `problem`, if any
+    bool shm_file = false, lock_file = false;
+    bool name_held = false, daemon_alive = false;
+
+    /// Looks at channel `name`. Throws only invalid_name (and bad_alloc); everything about the
+    /// channel's condition ends up in status and problem.
+    static Inspection open(const std::string& name) {
+        venom::validate_name(name);
+        for (int attempt = 0;; ++attempt) {
+            Inspection ins;
+            ins.name = name;
+            if (ins.try_open() || attempt >= 20) return ins;
+            // A daemon replaced or removed the files while we looked: look again.
+        }
+    }
+
+    bool mapped() const noexcept { return seg_ != nullptr; }
+    const vd::ChannelMap& map() const noexcept { return seg_->map; }
+    const vd::ControlBlock& cb() const noexcept { return *seg_->map.cb; }
+
+    Counters sample() const {
+        Counters c;
+        c.at = steady::now();
+        if (!mapped()) return c;
+        const auto& m = map();
+        const auto& b = cb();
+        c.version = b.state_version.load(std::memory_order_acquire);
+        if (c.version != 0)
+            c.state_length = std::min<std::uint64_t>(
+                m.buffer(static_cast<std::uint32_t>(c.version % m.state_buffers))
+                    .length.load(std::memory_order_relaxed),
+                m.data_size);
+        c.head = b.head.load(std::memory_order_acquire);  // head first: then tail >= head
+        c.tail = b.tail.load(std::memory_order_acquire);
+        c.handled = b.commands_handled.load(std::memory_order_relaxed);
+        c.malformed = b.commands_malformed.load(std::memory_order_relaxed);
+        c.stale = b.commands_stale.load(std::memory_order_relaxed);
+        c.handler_errors = b.handler_errors.load(std::memory_order_relaxed);
+        c.unblocked = b.slots_unblocked.load(std::memory_order_relaxed);
+        return c;
+    }
+
+    /// The client slots in use: held by a live shell, or marked connected by a dead one.
+    /// `all`: every slot.
+    std::vector<ClientSlot> clients(bool all = false) const {
+        std::vector<ClientSlot> out;
+        if (!mapped()) return out;
+        const auto& m = map();
+        for (std::uint32_t i = 0; i < m.max_clients; ++i) {
+            const auto& r = m.client(i);
+            ClientSlot s;
+            s.id = i;
+            s.alive = seg_lock_.held_by_other(vd::segment_first_client_byte + i);
+            s.connected = r.state.load(std::memory_order_acquire) == vd::client_connected;
+            if (!all && !s.alive && !s.connected) continue;
+            s.pid = r.pid.load(std::memory_order_relaxed);
+            s.requests = r.requests.load(std::memory_order_relaxed);
+            s.connections = r.generation.load(std::memory_order_relaxed);
+            s.connected_unix_ns = r.connected_unix_ns.load(std::memory_order_relaxed);
+            out.push_back(s);
+        }
+        return out;
+    }
+
+    std::uint32_t clients_alive() const {
+        std::uint32_t n = 0;
+        if (!mapped()) return n;
+        for (std::uint32_t i = 0; i < map().max_clients; ++i)
+            if (seg_lock_.held_by_other(vd::segment_first_client_byte + i)) ++n;
+        return n;
+    }
+
+    /// Seconds since the daemon created the segment.
+    double age_seconds() const {
+        if (!mapped()) return 0;
+        const std::uint64_t now = vd::unix_now_ns(), then = cb().created_unix_ns;
+        return now > then ? static_cast<double>(now - then) / 1e9 : 0.0;
+    }
+
+    /// Identifies the daemon incarnation (a restarted daemon makes a new segment).
+    std::uint64_t incarnation() const {
+        return mapped() ? (cb().created_unix_ns ^ (std::uint64_t{cb().daemon_pid} << 40)) : 0;
+    }
+
+private:
+    /// false: the files changed while we looked; try again.
+    bool try_open() {
+        const std::string seg_path = vd::segment_path(name), lock_path = vd::lock_path(name);
+        shm_file = file_exists(seg_path);
+        lock_file = file_exists(lock_path);
+        if (!shm_file && !lock_file) {
+            status = Status::missing;
+            return true;
+        }
+        try {
+            if (lock_file) {
+                auto l = vd::LockFile::open_existing(lock_path);
+                name_held = l.held_by_other(vd::name_lock_byte);
+            }
+            if (shm_file) {
+                seg_lock_ = vd::LockFile::open_existing(seg_path);
+                daemon_alive = seg_lock_.held_by_other(vd::segment_daemon_byte);
+            }
+        } catch (const venom::error& e) {
+            if (e.code() == venom::errc::channel_not_found) return false; // vanished meanwhile
+            status = e.code() == venom::errc::permission_denied ? Status::no_access : Status::stale;
+            problem = e.what();
+            problem_code = static_cast<venom::errc>(e.code().value());
+            return true;
+        }
+        status = daemon_alive ? Status::alive : name_held ? Status::starting : Status::stale;
+        if (!shm_file) {
+            problem = "only the lock file is left";
+            return true;
+        }
+        if (status == Status::starting) return true; // being built: do not touch it yet
+        std::string why;
+        if (!segment_complete(seg_path, why)) {
+            if (!file_exists(seg_path)) return false;
+            problem = why;
+            problem_code = venom::errc::corrupt_channel;
+            return true;
+        }
+        try {
+            seg_ = std::make_unique<vd::Segment>(vd::open_segment(vd::segment_name(name)));
+        } catch (const venom::error& e) {
+            if (e.code() == venom::errc::channel_not_found) return false;
+            if (e.code() == venom::errc::daemon_gone && !daemon_alive) status = Status::closed;
+            if (e.code() == venom::errc::permission_denied) status = Status::no_access;
+            problem = e.what();
+            problem_code = static_cast<venom::errc>(e.code().value());
+            return true;
+        }
+        // Boost opened the segment by name: make sure it is the file whose locks we probe.
+        return seg_lock_.still_linked();
+    }
+
+    vd::LockFile seg_lock_;
+    std::unique_ptr<vd::Segment> seg_;
+};
+
+/// Names of the venom channels that have a file in /dev/shm, sorted.
+inline std::vector<std::string> channel_names() {
+    std::set<std::string> names;
+    const std::string dir = vd::shm_directory();
+    if (DIR* d = ::opendir(dir.c_str())) {
+        while (const dirent* e = ::readdir(d)) {
+            const std::string f = e->d_name;
+            const std::string prefix = "venom.";
+            std::string n;
+            auto ends_with = [&](const std::string& suffix) {
+                return f.size() > prefix.size() + suffix.size() && f.compare(0, prefix.size(), prefix) == 0 &&
+                       f.compare(f.size() - suffix.size(), suffix.size(), suffix) == 0;
+            };
+            if (ends_with(".shm")) n = f.substr(prefix.size(), f.size() - prefix.size() - 4);
+            else if (ends_with(".lock")) n = f.substr(prefix.size(), f.size() - prefix.size() - 5);
+            else continue;
+            try {
+                venom::validate_name(n);
+                names.insert(n);
+            } catch (const venom::error&) {
+                // some other program's file that happens to start with "venom."
+            }
+        }
+        ::closedir(d);
+    }
+    return {names.begin(), names.end()};
+}
+
+enum class Removal { removed, daemon_alive, not_found };
+
+/// Removes a stale channel's files: takes the name lock the way a daemon does (so no daemon
+/// can start on the name meanwhile), and only then unlinks the segment and the lock file.
+inline Removal remove_stale(const std::string& name) {
+    venom::validate_name(name);
+    const std::string seg_path = vd::segment_path(name), lock_path = vd::lock_path(name);
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        if (!file_exists(seg_path) && !file_exists(lock_path)) return Removal::not_found;
+        auto lock = vd::LockFile::open_or_create(lock_path, 0600);
+        if (!lock.try_lock(vd::name_lock_byte)) return Removal::daemon_alive;
+        if (!lock.still_linked()) continue; // a daemon shutting down unlinked it: look again
+        if (file_exists(seg_path)) {
+            try {
+                auto s = vd::LockFile::open_existing(seg_path);
+                if (s.held_by_other(vd::segment_daemon_byte)) return Removal::daemon_alive;
+            } catch (const venom::error& e) {
+                if (e.code() != venom::errc::channel_not_found) throw;
+            }
+        }
+        vd::remove_segment(vd::segment_name(name));
+        vd::remove_file(lock_path);
+        return Removal::removed; // the lock goes with `lock`
+    }
+    throw venom::error(venom::errc::system_failure, "the files of \"" + name + "\" keep changing");
+}
+
+} // namespace venom_cli

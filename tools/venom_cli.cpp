@@ -1,0 +1,1083 @@
+// tools/venom_cli.cpp - `venom`, the operator's tool: see into the venom channels running on
+// this machine (like AeronStat for Aeron or iox2 for iceoryx2).
+//
+//   venom list                          channels: daemon alive/dead, clients, state, updates, age
+//   venom stat NAME [--watch]           one channel in detail: config, clients, queue, counters
+//   venom read NAME [--follow]          its state (--hex, --text, --raw), each new version
+//   venom call NAME CMD                 one request, its answer
+//   venom rm NAME                       remove a stale channel (refuses while its daemon lives)
+//   venom bench [ARGS...]               runs venom_bench, if it is built next to venom
+//
+// `list` and `stat` only look (tools/cli/inspect.hpp): they map the segment, read its control
+// block and probe its liveness locks, never writing or locking anything. `read` and `call`
+// connect as an ordinary shell (they hold a client slot while they run). Exit codes: see
+// print_main_help() and the README ("The venom tool").
+#include "cli/format.hpp"
+#include "cli/inspect.hpp"
+#include "cli/json.hpp"
+
+#include <venom/venom.hpp>
+
+#include <boost/program_options.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <iterator>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <climits>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace po = boost::program_options;
+using namespace venom_cli;
+using namespace std::chrono_literals;
+
+namespace {
+
+// ---- exit codes, errors ------------------------------------------------------------------------
+
+enum exit_code : int {
+    exit_ok = 0,
+    exit_failed = 1,       ///< the operation failed (timeout, handler failed, too many clients...)
+    exit_usage = 2,        ///< bad command, option or argument
+    exit_not_found = 3,    ///< no such channel
+    exit_not_running = 4,  ///< the channel's daemon is not running (stale), or went away
+    exit_daemon_alive = 5, ///< rm refused: a live daemon serves the channel
+    exit_not_built = 6,    ///< bench: venom_bench is not built
+};
+
+const char* const exit_code_help =
+    "exit codes:\n"
+    "  0  success\n"
+    "  1  the operation failed; the message says why (timeout, handler failed, ...)\n"
+    "  2  usage error: unknown command or option, missing or bad argument\n"
+    "  3  no such channel\n"
+    "  4  the channel's daemon is not running: a stale channel (its daemon was killed), or\n"
+    "     the daemon stopped while the command ran; stat and read still print what it holds\n"
+    "  5  rm refused: a live daemon serves the channel\n"
+    "  6  bench: venom_bench is not built\n";
+
+/// A failure with its exit code and a key for --json ("channel_not_found", ...).
+struct Failure {
+    int code;
+    std::string key;
+    std::string message;
+};
+[[noreturn]] void fail(int code, std::string key, std::string message) {
+    throw Failure{code, std::move(key), std::move(message)};
+}
+
+/// A usage error: exit 2, with the command's synopsis.
+struct Usage {
+    std::string message;
+};
+[[noreturn]] void usage_error(std::string message) { throw Usage{std::move(message)}; }
+
+const char* errc_key(int v) {
+    switch (static_cast<venom::errc>(v)) {
+    case venom::errc::channel_not_found: return "channel_not_found";
+    case venom::errc::channel_exists: return "channel_exists";
+    case venom::errc::too_many_clients: return "too_many_clients";
+    case venom::errc::message_too_large: return "message_too_large";
+    case venom::errc::buffer_too_small: return "buffer_too_small";
+    case venom::errc::timeout: return "timeout";
+    case venom::errc::daemon_gone: return "daemon_gone";
+    case venom::errc::incompatible_layout: return "incompatible_layout";
+    case venom::errc::invalid_config: return "invalid_config";
+    case venom::errc::invalid_name: return "invalid_name";
+    case venom::errc::permission_denied: return "permission_denied";
+    case venom::errc::handler_failed: return "handler_failed";
+    case venom::errc::out_of_memory: return "out_of_memory";
+    case venom::errc::corrupt_channel: return "corrupt_channel";
+    case venom::errc::system_failure: return "system_failure";
+    }
+    return "error";
+}
+
+int exit_for(const std::error_code& ec) {
+    if (ec == venom::errc::channel_not_found) return exit_not_found;
+    if (ec == venom::errc::daemon_gone) return exit_not_running;
+    if (ec == venom::errc::invalid_name) return exit_usage;
+    return exit_failed;
+}
+
+// ---- signals -----------------------------------------------------------------------------------
+
+volatile std::sig_atomic_t g_interrupted = 0;
+extern "C" void on_interrupt(int) { g_interrupted = 1; }
+
+/// For the commands that run until stopped (--watch, --follow): Ctrl-C ends them cleanly (the
+/// client slot is given back), and a closed pipe (`| head`) ends them quietly.
+void catch_interrupts() {
+    struct sigaction sa {};
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+}
+
+/// Sleeps `d` unless interrupted; false if interrupted.
+bool nap(std::chrono::milliseconds d) {
+    const auto end = steady::now() + d;
+    while (!g_interrupted) {
+        const auto now = steady::now();
+        if (now >= end) return true;
+        std::this_thread::sleep_for(std::min<steady::duration>(end - now, 20ms));
+    }
+    return false;
+}
+
+bool stdout_broken() { return std::ferror(stdout) != 0; }
+
+// ---- command-line parsing ----------------------------------------------------------------------
+
+struct Context {
+    std::string command;
+    bool json = false;
+};
+
+struct CommandSpec {
+    const char* name;
+    const char* synopsis;
+    const char* summary;
+    const char* description;
+    po::options_description (*options)();
+    int (*run)(Context&, const std::vector<std::string>&);
+};
+
+po::variables_map parse(const std::vector<std::string>& args, const po::options_description& visible,
+                        const po::options_description& hidden = po::options_description(),
+                        const po::positional_options_description& pos = {}) {
+    po::options_description all;
+    all.add(visible).add(hidden);
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        usage_error(e.what());
+    }
+    return vm;
+}
+
+po::options_description json_only(const char* caption) {
+    po::options_description o(caption);
+    o.add_options()("json", "print JSON (one object per line) instead of text");
+    return o;
+}
+
+std::string channel_arg(const po::variables_map& vm) {
+    if (!vm.count("name")) usage_error("missing the channel NAME");
+    const auto name = vm["name"].as<std::string>();
+    try {
+        venom::validate_name(name);
+    } catch (const venom::error& e) {
+        usage_error(std::string("bad channel NAME: ") + e.what());
+    }
+    return name;
+}
+
+std::chrono::milliseconds ms_arg(const po::variables_map& vm, const char* opt, long fallback,
+                                 long min_value = 0) {
+    if (!vm.count(opt)) return std::chrono::milliseconds(fallback);
+    const long v = vm[opt].as<long>();
+    if (v < min_value)
+        usage_error(std::string("--") + opt + " must be at least " + std::to_string(min_value) +
+                    ", got " + std::to_string(v));
+    return std::chrono::milliseconds(v);
+}
+
+long count_arg(const po::variables_map& vm) {
+    const long v = vm.count("count") ? vm["count"].as<long>() : 0;
+    if (v < 0) usage_error("--count must not be negative, got " + std::to_string(v));
+    return v;
+}
+
+[[noreturn]] void channel_missing(const std::string& name) {
+    fail(exit_not_found, "channel_not_found",
+         "no channel \"" + name + "\" on this machine (no " + vd::segment_path(name) + ")");
+}
+
+[[noreturn]] void channel_not_running(const Inspection& ins) {
+    std::string what = "channel \"" + ins.name + "\" has no running daemon";
+    if (ins.status == Status::starting) what = "channel \"" + ins.name + "\" is still starting";
+    else if (ins.mapped())
+        what += ": it is stale, its daemon (pid " + std::to_string(ins.cb().daemon_pid) +
+                ") is dead; `venom rm " + ins.name + "` removes it";
+    else if (!ins.problem.empty())
+        what += " (" + ins.problem + ")";
+    fail(exit_not_running, "daemon_not_running", what);
+}
+
+bool stale_like(Status s) { return s == Status::stale || s == Status::closed; }
+
+// ---- showing bytes (read, call) ----------------------------------------------------------------
+
+struct Format {
+    enum Kind { automatic, text, hex, raw } kind = automatic;
+    std::size_t limit = 4096;  ///< bytes shown; 0: all
+};
+
+po::options_description format_options(const char* caption, bool with_limit) {
+    po::options_description o(caption);
+    o.add_options()
+        ("hex", "show the bytes as a hex dump")
+        ("text", "show the bytes as text (anything not printable as \\xNN)")
+        ("raw", "write the bytes exactly as they are, nothing added");
+    if (with_limit)
+        o.add_options()("limit", po::value<long>()->value_name("BYTES"),
+                        "show at most BYTES bytes (default 4096; 0: all; --raw: all)");
+    return o;
+}
+
+Format format_arg(const Context& ctx, const po::variables_map& vm) {
+    Format f;
+    const int n = static_cast<int>(vm.count("hex") + vm.count("text") + vm.count("raw"));
+    if (n > 1) usage_error("choose one of --hex, --text and --raw");
+    if (vm.count("hex")) f.kind = Format::hex;
+    if (vm.count("text")) f.kind = Format::text;
+    if (vm.count("raw")) {
+        if (ctx.json) usage_error("--raw writes bytes, --json writes JSON: choose one");
+        f.kind = Format::raw;
+        f.limit = 0;
+    }
+    if (vm.count("limit")) {
+        const long l = vm["limit"].as<long>();
+        if (l < 0) usage_error("--limit must not be negative, got " + std::to_string(l));
+        f.limit = static_cast<std::size_t>(l);
+    }
+    return f;
+}
+
+/// The shown part of n bytes.
+std::size_t shown_bytes(const Format& f, std::size_t n) { return f.limit != 0 && n > f.limit ? f.limit : n; }
+
+bool looks_like_text(const std::uint8_t* p, std::size_t n, std::size_t shown) {
+    // A limit may cut a UTF-8 character in two: judge the whole when it is small.
+    return is_text(p, n <= (1u << 20) ? n : shown);
+}
+
+/// Adds "text" or "hex" (and "truncated") for bytes to a JSON object.
+void json_bytes(Json& j, const Format& f, const std::uint8_t* p, std::size_t n) {
+    const std::size_t shown = shown_bytes(f, n);
+    const bool text = f.kind == Format::text || (f.kind == Format::automatic && looks_like_text(p, n, shown));
+    if (text) j.kv("text", escaped_text(p, shown));
+    else j.kv("hex", hex_string(p, shown));
+    j.kv("truncated", shown < n);
+}
+
+/// Writes bytes to stdout as text, hex or raw. `prefix` opens the first line (follow mode).
+void print_bytes(const Context& ctx, const Format& f, const std::uint8_t* p, std::size_t n,
+                 const std::string& prefix) {
+    if (f.kind == Format::raw) {
+        if (n != 0) std::fwrite(p, 1, shown_bytes(f, n), stdout);
+        std::fflush(stdout);
+        return;
+    }
+    const std::size_t shown = shown_bytes(f, n);
+    const bool text = f.kind == Format::text || (f.kind == Format::automatic && looks_like_text(p, n, shown));
+    std::string out = prefix;
+    if (text) {
+        out += escaped_text(p, shown);
+        if (out.empty() || out.back() != '\n') out += '\n';
+    } else {
+        if (!prefix.empty()) out += std::to_string(n) + " bytes\n";
+        out += hex_dump(p, shown);
+    }
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
+    if (shown < n)
+        std::fprintf(stderr, "venom %s: showed %zu of %zu bytes; --limit 0 shows all\n",
+                     ctx.command.c_str(), shown, n);
+}
+
+// ---- venom list --------------------------------------------------------------------------------
+
+po::options_description list_options() { return json_only("options"); }
+
+void summary_json(Json& j, const Inspection& ins, const Counters& c) {
+    j.begin_object();
+    j.kv("name", ins.name).kv("status", status_name(ins.status)).kv("stale", stale_like(ins.status));
+    j.kv("daemon_alive", ins.daemon_alive);
+    if (ins.mapped()) {
+        const auto& m = ins.map();
+        j.kv("daemon_pid", ins.cb().daemon_pid);
+        j.kv("clients", ins.clients_alive()).kv("max_clients", m.max_clients);
+        j.kv("state_size", m.data_size).kv("state_length", c.state_length);
+        j.kv("updates", c.version).kv("age_s", ins.age_seconds());
+        j.kv("segment_bytes", ins.cb().segment_size);
+    }
+    if (!ins.problem.empty()) j.kv("problem", ins.problem);
+    j.end_object();
+}
+
+int cmd_list(Context& ctx, const std::vector<std::string>& args) {
+    po::positional_options_description none;
+    parse(args, list_options(), {}, none);
+    std::vector<Inspection> found;
+    for (const auto& n : channel_names()) {
+        auto ins = Inspection::open(n);
+        if (ins.status != Status::missing) found.push_back(std::move(ins));
+    }
+    if (ctx.json) {
+        Json j;
+        j.begin_object().key("channels").begin_array();
+        for (const auto& ins : found) summary_json(j, ins, ins.sample());
+        j.end_array().end_object().print();
+        return exit_ok;
+    }
+    if (found.empty()) {
+        std::printf("no venom channels in %s\n", vd::shm_directory().c_str());
+        return exit_ok;
+    }
+    struct Row {
+        std::string name, daemon, clients, state, updates, age, note;
+    };
+    std::vector<Row> rows;
+    std::size_t stale = 0;
+    for (const auto& ins : found) {
+        Row r;
+        r.name = ins.name;
+        const auto c = ins.sample();
+        if (ins.mapped()) {
+            const auto& m = ins.map();
+            r.daemon = std::to_string(ins.cb().daemon_pid) + (ins.daemon_alive ? " alive" : " dead");
+            r.clients = std::to_string(ins.clients_alive()) + "/" + std::to_string(m.max_clients);
+            r.state = human_bytes(m.data_size);
+            r.updates = std::to_string(c.version);
+            r.age = human_duration(ins.age_seconds());
+        } else {
+            r.daemon = ins.daemon_alive || ins.name_held ? "alive" : "dead";
+            r.clients = r.state = r.updates = r.age = "-";
+        }
+        switch (ins.status) {
+        case Status::stale: r.note = "STALE"; break;
+        case Status::closed: r.note = "STALE (closed)"; break;
+        case Status::starting: r.note = "starting"; break;
+        case Status::no_access: r.note = "no access"; break;
+        default: break;
+        }
+        if (stale_like(ins.status)) ++stale;
+        if (!ins.problem.empty() && ins.status != Status::no_access)
+            r.note += (r.note.empty() ? "" : ": ") + ins.problem;
+        rows.push_back(std::move(r));
+    }
+    std::size_t w[6] = {4, 6, 7, 5, 7, 3};
+    for (const auto& r : rows) {
+        const std::string* f[6] = {&r.name, &r.daemon, &r.clients, &r.state, &r.updates, &r.age};
+        for (int i = 0; i < 6; ++i) w[i] = std::max(w[i], f[i]->size());
+    }
+    auto line = [&](const std::string& a, const std::string& b, const std::string& c, const std::string& d,
+                    const std::string& e, const std::string& f, const std::string& note) {
+        std::printf("%-*s  %-*s  %-*s  %*s  %*s  %*s%s%s\n", static_cast<int>(w[0]), a.c_str(),
+                    static_cast<int>(w[1]), b.c_str(), static_cast<int>(w[2]), c.c_str(),
+                    static_cast<int>(w[3]), d.c_str(), static_cast<int>(w[4]), e.c_str(),
+                    static_cast<int>(w[5]), f.c_str(), note.empty() ? "" : "  ", note.c_str());
+    };
+    line("NAME", "DAEMON", "CLIENTS", "STATE", "UPDATES", "AGE", "");
+    for (const auto& r : rows) line(r.name, r.daemon, r.clients, r.state, r.updates, r.age, r.note);
+    if (stale != 0)
+        std::printf("\n%zu stale channel%s: the daemon died and left its files; `venom rm NAME` "
+                    "(or `venom rm --all-stale`) removes them\n",
+                    stale, stale == 1 ? "" : "s");
+    return exit_ok;
+}
+
+// ---- venom stat --------------------------------------------------------------------------------
+
+po::options_description stat_options() {
+    po::options_description o("options");
+    o.add_options()
+        ("watch,w", "refresh every second (every --interval) until Ctrl-C")
+        ("interval", po::value<long>()->value_name("MS"),
+         "rates are measured over MS milliseconds (default 200); with --watch, the refresh period "
+         "(default 1000)")
+        ("count", po::value<long>()->value_name("N"), "with --watch: stop after N refreshes")
+        ("json", "print JSON (one object per line) instead of text");
+    return o;
+}
+
+double per_second(std::uint64_t a, std::uint64_t b, double dt) {
+    return dt > 0 && b >= a ? static_cast<double>(b - a) / dt : 0.0;
+}
+
+void stat_json(const Inspection& ins, const Counters& c0, const Counters& c1) {
+    Json j;
+    const double dt = std::chrono::duration<double>(c1.at - c0.at).count();
+    j.begin_object();
+    j.kv("name", ins.name).kv("status", status_name(ins.status)).kv("stale", stale_like(ins.status));
+    j.key("daemon").begin_object().kv("alive", ins.daemon_alive);
+    if (ins.mapped()) j.kv("pid", ins.cb().daemon_pid);
+    j.end_object();
+    if (!ins.problem.empty()) j.kv("problem", ins.problem);
+    j.kv("tool_layout_version", vd::layout_version);
+    if (ins.mapped()) {
+        const auto& m = ins.map();
+        const auto& cb = ins.cb();
+        j.kv("layout_version", cb.version);
+        j.key("segment").begin_object().kv("path", vd::segment_path(ins.name)).kv("bytes", cb.segment_size).end_object();
+        j.kv("created_unix_ns", cb.created_unix_ns).kv("age_s", ins.age_seconds());
+        j.key("config").begin_object()
+            .kv("data_size", m.data_size).kv("state_buffers", m.state_buffers)
+            .kv("cmd_slots", m.cmd_slots).kv("max_cmd_size", m.max_cmd_size)
+            .kv("max_clients", m.max_clients).kv("max_response_size", m.max_response_size)
+            .end_object();
+        j.kv("wait_policy", wait_policy_name(cb.wait_policy));
+        j.key("state").begin_object().kv("version", c1.version).kv("length", c1.state_length)
+            .kv("updates_per_s", per_second(c0.version, c1.version, dt)).end_object();
+        j.key("queue").begin_object().kv("depth", c1.depth(m.cmd_slots)).kv("capacity", m.cmd_slots)
+            .kv("head", c1.head).kv("tail", c1.tail).end_object();
+        j.key("commands").begin_object().kv("handled", c1.handled)
+            .kv("handled_per_s", per_second(c0.handled, c1.handled, dt))
+            .kv("malformed_dropped", c1.malformed).kv("stale_dropped", c1.stale)
+            .kv("handler_errors", c1.handler_errors).kv("dead_claims_skipped", c1.unblocked)
+            .end_object();
+        const auto slots = ins.clients();
+        std::uint32_t alive = 0;
+        for (const auto& s : slots) alive += s.alive ? 1u : 0u;
+        j.key("clients").begin_object().kv("connected", alive).kv("max", m.max_clients);
+        j.key("slots").begin_array();
+        for (const auto& s : slots)
+            j.begin_object().kv("id", s.id).kv("pid", s.pid).kv("alive", s.alive)
+                .kv("requests", s.requests).kv("connections", s.connections)
+                .kv("connected_unix_ns", s.connected_unix_ns).end_object();
+        j.end_array().end_object();
+    }
+    j.end_object().print();
+}
+
+std::string stat_text(const Inspection& ins, const Counters& c0, const Counters& c1) {
+    std::ostringstream o;
+    const double dt = std::chrono::duration<double>(c1.at - c0.at).count();
+    std::string status = status_name(ins.status);
+    if (stale_like(ins.status)) status = "STALE: its daemon died and left its files (`venom rm " + ins.name + "` removes them)";
+    o << "channel   " << ins.name << "  (" << status << ")\n";
+    if (!ins.problem.empty()) o << "problem   " << ins.problem << "\n";
+    if (!ins.mapped()) return o.str();
+    const auto& m = ins.map();
+    const auto& cb = ins.cb();
+    o << "daemon    pid " << cb.daemon_pid << (ins.daemon_alive ? " (alive)" : " (dead)") << ", created "
+      << human_duration(ins.age_seconds()) << " ago, waits " << wait_policy_name(cb.wait_policy) << "\n";
+    o << "layout    version " << cb.version << " (this tool reads " << vd::layout_version << "), "
+      << vd::segment_path(ins.name) << ", " << human_bytes(cb.segment_size) << "\n";
+    o << "config    data_size " << human_bytes(m.data_size) << " x " << m.state_buffers
+      << " state buffers, cmd_slots " << m.cmd_slots << " x " << human_bytes(m.max_cmd_size)
+      << ", max_clients " << m.max_clients << ", max_response_size " << human_bytes(m.max_response_size) << "\n";
+    o << "state     version " << c1.version << " (" << human_bytes(c1.state_length) << "), "
+      << fixed(per_second(c0.version, c1.version, dt)) << " updates/s\n";
+    o << "queue     depth " << c1.depth(m.cmd_slots) << " of " << m.cmd_slots << " (head " << c1.head
+      << ", tail " << c1.tail << ")\n";
+    o << "commands  handled " << c1.handled << " (" << fixed(per_second(c0.handled, c1.handled, dt))
+      << "/s); dropped: " << c1.malformed << " malformed, " << c1.stale
+      << " from gone clients; handler errors " << c1.handler_errors << "; dead claims skipped "
+      << c1.unblocked << "\n";
+    const auto slots = ins.clients();
+    std::uint32_t alive = 0;
+    for (const auto& s : slots) alive += s.alive ? 1u : 0u;
+    o << "clients   " << alive << " of " << m.max_clients << " connected\n";
+    if (!slots.empty()) {
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "  %-5s %-8s %-6s %-10s %-11s %s\n", "SLOT", "PID", "ALIVE",
+                      "REQUESTS", "CONNECTIONS", "CONNECTED");
+        o << buf;
+        const std::uint64_t now = vd::unix_now_ns();
+        for (const auto& s : slots) {
+            const double ago = now > s.connected_unix_ns ? static_cast<double>(now - s.connected_unix_ns) / 1e9 : 0;
+            std::snprintf(buf, sizeof buf, "  %-5u %-8u %-6s %-10llu %-11llu %s ago\n", s.id, s.pid,
+                          s.alive ? "yes" : "no (dead)", static_cast<unsigned long long>(s.requests),
+                          static_cast<unsigned long long>(s.connections), human_duration(ago).c_str());
+            o << buf;
+        }
+    }
+    return o.str();
+}
+
+/// The exit code stat reports for a channel's condition.
+int stat_code(const Inspection& ins) {
+    if (ins.status == Status::missing) return exit_not_found;
+    if (stale_like(ins.status)) return exit_not_running;
+    if (!ins.mapped() && ins.status != Status::starting) return exit_failed;
+    return exit_ok;
+}
+
+int cmd_stat(Context& ctx, const std::vector<std::string>& args) {
+    po::options_description hidden;
+    hidden.add_options()("name", po::value<std::string>());
+    po::positional_options_description pos;
+    pos.add("name", 1);
+    const auto vm = parse(args, stat_options(), hidden, pos);
+    const std::string name = channel_arg(vm);
+    const bool watch = vm.count("watch") != 0;
+    const auto interval = ms_arg(vm, "interval", watch ? 1000 : 200, 1);
+    const long count = count_arg(vm);
+    if (!watch && vm.count("count")) usage_error("--count needs --watch");
+
+    if (!watch) {
+        auto ins = Inspection::open(name);
+        if (ins.status == Status::missing) channel_missing(name);
+        const Counters c0 = ins.sample();
+        Counters c1 = c0;
+        if (ins.mapped() && ins.status == Status::alive) {
+            std::this_thread::sleep_for(interval);
+            c1 = ins.sample();
+        }
+        if (ctx.json) stat_json(ins, c0, c1);
+        else std::fputs(stat_text(ins, c0, c1).c_str(), stdout);
+        return stat_code(ins);
+    }
+
+    catch_interrupts();
+    const bool tty = ::isatty(STDOUT_FILENO) != 0 && !ctx.json;
+    std::optional<Counters> prev;
+    std::uint64_t prev_incarnation = 0;
+    int code = exit_ok;
+    for (long n = 0; !g_interrupted && (count == 0 || n < count); ++n) {
+        if (n != 0 && !nap(interval)) break;
+        auto ins = Inspection::open(name);
+        code = stat_code(ins);
+        Counters c1 = ins.sample();
+        Counters c0 = c1;
+        if (prev && prev_incarnation == ins.incarnation()) {
+            c0 = *prev;
+        } else if (ins.mapped() && ins.status == Status::alive) {
+            if (!nap(std::min<std::chrono::milliseconds>(interval, 200ms))) break;
+            c1 = ins.sample();
+        }
+        prev = c1;
+        prev_incarnation = ins.incarnation();
+        if (ctx.json) {
+            if (ins.status == Status::missing) {
+                Json j;
+                j.begin_object().kv("name", name).kv("status", "missing").end_object().print();
+            } else {
+                stat_json(ins, c0, c1);
+            }
+        } else {
+            std::string text = ins.status == Status::missing
+                                   ? "channel   " + name + "  (missing: no " + vd::segment_path(name) + ")\n"
+                                   : stat_text(ins, c0, c1);
+            if (tty) text = "\033[H\033[2J" + text;
+            else if (n != 0) text = "\n" + text;
+            std::fputs(text.c_str(), stdout);
+            std::fflush(stdout);
+        }
+        if (stdout_broken()) break;
+    }
+    return g_interrupted ? exit_ok : code;
+}
+
+// ---- venom read --------------------------------------------------------------------------------
+
+po::options_description read_options() {
+    po::options_description o("options");
+    o.add(format_options("", true));
+    o.add_options()
+        ("follow,f", "print each new version as it is published (waits for updates, no polling) "
+                     "until Ctrl-C")
+        ("count", po::value<long>()->value_name("N"), "with --follow: stop after N versions")
+        ("timeout", po::value<long>()->value_name("MS"),
+         "with --follow: fail (exit 1) when no new version comes within MS milliseconds")
+        ("json", "print JSON (one object per version) instead of text");
+    return o;
+}
+
+/// Copies the newest state into buf (grown as needed); returns its version, n = its length.
+template <class ReadFn> std::uint64_t read_state(ReadFn&& read, std::vector<std::uint8_t>& buf, std::size_t& n) {
+    if (buf.empty()) buf.resize(4096);
+    for (;;) {
+        std::error_code ec;
+        std::uint64_t v = 0;
+        n = read(buf.data(), buf.size(), ec, v);
+        if (!ec) return v;
+        if (ec == venom::errc::buffer_too_small) {
+            buf.resize(n);
+            continue;
+        }
+        throw venom::error(ec, "reading the state");
+    }
+}
+
+void print_version(const Context& ctx, const Format& f, const std::string& name, std::uint64_t v,
+                   const std::vector<std::uint8_t>& buf, std::size_t n, bool follow, bool stale) {
+    if (ctx.json) {
+        Json j;
+        j.begin_object().kv("name", name).kv("version", v).kv("length", std::uint64_t{n});
+        if (stale) j.kv("stale", true);
+        json_bytes(j, f, buf.data(), n);
+        j.end_object().print();
+        return;
+    }
+    if (v == 0 && f.kind != Format::raw) {
+        if (follow) std::printf("[v0] (no state published yet)\n");
+        else std::fprintf(stderr, "venom read: \"%s\" has no state yet (version 0)\n", name.c_str());
+        std::fflush(stdout);
+        return;
+    }
+    print_bytes(ctx, f, buf.data(), n, follow && f.kind != Format::raw ? "[v" + std::to_string(v) + "] " : "");
+}
+
+int cmd_read(Context& ctx, const std::vector<std::string>& args) {
+    po::options_description hidden;
+    hidden.add_options()("name", po::value<std::string>());
+    po::positional_options_description pos;
+    pos.add("name", 1);
+    const auto vm = parse(args, read_options(), hidden, pos);
+    const std::string name = channel_arg(vm);
+    const Format f = format_arg(ctx, vm);
+    const bool follow = vm.count("follow") != 0;
+    const long count = count_arg(vm);
+    const auto timeout = ms_arg(vm, "timeout", 0, 1);
+    if (!follow && (vm.count("count") || vm.count("timeout"))) usage_error("--count and --timeout need --follow");
+
+    auto ins = Inspection::open(name);
+    if (ins.status == Status::missing) channel_missing(name);
+    std::vector<std::uint8_t> buf;
+    std::size_t n = 0;
+
+    if (ins.status == Status::alive) {
+        std::optional<venom::ShellChannel> shell;
+        try {
+            shell.emplace(venom::ShellChannel::connect(name));
+        } catch (const venom::error& e) {
+            if (e.code() == venom::errc::channel_not_found) { // died just now: look again
+                ins = Inspection::open(name);
+                if (ins.status == Status::missing) channel_missing(name);
+            } else if (!(e.code() == venom::errc::too_many_clients && !follow)) {
+                throw;
+            }
+        }
+        if (shell) {
+            if (follow) catch_interrupts();
+            auto live = [&](void* p, std::size_t cap, std::error_code& ec, std::uint64_t& v) {
+                return shell->read_data(p, cap, ec, &v);
+            };
+            std::uint64_t v = read_state(live, buf, n);
+            print_version(ctx, f, name, v, buf, n, follow, false);
+            long printed = 1;
+            auto deadline = timeout.count() != 0 ? steady::now() + timeout : steady::time_point::max();
+            while (follow && !g_interrupted && !stdout_broken() && (count == 0 || printed < count)) {
+                bool updated = false;
+                try {
+                    updated = shell->wait_for_update(v, 100ms);
+                } catch (const venom::error& e) {
+                    if (e.code() != venom::errc::daemon_gone) throw;
+                    fail(exit_not_running, "daemon_gone",
+                         "the daemon of \"" + name + "\" went away after version " + std::to_string(v));
+                }
+                if (!updated) {
+                    if (steady::now() > deadline)
+                        fail(exit_failed, "timeout",
+                             "no new version of \"" + name + "\" within " + std::to_string(timeout.count()) + " ms");
+                    continue;
+                }
+                v = read_state(live, buf, n);
+                print_version(ctx, f, name, v, buf, n, true, false);
+                ++printed;
+                if (timeout.count() != 0) deadline = steady::now() + timeout;
+            }
+            return exit_ok;
+        }
+        // All client slots are taken: read the state the way `stat` looks, without a slot.
+        if (ins.status == Status::alive && !ctx.json)
+            std::fprintf(stderr, "venom read: every client slot of \"%s\" is taken; reading without one\n",
+                         name.c_str());
+    }
+    if (ins.status == Status::starting) channel_not_running(ins);
+    if (!ins.mapped()) {
+        if (stale_like(ins.status)) channel_not_running(ins);
+        fail(exit_failed, ins.problem_code != venom::errc{} ? errc_key(static_cast<int>(ins.problem_code)) : "unreadable",
+             "cannot read \"" + name + "\": " + ins.problem);
+    }
+    // Post-mortem (or slot-less) read: the seqlock, read-only, straight from the mapping.
+    auto direct = [&](void* p, std::size_t cap, std::error_code& ec, std::uint64_t& v) {
+        const auto s = vd::seqlock_read(ins.map(), p, cap);
+        ec = s.ec;
+        v = s.version;
+        return s.length;
+    };
+    const std::uint64_t v = read_state(direct, buf, n);
+    const bool stale = ins.status != Status::alive;
+    print_version(ctx, f, name, v, buf, n, follow, stale);
+    if (!stale) return exit_ok;
+    std::fprintf(stderr,
+                 "venom read: \"%s\" is stale: its daemon (pid %u) is dead; this is the last state it "
+                 "published (version %llu)\n",
+                 name.c_str(), ins.cb().daemon_pid, static_cast<unsigned long long>(v));
+    return exit_not_running;
+}
+
+// ---- venom call --------------------------------------------------------------------------------
+
+po::options_description call_options() {
+    po::options_description o("options");
+    o.add_options()
+        ("timeout", po::value<long>()->value_name("MS"), "give up after MS milliseconds (default 5000; 0: no limit)")
+        ("hex", "CMD is hex digits (\"70 69 6e 67\"), and the answer is shown as a hex dump")
+        ("text", "show the answer as text (anything not printable as \\xNN)")
+        ("raw", "write the answer's bytes exactly as they are")
+        ("limit", po::value<long>()->value_name("BYTES"), "show at most BYTES of the answer (default 4096; 0: all)")
+        ("json", "print JSON instead of text");
+    return o;
+}
+
+std::string read_stdin() {
+    std::string s((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    return s;
+}
+
+int cmd_call(Context& ctx, const std::vector<std::string>& args) {
+    po::options_description hidden;
+    hidden.add_options()("name", po::value<std::string>())("cmd", po::value<std::string>());
+    po::positional_options_description pos;
+    pos.add("name", 1).add("cmd", 1);
+    const auto vm = parse(args, call_options(), hidden, pos);
+    const std::string name = channel_arg(vm);
+    if (!vm.count("cmd")) usage_error("missing the command CMD (text; \"-\" reads it from stdin)");
+    const Format f = format_arg(ctx, vm);
+    const auto timeout = ms_arg(vm, "timeout", 5000, 0);
+    std::string text = vm["cmd"].as<std::string>();
+    if (text == "-") text = read_stdin();
+    std::vector<std::uint8_t> cmd(text.begin(), text.end());
+    if (f.kind == Format::hex) {
+        auto bytes = parse_hex(text);
+        if (!bytes) usage_error("with --hex, CMD must be pairs of hex digits, got \"" + text.substr(0, 40) + "\"");
+        cmd = std::move(*bytes);
+    }
+
+    auto ins = Inspection::open(name);
+    if (ins.status == Status::missing) channel_missing(name);
+    if (ins.status != Status::alive) channel_not_running(ins);
+    std::optional<venom::ShellChannel> shell;
+    try {
+        shell.emplace(venom::ShellChannel::connect(name));
+    } catch (const venom::error& e) {
+        if (e.code() != venom::errc::channel_not_found) throw;
+        ins = Inspection::open(name);
+        if (ins.status == Status::missing) channel_missing(name);
+        channel_not_running(ins);
+    }
+    const auto limit = timeout.count() == 0 ? std::chrono::nanoseconds::max()
+                                            : std::chrono::nanoseconds(timeout);
+    const auto t0 = steady::now();
+    const std::vector<std::uint8_t> answer = shell->request(cmd, limit);
+    const double us = std::chrono::duration<double, std::micro>(steady::now() - t0).count();
+    if (ctx.json) {
+        Json j;
+        j.begin_object().kv("name", name).kv("client_id", shell->client_id())
+            .kv("request_bytes", std::uint64_t{cmd.size()}).kv("length", std::uint64_t{answer.size()})
+            .kv("round_trip_us", us);
+        json_bytes(j, f, answer.data(), answer.size());
+        j.end_object().print();
+    } else {
+        print_bytes(ctx, f, answer.data(), answer.size(), "");
+    }
+    return exit_ok;
+}
+
+// ---- venom rm ----------------------------------------------------------------------------------
+
+po::options_description rm_options() {
+    po::options_description o("options");
+    o.add_options()
+        ("all-stale", "remove every stale channel on this machine")
+        ("json", "print JSON instead of text");
+    return o;
+}
+
+int cmd_rm(Context& ctx, const std::vector<std::string>& args) {
+    po::options_description hidden;
+    hidden.add_options()("name", po::value<std::vector<std::string>>());
+    po::positional_options_description pos;
+    pos.add("name", -1);
+    const auto vm = parse(args, rm_options(), hidden, pos);
+    std::vector<std::string> names;
+    if (vm.count("name")) names = vm["name"].as<std::vector<std::string>>();
+    const bool all_stale = vm.count("all-stale") != 0;
+    if (all_stale && !names.empty()) usage_error("give channel names or --all-stale, not both");
+    if (!all_stale && names.empty()) usage_error("missing the channel NAME");
+    for (const auto& n : names) {
+        try {
+            venom::validate_name(n);
+        } catch (const venom::error& e) {
+            usage_error(std::string("bad channel NAME: ") + e.what());
+        }
+    }
+    if (all_stale)
+        for (const auto& n : channel_names())
+            if (stale_like(Inspection::open(n).status)) names.push_back(n);
+
+    int code = exit_ok;
+    Json j;
+    j.begin_object().key("results").begin_array();
+    for (const auto& n : names) {
+        const auto before = Inspection::open(n);
+        const std::string pid = before.mapped() ? std::to_string(before.cb().daemon_pid) : "?";
+        const Removal r = remove_stale(n);
+        std::string result, message;
+        switch (r) {
+        case Removal::removed:
+            result = "removed";
+            message = "removed stale channel \"" + n + "\"" +
+                      (before.mapped() ? " (its daemon, pid " + pid + ", was dead)" : "");
+            break;
+        case Removal::daemon_alive:
+            result = "daemon_alive";
+            message = "channel \"" + n + "\" is served by a live daemon" +
+                      (before.mapped() ? " (pid " + pid + ")" : "") + "; stop the daemon instead";
+            code = exit_daemon_alive;
+            break;
+        case Removal::not_found:
+            result = "channel_not_found";
+            message = "no channel \"" + n + "\" on this machine";
+            if (code == exit_ok) code = exit_not_found;
+            break;
+        }
+        j.begin_object().kv("name", n).kv("result", result).kv("message", message).end_object();
+        if (!ctx.json) {
+            if (r == Removal::removed) std::printf("%s\n", message.c_str());
+            else std::fprintf(stderr, "venom rm: %s\n", message.c_str());
+        }
+    }
+    j.end_array().end_object();
+    if (ctx.json) j.print();
+    else if (all_stale && names.empty()) std::printf("no stale channels\n");
+    return code;
+}
+
+// ---- venom bench -------------------------------------------------------------------------------
+
+po::options_description bench_options() {
+    po::options_description o("options (all others go to venom_bench)");
+    o.add_options()("json", "print venom_bench's JSON report on stdout (its text report goes to stderr); "
+                            "`--json FILE` is venom_bench's own option");
+    return o;
+}
+
+std::string self_dir() {
+    char buf[PATH_MAX];
+    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) return ".";
+    std::string p(buf, static_cast<std::size_t>(n));
+    const auto slash = p.rfind('/');
+    return slash == std::string::npos ? "." : p.substr(0, slash);
+}
+
+int cmd_bench(Context& ctx, const std::vector<std::string>& args) {
+    const std::string dir = self_dir();
+    const std::vector<std::string> candidates = {dir + "/venom_bench", dir + "/../bench/venom_bench"};
+    std::string bench;
+    for (const auto& c : candidates)
+        if (::access(c.c_str(), X_OK) == 0) {
+            bench = c;
+            break;
+        }
+    bool help = false;
+    std::vector<std::string> pass;
+    bool json = false;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "--help" || args[i] == "-h") help = true;
+        if (args[i] == "--json" && (i + 1 == args.size() || args[i + 1].rfind("-", 0) == 0)) {
+            json = true; // ours: no file after it
+            continue;
+        }
+        pass.push_back(args[i]);
+    }
+    if (help) {
+        std::ostringstream opts;
+        opts << bench_options();
+        std::printf("usage: venom bench [ARGS...]\n\nRuns the benchmark venom_bench with ARGS, if it is "
+                    "built next to venom (%s).\n\n%s\n",
+                    bench.empty() ? "it is not built" : bench.c_str(), opts.str().c_str());
+        if (bench.empty()) return exit_ok;
+        std::printf("venom_bench --help:\n\n");
+        std::fflush(stdout);
+    }
+    if (bench.empty())
+        fail(exit_not_built, "not_built",
+             "venom_bench is not built (looked for " + candidates[0] + " and " + candidates[1] +
+                 "); build it with `cmake --build BUILD_DIR --target venom_bench`");
+    std::string json_file;
+    if (json && !help) {
+        char tmpl[] = "/tmp/venom_bench_XXXXXX";
+        const int fd = ::mkstemp(tmpl);
+        if (fd < 0) fail(exit_failed, "system_failure", "cannot create a temporary file in /tmp");
+        ::close(fd);
+        json_file = tmpl;
+        pass.push_back("--json");
+        pass.push_back(json_file);
+    }
+    std::vector<std::string> all{bench};
+    all.insert(all.end(), pass.begin(), pass.end());
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    std::fflush(stdout);
+    if (json_file.empty()) {
+        ::execv(bench.c_str(), argv.data());
+        fail(exit_failed, "system_failure", "cannot run " + bench + ": " + std::strerror(errno));
+    }
+    // --json: the text report goes to stderr, the JSON file to stdout.
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
+    pid_t pid = -1;
+    const int rc = ::posix_spawn(&pid, bench.c_str(), &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) {
+        ::unlink(json_file.c_str());
+        fail(exit_failed, "system_failure", "cannot run " + bench + ": " + std::strerror(rc));
+    }
+    int st = 0;
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (FILE* in = std::fopen(json_file.c_str(), "rb")) {
+        char b[65536];
+        std::size_t k;
+        while ((k = std::fread(b, 1, sizeof b, in)) > 0) std::fwrite(b, 1, k, stdout);
+        std::fclose(in);
+    }
+    ::unlink(json_file.c_str());
+    (void)ctx;
+    if (WIFEXITED(st)) return WEXITSTATUS(st);
+    return exit_failed;
+}
+
+// ---- the command table, help -------------------------------------------------------------------
+
+const CommandSpec commands[] = {
+    {"list", "venom list [--json]", "channels on this machine: daemon alive/dead, clients, state, updates, age",
+     "Lists the venom channels that have files in /dev/shm: the daemon's pid and whether it is\n"
+     "alive, connected clients / max_clients, the state's size, the updates published so far and\n"
+     "the channel's age. A channel whose daemon died (kill -9) and left its files is marked STALE.\n"
+     "It only looks: nothing in the channels is written or locked.",
+     list_options, cmd_list},
+    {"stat", "venom stat NAME [--watch] [--interval MS] [--count N] [--json]",
+     "one channel in detail: config, client slots, queue, counters, rates",
+     "Shows channel NAME: layout version and configuration, the daemon (pid, alive, wait policy),\n"
+     "each client slot in use (id, pid, alive, requests), queue depth and capacity, commands\n"
+     "handled, malformed or stale commands dropped, handler errors, the state's version and its\n"
+     "update rate. --watch refreshes every second. It only looks: nothing is written or locked.\n"
+     "A stale channel is shown too (exit code 4).",
+     stat_options, cmd_stat},
+    {"read", "venom read NAME [--hex|--text|--raw] [--follow] [--json]", "print the channel's state; --follow: each new version",
+     "Prints the state the daemon of NAME publishes: as text when it is text, else as a hex dump\n"
+     "(--hex, --text, --raw choose). --follow prints each new version as it appears (with its\n"
+     "version number), waiting for updates the way a shell does (no polling). Of a stale channel,\n"
+     "read prints the last state its daemon published, and exits with 4.",
+     read_options, cmd_read},
+    {"call", "venom call NAME CMD [--timeout MS] [--hex] [--json]", "send one request, print the answer",
+     "Connects to NAME as a shell, sends CMD (its text; \"-\" reads it from stdin; --hex: hex digits)\n"
+     "and prints the answer. On failure it prints venom's error message and exits non-zero.",
+     call_options, cmd_call},
+    {"rm", "venom rm NAME... | --all-stale [--json]", "remove a stale channel (refuses while its daemon is alive)",
+     "Removes the files a dead daemon left in /dev/shm. It takes the channel's name lock first, as\n"
+     "a daemon does: while a live daemon serves the channel that fails, and rm refuses (exit 5).",
+     rm_options, cmd_rm},
+    {"bench", "venom bench [ARGS...]", "run the benchmark venom_bench, if it is built next to venom",
+     "Runs venom_bench (bench/) with ARGS when it is built next to venom (the same folder, or\n"
+     "../bench/ in a CMake build tree); `venom bench --help` shows its options.",
+     bench_options, cmd_bench},
+};
+
+const CommandSpec* find_command(const std::string& name) {
+    for (const auto& c : commands)
+        if (name == c.name) return &c;
+    return nullptr;
+}
+
+void print_main_help(FILE* out) {
+    std::fprintf(out, "venom %d.%d.%d - look into the venom channels on this machine\n\n"
+                      "usage: venom COMMAND [options]      (venom COMMAND --help: its options)\n\ncommands:\n",
+                 venom::version_major, venom::version_minor, venom::version_patch);
+    for (const auto& c : commands) std::fprintf(out, "  %-7s %s\n", c.name, c.summary);
+    std::fprintf(out, "\nEvery command takes --json: one JSON object per line on stdout, errors too.\n\n%s",
+                 exit_code_help);
+}
+
+void print_command_help(const CommandSpec& c) {
+    std::ostringstream o;
+    o << "usage: " << c.synopsis << "\n\n" << c.description << "\n\n" << c.options() << "\n" << exit_code_help;
+    std::fputs(o.str().c_str(), stdout);
+}
+
+void report(const Context& ctx, int code, const std::string& key, const std::string& message) {
+    const std::string who = ctx.command.empty() ? "venom" : "venom " + ctx.command;
+    std::fprintf(stderr, "%s: %s\n", who.c_str(), message.c_str());
+    if (ctx.json) {
+        Json j;
+        j.begin_object();
+        if (!ctx.command.empty()) j.kv("command", ctx.command);
+        j.key("error").begin_object().kv("code", key).kv("exit_code", code).kv("message", message).end_object();
+        j.end_object().print();
+    }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    Context ctx;
+    for (const auto& a : args) ctx.json = ctx.json || a == "--json";
+    const CommandSpec* spec = nullptr;
+    try {
+        if (args.empty()) usage_error("missing the COMMAND");
+        const std::string first = args[0];
+        if (first == "--help" || first == "-h" || first == "help") {
+            if (args.size() > 1) {
+                if (const auto* c = find_command(args[1])) {
+                    print_command_help(*c);
+                    return exit_ok;
+                }
+                usage_error("no command \"" + args[1] + "\"");
+            }
+            print_main_help(stdout);
+            return exit_ok;
+        }
+        if (first == "--version") {
+            std::printf("venom %d.%d.%d (shared-memory layout version %u)\n", venom::version_major,
+                        venom::version_minor, venom::version_patch, vd::layout_version);
+            return exit_ok;
+        }
+        spec = find_command(first);
+        if (spec == nullptr) usage_error("unknown command \"" + first + "\"");
+        ctx.command = spec->name;
+        args.erase(args.begin());
+        if (spec->run != cmd_bench)
+            for (const auto& a : args)
+                if (a == "--help" || a == "-h") {
+                    print_command_help(*spec);
+                    return exit_ok;
+                }
+        return spec->run(ctx, args);
+    } catch (const Usage& u) {
+        report(ctx, exit_usage, "usage", u.message);
+        if (spec != nullptr)
+            std::fprintf(stderr, "usage: %s\n(venom %s --help for details)\n", spec->synopsis, spec->name);
+        else
+            std::fprintf(stderr, "usage: venom COMMAND [options]; commands: list stat read call rm bench\n"
+                                 "(venom --help for details)\n");
+        return exit_usage;
+    } catch (const Failure& f) {
+        report(ctx, f.code, f.key, f.message);
+        return f.code;
+    } catch (const venom::error& e) {
+        const int code = exit_for(e.code());
+        report(ctx, code, errc_key(e.code().value()), e.what());
+        return code;
+    } catch (const std::exception& e) {
+        report(ctx, exit_failed, "failure", e.what());
+        return exit_failed;
+    }
+}
