@@ -30,13 +30,16 @@
 //
 // Liveness is not in the segment's contents: it is in byte-range locks that the OS releases
 // when a process dies (platform.hpp, LockFile):
-//   the lock file "venom.<name>.lock", byte 0: held by the daemon that owns the name, for its
-//       whole life (one daemon per name; a new daemon takes the name over once it is free);
-//   the segment file itself, byte 0: held by the daemon once the segment is complete (ready);
-//       shells probe it to tell a live daemon from a dead one. A daemon that takes over a dead
-//       one's name creates a new segment file, so shells still mapping the old one see its
-//       byte 0 free: their daemon is gone, whoever serves the name now;
-//   the segment file, byte 1 + i: held by the shell that owns client slot i.
+//   the name lock file ("venom.<name>.lock"), one byte: held by the daemon that owns the name,
+//       for its whole life (one daemon per name; a new daemon takes the name over once free);
+//   the liveness file, byte 0: held by the daemon once the segment is complete (ready); shells
+//       probe it to tell a live daemon from a dead one;
+//   the liveness file, byte 1 + i: held by the shell that owns client slot i.
+// On Linux the liveness file is the segment file itself (/dev/shm/venom.<name>.shm): a daemon
+// that takes over a dead one's name creates a new segment file, so shells still mapping the
+// old one see its byte 0 free: their daemon is gone, whoever serves the name now. On Windows
+// each daemon instance ("incarnation") has its own segment and liveness file names, and the
+// name lock file tells shells which incarnation serves the name.
 #pragma once
 
 #include <boost/interprocess/offset_ptr.hpp>
