@@ -69,7 +69,7 @@ struct daemon_impl {
         }
         if (queue_front(m, head) != nullptr) return; // published meanwhile
         queue_release(m, head);
-        m.cb->slots_unblocked.fetch_add(1, std::memory_order_relaxed);
+        bump(m.cb->slots_unblocked);
         stuck_since = clock::time_point{};
     }
 
@@ -94,13 +94,13 @@ struct daemon_impl {
         const std::uint64_t request = s.request.load(std::memory_order_relaxed);
         const std::uint32_t length = s.length.load(std::memory_order_relaxed);
         if (client >= m.max_clients || length > m.max_cmd_size) {
-            cb.commands_malformed.fetch_add(1, std::memory_order_relaxed);
+            bump(cb.commands_malformed);
             return;
         }
         ClientRecord& rec = m.client(client);
         if (rec.state.load(std::memory_order_acquire) != client_connected ||
             (rec.generation.load(std::memory_order_relaxed) & 0xffffffffu) != (request >> 32)) {
-            cb.commands_stale.fetch_add(1, std::memory_order_relaxed);
+            bump(cb.commands_stale);
             return; // its sender disconnected: nobody waits for this answer
         }
         ResponseSlot& r = m.response(client);
@@ -122,13 +122,13 @@ struct daemon_impl {
             status = static_cast<std::uint32_t>(errc::handler_failed);
             n = copy_text(r, "the handler threw an exception not derived from std::exception");
         }
-        if (status != status_ok) cb.handler_errors.fetch_add(1, std::memory_order_relaxed);
+        if (status != status_ok) bump(cb.handler_errors);
         // relaxed: ordered by the release store of seq.
         r.length.store(static_cast<std::uint32_t>(n), std::memory_order_relaxed);
         r.status.store(status, std::memory_order_relaxed);
         r.seq.store(request, std::memory_order_release); // SYNC POINT WRITE: answer
         notify(m.response_event(client));
-        cb.commands_handled.fetch_add(1, std::memory_order_relaxed);
+        bump(cb.commands_handled);
     }
 
     std::size_t copy_text(ResponseSlot& r, const char* text) noexcept {

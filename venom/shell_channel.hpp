@@ -125,7 +125,7 @@ struct shell_impl {
         }
         const std::uint64_t req = ((generation & 0xffffffffu) << 32) | ++counter;
         queue_publish(m, *record, pos, id, req, cmd, n);
-        record->requests.fetch_add(1, std::memory_order_relaxed);
+        bump(record->requests);
         notify(m.cmd_event());
 
         ResponseSlot& r = *response;

@@ -180,6 +180,13 @@ struct StateBuffer {
 
 inline constexpr std::size_t header_bytes = cache_line; ///< every header is padded to one line
 
+/// Adds one to a counter that only the calling process writes (daemon counters, a client's
+/// request count): a plain load and store, no locked instruction on the hot path. Readers
+/// (tools) see a value at most one behind.
+inline void bump(std::atomic<std::uint64_t>& counter) noexcept {
+    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
 constexpr std::uint64_t round_up(std::uint64_t n, std::uint64_t to) { return (n + to - 1) / to * to; }
 
 // ---- compile-time proofs -------------------------------------------------------------------
