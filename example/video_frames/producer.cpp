@@ -1,0 +1,92 @@
+// example/video_frames/producer.cpp - a video source: publishes an 8K RGB frame (99.5 MB) 30
+// times a second. Consumers (inference, rendering, recording) each read the newest frame.
+//
+//   venom_video_producer [channel] [seconds] [fps]
+//
+// The state area holds state_buffers copies of the frame; 2 buffers (199 MB of /dev/shm) are
+// enough at 30 fps: a consumer then has one frame time (33 ms) to copy the newest frame, and
+// copying 99.5 MB takes a few ms to a few tens of ms. Docker's default /dev/shm (64 MB) is too
+// small: the producer says so (errc::out_of_memory) - run the container with --shm-size=512m.
+#include "frame.hpp"
+
+#include <venom/venom.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void on_signal(int) { g_stop = true; }
+} // namespace
+
+int main(int argc, char** argv) {
+    const std::string name = argc > 1 ? argv[1] : "video_frames";
+    const double seconds = argc > 2 ? std::atof(argv[2]) : 0.0; // 0: until a signal
+    const double fps = argc > 3 ? std::atof(argv[3]) : 30.0;
+    if (fps <= 0) {
+        std::fprintf(stderr, "producer: fps must be positive\n");
+        return 2;
+    }
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+
+    venom::ChannelConfig config{video::frame_bytes, 4, 8}; // data_size, cmd_slots, max_clients
+    config.state_buffers = 2;                              // 2 x 99.5 MB of /dev/shm
+    try {
+        auto daemon = venom::DaemonChannel::create(name, config);
+
+        // The picture: a gradient, once; each frame moves a bright bar down and stamps the
+        // sampled words. A real source would decode or capture into this buffer instead.
+        std::vector<unsigned char> frame(video::frame_bytes);
+        unsigned char* pixels = frame.data() + sizeof(video::FrameHeader);
+        for (std::size_t y = 0; y < video::height; ++y) {
+            unsigned char* row = pixels + y * video::width * video::channels;
+            for (std::size_t x = 0; x < video::width * video::channels; ++x)
+                row[x] = static_cast<unsigned char>((x / 3 + y) & 0xff);
+        }
+        std::printf("producer: \"%s\", %ux%u RGB frames of %.1f MB at %.0f fps (pid %d)\n", name.c_str(),
+                    video::width, video::height, static_cast<double>(video::frame_bytes) / 1e6, fps,
+                    static_cast<int>(::getpid()));
+        std::fflush(stdout);
+
+        const auto period = std::chrono::duration<double>(1.0 / fps);
+        const auto start = std::chrono::steady_clock::now();
+        std::vector<double> write_ms;
+        std::uint64_t n = 0;
+        while (!g_stop) {
+            const auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                         period * static_cast<double>(n));
+            const auto limit = std::chrono::duration<double>(seconds);
+            if (seconds > 0 && (due - start >= limit || std::chrono::steady_clock::now() - start >= limit))
+                break; // on time, or (on a machine too busy for 30 fps) at the time limit
+            std::this_thread::sleep_until(due);
+            ++n;
+            const std::size_t bar = (n * 16) % video::height;
+            std::fill_n(pixels + bar * video::width * video::channels, 16 * video::width * video::channels,
+                        static_cast<unsigned char>(n));
+            video::stamp(pixels, n);
+            video::FrameHeader h{video::magic, n, video::now_ns(), video::width, video::height,
+                                 video::channels, video::samples, video::checksum(pixels), {0, 0}};
+            std::memcpy(frame.data(), &h, sizeof h);
+            const auto t0 = std::chrono::steady_clock::now();
+            daemon.write_data(frame.data(), frame.size()); // one 99.5 MB copy into shared memory
+            write_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        }
+        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::sort(write_ms.begin(), write_ms.end());
+        const double median = write_ms.empty() ? 0.0 : write_ms[write_ms.size() / 2];
+        std::printf("producer: %llu frames in %.2f s (%.1f fps); write_data median %.1f ms (%.1f GB/s)\n",
+                    static_cast<unsigned long long>(n), elapsed, static_cast<double>(n) / elapsed, median,
+                    median > 0 ? static_cast<double>(video::frame_bytes) / (median * 1e6) : 0.0);
+    } catch (const venom::error& e) {
+        std::fprintf(stderr, "producer: %s\n", e.what());
+        return 1;
+    }
+    return 0;
+}
