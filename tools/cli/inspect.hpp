@@ -202,7 +202,9 @@ public:
 private:
     /// false: the files changed while we looked; try again.
     bool try_open() {
-        const std::string seg_path = vd::segment_path(name), lock_path = vd::lock_path(name);
+        // On Linux the liveness locks are in the segment file itself (incarnation 0).
+        const std::uint64_t incarnation = vd::find_incarnation(name);
+        const std::string seg_path = vd::liveness_path(name, incarnation), lock_path = vd::lock_path(name);
         shm_file = file_exists(seg_path);
         lock_file = file_exists(lock_path);
         if (!shm_file && !lock_file) {
@@ -239,7 +241,7 @@ private:
             return true;
         }
         try {
-            seg_ = std::make_unique<vd::Segment>(vd::open_segment(vd::segment_name(name)));
+            seg_ = std::make_unique<vd::Segment>(vd::open_segment(vd::segment_name(name, incarnation)));
         } catch (const venom::error& e) {
             if (e.code() == venom::errc::channel_not_found) return false;
             if (e.code() == venom::errc::daemon_gone && !daemon_alive) status = Status::closed;
@@ -293,7 +295,7 @@ inline Removal remove_stale(const std::string& name) {
     const std::string seg_path = vd::segment_path(name), lock_path = vd::lock_path(name);
     for (int attempt = 0; attempt < 100; ++attempt) {
         if (!file_exists(seg_path) && !file_exists(lock_path)) return Removal::not_found;
-        auto lock = vd::LockFile::open_or_create(lock_path, 0600);
+        auto lock = vd::LockFile::open_or_create(lock_path, vd::AccessControl(0));
         if (!lock.try_lock(vd::name_lock_byte)) return Removal::daemon_alive;
         if (!lock.still_linked()) continue; // a daemon shutting down unlinked it: look again
         if (file_exists(seg_path)) {
