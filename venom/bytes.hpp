@@ -91,10 +91,19 @@ struct is_byte_container<T, std::void_t<decltype(std::data(std::declval<const T&
     using elem = std::remove_cv_t<std::remove_pointer_t<decltype(std::data(std::declval<const T&>()))>>;
     static constexpr bool value = sizeof(elem) == 1 && (std::is_integral_v<elem> || std::is_same_v<elem, std::byte>);
 };
+/// A string literal ("ping") is a char array whose last byte is its NUL: never sent as a
+/// container (that would send the NUL); the const char* overloads take it instead.
+template <class T> struct is_char_array : std::false_type {};
+template <std::size_t N> struct is_char_array<char[N]> : std::true_type {};
+template <std::size_t N> struct is_char_array<const char[N]> : std::true_type {};
+
 /// True for contiguous containers of 1-byte elements: std::string, std::string_view,
 /// std::vector<std::uint8_t>, std::array<char, N>, ByteView, std::span<const std::byte> ...
+/// (not char arrays: see is_char_array).
 template <class T>
-inline constexpr bool is_byte_container_v = is_byte_container<std::remove_cv_t<std::remove_reference_t<T>>>::value;
+inline constexpr bool is_byte_container_v =
+    is_byte_container<std::remove_cv_t<std::remove_reference_t<T>>>::value &&
+    !is_char_array<std::remove_cv_t<std::remove_reference_t<T>>>::value;
 
 } // namespace detail
 } // namespace venom

@@ -322,7 +322,11 @@ public:
         if (ec) throw_request_error(ec);
         return out;
     }
+    /// A C string (its bytes without the terminating NUL) as the command.
     std::vector<std::uint8_t> request(const char* text) { return request(std::string_view(text)); }
+    std::vector<std::uint8_t> request(const char* text, std::chrono::nanoseconds timeout) {
+        return request(std::string_view(text), timeout);
+    }
 
     /// Details of the last error answer or failed request (handler's what(), sizes).
     const std::string& last_error_text() const noexcept { return impl().last_error_text; }
