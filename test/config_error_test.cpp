@@ -172,8 +172,6 @@ BOOST_AUTO_TEST_CASE(every_errc_message_says_what_to_do) {
         bool has_advice = contains(msg, "call again");
         for (const auto& word : words) has_advice = has_advice || advice.count(word) != 0;
         BOOST_TEST(contains(msg, ":"), "errc " << v << ": \"" << msg << "\" has no summary");
-        // KNOWN BUG: timeout (6), handler_failed (12) and system_failure (15) only state what
-        // happened (venom/error.hpp, category_impl::message); they say nothing about what to do.
         BOOST_TEST(has_advice, "errc " << v << ": \"" << msg << "\" does not say what to do");
     }
 }

@@ -51,7 +51,7 @@ public:
         cb->segment_size = size_;
         for (std::uint32_t i = 0; i < c.cmd_slots; ++i) {
             auto* slot = new (base + off_slots + i * s.slot_stride) vd::CmdSlot();
-            slot->seq.store(i, std::memory_order_relaxed);
+            slot->seq.store(vd::seq_free(i), std::memory_order_relaxed);
         }
         for (std::uint32_t i = 0; i < c.max_clients; ++i) {
             new (base + off_responses + i * s.response_stride) vd::ResponseSlot();
@@ -232,21 +232,19 @@ BOOST_AUTO_TEST_CASE(fifo_wrap_around_many_times) {
                 batch = batch % cap + 1;
                 if (bad != 0) break;
             }
-            // KNOWN BUG: capacity 1 fails (a full queue accepts a second command).
             BOOST_TEST(bad == 0u, first_bad);
             BOOST_TEST(popped == total);
             BOOST_TEST(ch.cb().tail.load() == total);
             BOOST_TEST(ch.cb().head.load() == total);
             BOOST_TEST(head == total);
-            // Every slot was freed for its next lap: seq == position + capacity.
+            // Every slot was freed for its next lap: seq == seq_free(position + capacity).
             for (std::uint64_t pos = total - std::min<std::uint64_t>(cap, total); pos < total; ++pos)
-                BOOST_TEST(m.slot(pos).seq.load() == pos + cap, "slot of position " << pos);
+                BOOST_TEST(m.slot(pos).seq.load() == vd::seq_free(pos + cap), "slot of position " << pos);
         }
     }
 }
 
 BOOST_AUTO_TEST_CASE(full_queue_then_space_after_one_release) {
-    // KNOWN BUG: capacity 1 fails here (see capacity_1_channel_does_not_lose_commands).
     for (std::uint32_t cap : {4u, 2u, 1u}) {
         BOOST_TEST_CONTEXT("capacity " << cap) {
             HeapChannel ch(queue_config(cap));
@@ -309,10 +307,10 @@ BOOST_AUTO_TEST_CASE(capacity_1_channel_does_not_lose_commands) {
     BOOST_TEST(raw.cb().tail.load() == 1u);
     b.request("B", 1, buf, sizeof buf, 5ms, ec); // the queue is full: B must wait, not queue
     BOOST_TEST((ec == errc::timeout));
-    // KNOWN BUG: B claims position 1 over A's unconsumed command (tail becomes 2) ...
+    // (Before layout 2, B claimed position 1 over A's unconsumed command: tail became 2 ...)
     BOOST_TEST(raw.cb().tail.load() == 1u, "the second command was queued into a full queue");
     poll_until(daemon, handler, [&] { return !seen.empty(); }, 200ms);
-    // KNOWN BUG: ... and the daemon never sees A (nor B): both are skipped as dead claims.
+    // (... and the daemon never saw A nor B: both were skipped as dead claims.)
     const std::vector<std::string> expected{"A"};
     BOOST_TEST(seen == expected, boost::test_tools::per_element());
     BOOST_TEST(raw.cb().slots_unblocked.load() == 0u);
@@ -480,12 +478,12 @@ BOOST_AUTO_TEST_CASE(claimed_but_unpublished_slot_blocks_the_consumer) {
     BOOST_TEST(pos0 == 0u);
     BOOST_TEST(ch.cb().tail.load() == 1u);
     BOOST_TEST(slow.pending_pos.load() == 0u);
-    BOOST_TEST(m.slot(0).seq.load() == 0u, "claimed, not published");
+    BOOST_TEST(m.slot(0).seq.load() == vd::seq_free(0), "claimed, not published");
     BOOST_TEST(vd::queue_front(m, head) == nullptr);
     // Another producer publishes position 1: still nothing at the head.
     BOOST_TEST(push(m, m.client(1), 1, 11, &b, 1));
     BOOST_TEST(vd::queue_front(m, head) == nullptr);
-    BOOST_TEST(m.slot(1).seq.load() == 2u);
+    BOOST_TEST(m.slot(1).seq.load() == vd::seq_published(1));
     // The same, with the claimant's fields half written but seq not yet stored.
     vd::CmdSlot& s0 = m.slot(0);
     s0.client.store(0);
@@ -665,7 +663,7 @@ BOOST_AUTO_TEST_CASE(malformed_commands_are_dropped_and_counted) {
         s.client.store(client, std::memory_order_relaxed);
         s.request.store(request, std::memory_order_relaxed);
         s.length.store(length, std::memory_order_relaxed);
-        s.seq.store(pos + 1, std::memory_order_release);
+        s.seq.store(vd::seq_published(pos), std::memory_order_release);
         scratch.pending_pos.store(vd::no_pending);
     };
     publish_raw(max_clients, 1);          // client id == max_clients

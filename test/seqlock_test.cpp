@@ -51,7 +51,7 @@ public:
         cb->segment_size = size_;
         for (std::uint32_t i = 0; i < c.cmd_slots; ++i) {
             auto* slot = new (base + off_slots + i * s.slot_stride) vd::CmdSlot();
-            slot->seq.store(i, std::memory_order_relaxed);
+            slot->seq.store(vd::seq_free(i), std::memory_order_relaxed);
         }
         for (std::uint32_t i = 0; i < c.max_clients; ++i) {
             new (base + off_responses + i * s.response_stride) vd::ResponseSlot();

@@ -51,7 +51,8 @@ public:
         case errc::buffer_too_small:
             return "buffer too small: nothing was copied; call again with a larger buffer";
         case errc::timeout:
-            return "timed out: the operation did not complete within its time limit";
+            return "timed out: the operation did not complete within its time limit; retry, "
+                   "pass a longer timeout, or check that the daemon is serving (run or poll)";
         case errc::daemon_gone:
             return "daemon gone: the channel's daemon stopped or died; reconnect once it is "
                    "running again";
@@ -67,7 +68,8 @@ public:
             return "permission denied: the channel belongs to another user; run as that user or "
                    "create the channel with a wider ChannelConfig::access";
         case errc::handler_failed:
-            return "handler failed: the daemon's handler threw an exception for this request";
+            return "handler failed: the daemon's handler threw an exception for this request; "
+                   "check the exception's text that follows, then fix the command or the handler";
         case errc::out_of_memory:
             return "out of shared memory: the shared-memory file system (/dev/shm) has no room "
                    "for the channel; free space or enlarge it (Docker: --shm-size)";
@@ -75,7 +77,8 @@ public:
             return "corrupt channel: a value in shared memory is out of range; the daemon should "
                    "be restarted";
         case errc::system_failure:
-            return "system call failed";
+            return "system failure: an operating-system call failed unexpectedly; check the "
+                   "detail that follows (resources, permissions of /dev/shm) and retry";
         }
         return "unknown venom error";
     }

@@ -6,23 +6,24 @@
 //            CmdSlot::seq         per-slot sequence number       (shell publishes, daemon frees)
 //            CmdSlot::{request, client, length}, payload         (written by the claimant)
 //            ClientRecord::pending_pos                           (claimant: "I am claiming pos")
-//   slot states for position p (slot index p % C):
-//            seq == p       free, claimable by the producer at p
-//            tail > p, seq == p   claimed, being written (not yet visible to the daemon)
-//            seq == p + 1   published; the daemon may consume it
-//            seq == p + C   consumed, free for position p + C
-//   producer: pos = tail; seq == pos ? (pending_pos = pos; CAS tail pos -> pos+1) : seq < pos ?
-//             full : reload. After the CAS: write fields and payload, then
-//             seq = pos + 1 (SYNC POINT WRITE: command published), pending_pos = none.
-//   consumer: seq(head) == head + 1 (SYNC POINT READ: command published) -> use the slot in place,
-//             then seq = head + C (SYNC POINT WRITE: slot free), head += 1.
+//   slot states for position p (slot index p % C), with seq counting in steps of two so that
+//   "published at p" (2p + 1) can never equal "free for p + C" (2(p + C)), even when C == 1:
+//            seq == 2p            free, claimable by the producer at p
+//            tail > p, seq == 2p  claimed, being written (not yet visible to the daemon)
+//            seq == 2p + 1        published; the daemon may consume it
+//            seq == 2(p + C)      consumed, free for position p + C
+//   producer: pos = tail; seq == 2pos ? (pending_pos = pos; CAS tail pos -> pos+1) :
+//             seq < 2pos ? full : reload. After the CAS: write fields and payload, then
+//             seq = 2pos + 1 (SYNC POINT WRITE: command published), pending_pos = none.
+//   consumer: seq(head) == 2head + 1 (SYNC POINT READ: command published) -> use the slot in
+//             place, then seq = 2(head + C) (SYNC POINT WRITE: slot free), head += 1.
 // Order: positions are handed out in tail order, and the daemon consumes strictly in position
 // order, so the commands of one client (one outstanding at a time) are handled in sending order.
 // Process death:
 //   - a producer killed before its CAS: nothing happened.
 //   - killed between the CAS and the publish: the slot stays claimed and the daemon cannot pass
 //     it. Its pending_pos names the position; once the daemon finds the claimant's lock released
-//     (the process is gone), it turns the slot into a skipped slot (seq = p + C, head += 1)
+//     (the process is gone), it turns the slot into a skipped slot (seq = 2(p + C), head += 1)
 //     exactly as if consumed: Aeron's unblock(). See daemon_channel.hpp (unblock_dead_claim).
 //   - the daemon killed while consuming: the channel is gone; a new daemon starts a new segment.
 // Corrupt values: client ids and lengths are checked against the process-local configuration
@@ -38,6 +39,10 @@ namespace venom::detail {
 
 enum class claim_result { claimed, full, corrupt };
 
+/// CmdSlot::seq values for position p (see the design note).
+constexpr std::uint64_t seq_free(std::uint64_t pos) noexcept { return 2 * pos; }
+constexpr std::uint64_t seq_published(std::uint64_t pos) noexcept { return 2 * pos + 1; }
+
 /// Claims the next position for a command. \note lock-free; never blocks. `corrupt`: the
 /// tail and a slot's seq contradict each other (seq ahead of an unchanging tail), which only
 /// a write from outside the protocol can cause.
@@ -47,7 +52,7 @@ inline claim_result queue_try_claim(const ChannelMap& m, ClientRecord& me, std::
     for (unsigned stale = 0;;) {
         CmdSlot& s = m.slot(pos);
         const std::uint64_t seq = s.seq.load(std::memory_order_acquire); // SYNC POINT READ: slot free
-        const auto diff = static_cast<std::int64_t>(seq - pos);
+        const auto diff = static_cast<std::int64_t>(seq - seq_free(pos));
         if (diff == 0) {
             // relaxed: published by the CAS's release below to whoever reads tail afterwards.
             me.pending_pos.store(pos, std::memory_order_relaxed);
@@ -56,12 +61,18 @@ inline claim_result queue_try_claim(const ChannelMap& m, ClientRecord& me, std::
                 return claim_result::claimed;
             // pos now holds the current tail: retry there.
         } else if (diff < 0) {
-            return claim_result::full; // the slot still holds the command from pos - C
+            // The slot still holds the command from pos - C. We claim nothing: say so, or the
+            // daemon could take us for the claimant of a position a dead producer won.
+            me.pending_pos.store(no_pending, std::memory_order_relaxed);
+            return claim_result::full;
         } else {
             // Another producer took pos: its CAS of tail is visible, since its publish of seq
             // (which we acquired) came after it. An unchanged tail means corrupt memory.
             const std::uint64_t now = cb.tail.load(std::memory_order_relaxed);
-            if (now == pos && ++stale > 1000) return claim_result::corrupt;
+            if (now == pos && ++stale > 1000) {
+                me.pending_pos.store(no_pending, std::memory_order_relaxed);
+                return claim_result::corrupt;
+            }
             pos = now;
         }
     }
@@ -77,7 +88,7 @@ inline void queue_publish(const ChannelMap& m, ClientRecord& me, std::uint64_t p
     s.client.store(client, std::memory_order_relaxed);
     s.length.store(static_cast<std::uint32_t>(n), std::memory_order_relaxed);
     if (n != 0) std::memcpy(m.slot_payload(s), data, n);
-    s.seq.store(pos + 1, std::memory_order_release); // SYNC POINT WRITE: command published
+    s.seq.store(seq_published(pos), std::memory_order_release); // SYNC POINT WRITE: command published
     me.pending_pos.store(no_pending, std::memory_order_relaxed);
 }
 
@@ -85,19 +96,19 @@ inline void queue_publish(const ChannelMap& m, ClientRecord& me, std::uint64_t p
 inline bool queue_has_space(const ChannelMap& m) noexcept {
     const std::uint64_t pos = m.cb->tail.load(std::memory_order_relaxed);
     const std::uint64_t seq = m.slot(pos).seq.load(std::memory_order_acquire);
-    return static_cast<std::int64_t>(seq - pos) >= 0;
+    return static_cast<std::int64_t>(seq - seq_free(pos)) >= 0;
 }
 
 /// Daemon: the published slot at `head`, or nullptr if none is published yet.
 inline CmdSlot* queue_front(const ChannelMap& m, std::uint64_t head) noexcept {
     CmdSlot& s = m.slot(head);
     // SYNC POINT READ: command published
-    return s.seq.load(std::memory_order_acquire) == head + 1 ? &s : nullptr;
+    return s.seq.load(std::memory_order_acquire) == seq_published(head) ? &s : nullptr;
 }
 
 /// Daemon: frees the slot at `head` (consumed or skipped) and advances head.
 inline void queue_release(const ChannelMap& m, std::uint64_t& head) noexcept {
-    m.slot(head).seq.store(head + m.cmd_slots, std::memory_order_release); // SYNC POINT WRITE: slot free
+    m.slot(head).seq.store(seq_free(head + m.cmd_slots), std::memory_order_release); // SYNC POINT WRITE: slot free
     ++head;
     m.cb->head.store(head, std::memory_order_relaxed); // mirror for tools; only the daemon reads it back
 }

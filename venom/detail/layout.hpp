@@ -57,7 +57,7 @@ inline constexpr std::size_t cache_line = 64;
 /// "VENOMCH\0" little-endian: the first word of every ControlBlock.
 inline constexpr std::uint64_t channel_magic = 0x0048434d4f4e4556ull;
 /// Bumped whenever any struct in this file changes.
-inline constexpr std::uint32_t layout_version = 1;
+inline constexpr std::uint32_t layout_version = 2;
 
 /// Name under which the ControlBlock is constructed in the segment.
 inline constexpr const char* control_block_name = "venom.control";
@@ -141,8 +141,8 @@ struct ControlBlock {
 };
 
 /// Header of one command slot; the payload (max_cmd_size bytes) follows at +64.
-/// Vyukov-style sequence: seq == pos means free for the producer at position pos;
-/// seq == pos + 1 means published; the daemon frees it with seq = pos + cmd_slots.
+/// Vyukov-style sequence in steps of two (command_queue.hpp): seq == 2pos means free for the
+/// producer at position pos; 2pos + 1 published; the daemon frees it with 2(pos + cmd_slots).
 struct CmdSlot {
     std::atomic<std::uint64_t> seq;
     std::atomic<std::uint64_t> request; ///< (client generation << 32) | request counter

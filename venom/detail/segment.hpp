@@ -10,6 +10,7 @@
 
 #include <venom/config.hpp>
 #include <venom/detail/channel_map.hpp>
+#include <venom/detail/command_queue.hpp>
 #include <venom/detail/platform.hpp>
 
 #include <boost/interprocess/exceptions.hpp>
@@ -128,7 +129,7 @@ inline Segment create_segment(const std::string& seg_name, const ChannelConfig& 
     // The allocator may have left its own bookkeeping in the blocks: zero every header.
     for (std::uint32_t i = 0; i < c.cmd_slots; ++i) {
         auto* slot = new (cb->slots.get() + i * s.slot_stride) CmdSlot();
-        slot->seq.store(i, std::memory_order_relaxed); // free for position i
+        slot->seq.store(seq_free(i), std::memory_order_relaxed); // free for position i
     }
     for (std::uint32_t i = 0; i < c.max_clients; ++i) {
         new (cb->responses.get() + i * s.response_stride) ResponseSlot();
