@@ -370,8 +370,16 @@ int cmd_list(Context& ctx, const std::vector<std::string>& args) {
         default: break;
         }
         if (stale_like(ins.status)) ++stale;
-        if (!ins.problem.empty() && ins.status != Status::no_access)
-            r.note += (r.note.empty() ? "" : ": ") + ins.problem;
+        if (!ins.problem.empty() && ins.status != Status::no_access) {
+            // venom's messages end with what to do in general; the row keeps what went wrong.
+            std::string p = ins.problem;
+            if (ins.problem_code != venom::errc{}) {
+                const std::string advice = ": " + venom::make_error_code(ins.problem_code).message();
+                if (p.size() > advice.size() && p.compare(p.size() - advice.size(), advice.size(), advice) == 0)
+                    p.erase(p.size() - advice.size());
+            }
+            r.note += (r.note.empty() ? "" : ": ") + p;
+        }
         rows.push_back(std::move(r));
     }
     std::size_t w[6] = {4, 6, 7, 5, 7, 3};

@@ -3,9 +3,11 @@
 //
 //   venom_market_feed [channel] [seconds] [ticks_per_second]
 //
-// One thread publishes a TopOfBook every 1/rate seconds (write_data: the newest snapshot
-// replaces the previous one; readers always get a whole one). The main thread serves orders
-// (run) and stamps each with its tick-to-order time. SIGINT/SIGTERM or the time limit stop it.
+// One thread does everything, the way a feed handler pinned to its core does: it publishes a
+// TopOfBook every 1/rate seconds (write_data: the newest snapshot replaces the previous one;
+// readers always get a whole one) and, while it waits for the next tick, handles the orders
+// that came in (poll: never blocks), stamping each with its tick-to-order time.
+// SIGINT/SIGTERM or the time limit stop it.
 #include "market_data.hpp"
 
 #include <venom/venom.hpp>
@@ -18,13 +20,10 @@
 #include <random>
 #include <stdexcept>
 #include <string>
-#include <thread>
 
 namespace {
-std::atomic<venom::DaemonChannel*> g_daemon{nullptr};
-extern "C" void on_signal(int) {
-    if (auto* d = g_daemon.load()) d->stop(); // async-signal-safe
-}
+std::atomic<bool> g_stop{false};
+extern "C" void on_signal(int) { g_stop = true; }
 } // namespace
 
 int main(int argc, char** argv) {
@@ -42,50 +41,16 @@ int main(int argc, char** argv) {
     config.max_response_size = sizeof(market::OrderAck);
     try {
         auto daemon = venom::DaemonChannel::create(name, config);
-        g_daemon = &daemon;
         std::signal(SIGINT, on_signal);
         std::signal(SIGTERM, on_signal);
         std::printf("feed: publishing \"%s\" at %.0f ticks/s (pid %d)\n", name.c_str(), rate,
                     static_cast<int>(::getpid()));
         std::fflush(stdout);
 
-        std::atomic<bool> done{false};
-        std::atomic<std::uint64_t> published{0};
-        std::thread publisher([&] {
-            market::TopOfBook tob{};
-            std::memcpy(tob.symbol, "ESZ6", 5);
-            tob.bid_px = 500000;
-            tob.ask_px = 500001;
-            std::mt19937_64 rng(42);
-            const auto period = std::chrono::duration<double>(1.0 / rate);
-            const auto start = std::chrono::steady_clock::now();
-            for (std::uint64_t k = 1; !done.load(std::memory_order_relaxed); ++k) {
-                const auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                             period * static_cast<double>(k));
-                if (seconds > 0 && due - start >= std::chrono::duration<double>(seconds)) break;
-                // Sleep while the next tick is far, spin the last stretch (a feed is punctual).
-                while (std::chrono::steady_clock::now() + std::chrono::microseconds(200) < due)
-                    std::this_thread::sleep_for(std::chrono::microseconds(100));
-                while (std::chrono::steady_clock::now() < due) {
-                }
-                // A random walk of the book; the spread is 1 tick about a third of the time.
-                const std::uint64_t r = rng();
-                tob.bid_px += static_cast<std::int64_t>(r % 3) - 1;
-                tob.ask_px = tob.bid_px + 1 + static_cast<std::int64_t>((r >> 8) % 3);
-                tob.bid_qty = static_cast<std::uint32_t>(1 + (r >> 16) % 50);
-                tob.ask_qty = static_cast<std::uint32_t>(1 + (r >> 24) % 50);
-                tob.seq = k;
-                tob.published_ns = market::now_ns();
-                daemon.write_data(&tob, sizeof tob);
-                published.store(k, std::memory_order_relaxed);
-            }
-            daemon.stop();
-        });
-
         std::uint64_t orders = 0, rejected = 0;
         // The zero-allocation handler form: the answer is written straight into the client's
         // response slot.
-        daemon.run([&](std::uint32_t, venom::ByteView cmd, venom::ResponseWriter& out) {
+        auto on_order = [&](std::uint32_t, venom::ByteView cmd, venom::ResponseWriter& out) {
             const std::int64_t arrived = market::now_ns();
             if (cmd.size() != sizeof(market::Order)) {
                 ++rejected;
@@ -95,13 +60,39 @@ int main(int argc, char** argv) {
             std::memcpy(&order, cmd.data(), sizeof order);
             const market::OrderAck ack{++orders, arrived - order.tick_published_ns};
             out.assign(&ack, sizeof ack);
-        });
-        done = true;
-        publisher.join();
-        g_daemon = nullptr;
+        };
+
+        market::TopOfBook tob{};
+        std::memcpy(tob.symbol, "ESZ6", 5);
+        tob.bid_px = 500000;
+        tob.ask_px = 500001;
+        std::mt19937_64 rng(42);
+        const auto period = std::chrono::duration<double>(1.0 / rate);
+        const auto start = std::chrono::steady_clock::now();
+        std::uint64_t published = 0;
+        for (std::uint64_t k = 1; !g_stop.load(std::memory_order_relaxed); ++k) {
+            const auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                         period * static_cast<double>(k));
+            if (seconds > 0 && due - start >= std::chrono::duration<double>(seconds)) break;
+            // Until the next tick is due: serve orders (poll never waits). A feed that may not
+            // keep a core busy would sleep here instead, and serve orders from run() in a
+            // second thread.
+            while (std::chrono::steady_clock::now() < due) daemon.poll(on_order);
+            // A random walk of the book; the spread is 1 tick about a third of the time.
+            const std::uint64_t r = rng();
+            tob.bid_px += static_cast<std::int64_t>(r % 3) - 1;
+            tob.ask_px = tob.bid_px + 1 + static_cast<std::int64_t>((r >> 8) % 3);
+            tob.bid_qty = static_cast<std::uint32_t>(1 + (r >> 16) % 50);
+            tob.ask_qty = static_cast<std::uint32_t>(1 + (r >> 24) % 50);
+            tob.seq = k;
+            tob.published_ns = market::now_ns();
+            daemon.write_data(&tob, sizeof tob);
+            published = k;
+        }
+        daemon.poll(on_order); // the last orders in the queue
         std::printf("feed: published %llu ticks, accepted %llu orders, rejected %llu\n",
-                    static_cast<unsigned long long>(published.load()),
-                    static_cast<unsigned long long>(orders), static_cast<unsigned long long>(rejected));
+                    static_cast<unsigned long long>(published), static_cast<unsigned long long>(orders),
+                    static_cast<unsigned long long>(rejected));
     } catch (const venom::error& e) {
         std::fprintf(stderr, "feed: %s\n", e.what());
         return 1;
