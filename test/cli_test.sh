@@ -78,12 +78,13 @@ has_out "{\"name\":\"$stale\",\"status\":\"stale\",\"stale\":true,\"daemon_alive
 
 echo "== stat"
 run 0 "$venom" stat "$live"
-has_out "channel   $live  (alive)"; has_out "pid $live_pid (alive)"; has_out "version 1 (this tool reads 1)"
+has_out "channel   $live  (alive)"; has_out "pid $live_pid (alive)"
+grep -E "^layout    version ([0-9]+) \(this tool reads \1\)" <<<"$out" >/dev/null || fail "stat: no matching layout version: $out"
 has_out "max_clients 16"; has_out "waits spin_then_block"; has_out "updates/s"; has_out "depth 0 of 128"
 has_out "malformed"; has_out "handler errors 0"; has_out "0 of 16 connected"
 run 0 "$venom" stat "$live" --json
 has_out '"status":"alive"'; has_out '"wait_policy":"spin_then_block"'; has_out '"queue":{"depth":0,"capacity":128'
-has_out '"layout_version":1'
+grep -E '"tool_layout_version":([0-9]+),"layout_version":\1,' <<<"$out" >/dev/null || fail "stat --json: layout versions: $out"
 # a client: a follower holds slot 0; killed, its record stays behind as dead
 "$venom" read "$live" --follow >/dev/null 2>&1 & reader=$!; pids+=($reader)
 for _ in $(seq 100); do "$venom" stat "$live" | grep -q "1 of 16 connected" && break; sleep 0.05; done
