@@ -884,7 +884,10 @@ std::string self_dir() {
 
 int cmd_bench(Context& ctx, const std::vector<std::string>& args) {
     const std::string dir = self_dir();
-    const std::vector<std::string> candidates = {dir + "/venom_bench", dir + "/../bench/venom_bench"};
+    std::vector<std::string> candidates = {dir + "/venom_bench", dir + "/../bench/venom_bench"};
+    // b2 builds tools/bin/<toolset>/<variant>/.../venom and bench/bin/<same>/venom_bench.
+    if (const auto at = dir.rfind("/tools/bin/"); at != std::string::npos)
+        candidates.push_back(dir.substr(0, at) + "/bench/bin/" + dir.substr(at + 11) + "/venom_bench");
     std::string bench;
     for (const auto& c : candidates)
         if (::access(c.c_str(), X_OK) == 0) {
@@ -912,10 +915,13 @@ int cmd_bench(Context& ctx, const std::vector<std::string>& args) {
         std::printf("venom_bench --help:\n\n");
         std::fflush(stdout);
     }
-    if (bench.empty())
+    if (bench.empty()) {
+        std::string looked;
+        for (const auto& c : candidates) looked += (looked.empty() ? "" : ", ") + c;
         fail(exit_not_built, "not_built",
-             "venom_bench is not built (looked for " + candidates[0] + " and " + candidates[1] +
+             "venom_bench is not built (looked for " + looked +
                  "); build it with `cmake --build BUILD_DIR --target venom_bench`");
+    }
     std::string json_file;
     if (json && !help) {
         char tmpl[] = "/tmp/venom_bench_XXXXXX";
