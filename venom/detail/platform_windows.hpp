@@ -218,22 +218,33 @@ public:
             if (h != nullptr) CloseHandle(h);
     }
 
+    /// Names the semaphores; `access` may be a temporary (a shell binds with one and opens its
+    /// semaphores later), so its security descriptor is copied, not referred to.
     void bind(const std::string& channel, std::uint64_t incarnation, std::uint32_t count,
               const AccessControl& access) {
         prefix_ = object_prefix() + "venom." + channel + "." + hex64(incarnation) + ".w";
         handles_.assign(count, nullptr);
-        attributes_ = access.attributes();
+        sd_.clear();
+        const SECURITY_ATTRIBUTES* sa = access.attributes();
+        if (sa != nullptr && sa->lpSecurityDescriptor != nullptr) {
+            // Self-relative (ConvertStringSecurityDescriptorToSecurityDescriptor): copyable.
+            const auto* p = static_cast<const unsigned char*>(sa->lpSecurityDescriptor);
+            sd_.assign(p, p + GetSecurityDescriptorLength(sa->lpSecurityDescriptor));
+            sa_.nLength = sizeof sa_;
+            sa_.lpSecurityDescriptor = sd_.data();
+            sa_.bInheritHandle = FALSE;
+        }
     }
     void open(std::uint32_t index) {
         if (index >= handles_.size() || handles_[index] != nullptr) return;
         const std::string name = prefix_ + std::to_string(index);
-        HANDLE h = CreateSemaphoreA(attributes_, 0, 0x7fffffff, name.c_str());
+        HANDLE h = CreateSemaphoreA(sd_.empty() ? nullptr : &sa_, 0, 0x7fffffff, name.c_str());
         if (h == nullptr) throw_system("creating semaphore " + name, GetLastError());
         handles_[index] = h;
     }
     void open_all() {
         for (std::uint32_t i = 0; i < handles_.size(); ++i) open(i);
-        attributes_ = nullptr; // only valid during set-up
+        sd_.clear(); // every semaphore is open: nothing left to create
     }
     Event get(WaitWord& w, std::uint32_t index) const noexcept {
         return Event{&w, index < handles_.size() ? handles_[index] : nullptr};
@@ -242,7 +253,8 @@ public:
 private:
     std::string prefix_;
     std::vector<HANDLE> handles_;
-    SECURITY_ATTRIBUTES* attributes_ = nullptr;
+    std::vector<unsigned char> sd_; ///< a copy of the security descriptor; empty: the default
+    SECURITY_ATTRIBUTES sa_{};
 };
 
 // ---- shared memory helpers -------------------------------------------------------------------
