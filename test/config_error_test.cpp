@@ -4,7 +4,11 @@
 #include "test_support.hpp"
 
 #include <boost/interprocess/mapped_region.hpp>
+#if defined(_WIN32)
+#include <boost/interprocess/windows_shared_memory.hpp>
+#else
 #include <boost/interprocess/shared_memory_object.hpp>
+#endif
 
 #include <algorithm>
 #include <cctype>
@@ -72,20 +76,32 @@ private:
     std::thread t_;
 };
 
-/// A second, raw view of a channel's segment (what another process would map).
+/// A second, raw view of a channel's segment (what another process would map). The segment of
+/// the daemon instance that serves the name (Windows: each instance has its own; Linux: 0).
 struct RawChannel {
     venom::detail::Segment seg;
     explicit RawChannel(const std::string& name)
-        : seg(venom::detail::open_segment(venom::detail::segment_name(name))) {}
+        : seg(venom::detail::open_segment(
+              venom::detail::segment_name(name, venom::detail::find_incarnation(name)))) {}
     const venom::detail::ChannelMap& map() const { return seg.map; }
     venom::detail::ControlBlock& cb() const { return *seg.map.cb; }
 };
 
-/// Files in /dev/shm that belong to channel `name` ("venom.<name>.*").
+/// The directory of a channel's files: /dev/shm (Linux), %TEMP% (Windows: lock and liveness
+/// files; the shared memory itself is no file there).
+std::string channel_file_directory() {
+#if defined(_WIN32)
+    return venom::detail::temp_directory();
+#else
+    return "/dev/shm";
+#endif
+}
+
+/// Files in the channel file directory that belong to channel `name` ("venom.<name>.*").
 std::vector<std::string> shm_files_of(const std::string& name) {
     std::vector<std::string> out;
     const std::string prefix = "venom." + name + ".";
-    for (const auto& entry : std::filesystem::directory_iterator("/dev/shm")) {
+    for (const auto& entry : std::filesystem::directory_iterator(channel_file_directory())) {
         const std::string f = entry.path().filename().string();
         if (f.compare(0, prefix.size(), prefix) == 0) out.push_back(f);
     }
@@ -283,7 +299,8 @@ BOOST_AUTO_TEST_CASE(oversized_channel_is_rejected_before_any_shared_memory_exis
                      errc::invalid_config, "huge config " + std::to_string(i));
         BOOST_TEST(contains(what, "shared memory"), what);
         const auto left = shm_files_of(name.str());
-        BOOST_TEST(left.empty(), "files left in /dev/shm: " << (left.empty() ? "" : left.front()));
+        BOOST_TEST(left.empty(), "files left in " << channel_file_directory() << ": "
+                                                  << (left.empty() ? "" : left.front()));
     }
     // A config that fails validate() leaves nothing either.
     ChannelName name("cfg_zero");
@@ -416,7 +433,7 @@ BOOST_AUTO_TEST_CASE(connect_to_a_missing_channel_is_channel_not_found) {
     BOOST_TEST(!what.empty());
     // A lock file (and segment) left behind with no daemon holding them: still not found.
     {
-        std::FILE* f = std::fopen(("/dev/shm/venom." + name.str() + ".lock").c_str(), "w");
+        std::FILE* f = std::fopen(venom::detail::lock_path(name.str()).c_str(), "w");
         BOOST_REQUIRE(f != nullptr);
         std::fclose(f);
         error_of([&] { (void)venom::ShellChannel::connect(name.str()); }, errc::channel_not_found,
@@ -722,7 +739,9 @@ BOOST_AUTO_TEST_CASE(daemon_gone_wakes_a_blocked_request_promptly) {
     error_of([&] { (void)shell.request(std::string("z")); }, errc::daemon_gone, "thrown form");
     // The last state stays readable.
     BOOST_TEST(to_string(shell.read_data()) == "last words");
-    BOOST_TEST(!channel_files_exist(name.str()));
+    BOOST_TEST(channel_files_gone_after_close(name.str()));
+    { venom::ShellChannel closing = std::move(shell); }
+    BOOST_TEST(!channel_files_exist(name.str())); // the last shell closed: nothing at all is left
 }
 
 BOOST_AUTO_TEST_CASE(wait_for_update_true_false_and_daemon_gone) {
@@ -785,8 +804,13 @@ BOOST_AUTO_TEST_CASE(incompatible_layout_magic_and_version) {
 
     // A raw Boost mapping of the segment, as another program would see it.
     namespace bip = boost::interprocess;
-    bip::shared_memory_object shm(bip::open_only, venom::detail::segment_name(name.str()).c_str(),
-                                  bip::read_write);
+    const std::string seg_name =
+        venom::detail::segment_name(name.str(), venom::detail::find_incarnation(name.str()));
+#if defined(_WIN32)
+    bip::windows_shared_memory shm(bip::open_only, seg_name.c_str(), bip::read_write);
+#else
+    bip::shared_memory_object shm(bip::open_only, seg_name.c_str(), bip::read_write);
+#endif
     bip::mapped_region region(shm, bip::read_write);
     auto* base = static_cast<unsigned char*>(region.get_address());
     venom::detail::ControlBlock* cb = nullptr;

@@ -5,8 +5,10 @@
 // Conventions:
 //   - every child gets a pipe as stdin and one as stdout (Proc below); children print one-line
 //     reports "key=value ..." and read commands from stdin; EOF on stdin means "parent gone".
+//     (Windows: anonymous pipes passed as the child's standard handles.)
 //   - every child has a Watchdog: it stops (or exits) if its parent dies or a time limit passes,
-//     so a failing or killed test never leaves processes behind.
+//     so a failing or killed test never leaves processes behind. (Windows: the parent's pid
+//     comes from spawn_self's environment variable, its death from a process handle.)
 //   - synchronisation is by pipes, state versions and connect_when_up, never by sleeping; the few
 //     sleeps below only widen a window that any interleaving must survive, or pace a writer.
 //   - every wait is bounded: requests carry time limits, pipes are read with limits, children
@@ -25,8 +27,10 @@
 #include <optional>
 #include <sstream>
 
+#if !defined(_WIN32)
 #include <fcntl.h>
 #include <poll.h>
+#endif
 
 using namespace venom_test;
 using namespace std::chrono_literals;
@@ -43,6 +47,65 @@ long elapsed_us(Clock::time_point since) {
 long elapsed_ms(Clock::time_point since) { return elapsed_us(since) / 1000; }
 
 // ---- line I/O over pipes -------------------------------------------------------------------
+
+#if defined(_WIN32)
+using pipe_end = HANDLE;
+const pipe_end no_pipe = nullptr;
+pipe_end stdin_pipe() { return GetStdHandle(STD_INPUT_HANDLE); }
+pipe_end stdout_pipe() { return GetStdHandle(STD_OUTPUT_HANDLE); }
+void close_pipe(pipe_end h) { CloseHandle(h); }
+
+/// Reads one line (without '\n') from pipe h into `line`, waiting at most `limit`. `buf` keeps
+/// what was read past the line. false on timeout or EOF (then *eof is set, if given).
+/// Anonymous pipes have no overlapped I/O and no poll: PeekNamedPipe, then sleep briefly.
+bool read_line_fd(HANDLE h, std::string& buf, std::string& line, std::chrono::milliseconds limit,
+                  bool* eof = nullptr) {
+    const auto end = Clock::now() + limit;
+    for (int idle = 0;;) {
+        const auto nl = buf.find('\n');
+        if (nl != std::string::npos) {
+            line = buf.substr(0, nl);
+            buf.erase(0, nl + 1);
+            return true;
+        }
+        DWORD avail = 0;
+        if (!PeekNamedPipe(h, nullptr, 0, nullptr, &avail, nullptr)) { // writer gone: EOF
+            if (eof != nullptr) *eof = true;
+            return false;
+        }
+        if (avail == 0) {
+            if (Clock::now() >= end) return false;
+            // 1 ms while a line may be close, then 5 ms: idle children cost next to nothing.
+            Sleep(++idle < 100 ? 1 : 5);
+            continue;
+        }
+        idle = 0;
+        char tmp[4096];
+        DWORD n = 0;
+        if (!ReadFile(h, tmp, std::min<DWORD>(avail, sizeof tmp), &n, nullptr) || n == 0) {
+            if (eof != nullptr) *eof = true;
+            return false;
+        }
+        buf.append(tmp, n);
+    }
+}
+
+bool write_all(HANDLE h, const std::string& s) {
+    std::size_t done = 0;
+    while (done < s.size()) {
+        DWORD n = 0;
+        if (!WriteFile(h, s.data() + done, static_cast<DWORD>(s.size() - done), &n, nullptr) || n == 0)
+            return false; // the reader is gone (no SIGPIPE on Windows)
+        done += n;
+    }
+    return true;
+}
+#else
+using pipe_end = int;
+constexpr pipe_end no_pipe = -1;
+pipe_end stdin_pipe() { return 0; }
+pipe_end stdout_pipe() { return 1; }
+void close_pipe(pipe_end fd) { ::close(fd); }
 
 /// Reads one line (without '\n') from fd into `line`, waiting at most `limit`. `buf` keeps what
 /// was read past the line. false on timeout or EOF (then *eof is set, if given).
@@ -84,14 +147,15 @@ bool write_all(int fd, const std::string& s) {
     }
     return true;
 }
+#endif
 
 /// Child side: one report line on stdout.
-void say(const std::string& line) { (void)write_all(1, line + "\n"); }
+void say(const std::string& line) { (void)write_all(stdout_pipe(), line + "\n"); }
 
 /// Child side: one command line from stdin (false on EOF: the parent is gone, or timeout).
 bool hear(std::string& line, std::chrono::milliseconds limit) {
     static std::string buf;
-    return read_line_fd(0, buf, line, limit);
+    return read_line_fd(stdin_pipe(), buf, line, limit);
 }
 
 /// "a=1 b=two" -> {a: 1, b: two}
@@ -110,6 +174,7 @@ long field_long(const std::map<std::string, std::string>& f, const std::string& 
     return it == f.end() ? -1 : std::stol(it->second);
 }
 
+#if !defined(_WIN32)
 void ignore_sigpipe() {
     static const bool done = [] {
         ::signal(SIGPIPE, SIG_IGN); // a write to a dead child's stdin fails instead of killing us
@@ -117,12 +182,64 @@ void ignore_sigpipe() {
     }();
     (void)done;
 }
+#endif
 
 /// A child process started with spawn_self whose stdin and stdout are pipes to this process.
-/// The pipes are put on fds 0 and 1 only for the duration of spawn_self (the child inherits
-/// them); every descriptor this process keeps is close-on-exec, so no other child inherits it.
+/// Linux: the pipes are put on fds 0 and 1 only for the duration of spawn_self (the child
+/// inherits them); every descriptor this process keeps is close-on-exec, so no other child
+/// inherits it. Windows: anonymous pipes whose child ends alone are inheritable, and only until
+/// spawn_self passed them as the child's standard handles (children are started from one
+/// thread, so no other child inherits them).
 class Proc {
 public:
+#if defined(_WIN32)
+    Proc(const std::string& role, const std::vector<std::string>& args) {
+        SECURITY_ATTRIBUTES sa{};
+        sa.nLength = sizeof sa;
+        sa.bInheritHandle = FALSE;
+        HANDLE in_r = nullptr, in_w = nullptr, out_r = nullptr, out_w = nullptr;
+        if (!CreatePipe(&in_r, &in_w, &sa, 0)) throw std::runtime_error("CreatePipe failed");
+        if (!CreatePipe(&out_r, &out_w, &sa, 0)) {
+            CloseHandle(in_r);
+            CloseHandle(in_w);
+            throw std::runtime_error("CreatePipe failed");
+        }
+        // The child's stderr: ours, as an inheritable duplicate (none if we have none).
+        HANDLE err = nullptr;
+        const HANDLE my_err = GetStdHandle(STD_ERROR_HANDLE);
+        if (my_err != nullptr && my_err != INVALID_HANDLE_VALUE &&
+            !DuplicateHandle(GetCurrentProcess(), my_err, GetCurrentProcess(), &err, 0, TRUE,
+                             DUPLICATE_SAME_ACCESS))
+            err = nullptr;
+        std::cout.flush();
+        std::cerr.flush();
+        std::fflush(nullptr);
+        auto close_child_ends = [&] {
+            CloseHandle(in_r);
+            CloseHandle(out_w);
+            if (err != nullptr) CloseHandle(err);
+        };
+        if (!SetHandleInformation(in_r, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT) ||
+            !SetHandleInformation(out_w, HANDLE_FLAG_INHERIT, HANDLE_FLAG_INHERIT)) {
+            close_child_ends();
+            CloseHandle(in_w);
+            CloseHandle(out_r);
+            throw std::runtime_error("SetHandleInformation failed");
+        }
+        const HANDLE std_handles[3] = {in_r, out_w, err};
+        try {
+            child_ = spawn_self(role, args, std_handles);
+        } catch (...) {
+            close_child_ends();
+            CloseHandle(in_w);
+            CloseHandle(out_r);
+            throw;
+        }
+        close_child_ends();
+        in_ = in_w;
+        out_ = out_r;
+    }
+#else
     Proc(const std::string& role, const std::vector<std::string>& args) {
         ignore_sigpipe();
         int in[2], out[2];
@@ -161,11 +278,12 @@ public:
         in_ = in[1];
         out_ = out[0];
     }
+#endif
     Proc(const Proc&) = delete;
     Proc& operator=(const Proc&) = delete;
     ~Proc() {
         close_input();
-        if (out_ >= 0) ::close(out_);
+        if (out_ != no_pipe) close_pipe(out_);
         // child_'s destructor kills the process if it is still running
     }
 
@@ -187,12 +305,12 @@ public:
             if (l->rfind(prefix, 0) == 0) return l;
         }
     }
-    bool tell(const std::string& command) { return in_ >= 0 && write_all(in_, command + "\n"); }
+    bool tell(const std::string& command) { return in_ != no_pipe && write_all(in_, command + "\n"); }
     /// Whether the child's stdout has ended (it exited or closed it).
     bool eof() const { return eof_; }
     void close_input() {
-        if (in_ >= 0) ::close(in_);
-        in_ = -1;
+        if (in_ != no_pipe) close_pipe(in_);
+        in_ = no_pipe;
     }
     /// Bounded wait for the exit code (-signal if killed by one); throws after killing it if the
     /// child is still running at the limit.
@@ -202,12 +320,12 @@ public:
         return child_.wait(limit);
     }
     void kill(int sig = SIGKILL) { child_.kill(sig); }
-    pid_t pid() const { return child_.pid(); }
+    auto pid() const { return child_.pid(); }
 
 private:
     Child child_;
-    int in_ = -1;
-    int out_ = -1;
+    pipe_end in_ = no_pipe;
+    pipe_end out_ = no_pipe;
     std::string buf_;
     bool eof_ = false;
 };
@@ -218,7 +336,7 @@ private:
 class Watchdog {
 public:
     explicit Watchdog(std::chrono::seconds limit, std::function<void()> on_fire = {})
-        : parent_(::getppid()), end_(Clock::now() + limit), on_fire_(std::move(on_fire)),
+        : parent_(open_parent()), end_(Clock::now() + limit), on_fire_(std::move(on_fire)),
           thread_([this] { loop(); }) {}
     ~Watchdog() {
         {
@@ -227,26 +345,47 @@ public:
         }
         cv_.notify_all();
         thread_.join();
+#if defined(_WIN32)
+        if (parent_ != nullptr) CloseHandle(parent_);
+#endif
     }
     bool fired() const { return fired_.load(); }
 
 private:
+#if defined(_WIN32)
+    using parent_t = HANDLE;
+    /// A handle to wait on for the parent's end; null if the parent is unknown or already gone
+    /// (then parent_alive() says whether it was known at all).
+    static HANDLE open_parent() {
+        const DWORD pid = parent_pid();
+        return pid == 0 ? nullptr : OpenProcess(SYNCHRONIZE, FALSE, pid);
+    }
+    bool parent_alive() const {
+        if (parent_ == nullptr) return parent_pid() == 0; // unknown: only the time limit counts
+        return WaitForSingleObject(parent_, 0) == WAIT_TIMEOUT;
+    }
+#else
+    using parent_t = pid_t;
+    static pid_t open_parent() { return ::getppid(); }
+    bool parent_alive() const { return ::getppid() == parent_; }
+#endif
     void loop() {
         std::unique_lock<std::mutex> g(mutex_);
         while (!done_) {
             cv_.wait_for(g, 20ms);
             if (done_) return;
-            if (::getppid() == parent_ && Clock::now() < end_) continue;
+            const bool parent_ok = parent_alive();
+            if (parent_ok && Clock::now() < end_) continue;
             fired_ = true;
-            std::fprintf(stderr, "venom test child %d: %s, giving up\n", static_cast<int>(::getpid()),
-                         ::getppid() == parent_ ? "time limit reached" : "parent died");
+            std::fprintf(stderr, "venom test child %d: %s, giving up\n", getpid_portable(),
+                         parent_ok ? "time limit reached" : "parent died");
             if (!on_fire_) std::_Exit(97);
             on_fire_();
             if (!cv_.wait_for(g, 3s, [&] { return done_; })) std::_Exit(97);
             return;
         }
     }
-    const pid_t parent_;
+    const parent_t parent_;
     const Clock::time_point end_;
     std::function<void()> on_fire_;
     std::mutex mutex_;
@@ -716,7 +855,7 @@ VENOM_CHILD_ROLE(echo_shell) {
     long bad = 0;
     for (long i = 0; i < count; ++i) {
         const std::string cmd =
-            "echo-" + std::to_string(::getpid()) + "-" + std::to_string(i) + std::string(static_cast<std::size_t>(i % 50), 'x');
+            "echo-" + std::to_string(getpid_portable()) + "-" + std::to_string(i) + std::string(static_cast<std::size_t>(i % 50), 'x');
         const std::string a = text(shell.request(cmd, 10s));
         if (a != cmd && ++bad <= 3)
             std::fprintf(stderr, "echo_shell: sent %s, got %s\n", cmd.c_str(), a.c_str());
@@ -832,10 +971,12 @@ BOOST_AUTO_TEST_CASE(seed_ping_pong_with_daemon_process) {
     BOOST_TEST(std::string(resp, n) == "pong");
     BOOST_TEST(text(shell.request(std::string_view("stop"), 10s)) == "stopping");
     BOOST_TEST(daemon.wait(20s) == 0);
-    BOOST_TEST(!channel_files_exist(name));
+    BOOST_TEST(channel_files_gone_after_close(name));
     // The shell keeps its mapping but sees the channel closed.
     BOOST_CHECK_EXCEPTION(shell.request(std::string_view("ping"), 5s), venom::error,
                           [](const venom::error& e) { return code_of(e) == venom::errc::daemon_gone; });
+    { venom::ShellChannel closing = std::move(shell); }
+    BOOST_TEST(!channel_files_exist(name)); // the last shell closed: nothing at all is left
 }
 
 // 1b. A string literal sent with a time limit is the same command as without one. (The
@@ -896,7 +1037,9 @@ void many_shells(std::uint32_t cmd_slots) {
     BOOST_TEST(field_long(stats, "hellos") == shells);
     BOOST_TEST(text(shell.request(std::string("S"), 10s)) == "stopping");
     BOOST_TEST(daemon.wait(20s) == 0);
-    BOOST_TEST(!channel_files_exist(name));
+    BOOST_TEST(channel_files_gone_after_close(name));
+    { venom::ShellChannel closing = std::move(shell); }
+    BOOST_TEST(!channel_files_exist(name)); // the last shell closed: nothing at all is left
     BOOST_TEST_MESSAGE("cmd_slots " << cmd_slots << ": " << shells << " shells x " << count
                                     << " requests in " << total_ms << " ms ("
                                     << (total_ms > 0 ? shells * count * 1000 / total_ms : 0)
@@ -1159,7 +1302,9 @@ BOOST_AUTO_TEST_CASE(daemon_killed_while_shell_waits) {
         BOOST_TEST(other.line().value_or("") == "done bad=0");
         BOOST_TEST(other.wait(20s) == 0);
     }
-    BOOST_TEST(!channel_files_exist(name));
+    BOOST_TEST(channel_files_gone_after_close(name)); // the stale shell holds the old liveness file
+    { venom::ShellChannel closing = std::move(shell); }
+    BOOST_TEST(!channel_files_exist(name)); // the last shell closed: nothing at all is left
 }
 
 // 6b. A daemon that stops cleanly (destroys its DaemonChannel) while a shell process waits for
@@ -1271,11 +1416,13 @@ BOOST_AUTO_TEST_CASE(publish_only_daemon_serves_readers) {
     BOOST_TEST(text(shell.read_data()) == "state-" + std::to_string(last));
     BOOST_TEST(publisher.tell("quit"));
     BOOST_TEST(publisher.wait(20s) == 0);
-    BOOST_TEST(!channel_files_exist(name));
+    BOOST_TEST(channel_files_gone_after_close(name));
     // After the daemon closed: the last state stays readable, waits end with daemon_gone.
     BOOST_TEST(text(shell.read_data()) == "state-" + std::to_string(last));
     BOOST_CHECK_EXCEPTION(shell.wait_for_update(seen, 5s), venom::error,
                           [](const venom::error& e) { return code_of(e) == venom::errc::daemon_gone; });
+    { venom::ShellChannel closing = std::move(shell); }
+    BOOST_TEST(!channel_files_exist(name)); // the last shell closed: nothing at all is left
 }
 
 VENOM_TEST_MAIN("multiprocess")

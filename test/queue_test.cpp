@@ -130,10 +130,12 @@ venom::ShellOptions bounded_options() {
     return o;
 }
 
-/// A raw view of a real channel's segment (what another process would map).
+/// A raw view of a real channel's segment (what another process would map): the segment of the
+/// daemon instance that serves the name (Windows: each instance has its own; Linux: 0).
 struct RawChannel {
     vd::Segment seg;
-    explicit RawChannel(const std::string& name) : seg(vd::open_segment(vd::segment_name(name))) {}
+    explicit RawChannel(const std::string& name)
+        : seg(vd::open_segment(vd::segment_name(name, vd::find_incarnation(name)))) {}
     const vd::ChannelMap& map() const { return seg.map; }
     vd::ControlBlock& cb() const { return *seg.map.cb; }
 };

@@ -6,6 +6,7 @@
 // asserts that the rate over the last million updates is within 10% of the first million's.
 #include "test_support.hpp"
 
+#include <filesystem>
 #include <fstream>
 
 using namespace venom_test;
@@ -51,7 +52,9 @@ BOOST_AUTO_TEST_CASE(state_updates_with_verifying_readers) {
     const long updates = soak_updates();
     const bool full = std::getenv("VENOM_SOAK_UPDATES") != nullptr;
     auto daemon = venom::DaemonChannel::create(name.str(), venom::ChannelConfig{state_bytes, 4, 4});
-    const std::string out0 = "/tmp/" + name.str() + ".r0", out1 = "/tmp/" + name.str() + ".r1";
+    const auto tmp = std::filesystem::temp_directory_path();
+    const std::string out0 = (tmp / (name.str() + ".r0")).string();
+    const std::string out1 = (tmp / (name.str() + ".r1")).string();
     Child r0 = spawn_self("soak_reader", {name.str(), std::to_string(updates), out0});
     Child r1 = spawn_self("soak_reader", {name.str(), std::to_string(updates), out1});
     BOOST_REQUIRE(eventually([&] {

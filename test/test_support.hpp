@@ -100,6 +100,30 @@ inline bool channel_files_exist(const std::string& name) {
 }
 #endif
 
+/// After a daemon closed its channel cleanly: whether its files are gone, as far as the platform
+/// lets a test tell. Linux: nothing of the channel is left in /dev/shm. Windows: a file deleted
+/// while other handles have it open keeps its name until the last of them closes (wine, and
+/// Windows without POSIX delete semantics), and every connected shell holds the liveness file
+/// open; so there the lock file (the channel's name) must be gone at once, while liveness files
+/// are reported with a message, not failed: a test checks channel_files_exist again once its
+/// shells are closed.
+inline bool channel_files_gone_after_close(const std::string& name) {
+#if defined(_WIN32)
+    bool lock_left = false;
+    for (const auto& f : channel_files(name)) {
+        if (f == venom::detail::lock_path(name)) {
+            lock_left = true;
+        } else {
+            BOOST_TEST_MESSAGE("Windows: " << f << " was deleted but keeps its name while a shell "
+                                              "still has it open");
+        }
+    }
+    return !lock_left;
+#else
+    return !channel_files_exist(name);
+#endif
+}
+
 /// A channel name unique to this process and call, removed from /dev/shm on destruction.
 class ChannelName {
 public:
@@ -175,16 +199,34 @@ inline std::string quote_arg(const std::string& a) {
     return q + "\"";
 }
 
-/// Starts this test binary as a child in `role` with `args`.
-inline Child spawn_self(const std::string& role, const std::vector<std::string>& args) {
+/// The environment variable through which a child learns its parent's process id (Windows has
+/// no getppid): see parent_pid().
+inline const char* parent_pid_variable() { return "VENOM_TEST_PARENT_PID"; }
+
+/// Starts this test binary as a child in `role` with `args`. With `std_handles` (stdin, stdout,
+/// stderr; each must be inheritable), the child gets them as its standard handles and inherits
+/// every inheritable handle of this process: keep the handles this process holds on to
+/// non-inheritable (CreatePipe without bInheritHandle, then SetHandleInformation on the
+/// child's ends only), so that no other child keeps a pipe end open.
+inline Child spawn_self(const std::string& role, const std::vector<std::string>& args,
+                        const HANDLE* std_handles = nullptr) {
     std::string cmd = quote_arg(self_path()) + " --venom-child " + quote_arg(role);
     for (const auto& a : args) cmd += " " + quote_arg(a);
+    // Every child learns its parent's pid (the same for all children of this process).
+    SetEnvironmentVariableA(parent_pid_variable(), std::to_string(GetCurrentProcessId()).c_str());
     STARTUPINFOA si{};
     si.cb = sizeof si;
+    if (std_handles != nullptr) {
+        si.dwFlags = STARTF_USESTDHANDLES;
+        si.hStdInput = std_handles[0];
+        si.hStdOutput = std_handles[1];
+        si.hStdError = std_handles[2];
+    }
     PROCESS_INFORMATION pi{};
     // wine's process creation fails now and then under a storm of kills: retry a little.
-    for (int attempt = 0;
-         !CreateProcessA(nullptr, cmd.data(), nullptr, nullptr, FALSE, 0, nullptr, nullptr, &si, &pi);
+    for (int attempt = 0; !CreateProcessA(nullptr, cmd.data(), nullptr, nullptr,
+                                          std_handles != nullptr ? TRUE : FALSE, 0, nullptr,
+                                          nullptr, &si, &pi);
          ++attempt) {
         if (attempt == 50)
             throw std::runtime_error("CreateProcess failed: " + std::to_string(GetLastError()));
@@ -192,6 +234,13 @@ inline Child spawn_self(const std::string& role, const std::vector<std::string>&
     }
     CloseHandle(pi.hThread);
     return Child(pi.hProcess, pi.dwProcessId);
+}
+
+/// In a child started by spawn_self: its parent's process id (0 if unknown).
+inline DWORD parent_pid() {
+    char buf[32] = {};
+    const DWORD n = GetEnvironmentVariableA(parent_pid_variable(), buf, sizeof buf);
+    return n > 0 && n < sizeof buf ? static_cast<DWORD>(std::strtoul(buf, nullptr, 10)) : 0;
 }
 #else
 /// A child process running this same binary in a role; killed (SIGKILL) if still running when
