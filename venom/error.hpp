@@ -78,7 +78,7 @@ public:
                    "be restarted";
         case errc::system_failure:
             return "system failure: an operating-system call failed unexpectedly; check the "
-                   "detail that follows (resources, permissions of /dev/shm) and retry";
+                   "detail that follows (resources, permissions of the channel's files) and retry";
         }
         return "unknown venom error";
     }

@@ -360,6 +360,17 @@ private:
         f.h_ = CreateFileA(path.c_str(), GENERIC_READ | GENERIC_WRITE,
                            FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, sa, disposition,
                            FILE_ATTRIBUTE_NORMAL, nullptr);
+        // A file whose deletion is pending (a daemon closing while someone still has it open)
+        // refuses new opens with ERROR_ACCESS_DENIED until the last handle closes: give it a
+        // moment (at most ~200 ms) before calling that a permission problem.
+        for (int attempt = 0; f.h_ == INVALID_HANDLE_VALUE && GetLastError() == ERROR_ACCESS_DENIED &&
+                              attempt < 200;
+             ++attempt) {
+            Sleep(1);
+            f.h_ = CreateFileA(path.c_str(), GENERIC_READ | GENERIC_WRITE,
+                               FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, sa,
+                               disposition, FILE_ATTRIBUTE_NORMAL, nullptr);
+        }
         if (f.h_ == INVALID_HANDLE_VALUE) {
             const DWORD err = GetLastError();
             if (err == ERROR_FILE_NOT_FOUND || err == ERROR_PATH_NOT_FOUND)
