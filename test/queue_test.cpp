@@ -13,67 +13,10 @@ using venom::errc;
 using Clock = std::chrono::steady_clock;
 namespace vd = venom::detail;
 
+using venom_test::HeapChannel;
+
 namespace {
 
-/// A whole channel laid out like detail::create_segment does, but on an aligned heap buffer:
-/// no shared memory, no files. The ChannelMap is built by ChannelMap::validate, as a shell's.
-class HeapChannel {
-public:
-    explicit HeapChannel(const venom::ChannelConfig& c) {
-        const vd::Sizes s = vd::Sizes::of(c);
-        const std::uint64_t cb_bytes = vd::round_up(sizeof(vd::ControlBlock), vd::cache_line);
-        const std::uint64_t off_slots = cb_bytes;
-        const std::uint64_t off_responses = off_slots + s.slots;
-        const std::uint64_t off_clients = off_responses + s.responses;
-        const std::uint64_t off_state = off_clients + s.clients;
-        size_ = static_cast<std::size_t>(off_state + s.state);
-        mem_.reset(static_cast<unsigned char*>(
-            ::operator new(size_, std::align_val_t{vd::cache_line})));
-        // Garbage first: every header below must be initialised explicitly.
-        std::memset(mem_.get(), 0xA5, size_);
-        unsigned char* base = mem_.get();
-        auto* cb = new (base) vd::ControlBlock();
-        cb->magic = vd::channel_magic;
-        cb->version = vd::layout_version;
-        cb->data_size = c.data_size;
-        cb->cmd_slots = c.cmd_slots;
-        cb->max_clients = c.max_clients;
-        cb->max_cmd_size = c.max_cmd_size;
-        cb->max_response_size = c.max_response_size;
-        cb->state_buffers = c.state_buffers;
-        cb->slots = base + off_slots;
-        cb->responses = base + off_responses;
-        cb->clients = base + off_clients;
-        cb->state_area = base + off_state;
-        cb->slot_stride = s.slot_stride;
-        cb->response_stride = s.response_stride;
-        cb->state_stride = s.state_stride;
-        cb->segment_size = size_;
-        for (std::uint32_t i = 0; i < c.cmd_slots; ++i) {
-            auto* slot = new (base + off_slots + i * s.slot_stride) vd::CmdSlot();
-            slot->seq.store(vd::seq_free(i), std::memory_order_relaxed);
-        }
-        for (std::uint32_t i = 0; i < c.max_clients; ++i) {
-            new (base + off_responses + i * s.response_stride) vd::ResponseSlot();
-            auto* rec = new (base + off_clients + i * vd::cache_line) vd::ClientRecord();
-            rec->pending_pos.store(vd::no_pending, std::memory_order_relaxed);
-        }
-        for (std::uint32_t i = 0; i < c.state_buffers; ++i)
-            new (base + off_state + i * s.state_stride) vd::StateBuffer();
-        map_ = vd::ChannelMap::validate(cb, base, size_);
-        cb->state.store(vd::channel_ready, std::memory_order_release);
-    }
-    const vd::ChannelMap& map() const { return map_; }
-    vd::ControlBlock& cb() const { return *map_.cb; }
-
-private:
-    struct AlignedDelete {
-        void operator()(unsigned char* p) const { ::operator delete(p, std::align_val_t{vd::cache_line}); }
-    };
-    std::size_t size_ = 0;
-    std::unique_ptr<unsigned char, AlignedDelete> mem_;
-    vd::ChannelMap map_;
-};
 
 venom::ChannelConfig queue_config(std::uint32_t capacity, std::uint32_t max_cmd_size = 64,
                                   std::uint32_t clients = 4) {

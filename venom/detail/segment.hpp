@@ -75,6 +75,46 @@ struct Segment {
     }
 };
 
+/// Writes a fresh channel of configuration `c` into memory: the ControlBlock's identity,
+/// configuration and region pointers, and every region's headers (whatever bytes were there:
+/// Boost's allocator may leave its bookkeeping in a block). The channel is not yet marked
+/// ready. Used by create_segment, and by tests on plain memory.
+inline void lay_out_channel(ControlBlock& cb, const ChannelConfig& c, const Sizes& s,
+                            unsigned char* slots, unsigned char* responses, unsigned char* clients,
+                            unsigned char* state, std::uint64_t segment_size) noexcept {
+    cb.magic = channel_magic;
+    cb.version = layout_version;
+    cb.data_size = c.data_size;
+    cb.cmd_slots = c.cmd_slots;
+    cb.max_clients = c.max_clients;
+    cb.max_cmd_size = c.max_cmd_size;
+    cb.max_response_size = c.max_response_size;
+    cb.state_buffers = c.state_buffers;
+    cb.daemon_pid = current_pid();
+    cb.created_unix_ns = unix_now_ns();
+    cb.wait_policy = static_cast<std::uint32_t>(c.wait);
+    cb.slots = slots;
+    cb.responses = responses;
+    cb.clients = clients;
+    cb.state_area = state;
+    cb.slot_stride = s.slot_stride;
+    cb.response_stride = s.response_stride;
+    cb.state_stride = s.state_stride;
+    cb.segment_size = segment_size;
+    cb.head.store(0, std::memory_order_relaxed);
+    cb.tail.store(0, std::memory_order_relaxed);
+    for (std::uint32_t i = 0; i < c.cmd_slots; ++i) {
+        auto* slot = new (slots + i * s.slot_stride) CmdSlot();
+        slot->seq.store(seq_free(i), std::memory_order_relaxed); // free for position i
+    }
+    for (std::uint32_t i = 0; i < c.max_clients; ++i) {
+        new (responses + i * s.response_stride) ResponseSlot();
+        auto* rec = new (clients + i * cache_line) ClientRecord();
+        rec->pending_pos.store(no_pending, std::memory_order_relaxed);
+    }
+    for (std::uint32_t i = 0; i < c.state_buffers; ++i) new (state + i * s.state_stride) StateBuffer();
+}
+
 /// Creates the segment for `c` and builds every region. \pre the caller owns the channel's
 /// daemon lock and has removed any stale segment of that name.
 inline Segment create_segment(const std::string& seg_name, const ChannelConfig& c,
@@ -104,40 +144,8 @@ inline Segment create_segment(const std::string& seg_name, const ChannelConfig& 
         return static_cast<unsigned char*>(p);
     };
     auto* cb = new (alloc(sizeof(ControlBlock))) ControlBlock();
-    cb->magic = channel_magic;
-    cb->version = layout_version;
-    cb->data_size = c.data_size;
-    cb->cmd_slots = c.cmd_slots;
-    cb->max_clients = c.max_clients;
-    cb->max_cmd_size = c.max_cmd_size;
-    cb->max_response_size = c.max_response_size;
-    cb->state_buffers = c.state_buffers;
-    cb->daemon_pid = current_pid();
-    cb->created_unix_ns = unix_now_ns();
-    cb->wait_policy = static_cast<std::uint32_t>(c.wait);
-    cb->slots = alloc(s.slots);
-    cb->responses = alloc(s.responses);
-    cb->clients = alloc(s.clients);
-    cb->state_area = alloc(s.state);
-    cb->slot_stride = s.slot_stride;
-    cb->response_stride = s.response_stride;
-    cb->state_stride = s.state_stride;
-    cb->segment_size = s.segment;
-    cb->head.store(0, std::memory_order_relaxed);
-    cb->tail.store(0, std::memory_order_relaxed);
-
-    // The allocator may have left its own bookkeeping in the blocks: zero every header.
-    for (std::uint32_t i = 0; i < c.cmd_slots; ++i) {
-        auto* slot = new (cb->slots.get() + i * s.slot_stride) CmdSlot();
-        slot->seq.store(seq_free(i), std::memory_order_relaxed); // free for position i
-    }
-    for (std::uint32_t i = 0; i < c.max_clients; ++i) {
-        new (cb->responses.get() + i * s.response_stride) ResponseSlot();
-        auto* rec = new (cb->clients.get() + i * cache_line) ClientRecord();
-        rec->pending_pos.store(no_pending, std::memory_order_relaxed);
-    }
-    for (std::uint32_t i = 0; i < c.state_buffers; ++i)
-        new (cb->state_area.get() + i * s.state_stride) StateBuffer();
+    lay_out_channel(*cb, c, s, alloc(s.slots), alloc(s.responses), alloc(s.clients), alloc(s.state),
+                    s.segment);
 
     if (m.construct<control_anchor>(control_block_name)(cb) == nullptr)
         throw error(errc::system_failure, "naming the control block failed");
