@@ -28,6 +28,7 @@
 #include <spawn.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -543,6 +544,45 @@ inline std::int64_t process_cpu_ns(int pid) {
     }
     const long hz = ::sysconf(_SC_CLK_TCK);
     return (utime + stime) * (1000000000LL / (hz > 0 ? hz : 100));
+}
+
+// ---- how busy the machine was with other work -----------------------------------------------
+
+/// CPU accounting of the whole machine (/proc/stat) and of this run (this process and its
+/// reaped children), to tell how much of the machine other processes and the hypervisor took.
+struct CpuSnapshot {
+    double busy_s = 0;   ///< all CPUs: user+nice+system+irq+softirq
+    double steal_s = 0;  ///< time the hypervisor ran something else
+    double total_s = 0;  ///< all CPUs: every column (wall time x CPUs)
+    double ours_s = 0;   ///< user+system of this process and its waited-for children
+};
+
+inline CpuSnapshot cpu_snapshot() {
+    CpuSnapshot c;
+    std::ifstream f("/proc/stat");
+    std::string cpu;
+    long long v[10] = {};
+    f >> cpu;
+    for (auto& x : v) f >> x;
+    const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK) > 0 ? ::sysconf(_SC_CLK_TCK) : 100);
+    c.busy_s = static_cast<double>(v[0] + v[1] + v[2] + v[5] + v[6]) / hz;
+    c.steal_s = static_cast<double>(v[7]) / hz;
+    c.total_s = static_cast<double>(v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7]) / hz;
+    rusage self{}, kids{};
+    ::getrusage(RUSAGE_SELF, &self);
+    ::getrusage(RUSAGE_CHILDREN, &kids);
+    auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+    c.ours_s = sec(self.ru_utime) + sec(self.ru_stime) + sec(kids.ru_utime) + sec(kids.ru_stime);
+    return c;
+}
+
+/// Between two snapshots (every child reaped): the share of the machine's CPU time that other
+/// processes used, and that the hypervisor stole, in percent of all CPUs.
+inline std::pair<double, double> foreign_load(const CpuSnapshot& a, const CpuSnapshot& b) {
+    const double total = b.total_s - a.total_s;
+    if (total <= 0) return {0, 0};
+    const double foreign = std::max(0.0, (b.busy_s - a.busy_s) - (b.ours_s - a.ours_s));
+    return {100 * foreign / total, 100 * (b.steal_s - a.steal_s) / total};
 }
 
 // ---- progress on stderr ----------------------------------------------------------------------

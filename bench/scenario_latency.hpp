@@ -588,6 +588,9 @@ inline void scenario_update_latency(const Settings& s, Report& rep, Checks& chk)
                 std::uint64_t seen = sh ? sh->version()
                                         : m == m_floor_spin ? c.raw_version.load()
                                                             : c.raw_version32.load();
+                // The ring is shared by the mechanisms, whose version numbers run in step: clear
+                // it, or a reader faster than the writer's stamp would match a stale one.
+                for (auto& st : c.ring) st.version.store(0, std::memory_order_relaxed);
                 peer.post(PeerCommand{op_updates, m, size, s.upd_iters, s.upd_gap_ns});
                 // Until the writer's last version: a reader that falls behind sees two updates
                 // as one (counted in `coalesced`), and must not wait for more than are coming.

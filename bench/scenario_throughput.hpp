@@ -1,7 +1,9 @@
 // bench/scenario_throughput.hpp - rpc-throughput: requests/s of 1, 2, 4, 8, 16 shells (one
 // process each) against one daemon, every answer checked; more shells than cores on purpose.
-// The daemon is pinned (as in rpc-latency); the shells are not: the kernel places them on any
-// CPU, the daemon's included, as in a real deployment with more processes than cores. The alternative:
+// The daemon is pinned (as in rpc-latency); shell i is pinned to CPU B, then to the next CPU in
+// turn, so that from 2 shells on they share the daemon's CPU, as in any deployment with more
+// processes than cores (left to the kernel, the placement of 1-2 shells, and with it the
+// figures, changed from run to run by 100x). The alternative:
 // a Unix-socket server (one process, poll() over every connection) with the same clients.
 #pragma once
 
@@ -42,6 +44,7 @@ inline int role_tp_daemon(const Args& a) {
         cfg.max_cmd_size = static_cast<std::uint32_t>(max_msg);
         cfg.max_response_size = static_cast<std::uint32_t>(max_msg);
         cfg.wait = parse_policy(a.str("policy"));
+        if (a.num("spin", -1) >= 0) cfg.spin_time = std::chrono::microseconds(a.num("spin"));
         auto d = venom::DaemonChannel::create(a.str("chan"), cfg);
         stop_on_sigterm(d);
         me.ready.store(1);
@@ -92,7 +95,9 @@ inline int role_tp_shell(const Args& a) {
     me.pid.store(static_cast<std::uint32_t>(::getpid()));
     try {
         pin_self(static_cast<int>(a.num("cpu", -1)));
-        auto sh = connect_when_up(a.str("chan"), shell_options(parse_policy(a.str("policy"))));
+        venom::ShellOptions o = shell_options(parse_policy(a.str("policy")));
+        if (a.num("spin", -1) >= 0) o.spin_time = std::chrono::microseconds(a.num("spin"));
+        auto sh = connect_when_up(a.str("chan"), o);
         client_loop(*ctl, me, static_cast<std::size_t>(a.num("size", 64)),
                     [&](const unsigned char* q, unsigned char* r, std::size_t n) {
                         std::error_code ec;
@@ -193,6 +198,7 @@ inline TpPoint tp_point(const Settings& s, const std::string& mech, venom::WaitP
     Child server = venom_mech
         ? Child::spawn(role_argv("tp_daemon", {{"ctl", ctl.name()}, {"slot", "0"}, {"chan", name},
                                                {"cpu", std::to_string(s.cpu_a)},
+                                               {"spin", std::to_string(s.tp_spin_us)},
                                                {"policy", policy_name(policy)}}))
         : Child::spawn(role_argv("tp_uds_server", {{"ctl", ctl.name()}, {"slot", "0"}, {"uds", name},
                                                    {"cpu", std::to_string(s.cpu_a)},
@@ -204,8 +210,11 @@ inline TpPoint tp_point(const Settings& s, const std::string& mech, venom::WaitP
         const std::string slot = std::to_string(1 + i);
         clients.push_back(venom_mech
             ? Child::spawn(role_argv("tp_shell", {{"ctl", ctl.name()}, {"slot", slot}, {"chan", name},
+                                                  {"cpu", std::to_string(s.cpu_for(i))},
+                                                  {"spin", std::to_string(s.tp_spin_us)},
                                                   {"policy", policy_name(policy)}, {"size", size}}))
             : Child::spawn(role_argv("tp_uds_client", {{"ctl", ctl.name()}, {"slot", slot},
+                                                       {"cpu", std::to_string(s.cpu_for(i))},
                                                        {"uds", name}, {"size", size}})));
     }
     wait_ready(*ctl, 1, shells, 30000000000LL, "client");
@@ -256,10 +265,13 @@ inline void scenario_rpc_throughput(const Settings& s, Report& rep, Checks& chk)
                                {"venom", venom::WaitPolicy::busy_poll, "venom busy_poll"},
                                {"uds", venom::WaitPolicy::spin_then_block, "unix socket (poll server)"}};
     Table t("rpc-throughput: " + fmt_size(s.tp_size) + " echo requests, one daemon (server) and N shells "
-            "(clients), one process each; the daemon " +
-                (s.cpu_a >= 0 ? "pinned to CPU " + std::to_string(s.cpu_a) : std::string("not pinned")) +
-                ", the shells free to run on any of the " + std::to_string(static_cast<int>(s.cpus.size())) +
-                " CPUs (the daemon's too); " + fmt("%.1f", s.tp_seconds) + " s per point",
+            "(clients), one process each; " +
+                (s.cpu_a >= 0 ? "the daemon pinned to CPU " + std::to_string(s.cpu_a) +
+                                    ", shell i to CPU " + std::to_string(s.cpu_b) +
+                                    ", then the next CPU in turn (from 2 shells on, shells share the daemon's CPU)"
+                              : std::string("nothing pinned")) +
+                "; " + fmt("%.1f", s.tp_seconds) + " s per point" +
+                (s.tp_spin_us >= 0 ? "; spin_time " + std::to_string(s.tp_spin_us) + " us (--spin-us)" : std::string()),
             {"mechanism", "shells", "requests/s", "per shell", "vs 1 shell", "daemon CPU",
              "shells CPU", "venom/uds"},
             1);

@@ -30,6 +30,7 @@ struct Settings {
     std::vector<int> tp_shells{1, 2, 4, 8, 16};
     double tp_seconds = 1.0;
     std::size_t tp_size = 64;
+    int tp_spin_us = -1;  ///< ShellOptions/ChannelConfig::spin_time for rpc-throughput (-1: default)
 
     // broadcast
     std::vector<std::uint64_t> bc_sizes{64, 4096, 65536, 1u << 20, 16u << 20, 64u << 20};

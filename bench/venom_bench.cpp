@@ -173,6 +173,10 @@ int main(int argc, char** argv) {
         ("cpus", po::value<std::string>(), "A,B: pin the daemon/server/writer to CPU A and the shell/client/"
                                            "reader to CPU B (default: the first two CPUs this process may use)")
         ("no-pin", "do not pin any process")
+        ("shells", po::value<std::string>(), "rpc-throughput: the shell counts to measure, comma-separated "
+                                             "(default 1,2,4,8,16; the first is the reference of 'vs 1 shell')")
+        ("spin-us", po::value<int>(), "rpc-throughput: set spin_time (ChannelConfig and ShellOptions) to this "
+                                      "many microseconds instead of the default 50, to see its effect")
         ("idle-gap-us", po::value<int>(), "the pause before each request on the blocking path and between "
                                           "updates in update-latency, in microseconds (default 1000)")
         ("quiet,q", "no progress line on stderr");
@@ -210,6 +214,16 @@ int main(int argc, char** argv) {
         s.idle_gap_ns = std::int64_t{1000} * std::max(1, vm["idle-gap-us"].as<int>());
         s.upd_gap_ns = s.idle_gap_ns;
     }
+    if (vm.count("shells")) {
+        s.tp_shells.clear();
+        for (const auto& x : split(vm["shells"].as<std::string>(), ','))
+            if (std::atoi(x.c_str()) > 0 && std::atoi(x.c_str()) <= 60) s.tp_shells.push_back(std::atoi(x.c_str()));
+        if (s.tp_shells.empty()) {
+            std::cerr << "venom_bench: --shells wants counts of 1..60, comma-separated\n";
+            return 2;
+        }
+    }
+    if (vm.count("spin-us")) s.tp_spin_us = std::max(0, std::min(1000000, vm["spin-us"].as<int>()));
     std::vector<std::string> scenarios;
     if (vm.count("scenario")) {
         for (const auto& arg : vm["scenario"].as<std::vector<std::string>>())
@@ -278,6 +292,7 @@ int main(int argc, char** argv) {
                   << std::flush;
         for (const std::string& sc : scenarios) {
             const std::size_t before = rep.tables.size();
+            const vb::CpuSnapshot cpu0 = vb::cpu_snapshot();
             try {
                 if (sc == "rpc-latency") vb::scenario_rpc_latency(s, rep, chk);
                 else if (sc == "rpc-throughput") vb::scenario_rpc_throughput(s, rep, chk);
@@ -289,6 +304,16 @@ int main(int argc, char** argv) {
                 vb::progress().note("venom_bench: " + sc + " failed: " + e.what());
             }
             vb::progress().clear();
+            // How much of the machine others took meanwhile: figures taken beside other work
+            // (a shared CI machine) say so.
+            const auto [foreign, steal] = vb::foreign_load(cpu0, vb::cpu_snapshot());
+            rep.add(vb::Record{"machine", "other-load", sc, 0, 0,
+                               {{"foreign_cpu_pct", foreign}, {"steal_pct", steal}},
+                               "CPU time of other processes and hypervisor steal during this scenario, % of all CPUs"});
+            const std::string load_line = "  (during " + sc + ": other processes used " + vb::fmt_pct(foreign) +
+                                          " and the hypervisor stole " + vb::fmt_pct(steal) + " of the " +
+                                          std::to_string(s.cpus.size()) + " CPUs)\n";
+            if (rep.tables.size() > before) rep.tables.back() += load_line;
             for (std::size_t i = before; i < rep.tables.size(); ++i) std::cout << rep.tables[i] << "\n";
             std::cout << std::flush;
         }
