@@ -414,6 +414,7 @@ struct Ctl {
     // update-latency raw floors
     alignas(64) std::atomic<std::uint64_t> raw_version;
     alignas(64) std::atomic<std::uint32_t> raw_version32;
+    alignas(64) std::atomic<std::uint32_t> phase;  ///< broadcast fixed-rate: 0 floor frames, 1 venom
     alignas(64) unsigned char raw_state[65536];
     alignas(64) Stamp ring[ring_size];
     ChildSlot slots[max_slots];
@@ -448,6 +449,7 @@ public:
 
     /// Clears the barrier words and every slot before a new run.
     void reset() noexcept {
+        ctl_->phase.store(0);
         ctl_->go.store(0);
         ctl_->stop.store(0);
         for (auto& s : ctl_->slots) {

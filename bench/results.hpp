@@ -51,8 +51,8 @@ inline std::string fmt_rate(double r) {
 }
 inline std::string fmt_size(std::uint64_t b) {
     if (b >= (1u << 20) && b % (1u << 20) == 0) return std::to_string(b >> 20) + " MiB";
-    if (b >= 1024 && b % 1024 == 0) return std::to_string(b >> 10) + " KiB";
     if (b >= 1000000) return fmt("%.1f MB", static_cast<double>(b) / 1e6);
+    if (b >= 1024 && b % 1024 == 0) return std::to_string(b >> 10) + " KiB";
     return std::to_string(b) + " B";
 }
 

@@ -10,7 +10,9 @@
 //               as they can. A version counts once per reader however often it is re-read:
 //               "delivered" bytes are (distinct versions read) x size.
 //   fixed-rate  the writer writes min(1 kHz, 2 GB/s / size) times a second; readers wait for
-//               each update (wait_for_update) and read it.
+//               each update (wait_for_update) and read it. The floor, first, for a quarter of the
+//               time: raw frames at the same rate (memcpy into raw shared memory, a version word,
+//               a futex wake), which readers memcpy out: equally fresh data, no library.
 //   8k-frame    a 7680x4320x3 byte frame (~99.5 MB) at 30 Hz (~3 GB/s), readers as fixed-rate.
 #pragma once
 
@@ -82,29 +84,36 @@ inline int role_bc_writer(const Args& a) {
             const double hz = a.real("hz");
             const std::int64_t period = mode == bc_rate ? static_cast<std::int64_t>(1e9 / hz) : 0;
             std::uint32_t raw_version = ctl->raw_version32.load();
-            const std::int64_t t0 = now_ns();
-            std::int64_t next = t0;
-            while (ctl->stop.load(std::memory_order_relaxed) == 0) {
-                if (mode == bc_rate) {
+            std::int64_t next = now_ns();
+            if (mode == bc_rate) {
+                // The floor first, at the same rate: the same bytes into raw shared memory,
+                // announced by a version word and a futex wake, so that the readers' memcpy
+                // copies a frame just written by another core, as read_data will.
+                const std::int64_t floor_end = next + static_cast<std::int64_t>(a.real("floor_s") * 1e9);
+                while (ctl->stop.load(std::memory_order_relaxed) == 0 && now_ns() < floor_end) {
                     sleep_until_ns(next);
-                    if (ctl->stop.load(std::memory_order_relaxed) != 0) break;
-                }
-                stamp(src.data(), size, d.version() + 1);
-                const std::int64_t w0 = now_ns();
-                d.write_data(src.data(), size);
-                if (mode == bc_rate || (writes & 1023) == 0) dur.push_back(now_ns() - w0);
-                ++writes;
-                if (mode == bc_rate) {
-                    // The floor, half a period later: the same bytes into raw shared memory,
-                    // announced by a version word and a futex wake, so that the readers' memcpy
-                    // copies a frame just written by another core, as read_data does.
-                    sleep_until_ns(next + period / 2);
                     std::memcpy(rawp, src.data(), size);
                     ctl->raw_version32.store(++raw_version, std::memory_order_release);
                     futex_wake(&ctl->raw_version32);
                     next += period;
                     if (now_ns() > next + period) next = now_ns(); // fell behind: no burst
                 }
+                ctl->phase.store(1);
+                futex_wake(&ctl->raw_version32); // readers waiting for a floor frame
+            }
+            const std::int64_t t0 = now_ns();
+            while (ctl->stop.load(std::memory_order_relaxed) == 0) {
+                if (mode == bc_rate) {
+                    sleep_until_ns(next);
+                    if (ctl->stop.load(std::memory_order_relaxed) != 0) break;
+                    next += period;
+                    if (now_ns() > next + period) next = now_ns();
+                }
+                stamp(src.data(), size, d.version() + 1);
+                const std::int64_t w0 = now_ns();
+                d.write_data(src.data(), size);
+                if (mode == bc_rate || (writes & 1023) == 0) dur.push_back(now_ns() - w0);
+                ++writes;
             }
             me.v[0] = static_cast<double>(now_ns() - t0) / 1e9;
             const Summary sm = summarize(dur);
@@ -173,31 +182,29 @@ inline int role_bc_reader(const Args& a) {
             if (!wait_change(ctl->go, 0, 60000000000LL, ctl->parent_pid)) fail("no start signal");
             std::uint64_t reads = 0, distinct = 0, missed = 0, last = 0;
             std::vector<std::int64_t> dur, raw_dur;
-            const std::int64_t t0 = now_ns();
-            std::uint64_t seen = sh.version();
-            std::uint32_t raw_seen = ctl->raw_version32.load();
-            last = seen;
-            bool raw_turn = false;
-            while (ctl->stop.load(std::memory_order_relaxed) == 0) {
-                if (mode == bc_rate && raw_turn) {
-                    // the floor: wait for the writer's raw frame, copy it with memcpy
-                    raw_turn = false;
-                    std::uint32_t cur = raw_seen;
-                    const std::int64_t give_up = now_ns() + 200000000;
-                    while ((cur = ctl->raw_version32.load(std::memory_order_acquire)) == raw_seen &&
-                           ctl->stop.load(std::memory_order_relaxed) == 0 && now_ns() < give_up)
+            if (mode == bc_rate) {
+                // the floor phase: wait for each raw frame, copy it with memcpy
+                std::uint32_t raw_seen = ctl->raw_version32.load();
+                const std::int64_t give_up = now_ns() + 120000000000LL;
+                while (ctl->phase.load() == 0 && ctl->stop.load() == 0 && now_ns() < give_up) {
+                    const std::uint32_t cur = ctl->raw_version32.load(std::memory_order_acquire);
+                    if (cur == raw_seen) {
                         futex_wait(&ctl->raw_version32, cur, 20000000);
-                    if (cur == raw_seen) continue;
+                        continue;
+                    }
                     raw_seen = cur;
                     const std::int64_t c0 = now_ns();
                     std::memcpy(dst.data(), rawp, size);
                     clobber(dst.data());
                     raw_dur.push_back(now_ns() - c0);
-                    continue;
                 }
+            }
+            const std::int64_t t0 = now_ns();
+            std::uint64_t seen = sh.version();
+            last = seen;
+            while (ctl->stop.load(std::memory_order_relaxed) == 0) {
                 if (mode == bc_rate) {
                     if (!sh.wait_for_update(seen, std::chrono::milliseconds(200))) continue;
-                    raw_turn = true;
                 }
                 std::error_code ec;
                 std::uint64_t ver = 0;
@@ -261,6 +268,12 @@ struct BcRun {
     double seconds = 0;
 };
 
+/// Fixed rate: how long the floor phase (raw frames) runs before venom's: a quarter of the
+/// venom phase, at least 3 frames.
+inline double floor_seconds(double seconds, double hz) {
+    return hz > 0 ? std::max(seconds / 4, 3.0 / hz) : 0;
+}
+
 /// Runs a writer (slot 0, cpu_a) and `readers` readers (slots 1.., cpu_b then the others).
 inline BcRun bc_run(const Settings& s, const std::string& raw, std::uint64_t size, BcMode mode,
                     int readers, double hz, double seconds) {
@@ -272,7 +285,8 @@ inline BcRun bc_run(const Settings& s, const std::string& raw, std::uint64_t siz
     Child writer = Child::spawn(role_argv(
         "bc_writer", {{"ctl", ctl.name()}, {"slot", "0"}, {"cpu", std::to_string(s.cpu_a)},
                       {"chan", chan}, {"raw", raw}, {"size", sz}, {"mode", md}, {"rounds", rounds},
-                      {"batch", batch}, {"hz", fmt("%.6f", hz)}}));
+                      {"batch", batch}, {"hz", fmt("%.6f", hz)},
+                      {"floor_s", fmt("%.6f", floor_seconds(seconds, hz))}}));
     wait_ready(*ctl, 0, 1, 120000000000LL, "writer");
     const std::string version = std::to_string(ctl->slots[0].ops.load());
     std::vector<Child> rs;
@@ -296,7 +310,7 @@ inline BcRun bc_run(const Settings& s, const std::string& raw, std::uint64_t siz
         ctl->stop.store(2);
         futex_wake(&ctl->stop);
     } else {
-        sleep_ns(static_cast<std::int64_t>(seconds * 1e9));
+        sleep_ns(static_cast<std::int64_t>((seconds + floor_seconds(seconds, hz)) * 1e9));
         ctl->stop.store(1);
         futex_wake(&ctl->stop);
         for (std::size_t i = 0; i < rs.size(); ++i) {
@@ -417,9 +431,10 @@ inline void scenario_broadcast(const Settings& s, Report& rep, Checks& chk) {
     rep.tables.push_back(tf.str());
 
     // ---- fixed rate, and the 8K frame
-    Table tr("broadcast (fixed rate): readers wait_for_update, then read_data each version; half a "
-             "period later the writer puts the same bytes in raw shared memory and readers memcpy "
-             "them (the floor, equally fresh); the 8K frame is 7680x4320x3 bytes at 30 Hz",
+    Table tr("broadcast (fixed rate): readers wait_for_update, then read_data each version; before "
+             "that, for a quarter of the time, the writer puts the same bytes at the same rate in raw "
+             "shared memory and readers memcpy them (the floor, equally fresh); the 8K frame is "
+             "7680x4320x3 bytes at 30 Hz",
              {"case", "size", "readers", "rate", "delivered/reader", "versions seen", "read p50",
               "read p99", "memcpy p50", "memcpy p99", "read/memcpy"},
              1);
