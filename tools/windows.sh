@@ -80,5 +80,5 @@ grep -q "stopped after" "$out/example_daemon.log" || ok=0
 if [ $ok = 1 ]; then passed=$((passed + 1)); echo "   example daemon + 3 shells: passed ($((SECONDS - t1)) s)"
 else failed=$((failed + 1)); echo "   example: FAILED"; cat "$out"/example_*.log; fi
 
-echo "windows (wine): $passed passed, $failed failed"
+echo "wine: $passed passed, $failed failed"
 [ $fail = 0 ] && [ $failed = 0 ]
