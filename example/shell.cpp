@@ -15,18 +15,9 @@ int main(int argc, char** argv) {
     const std::string name = argc > 1 ? argv[1] : "venom_demo";
     const int pings = argc > 2 ? std::atoi(argv[2]) : 10000;
     try {
-        // The daemon may still be starting: retry channel_not_found for up to 5 s.
-        auto connect = [&] {
-            for (int i = 0;; ++i) {
-                try {
-                    return venom::ShellChannel::connect(name);
-                } catch (const venom::error& e) {
-                    if (e.code() != venom::errc::channel_not_found || i >= 500) throw;
-                    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-                }
-            }
-        };
-        auto shell = connect();
+        venom::ShellOptions options;
+        options.connect_timeout = std::chrono::seconds(5); // the daemon may still be starting
+        auto shell = venom::ShellChannel::connect(name, options);
         const std::uint32_t id = shell.client_id();
 
         char state[64 * 1024];

@@ -101,11 +101,15 @@ struct ShellOptions {
     /// While blocked, how often a shell checks that the daemon is alive. A daemon that dies
     /// without closing the channel is reported as errc::daemon_gone within about this time.
     std::chrono::milliseconds daemon_check{20};
+    /// How long connect() keeps retrying while no daemon serves the name yet (a daemon that is
+    /// still starting). 0, the default: connect() never waits.
+    std::chrono::milliseconds connect_timeout{0};
 
     void validate() const {
         auto fail = [](const std::string& what) {
             throw error(errc::invalid_config, "ShellOptions: " + what);
         };
+        if (connect_timeout.count() < 0) fail("connect_timeout must not be negative");
         if (wait != WaitPolicy::spin_then_block && wait != WaitPolicy::busy_poll)
             fail("wait is not a WaitPolicy value");
         if (spin_time.count() < 0 || spin_time > std::chrono::seconds(1))

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 namespace venom {
@@ -178,10 +179,31 @@ class ShellChannel {
 public:
     /// Connects to channel `name`. Throws venom::error: invalid_name, channel_not_found (no live
     /// daemon), too_many_clients, permission_denied, incompatible_layout, corrupt_channel,
-    /// daemon_gone. Needs nothing from the daemon's loop. Never waits; allocates.
+    /// daemon_gone. Needs nothing from the daemon's loop. Allocates. Waits only if
+    /// options.connect_timeout is set: then it retries channel_not_found (sleeping 5 ms between
+    /// tries) until a daemon serves the name or the time is up.
     static ShellChannel connect(std::string_view name, const ShellOptions& options = {}) {
         validate_name(name);
         options.validate();
+        const auto deadline = detail::deadline_after(options.connect_timeout);
+        for (;;) {
+            try {
+                return connect_once(name, options);
+            } catch (const error& e) {
+                if (e.code() != errc::channel_not_found || detail::clock::now() >= deadline) throw;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+    }
+
+    ShellChannel(ShellChannel&&) noexcept = default;
+    ShellChannel& operator=(ShellChannel&&) noexcept = default;
+    ShellChannel(const ShellChannel&) = delete;
+    ShellChannel& operator=(const ShellChannel&) = delete;
+    ~ShellChannel() = default;
+
+private:
+    static ShellChannel connect_once(std::string_view name, const ShellOptions& options) {
         auto impl = std::make_unique<detail::shell_impl>();
         impl->name = std::string(name);
         impl->options = options;
@@ -215,11 +237,7 @@ public:
         return ShellChannel(std::move(impl));
     }
 
-    ShellChannel(ShellChannel&&) noexcept = default;
-    ShellChannel& operator=(ShellChannel&&) noexcept = default;
-    ShellChannel(const ShellChannel&) = delete;
-    ShellChannel& operator=(const ShellChannel&) = delete;
-    ~ShellChannel() = default;
+public:
 
     /// This shell's client slot index, 0..max_clients-1 (reused after a disconnect).
     std::uint32_t client_id() const noexcept { return impl().id; }

@@ -20,15 +20,9 @@
 namespace {
 
 venom::ShellChannel connect_when_up(const std::string& name) {
-    // The feed may still be starting: retry channel_not_found for up to 5 s.
-    for (int i = 0;; ++i) {
-        try {
-            return venom::ShellChannel::connect(name);
-        } catch (const venom::error& e) {
-            if (e.code() != venom::errc::channel_not_found || i >= 500) throw;
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-    }
+    venom::ShellOptions options;
+    options.connect_timeout = std::chrono::seconds(5); // the daemon may still be starting
+    return venom::ShellChannel::connect(name, options);
 }
 
 double percentile_us(std::vector<std::int64_t>& v, double p) {

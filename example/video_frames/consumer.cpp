@@ -19,14 +19,9 @@
 namespace {
 
 venom::ShellChannel connect_when_up(const std::string& name) {
-    for (int i = 0;; ++i) { // the producer may still be starting: retry for up to 5 s
-        try {
-            return venom::ShellChannel::connect(name);
-        } catch (const venom::error& e) {
-            if (e.code() != venom::errc::channel_not_found || i >= 500) throw;
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-    }
+    venom::ShellOptions options;
+    options.connect_timeout = std::chrono::seconds(5); // the daemon may still be starting
+    return venom::ShellChannel::connect(name, options);
 }
 
 } // namespace
