@@ -333,17 +333,9 @@ template <class Cond> bool eventually(Cond&& cond, std::chrono::milliseconds lim
 inline venom::ShellChannel connect_when_up(const std::string& name,
                                           const venom::ShellOptions& o = {},
                                           std::chrono::milliseconds limit = 20s) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    for (;;) {
-        try {
-            return venom::ShellChannel::connect(name, o);
-        } catch (const venom::error& e) {
-            if (e.code() != venom::errc::channel_not_found ||
-                std::chrono::steady_clock::now() > end)
-                throw;
-        }
-        std::this_thread::sleep_for(2ms);
-    }
+    venom::ShellOptions options = o;
+    options.connect_timeout = limit;
+    return venom::ShellChannel::connect(name, options);
 }
 
 /// A whole channel laid out by detail::lay_out_channel, as detail::create_segment does, but on
