@@ -20,7 +20,8 @@ inline void judge_targets(Report& rep) {
             const double v = r.get(metric);
             if (std::isnan(v)) continue;
             if (!measured.empty()) measured += ", ";
-            measured += label(r) + " " + fmt_ratio(v);
+            // three decimals below 10x: a figure at the threshold shows which side it is on
+            measured += label(r) + " " + (v < 10 ? fmt("%.3fx", v) : fmt_ratio(v));
             const bool good = ok(v);
             status = status == -1 ? (good ? 1 : 0) : (status == 1 && good ? 1 : 0);
         }
