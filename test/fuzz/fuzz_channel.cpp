@@ -67,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             {reinterpret_cast<std::uint8_t*>(m.cb), sizeof(venom::detail::ControlBlock)},
             {m.slots, m.slot_stride * m.cmd_slots},
             {m.responses, m.response_stride * m.max_clients},
-            {m.clients, venom::detail::cache_line * m.max_clients},
+            {m.clients, sizeof(venom::detail::ClientRecord) * m.max_clients},
             {m.state, m.state_stride * m.state_buffers},
         };
         auto handler = [](std::uint32_t id, venom::ByteView cmd) {

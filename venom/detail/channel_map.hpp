@@ -30,7 +30,7 @@ struct Sizes {
         s.state_stride = round_up(header_bytes + c.data_size, cache_line);
         s.slots = s.slot_stride * c.cmd_slots;
         s.responses = s.response_stride * c.max_clients;
-        s.clients = std::uint64_t{cache_line} * c.max_clients;
+        s.clients = std::uint64_t{sizeof(ClientRecord)} * c.max_clients;
         s.state = s.state_stride * c.state_buffers;
         // Boost's segment manager, the name index and per-allocation headers plus alignment
         // slack of the five allocations: 64 KiB is several times what Boost 1.74 uses.
@@ -90,7 +90,7 @@ struct ChannelMap {
         return reinterpret_cast<unsigned char*>(&r) + header_bytes + error_text_capacity;
     }
     ClientRecord& client(std::uint32_t id) const noexcept {
-        return *reinterpret_cast<ClientRecord*>(clients + id * cache_line);
+        return *reinterpret_cast<ClientRecord*>(clients + id * sizeof(ClientRecord));
     }
     StateBuffer& buffer(std::uint32_t i) const noexcept {
         return *reinterpret_cast<StateBuffer*>(state + i * state_stride);

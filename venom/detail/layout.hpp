@@ -13,14 +13,14 @@
 //            |  line 0  identity + config (daemon, before state = ready)   |
 //            |  line 1  region offset_ptrs and strides (daemon, at create) |
 //            |  line 2  queue tail          (shells: CAS)                  |
-//            |  line 3  queue head, cmd_wait (daemon; shells bump waiters) |
+//            |  line 3  cmd_wait (shells notify, the daemon waits)         |
 //            |  line 4  space_wait           (shells wait, daemon wakes)   |
 //            |  line 5  state version, state_wait (daemon; readers wait)   |
-//            |  line 6  daemon counters      (daemon)                      |
+//            |  line 6  queue head mirror, daemon counters (daemon)       |
 //            +-------------------------------------------------------------+
 //  slots --> | CmdSlot[cmd_slots]:      64-byte header | payload (cmd)      |  shells write, daemon reads
 //  responses>| ResponseSlot[max_clients]: header | error text | payload   |  daemon writes, one client reads
-//  clients ->| ClientRecord[max_clients]: one cache line each             |  each written by its client
+//  clients ->| ClientRecord[max_clients]: two lines each (connect / request) |  each written by its client
 //  state --> | StateBuffer[state_buffers]: header | data[data_size]      |  daemon writes, shells read
 //            +-------------------------------------------------------------+
 //
@@ -57,7 +57,7 @@ inline constexpr std::size_t cache_line = 64;
 /// "VENOMCH\0" little-endian: the first word of every ControlBlock.
 inline constexpr std::uint64_t channel_magic = 0x0048434d4f4e4556ull;
 /// Bumped whenever any struct in this file changes.
-inline constexpr std::uint32_t layout_version = 2;
+inline constexpr std::uint32_t layout_version = 3;
 
 /// Name under which the ControlBlock is constructed in the segment.
 inline constexpr const char* control_block_name = "venom.control";
@@ -121,9 +121,9 @@ struct ControlBlock {
     // ---- line 2: queue tail. Shells CAS it to claim a slot.
     alignas(cache_line) std::atomic<std::uint64_t> tail;
 
-    // ---- line 3: queue head (daemon only) and the daemon's wait for commands.
-    alignas(cache_line) std::atomic<std::uint64_t> head;
-    WaitWord cmd_wait;
+    // ---- line 3: the daemon's wait for commands. Shells read `waiters` after every publish,
+    // so nothing the daemon writes per command lives here.
+    alignas(cache_line) WaitWord cmd_wait;
 
     // ---- line 4: shells waiting for a free queue slot; the daemon wakes them.
     alignas(cache_line) WaitWord space_wait;
@@ -132,8 +132,10 @@ struct ControlBlock {
     alignas(cache_line) std::atomic<std::uint64_t> state_version;
     WaitWord state_wait;
 
-    // ---- line 6: daemon counters (daemon writes, tools read).
-    alignas(cache_line) std::atomic<std::uint64_t> commands_handled;
+    // ---- line 6: queue head mirror and daemon counters (daemon writes, tools read). The
+    // daemon keeps the real head in its own memory; this copy is for tools.
+    alignas(cache_line) std::atomic<std::uint64_t> head;
+    std::atomic<std::uint64_t> commands_handled;
     std::atomic<std::uint64_t> commands_malformed; ///< dropped: out-of-range fields
     std::atomic<std::uint64_t> commands_stale;     ///< dropped: sender disconnected
     std::atomic<std::uint64_t> handler_errors;     ///< handler threw or answered too much
@@ -160,14 +162,18 @@ struct ResponseSlot {
 };
 inline constexpr std::size_t error_text_capacity = 256;
 
-/// One client slot's record, a cache line written by the client that holds the slot.
+/// One client slot's record, written by the client that holds the slot, in two lines: what
+/// the daemon reads on every command (written at connect only), and what the client writes on
+/// every request, so the daemon's read never waits for the client's last write.
 struct ClientRecord {
+    // ---- line 0: written at connect and disconnect; read by the daemon per command.
     std::atomic<std::uint32_t> state;       ///< client_state
     std::atomic<std::uint32_t> pid;
     std::atomic<std::uint64_t> generation;  ///< bumped at each connect; high half of request ids
-    std::atomic<std::uint64_t> pending_pos; ///< queue position being claimed; no_pending if none
-    std::atomic<std::uint64_t> requests;    ///< requests sent in this connection
     std::atomic<std::uint64_t> connected_unix_ns;
+    // ---- line 1: written per request; read by the daemon only to unblock a dead claim.
+    alignas(cache_line) std::atomic<std::uint64_t> pending_pos; ///< position being claimed, or no_pending
+    std::atomic<std::uint64_t> requests;    ///< requests sent in this connection
 };
 inline constexpr std::uint64_t no_pending = ~std::uint64_t{0};
 
@@ -202,15 +208,18 @@ static_assert(sizeof(boost::interprocess::offset_ptr<unsigned char>) == 8, "offs
 static_assert(offsetof(ControlBlock, magic) == 0, "magic opens the control block");
 static_assert(offsetof(ControlBlock, slots) == 1 * cache_line, "region pointers on line 1");
 static_assert(offsetof(ControlBlock, tail) == 2 * cache_line, "tail alone on line 2");
-static_assert(offsetof(ControlBlock, head) == 3 * cache_line,
-              "head and tail must be a cache line apart to prevent false sharing");
+static_assert(offsetof(ControlBlock, cmd_wait) == 3 * cache_line,
+              "the daemon's wait word must be a cache line away from tail (false sharing)");
+static_assert(offsetof(ControlBlock, head) == 6 * cache_line,
+              "the head mirror must stay off the lines shells read per request");
 static_assert(offsetof(ControlBlock, space_wait) == 4 * cache_line, "space_wait on line 4");
 static_assert(offsetof(ControlBlock, state_version) == 5 * cache_line, "state on line 5");
-static_assert(offsetof(ControlBlock, commands_handled) == 6 * cache_line, "counters on line 6");
+static_assert(offsetof(ControlBlock, commands_handled) == 6 * cache_line + 8, "counters on line 6");
 static_assert(sizeof(ControlBlock) == 7 * cache_line, "ControlBlock is seven lines");
 static_assert(sizeof(CmdSlot) <= header_bytes && sizeof(ResponseSlot) <= header_bytes &&
                   sizeof(StateBuffer) <= header_bytes,
               "each header fits the line before its payload");
-static_assert(sizeof(ClientRecord) <= cache_line, "a client record is one line");
+static_assert(sizeof(ClientRecord) == 2 * cache_line && offsetof(ClientRecord, pending_pos) == cache_line,
+              "a client record is two lines: per-connection, then per-request");
 
 } // namespace venom::detail

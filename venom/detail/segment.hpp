@@ -109,7 +109,7 @@ inline void lay_out_channel(ControlBlock& cb, const ChannelConfig& c, const Size
     }
     for (std::uint32_t i = 0; i < c.max_clients; ++i) {
         new (responses + i * s.response_stride) ResponseSlot();
-        auto* rec = new (clients + i * cache_line) ClientRecord();
+        auto* rec = new (clients + i * sizeof(ClientRecord)) ClientRecord();
         rec->pending_pos.store(no_pending, std::memory_order_relaxed);
     }
     for (std::uint32_t i = 0; i < c.state_buffers; ++i) new (state + i * s.state_stride) StateBuffer();

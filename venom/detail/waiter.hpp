@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 
 namespace venom::detail {
 
@@ -77,6 +78,12 @@ wait_status wait_until(const Event& ev, Ready&& ready, Abort&& abort, const Wait
         if (ready()) return wait_status::ready;
         cpu_relax();
         if ((i & 63) == 0) {
+            // Let a runnable thread of this CPU go first: on a machine with fewer cores than
+            // waiting processes, the process being waited for is often that thread (16 shells
+            // on 2 cores: 0.2x of one shell's throughput without this, 0.5x-1x with it; see
+            // README, Performance). Costs nothing when the CPU has nothing else to run, and an
+            // answer that comes within 64 spins never gets here.
+            std::this_thread::yield();
             const auto now = clock::now();
             if (abort()) return ready() ? wait_status::ready : wait_status::aborted;
             if (now >= deadline) return ready() ? wait_status::ready : wait_status::timed_out;
