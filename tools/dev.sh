@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
-packages=(g++ cmake make libboost-dev libboost-test-dev libboost-program-options-dev libboost-tools-dev)
+packages=(g++ cmake make libboost-dev libboost-test-dev libboost-program-options-dev libboost-tools-dev
+          libzmq3-dev) # libzmq3-dev: the ZeroMQ baseline of venom_bench
 
 deps() {
     local missing=()
