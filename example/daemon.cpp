@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
             daemon.write_data("tick " + std::to_string(ticks.load()) + ": " + text);
         };
         publish();
-        std::printf("daemon: serving \"%s\" (pid %d)\n", name.c_str(), static_cast<int>(::getpid()));
+        std::printf("daemon: serving \"%s\" (pid %d)\n", name.c_str(), static_cast<int>(venom::process_id()));
         std::fflush(stdout);
 
         std::atomic<bool> done{false};

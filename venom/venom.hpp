@@ -12,6 +12,9 @@
 #include <venom/shell_channel.hpp>
 
 namespace venom {
+/// This process's id (as the channel's tools show it), on Linux and Windows alike.
+inline std::uint32_t process_id() noexcept { return detail::current_pid(); }
+
 inline constexpr int version_major = 0;
 inline constexpr int version_minor = 1;
 inline constexpr int version_patch = 0;

@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
     const double seconds = argc > 2 ? std::atof(argv[2]) : 10.0;
     try {
         auto shell = connect_when_up(name);
-        std::printf("network %u: connected (pid %d)\n", shell.client_id(), static_cast<int>(::getpid()));
+        std::printf("network %u: connected (pid %d)\n", shell.client_id(), static_cast<int>(venom::process_id()));
         std::fflush(stdout);
         auto world = std::make_unique<game::World>(), previous = std::make_unique<game::World>();
         std::uint64_t seen = 0, updates = 0, bytes = 0;

@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
         std::atomic<std::uint64_t> tick{0};
         daemon.write_data(&world, sizeof world);
         std::printf("physics: \"%s\", %u entities at %.0f Hz (pid %d)\n", name.c_str(), world.entity_count,
-                    game::tick_hz, static_cast<int>(::getpid()));
+                    game::tick_hz, static_cast<int>(venom::process_id()));
         std::fflush(stdout);
 
         std::vector<unsigned> ticks_per_second;

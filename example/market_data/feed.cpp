@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
         std::signal(SIGINT, on_signal);
         std::signal(SIGTERM, on_signal);
         std::printf("feed: publishing \"%s\" at %.0f ticks/s (pid %d)\n", name.c_str(), rate,
-                    static_cast<int>(::getpid()));
+                    static_cast<int>(venom::process_id()));
         std::fflush(stdout);
 
         std::uint64_t orders = 0, rejected = 0;

@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
         auto lidar = venom::DaemonChannel::create(sensors::lidar_channel(name), lidar_config);
         std::printf("sensor hub: IMU at %.0f Hz on \"%s\", lidar at %.0f Hz on \"%s\" (pid %d)\n",
                     sensors::imu_hz, imu.name().c_str(), sensors::lidar_hz, lidar.name().c_str(),
-                    static_cast<int>(::getpid()));
+                    static_cast<int>(venom::process_id()));
         std::fflush(stdout);
 
         sensors::ImuSample sample{};

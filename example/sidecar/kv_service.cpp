@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
         g_daemon = &daemon;
         std::signal(SIGINT, on_signal);
         std::signal(SIGTERM, on_signal);
-        std::printf("kv service: serving \"%s\" (pid %d)\n", name.c_str(), static_cast<int>(::getpid()));
+        std::printf("kv service: serving \"%s\" (pid %d)\n", name.c_str(), static_cast<int>(venom::process_id()));
         std::fflush(stdout);
 
         std::map<std::string, std::string, std::less<>> store;

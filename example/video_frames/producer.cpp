@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
         }
         std::printf("producer: \"%s\", %ux%u RGB frames of %.1f MB at %.0f fps (pid %d)\n", name.c_str(),
                     video::width, video::height, static_cast<double>(video::frame_bytes) / 1e6, fps,
-                    static_cast<int>(::getpid()));
+                    static_cast<int>(venom::process_id()));
         std::fflush(stdout);
 
         const auto period = std::chrono::duration<double>(1.0 / fps);
