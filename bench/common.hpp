@@ -643,6 +643,22 @@ struct Args {
     }
 };
 
+/// The frame of every child role that reports through a slot: attach to the control segment,
+/// die with the parent, record this pid in slot a["slot"], run `body(ctl, slot)`, and turn an
+/// exception into the slot's error text and exit code 1.
+template <class Body> int run_in_slot(const Args& a, Body&& body) {
+    CtlSegment ctl = CtlSegment::open(a.str("ctl"));
+    child_die_with_parent(ctl->parent_pid);
+    ChildSlot& me = ctl->slots[a.num("slot")];
+    me.pid.store(static_cast<std::uint32_t>(::getpid()));
+    try {
+        return body(ctl, me);
+    } catch (const std::exception& e) {
+        set_slot_error(me, e.what());
+        return 1;
+    }
+}
+
 /// Builds the argv of a child: --role R --arg k=v ...
 inline std::vector<std::string> role_argv(const std::string& role,
                                           const std::vector<std::pair<std::string, std::string>>& kv) {

@@ -39,11 +39,7 @@ inline double gbps(std::uint64_t bytes, std::int64_t ns) {
 
 /// Role "bc_writer".
 inline int role_bc_writer(const Args& a) {
-    CtlSegment ctl = CtlSegment::open(a.str("ctl"));
-    child_die_with_parent(ctl->parent_pid);
-    ChildSlot& me = ctl->slots[a.num("slot")];
-    me.pid.store(static_cast<std::uint32_t>(::getpid()));
-    try {
+    return run_in_slot(a, [&](CtlSegment& ctl, ChildSlot& me) -> int {
         pin_self(static_cast<int>(a.num("cpu", -1)));
         const auto size = static_cast<std::size_t>(a.num("size"));
         const auto mode = static_cast<int>(a.num("mode"));
@@ -126,19 +122,12 @@ inline int role_bc_writer(const Args& a) {
         }
         me.done.store(1);
         return 0;
-    } catch (const std::exception& e) {
-        set_slot_error(me, e.what());
-        return 1;
-    }
+    });
 }
 
 /// Role "bc_reader".
 inline int role_bc_reader(const Args& a) {
-    CtlSegment ctl = CtlSegment::open(a.str("ctl"));
-    child_die_with_parent(ctl->parent_pid);
-    ChildSlot& me = ctl->slots[a.num("slot")];
-    me.pid.store(static_cast<std::uint32_t>(::getpid()));
-    try {
+    return run_in_slot(a, [&](CtlSegment& ctl, ChildSlot& me) -> int {
         pin_self(static_cast<int>(a.num("cpu", -1)));
         const auto size = static_cast<std::size_t>(a.num("size"));
         const auto mode = static_cast<int>(a.num("mode"));
@@ -241,10 +230,7 @@ inline int role_bc_reader(const Args& a) {
         me.errors.store(errors);
         me.done.store(1);
         return 0;
-    } catch (const std::exception& e) {
-        set_slot_error(me, e.what());
-        return 1;
-    }
+    });
 }
 
 /// A plain copy of a child's figures.

@@ -13,11 +13,7 @@ namespace vb {
 
 /// Role "idle_daemon": an echo daemon until SIGTERM.
 inline int role_idle_daemon(const Args& a) {
-    CtlSegment ctl = CtlSegment::open(a.str("ctl"));
-    child_die_with_parent(ctl->parent_pid);
-    ChildSlot& me = ctl->slots[a.num("slot")];
-    me.pid.store(static_cast<std::uint32_t>(::getpid()));
-    try {
+    return run_in_slot(a, [&](CtlSegment&, ChildSlot& me) -> int {
         venom::ChannelConfig cfg{4096, 16, 16};
         cfg.wait = parse_policy(a.str("policy"));
         auto d = venom::DaemonChannel::create(a.str("chan"), cfg);
@@ -26,19 +22,12 @@ inline int role_idle_daemon(const Args& a) {
         d.run([](std::uint32_t, venom::ByteView cmd) { return cmd.to_vector(); });
         me.done.store(1);
         return 0;
-    } catch (const std::exception& e) {
-        set_slot_error(me, e.what());
-        return 1;
-    }
+    });
 }
 
 /// Role "idle_shell": one request (checked), then waits for state updates until the daemon goes.
 inline int role_idle_shell(const Args& a) {
-    CtlSegment ctl = CtlSegment::open(a.str("ctl"));
-    child_die_with_parent(ctl->parent_pid);
-    ChildSlot& me = ctl->slots[a.num("slot")];
-    me.pid.store(static_cast<std::uint32_t>(::getpid()));
-    try {
+    return run_in_slot(a, [&](CtlSegment&, ChildSlot& me) -> int {
         auto sh = connect_when_up(a.str("chan"), shell_options(parse_policy(a.str("policy"))));
         const auto answer = sh.request(std::string("are you there?"));
         if (std::string(answer.begin(), answer.end()) != "are you there?") me.bad.store(1);
@@ -51,10 +40,7 @@ inline int role_idle_shell(const Args& a) {
         }
         me.done.store(1);
         return 0;
-    } catch (const std::exception& e) {
-        set_slot_error(me, e.what());
-        return 1;
-    }
+    });
 }
 
 inline void scenario_idle(const Settings& s, Report& rep, Checks& chk) {

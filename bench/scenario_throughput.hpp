@@ -34,11 +34,7 @@ inline void stop_on_sigterm(venom::DaemonChannel& d) {
 
 /// Role "tp_daemon": an echo daemon until SIGTERM.
 inline int role_tp_daemon(const Args& a) {
-    CtlSegment ctl = CtlSegment::open(a.str("ctl"));
-    child_die_with_parent(ctl->parent_pid);
-    ChildSlot& me = ctl->slots[a.num("slot")];
-    me.pid.store(static_cast<std::uint32_t>(::getpid()));
-    try {
+    return run_in_slot(a, [&](CtlSegment&, ChildSlot& me) -> int {
         pin_self(static_cast<int>(a.num("cpu", -1)));
         venom::ChannelConfig cfg{64, 64, 64};
         cfg.max_cmd_size = static_cast<std::uint32_t>(max_msg);
@@ -57,10 +53,7 @@ inline int role_tp_daemon(const Args& a) {
         me.ops.store(handled);
         me.done.store(1);
         return 0;
-    } catch (const std::exception& e) {
-        set_slot_error(me, e.what());
-        return 1;
-    }
+    });
 }
 
 /// The client loop shared by venom shells and socket clients: waits for go, then sends
@@ -89,11 +82,7 @@ void client_loop(Ctl& c, ChildSlot& me, std::size_t n, Roundtrip&& rt) {
 
 /// Role "tp_shell": one venom shell.
 inline int role_tp_shell(const Args& a) {
-    CtlSegment ctl = CtlSegment::open(a.str("ctl"));
-    child_die_with_parent(ctl->parent_pid);
-    ChildSlot& me = ctl->slots[a.num("slot")];
-    me.pid.store(static_cast<std::uint32_t>(::getpid()));
-    try {
+    return run_in_slot(a, [&](CtlSegment& ctl, ChildSlot& me) -> int {
         pin_self(static_cast<int>(a.num("cpu", -1)));
         venom::ShellOptions o = shell_options(parse_policy(a.str("policy")));
         if (a.num("spin", -1) >= 0) o.spin_time = std::chrono::microseconds(a.num("spin"));
@@ -105,19 +94,12 @@ inline int role_tp_shell(const Args& a) {
                         return !ec && got == n;
                     });
         return 0;
-    } catch (const std::exception& e) {
-        set_slot_error(me, e.what());
-        return 1;
-    }
+    });
 }
 
 /// Role "tp_uds_server": one process, poll() over every client connection, echo.
 inline int role_tp_uds_server(const Args& a) {
-    CtlSegment ctl = CtlSegment::open(a.str("ctl"));
-    child_die_with_parent(ctl->parent_pid);
-    ChildSlot& me = ctl->slots[a.num("slot")];
-    me.pid.store(static_cast<std::uint32_t>(::getpid()));
-    try {
+    return run_in_slot(a, [&](CtlSegment&, ChildSlot& me) -> int {
         pin_self(static_cast<int>(a.num("cpu", -1)));
         const int l = uds_listen(a.str("uds"), 1024);
         const auto clients = static_cast<int>(a.num("clients"));
@@ -146,19 +128,12 @@ inline int role_tp_uds_server(const Args& a) {
         ::close(l);
         me.done.store(1);
         return 0;
-    } catch (const std::exception& e) {
-        set_slot_error(me, e.what());
-        return 1;
-    }
+    });
 }
 
 /// Role "tp_uds_client".
 inline int role_tp_uds_client(const Args& a) {
-    CtlSegment ctl = CtlSegment::open(a.str("ctl"));
-    child_die_with_parent(ctl->parent_pid);
-    ChildSlot& me = ctl->slots[a.num("slot")];
-    me.pid.store(static_cast<std::uint32_t>(::getpid()));
-    try {
+    return run_in_slot(a, [&](CtlSegment& ctl, ChildSlot& me) -> int {
         pin_self(static_cast<int>(a.num("cpu", -1)));
         int fd = -1;
         const std::int64_t end = now_ns() + 20000000000LL;
@@ -176,10 +151,7 @@ inline int role_tp_uds_client(const Args& a) {
                     });
         ::close(fd);
         return 0;
-    } catch (const std::exception& e) {
-        set_slot_error(me, e.what());
-        return 1;
-    }
+    });
 }
 
 struct TpPoint {
