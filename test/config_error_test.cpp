@@ -79,12 +79,10 @@ private:
 /// A second, raw view of a channel's segment (what another process would map). The segment of
 /// the daemon instance that serves the name (Windows: each instance has its own; Linux: 0).
 struct RawChannel {
-    venom::detail::Segment seg;
-    explicit RawChannel(const std::string& name)
-        : seg(venom::detail::open_segment(
-              venom::detail::segment_name(name, venom::detail::find_incarnation(name)))) {}
-    const venom::detail::ChannelMap& map() const { return seg.map; }
-    venom::detail::ControlBlock& cb() const { return *seg.map.cb; }
+    venom::detail::Attachment att;
+    explicit RawChannel(const std::string& name) : att(venom::detail::attach(name, {})) {}
+    const venom::detail::ChannelMap& map() const { return att.map; }
+    venom::detail::ControlBlock& cb() const { return *att.map.cb; }
 };
 
 /// The directory of a channel's files: /dev/shm (Linux), %TEMP% (Windows: lock and liveness
@@ -1007,8 +1005,11 @@ BOOST_AUTO_TEST_CASE(stop_from_inside_the_handler_makes_run_return) {
     BOOST_TEST(returned);
     if (!returned) daemon.stop();
     t.join();
-    // No loop runs now: a request times out; a new run() serves it again.
-    error_of([&] { (void)shell.request(std::string("nobody"), 50ms); }, errc::timeout, "after stop");
+    // Not serving now: a request fails at once with daemon_gone (README: stop()), saying so;
+    // a new run() serves again.
+    const std::string what =
+        error_of([&] { (void)shell.request(std::string("nobody"), 5s); }, errc::daemon_gone, "after stop");
+    BOOST_TEST(contains(what, "stopped serving"), what);
     Server server(daemon, echo_handler());
     BOOST_TEST(to_string(shell.request(std::string("again"))) == "again");
 }

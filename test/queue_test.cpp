@@ -76,11 +76,10 @@ venom::ShellOptions bounded_options() {
 /// A raw view of a real channel's segment (what another process would map): the segment of the
 /// daemon instance that serves the name (Windows: each instance has its own; Linux: 0).
 struct RawChannel {
-    vd::Segment seg;
-    explicit RawChannel(const std::string& name)
-        : seg(vd::open_segment(vd::segment_name(name, vd::find_incarnation(name)))) {}
-    const vd::ChannelMap& map() const { return seg.map; }
-    vd::ControlBlock& cb() const { return *seg.map.cb; }
+    vd::Attachment att;
+    explicit RawChannel(const std::string& name) : att(vd::attach(name, {})) {}
+    const vd::ChannelMap& map() const { return att.map; }
+    vd::ControlBlock& cb() const { return *att.map.cb; }
 };
 
 /// A request sent from its own thread (request() blocks) while the test polls the daemon.

@@ -104,6 +104,13 @@ struct ShellOptions {
     /// How long connect() keeps retrying while no daemon serves the name yet (a daemon that is
     /// still starting). 0, the default: connect() never waits.
     std::chrono::milliseconds connect_timeout{0};
+    /// Linux: whose channels this shell trusts besides its own user's and root's. A channel
+    /// whose files belong to any other user is refused with permission_denied (another user
+    /// could have created it to spoof the daemon). Set this to the daemon's uid when a daemon
+    /// runs as a different, trusted user (a service account). no_uid: nobody else. Windows:
+    /// unused (the objects' security descriptors decide who may open them).
+    std::uint32_t trusted_uid = no_uid;
+    static constexpr std::uint32_t no_uid = 0xffffffffu;
 
     void validate() const {
         auto fail = [](const std::string& what) {

@@ -5,6 +5,7 @@
 #include <venom/bytes.hpp>
 #include <venom/config.hpp>
 #include <venom/detail/command_queue.hpp>
+#include <venom/detail/liveness.hpp>
 #include <venom/detail/segment.hpp>
 #include <venom/detail/seqlock.hpp>
 #include <venom/detail/waiter.hpp>
@@ -32,45 +33,60 @@ struct daemon_impl {
     Segment segment;
     std::uint64_t head = 0;             ///< next queue position (the run/poll thread only)
     std::atomic<bool> stop_requested{false};
+    std::atomic<bool> running{false};   ///< inside run(): its end stops serving (stop() does not)
     std::mutex write_mutex;             ///< one write_data at a time
     WaitParams wait;
     clock::time_point stuck_since{};    ///< when the head slot was first seen claimed, unpublished
+
+    /// How long a claimed, unpublished head slot waits before the daemon checks its claimant.
+    static constexpr std::chrono::milliseconds dead_claim_grace{10};
 
     const ChannelMap& map() const noexcept { return segment.map; }
 
     ~daemon_impl() { close(); }
 
-    /// Marks the channel closed, wakes every waiter, removes the segment's and lock file's names.
+    /// Marks the channel closed, wakes every waiter, zeroes the name record and removes the
+    /// segment's and lock file's names (liveness.hpp, "Daemon close"). Idempotent.
     void close() noexcept {
-        if (!segment.seg) return;
+        if (!segment.mapped()) return;
         const ChannelMap& m = map();
-        // SYNC POINT WRITE: channel closed (shells read it in their abort test).
+        // SYNC POINT WRITE: channel closed (shells read it in their abort test, after loading
+        // an epoch that the wakes below bump: waiter.hpp).
         m.cb->state.store(channel_closed, std::memory_order_seq_cst);
+        wake_everyone();
+        try {
+            write_record(name_lock, nullptr);
+        } catch (...) {
+            // the file system refused: shells still see the closed state or the free ready byte
+        }
+        segment_lock.unlink_if_linked();  // Linux: the segment file (it is the liveness file)
+        segment_lock.close();             // releases "ready"
+        if (name_lock.is_open()) name_lock.unlink_if_linked();
+        name_lock.close();                // releases the name
+        segment.reset();
+    }
+
+    /// Wakes every waiter of the channel: the daemon's loop, shells waiting for space, for an
+    /// answer or for a state update. Async-signal-safe (atomics and futex calls only).
+    void wake_everyone() const noexcept {
+        const ChannelMap& m = map();
         wake_all(m.cmd_event());
         wake_all(m.space_event());
         wake_all(m.state_event());
         for (std::uint32_t i = 0; i < m.max_clients; ++i) wake_all(m.response_event(i));
-        remove_segment(segment_name(name, incarnation));
-        segment_lock.close(); // releases "ready"
-        remove_file(liveness_path(name, incarnation)); // Linux: gone with the segment already
-        if (name_lock.still_linked()) remove_file(name_lock.path());
-        name_lock.close(); // releases the name
-        segment.seg.reset();
     }
 
     /// The slot at `head` is claimed but unpublished. If no live client is claiming it, its
-    /// claimant died between the claim and the publish: skip it (Aeron's unblock()).
+    /// claimant died between the claim and the publish: skip it (Aeron's unblock()), and wake
+    /// the shells that wait for a free slot (the skip freed one).
     void unblock_dead_claim() {
         const ChannelMap& m = map();
-        for (std::uint32_t i = 0; i < m.max_clients; ++i) {
-            if (m.client(i).pending_pos.load(std::memory_order_relaxed) == head &&
-                segment_lock.held_by_other(segment_first_client_byte + i))
-                return; // a live claimant: it will publish
-        }
+        if (!claim_abandoned(m, segment_lock, head)) return;
         if (queue_front(m, head) != nullptr) return; // published meanwhile
         queue_release(m, head);
         bump(m.cb->slots_unblocked);
         stuck_since = clock::time_point{};
+        notify(m.space_event());
     }
 
     /// Periodic housekeeping while idle: a claimed-but-unpublished head for over 10 ms.
@@ -82,7 +98,23 @@ struct daemon_impl {
         }
         const auto now = clock::now();
         if (stuck_since == clock::time_point{}) stuck_since = now;
-        else if (now - stuck_since > std::chrono::milliseconds(10)) unblock_dead_claim();
+        else if (now - stuck_since > dead_claim_grace) unblock_dead_claim();
+    }
+
+    /// Serving again (run() or poll() after stop()): requests are taken again.
+    void serve() noexcept {
+        std::uint32_t expected = channel_stopped;
+        // release: nothing to publish but the state itself; shells only compare it.
+        map().cb->state.compare_exchange_strong(expected, channel_ready, std::memory_order_release,
+                                                std::memory_order_relaxed);
+    }
+
+    /// Not serving (stop(), run() returning): waiting and new requests get daemon_gone.
+    void unserve() noexcept {
+        std::uint32_t expected = channel_ready;
+        // seq_cst: ordered before the epoch bumps of wake_everyone(), like close().
+        map().cb->state.compare_exchange_strong(expected, channel_stopped, std::memory_order_seq_cst,
+                                                std::memory_order_relaxed);
     }
 
     template <class Handler>
@@ -214,42 +246,53 @@ public:
         impl->wait.policy = config.wait;
         impl->wait.spin = config.spin_time;
         impl->wait.check_every = std::chrono::milliseconds(100);
-        const std::string path = detail::lock_path(name);
         const detail::AccessControl access(static_cast<std::uint32_t>(config.access));
-        for (int attempt = 0;; ++attempt) {
-            auto lock = detail::LockFile::open_or_create(path, access);
-            const bool owned = lock.try_lock(detail::name_lock_byte);
-            if (lock.still_linked()) {
-                if (!owned)
-                    throw error(errc::channel_exists,
-                                "channel \"" + impl->name + "\" is served by a live daemon");
-                impl->name_lock = std::move(lock);
-                break;
-            }
-            // A daemon shutting down unlinked the file meanwhile: open the new one.
-            if (attempt > 100)
-                throw error(errc::system_failure, "the lock file " + path + " keeps vanishing");
-        }
+        const detail::AccessControl record_access(static_cast<std::uint32_t>(config.access), true);
+        detail::NameRecord previous{};
+        bool had_previous = false;
+        // Steps 1-3 of liveness.hpp: the name, or channel_exists / permission_denied.
+        impl->name_lock = detail::claim_name(impl->name, record_access, previous, had_previous);
         impl->incarnation = detail::new_incarnation();
         const std::string seg = detail::segment_name(name, impl->incarnation);
         const std::string live = detail::liveness_path(name, impl->incarnation);
         try {
-            // A dead daemon's segment, if any: unlinking it leaves its shells a file whose
-            // daemon byte nobody holds, so they report daemon_gone.
-            detail::remove_segment(seg);
-            impl->segment = detail::create_segment(seg, config, access);
+            // Step 4: a dead daemon's leftovers. Unlinking its segment leaves its shells a file
+            // whose ready byte nobody holds, so they report daemon_gone.
+            detail::remove_leftovers(impl->name, had_previous ? previous.incarnation : 0);
+            // Step 5, then 6: the segment file as this process sees it (own, one link, the size
+            // Boost gave it), reserved in /dev/shm, and its ready byte.
+            auto created = detail::create_segment(seg, config, access);
+            impl->segment = std::move(created.segment);
             impl->segment.bind_events(impl->name, impl->incarnation, access);
             impl->segment.events->open_all();
-            impl->segment_lock = detail::LockFile::open_or_create(live, access);
+            impl->segment_lock = detail::open_liveness_file(live, access);
+            const std::uint64_t segment_size = impl->segment.map.cb->segment_size;
+            detail::check_own_segment_file(impl->segment_lock, segment_size);
+            impl->segment_lock.reserve(segment_size);
             if (!impl->segment_lock.try_lock(detail::segment_daemon_byte))
-                throw error(errc::system_failure, "could not lock " + live);
-            detail::publish_incarnation(impl->name_lock, impl->name, impl->incarnation);
+                throw error(errc::system_failure, "could not lock " + live + " (another process "
+                                                  "holds its ready byte: remove the file and retry)");
+            // Step 7: the record shells find the segment by.
+            const detail::NameRecord record =
+                detail::make_record(impl->name, impl->incarnation, segment_size,
+                                    created.control_offset, impl->segment_lock, *impl->segment.map.cb);
+            detail::write_record(impl->name_lock, &record);
         } catch (...) {
-            impl->segment = detail::Segment{};
-            impl->segment_lock.close();
-            detail::remove_segment(seg);
-            detail::remove_file(live);
-            detail::remove_file(path);
+            if (impl->segment.mapped()) {
+                impl->segment.map.cb->state.store(detail::channel_closed, std::memory_order_seq_cst);
+                impl->segment.reset();
+            }
+            if (impl->segment_lock.is_open()) {
+                impl->segment_lock.unlink_if_linked();
+                impl->segment_lock.close();
+            } else {
+                try {
+                    detail::remove_own_leftover(live); // a segment file Boost made, if any
+                } catch (...) {
+                }
+            }
+            impl->name_lock.unlink_if_linked();
+            impl->name_lock.close();
             throw;
         }
         return DaemonChannel(std::move(impl));
@@ -285,35 +328,58 @@ public:
     /// writes into the client's response slot without allocating. A handler that throws sends
     /// handler_failed (with its what()) to that client; the daemon goes on.
     /// Blocks; waits as ChannelConfig::wait says (spin, then sleep: ~0% CPU when idle).
+    /// A stop() that came before run() makes it return at once. When run() returns (after
+    /// stop()) the channel stays open and its state readable, but it is not serving: waiting
+    /// and new requests get errc::daemon_gone until run() or poll() is called again.
     template <class Handler>
     void run(Handler&& handler) {
         auto& d = impl();
         const auto& m = d.map();
         auto ready = [&] { return detail::queue_front(m, d.head) != nullptr; };
         auto stopping = [&] { return d.stop_requested.load(std::memory_order_relaxed); };
+        // seq_cst (with stop()'s stop_requested store and running load): either stop() sees
+        // this run() as running, or this load sees its request.
+        d.running.store(true, std::memory_order_seq_cst);
+        if (!d.stop_requested.load(std::memory_order_seq_cst)) d.serve();
         while (!d.stop_requested.load(std::memory_order_acquire)) {
             if (d.poll(handler, true) != 0) continue;
             const auto st = detail::wait_until(m.cmd_event(), ready, stopping, d.wait,
                                                detail::deadline_after(d.wait.check_every));
             if (st == detail::wait_status::timed_out) d.maintain();
         }
+        d.running.store(false, std::memory_order_seq_cst);
+        // The command in hand was answered: only now do waiting requests learn of the stop.
+        d.unserve();
+        d.wake_everyone();
         d.stop_requested.store(false, std::memory_order_relaxed);
     }
 
     /// Handles the commands already queued (at most cmd_slots), never waits. Returns how many.
+    /// After a stop(), serves again (requests are taken again). From the thread that would
+    /// call run(); never concurrently with run().
     template <class Handler>
     std::size_t poll(Handler&& handler) {
         auto& d = impl();
+        d.serve();
         const std::size_t n = d.poll(handler, false);
         if (n == 0) d.maintain();
         return n;
     }
 
-    /// Makes run() return after the command in hand. Async-signal-safe, any thread, never throws.
+    /// Stops serving: run() returns after the command in hand (whose answer is delivered), and
+    /// from then until run() or poll() is called again, waiting and new requests fail at once
+    /// with errc::daemon_gone ("stopped serving"). The channel stays open: shells still read the state, write_data still
+    /// publishes, and commands queued meanwhile wait for the next run()/poll(). Destroying the
+    /// daemon closes the channel. Async-signal-safe, any thread, never throws.
     void stop() noexcept {
         if (!impl_) return;
-        impl_->stop_requested.store(true, std::memory_order_release);
-        detail::wake_all(impl_->map().cmd_event());
+        auto& d = *impl_;
+        d.stop_requested.store(true, std::memory_order_seq_cst);
+        detail::wake_all(d.map().cmd_event());
+        if (!d.running.load(std::memory_order_seq_cst)) { // no run() to finish it: stop serving now
+            d.unserve();
+            d.wake_everyone();
+        }
     }
 
     /// Number of write_data calls so far (the state's version).

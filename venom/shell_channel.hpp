@@ -5,6 +5,7 @@
 #include <venom/bytes.hpp>
 #include <venom/config.hpp>
 #include <venom/detail/command_queue.hpp>
+#include <venom/detail/liveness.hpp>
 #include <venom/detail/segment.hpp>
 #include <venom/detail/seqlock.hpp>
 #include <venom/detail/waiter.hpp>
@@ -40,53 +41,53 @@ struct shell_impl {
 
     void disconnect() noexcept {
         if (record == nullptr) return;
-        // relaxed: the release store of state orders them for the daemon.
-        record->pending_pos.store(no_pending, std::memory_order_relaxed);
-        record->pid.store(0, std::memory_order_relaxed);
-        record->state.store(client_free, std::memory_order_release); // SYNC POINT WRITE: slot free
-        segment_lock.unlock(segment_first_client_byte + id);
+        release_client_slot(map(), segment_lock, id);
         segment_lock.close();
         record = nullptr;
     }
 
-    /// The abort test of every shell wait: the daemon closed the channel, or (a system call,
-    /// made once the wait has lasted options.daemon_check and then once per daemon_check) no
-    /// process holds the daemon's lock any more. `next_probe` belongs to the wait.
-    bool daemon_gone(clock::time_point& next_probe) {
-        // acquire: pairs with the daemon's seq_cst store in close().
-        if (map().cb->state.load(std::memory_order_acquire) == channel_closed) return true;
+    /// The abort test of a wait for an answer or a queue slot: the daemon closed the channel
+    /// or stopped serving, or (a system call, made once the wait has lasted
+    /// options.daemon_check and then once per daemon_check) no process holds the daemon's ready
+    /// byte any more. `next_probe` belongs to the wait.
+    bool daemon_gone(clock::time_point& next_probe) { return gone_or(next_probe, true); }
+
+    /// The abort test of a wait for a state update: a stopped daemon still publishes.
+    bool daemon_dead(clock::time_point& next_probe) { return gone_or(next_probe, false); }
+
+    bool gone_or(clock::time_point& next_probe, bool stopped_counts) {
+        // acquire: pairs with the daemon's seq_cst stores in close() and stop().
+        const std::uint32_t st = map().cb->state.load(std::memory_order_acquire);
+        if (st == channel_closed || (stopped_counts && st == channel_stopped)) return true;
         const auto now = clock::now();
         if (next_probe == clock::time_point{}) next_probe = now + options.daemon_check;
         if (now < next_probe) return false;
         next_probe = now + options.daemon_check;
-        return !segment_lock.held_by_other(segment_daemon_byte);
+        return !daemon_alive(segment_lock);
+    }
+
+    /// Text for daemon_gone: closed, stopped or dead.
+    std::string gone_text() const {
+        const std::uint32_t st = map().cb->state.load(std::memory_order_acquire);
+        if (st == channel_stopped)
+            return "the daemon of \"" + name + "\" stopped serving requests (DaemonChannel::stop); "
+                   "its state can still be read; retry once it serves again";
+        if (st == channel_closed)
+            return "the daemon of \"" + name + "\" closed the channel; connect again to reach the "
+                   "next daemon";
+        return "the daemon of \"" + name + "\" died; connect again to reach the next daemon";
     }
 
     void claim_slot() {
-        const ChannelMap& m = map();
-        for (std::uint32_t i = 0; i < m.max_clients; ++i) {
-            if (!segment_lock.try_lock(segment_first_client_byte + i)) continue;
-            // The lock makes slot i ours: whoever held it before has disconnected or died.
-            ClientRecord& rec = m.client(i);
-            generation = rec.generation.load(std::memory_order_relaxed) + 1;
-            rec.generation.store(generation, std::memory_order_relaxed);
-            rec.pid.store(current_pid(), std::memory_order_relaxed);
-            rec.pending_pos.store(no_pending, std::memory_order_relaxed);
-            rec.requests.store(0, std::memory_order_relaxed);
-            rec.connected_unix_ns.store(unix_now_ns(), std::memory_order_relaxed);
-            m.response(i).wait.waiters.store(0, std::memory_order_relaxed); // a dead owner's count
-            rec.state.store(client_connected, std::memory_order_release); // SYNC POINT WRITE: connected
-            id = i;
-            record = &rec;
-            response = &m.response(i);
-            return;
-        }
-        throw error(errc::too_many_clients, "all " + std::to_string(m.max_clients) +
-                                                " client slots of \"" + name + "\" are taken");
+        id = claim_client_slot(map(), segment_lock, generation);
+        record = &map().client(id);
+        response = &map().response(id);
     }
 
     std::error_code to_code(wait_status st) {
-        return make_error_code(st == wait_status::timed_out ? errc::timeout : errc::daemon_gone);
+        if (st == wait_status::timed_out) return make_error_code(errc::timeout);
+        last_error_text = gone_text();
+        return make_error_code(errc::daemon_gone);
     }
 
     /// The request path. Returns the answer's length (also when the buffer is too small).
@@ -101,8 +102,9 @@ struct shell_impl {
                               std::to_string(m.max_cmd_size);
             return 0;
         }
-        if (m.cb->state.load(std::memory_order_acquire) == channel_closed) {
+        if (m.cb->state.load(std::memory_order_acquire) != channel_ready) {
             ec = make_error_code(errc::daemon_gone);
+            last_error_text = gone_text();
             return 0;
         }
         const auto deadline = deadline_after(timeout);
@@ -177,11 +179,15 @@ struct shell_impl {
 /// version() from any thread. Destroying the shell frees its client slot for reuse.
 class ShellChannel {
 public:
-    /// Connects to channel `name`. Throws venom::error: invalid_name, channel_not_found (no live
-    /// daemon), too_many_clients, permission_denied, incompatible_layout, corrupt_channel,
-    /// daemon_gone. Needs nothing from the daemon's loop. Allocates. Waits only if
-    /// options.connect_timeout is set: then it retries channel_not_found (sleeping 5 ms between
-    /// tries) until a daemon serves the name or the time is up.
+    /// Connects to channel `name`. Throws venom::error: invalid_name, channel_not_found (no
+    /// daemon ready now: none, or one starting, restarting or closing), too_many_clients,
+    /// permission_denied (the channel's files belong to a user this shell does not trust - see
+    /// ShellOptions::trusted_uid - or are not plain files, or this user may not open them),
+    /// incompatible_layout (the daemon was built with another venom layout), corrupt_channel.
+    /// Needs nothing from the daemon's loop. Allocates. Never runs Boost's code over the
+    /// segment and never waits on it: without connect_timeout it returns or throws at once;
+    /// with it, it retries channel_not_found (sleeping 5 ms between tries) until a daemon is
+    /// ready or the time is up.
     static ShellChannel connect(std::string_view name, const ShellOptions& options = {}) {
         validate_name(name);
         options.validate();
@@ -210,24 +216,15 @@ private:
         impl->wait.policy = options.wait;
         impl->wait.spin = options.spin_time;
         impl->wait.check_every = options.daemon_check;
-        // The segment file's daemon byte says "a live daemon finished building this segment".
-        // Boost opens the segment by name separately: if a restarting daemon replaced the file
-        // in between, the two differ, and we try again.
-        for (int attempt = 0;; ++attempt) {
-            const std::uint64_t incarnation = detail::find_incarnation(name);
-            impl->segment_lock =
-                detail::LockFile::open_existing(detail::liveness_path(name, incarnation));
-            if (!impl->segment_lock.held_by_other(detail::segment_daemon_byte))
-                throw error(errc::channel_not_found,
-                            "channel \"" + impl->name + "\" has no running daemon");
-            impl->segment = detail::open_segment(detail::segment_name(name, incarnation));
-            if (impl->segment_lock.still_linked()) {
-                impl->segment.bind_events(impl->name, incarnation, detail::AccessControl(0));
-                break;
-            }
-            if (attempt > 100)
-                throw error(errc::system_failure, "channel \"" + impl->name + "\" keeps being replaced");
-        }
+        // liveness.hpp, "Shell attach": the daemon's record, its segment file (owner trusted),
+        // its ready byte, then our own mapping of it. Never Boost's open or index.
+        detail::AttachOptions how;
+        how.trust.extra_uid = options.trusted_uid;
+        detail::Attachment a = detail::attach(name, how);
+        impl->segment_lock = std::move(a.segment_file);
+        impl->segment.mapping = std::move(a.mapping);
+        impl->segment.map = a.map;
+        impl->segment.bind_events(impl->name, a.record.incarnation, detail::AccessControl(0));
         impl->claim_slot();
         auto& events = *impl->segment.events;
         events.open(detail::event_cmd);
@@ -291,7 +288,7 @@ public:
         const auto& m = s.map();
         auto newer = [&] { return m.cb->state_version.load(std::memory_order_acquire) > seen; };
         detail::clock::time_point next_probe{};
-        auto gone = [&] { return s.daemon_gone(next_probe); };
+        auto gone = [&] { return s.daemon_dead(next_probe); };
         const auto st = detail::wait_until(m.state_event(), newer, gone, s.wait,
                                            detail::deadline_after(timeout));
         if (st == detail::wait_status::aborted)
@@ -369,7 +366,7 @@ private:
     [[noreturn]] void throw_request_error(std::error_code ec) const {
         const auto& s = impl();
         std::string what = "request on \"" + s.name + "\"";
-        if (ec == errc::handler_failed || ec == errc::message_too_large ||
+        if (ec == errc::handler_failed || ec == errc::message_too_large || ec == errc::daemon_gone ||
             ec == errc::buffer_too_small || ec == errc::corrupt_channel)
             what += ": " + s.last_error_text;
         throw error(ec, what);

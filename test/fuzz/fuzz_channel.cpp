@@ -56,8 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         daemon.write_data(std::string_view("initial state"));
 
         // The regions, as the daemon mapped them (process-local view of the segment).
-        const venom::detail::Segment mapping =
-            venom::detail::open_segment(venom::detail::segment_name(channel_name()));
+        const venom::detail::Attachment mapping = venom::detail::attach(channel_name(), {});
         const venom::detail::ChannelMap& m = mapping.map;
         struct Region {
             std::uint8_t* p;

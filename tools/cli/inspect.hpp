@@ -1,18 +1,19 @@
 // tools/cli/inspect.hpp - looking into a channel without taking part in it.
 //
-// An Inspection maps a channel's segment through venom's detail API and reads its control
-// block, client records and liveness locks. It never writes to the segment and never takes a
-// lock, so a daemon and its shells cannot tell that they are being watched. The statuses:
+// An Inspection finds a channel the way a shell does (venom/detail/liveness.hpp: the daemon's
+// name record, then the segment file it names, mapped read-only and sized by fstat), and reads
+// its control block, client records and liveness locks. It never writes to the segment, never
+// takes a lock and never runs Boost's code over the segment's bytes, so a daemon and its shells
+// cannot tell that they are being watched, and hostile bytes in the segment cannot steer it.
+// It shows channels of every user (Trust::any_owner), but never opens anything that is not a
+// regular file with one link. The statuses:
 //
 //   alive     the segment file's daemon byte is held: a live daemon serves the channel
-//   starting  the name lock is held but the segment is not ready yet (a daemon is creating it)
+//   starting  the name lock is held but no record names a ready segment yet
 //   stale     files are left in /dev/shm but no process holds the name: the daemon was killed
 //   closed    the daemon marked the channel closed but died before removing its files
-//   no_access the files belong to another user (permission denied)
+//   no_access the files belong to another user and may not be read, or are not plain files
 //   missing   no file of that name
-//
-// What could move into the library (venom/detail): Inspection::open as a read-only
-// `inspect_channel(name)`, and segment_complete() (see below) inside open_segment.
 #pragma once
 
 #include <venom/venom.hpp>
@@ -57,33 +58,6 @@ inline const char* wait_policy_name(std::uint32_t w) {
     case 1: return "busy_poll";
     default: return "unknown";
     }
-}
-
-inline bool file_exists(const std::string& path) {
-    struct stat st;
-    return ::stat(path.c_str(), &st) == 0;
-}
-
-/// Boost.Interprocess, opening a managed segment, waits forever while the segment's size is 0
-/// or its first word says "initializing" (its creator died half-way). Checks that the segment
-/// was completed before Boost gets to see it. Boost 1.74's managed_open_or_create_impl keeps
-/// that word at offset 0: 0 uninitialized, 1 initializing, 2 initialized, 3 corrupted.
-inline bool segment_complete(const std::string& path, std::string& why) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        why = "cannot open " + path + ": " + std::strerror(errno);
-        return false;
-    }
-    struct stat st;
-    std::uint32_t word = 0;
-    const bool sized = ::fstat(fd, &st) == 0 && st.st_size >= 4096;
-    const bool read = sized && ::pread(fd, &word, sizeof word, 0) == static_cast<ssize_t>(sizeof word);
-    ::close(fd);
-    if (!read || word != 2) {
-        why = "the segment was never completed (its daemon died while creating it)";
-        return false;
-    }
-    return true;
 }
 
 /// The counters of a channel at one moment (relaxed loads: each is exact, together they are
@@ -131,9 +105,11 @@ public:
         }
     }
 
-    bool mapped() const noexcept { return seg_ != nullptr; }
-    const vd::ChannelMap& map() const noexcept { return seg_->map; }
-    const vd::ControlBlock& cb() const noexcept { return *seg_->map.cb; }
+    bool mapped() const noexcept { return att_ != nullptr; }
+    const vd::ChannelMap& map() const noexcept { return att_->map; }
+    const vd::ControlBlock& cb() const noexcept { return *att_->map.cb; }
+    /// The uid owning the channel's files (valid when mapped()).
+    std::uint32_t owner() const noexcept { return att_ ? att_->owner : 0; }
 
     Counters sample() const {
         Counters c;
@@ -167,7 +143,7 @@ public:
             const auto& r = m.client(i);
             ClientSlot s;
             s.id = i;
-            s.alive = seg_lock_.held_by_other(vd::segment_first_client_byte + i);
+            s.alive = vd::client_alive(att_->segment_file, i);
             s.connected = r.state.load(std::memory_order_acquire) == vd::client_connected;
             if (!all && !s.alive && !s.connected) continue;
             s.pid = r.pid.load(std::memory_order_relaxed);
@@ -183,7 +159,7 @@ public:
         std::uint32_t n = 0;
         if (!mapped()) return n;
         for (std::uint32_t i = 0; i < map().max_clients; ++i)
-            if (seg_lock_.held_by_other(vd::segment_first_client_byte + i)) ++n;
+            if (vd::client_alive(att_->segment_file, i)) ++n;
         return n;
     }
 
@@ -202,23 +178,28 @@ public:
 private:
     /// false: the files changed while we looked; try again.
     bool try_open() {
-        // On Linux the liveness locks are in the segment file itself (incarnation 0).
-        const std::uint64_t incarnation = vd::find_incarnation(name);
-        const std::string seg_path = vd::liveness_path(name, incarnation), lock_path = vd::lock_path(name);
-        shm_file = file_exists(seg_path);
-        lock_file = file_exists(lock_path);
-        if (!shm_file && !lock_file) {
-            status = Status::missing;
-            return true;
-        }
+        const std::string lock_path = vd::lock_path(name);
+        lock_file = vd::look_at(lock_path).exists;
+        vd::Trust anyone;
+        anyone.any_owner = true;
+        vd::NameRecord record{};
+        bool have_record = false;
         try {
             if (lock_file) {
-                auto l = vd::LockFile::open_existing(lock_path);
+                auto l = vd::LockFile::open_trusted(lock_path, anyone, false);
                 name_held = l.held_by_other(vd::name_lock_byte);
+                have_record = vd::read_record(l, name, record);
+            }
+            // On Linux the liveness locks are in the segment file itself (incarnation 0).
+            const std::string seg_path = vd::liveness_path(name, have_record ? record.incarnation : 0);
+            shm_file = vd::look_at(seg_path).exists;
+            if (!shm_file && !lock_file) {
+                status = Status::missing;
+                return true;
             }
             if (shm_file) {
-                seg_lock_ = vd::LockFile::open_existing(seg_path);
-                daemon_alive = seg_lock_.held_by_other(vd::segment_daemon_byte);
+                auto f = vd::LockFile::open_trusted(seg_path, anyone, false);
+                daemon_alive = vd::daemon_alive(f);
             }
         } catch (const venom::error& e) {
             if (e.code() == venom::errc::channel_not_found) return false; // vanished meanwhile
@@ -232,30 +213,35 @@ private:
             problem = "only the lock file is left";
             return true;
         }
-        if (status == Status::starting) return true; // being built: do not touch it yet
-        std::string why;
-        if (!segment_complete(seg_path, why)) {
-            if (!file_exists(seg_path)) return false;
-            problem = why;
-            problem_code = venom::errc::corrupt_channel;
+        if (!have_record) {
+            if (status == Status::alive) status = Status::starting;
+            if (status != Status::starting) {
+                problem = "no daemon record names the segment (its daemon died while creating it)";
+                problem_code = venom::errc::corrupt_channel;
+            }
             return true;
         }
+        vd::AttachOptions how;
+        how.trust = anyone;
+        how.writable = false;
+        how.require_live = false;
         try {
-            seg_ = std::make_unique<vd::Segment>(vd::open_segment(vd::segment_name(name, incarnation)));
+            att_ = std::make_unique<vd::Attachment>(vd::attach(name, how));
         } catch (const venom::error& e) {
             if (e.code() == venom::errc::channel_not_found) return false;
-            if (e.code() == venom::errc::daemon_gone && !daemon_alive) status = Status::closed;
             if (e.code() == venom::errc::permission_denied) status = Status::no_access;
             problem = e.what();
             problem_code = static_cast<venom::errc>(e.code().value());
             return true;
         }
-        // Boost opened the segment by name: make sure it is the file whose locks we probe.
-        return seg_lock_.still_linked();
+        daemon_alive = att_->daemon_alive;
+        status = daemon_alive ? Status::alive : name_held ? Status::starting : Status::stale;
+        if (!daemon_alive && cb().state.load(std::memory_order_acquire) == vd::channel_closed)
+            status = Status::closed;
+        return true;
     }
 
-    vd::LockFile seg_lock_;
-    std::unique_ptr<vd::Segment> seg_;
+    std::unique_ptr<vd::Attachment> att_;
 };
 
 /// Names of the venom channels that have a file in /dev/shm, sorted.
@@ -289,25 +275,25 @@ inline std::vector<std::string> channel_names() {
 enum class Removal { removed, daemon_alive, not_found };
 
 /// Removes a stale channel's files: takes the name lock the way a daemon does (so no daemon
-/// can start on the name meanwhile), and only then unlinks the segment and the lock file.
+/// can start on the name meanwhile; a file of another user's is refused with
+/// permission_denied), removes what the dead daemon left, then the lock file.
 inline Removal remove_stale(const std::string& name) {
     venom::validate_name(name);
     const std::string seg_path = vd::segment_path(name), lock_path = vd::lock_path(name);
     for (int attempt = 0; attempt < 100; ++attempt) {
-        if (!file_exists(seg_path) && !file_exists(lock_path)) return Removal::not_found;
-        auto lock = vd::LockFile::open_or_create(lock_path, vd::AccessControl(0));
+        if (!vd::look_at(seg_path).exists && !vd::look_at(lock_path).exists) return Removal::not_found;
+        auto lock = vd::LockFile::open_or_create_own(lock_path, vd::AccessControl(0, true));
         if (!lock.try_lock(vd::name_lock_byte)) return Removal::daemon_alive;
         if (!lock.still_linked()) continue; // a daemon shutting down unlinked it: look again
-        if (file_exists(seg_path)) {
-            try {
-                auto s = vd::LockFile::open_existing(seg_path);
-                if (s.held_by_other(vd::segment_daemon_byte)) return Removal::daemon_alive;
-            } catch (const venom::error& e) {
-                if (e.code() != venom::errc::channel_not_found) throw;
-            }
+        vd::NameRecord previous{};
+        const bool had = vd::read_record(lock, name, previous);
+        try {
+            vd::remove_leftovers(name, had ? previous.incarnation : 0);
+        } catch (const venom::error& e) {
+            if (e.code() == venom::errc::channel_exists) return Removal::daemon_alive;
+            throw;
         }
-        vd::remove_segment(vd::segment_name(name));
-        vd::remove_file(lock_path);
+        lock.unlink_if_linked();
         return Removal::removed; // the lock goes with `lock`
     }
     throw venom::error(venom::errc::system_failure, "the files of \"" + name + "\" keep changing");

@@ -1,7 +1,8 @@
 // venom/detail/channel_map.hpp - a process-local, validated view of a channel segment.
 //
 // The ControlBlock reaches its regions through offset_ptr. Each process resolves them once,
-// checks that every region lies inside the mapped segment, and keeps the raw local addresses
+// checks that every region lies inside its own mapping (whose size it took from the OS, not
+// from the segment), and keeps the raw local addresses
 // and the configuration here, so that no later value read from shared memory can steer an
 // access outside the segment (the shared copies may be overwritten by anyone who can map it).
 #pragma once
@@ -99,56 +100,58 @@ struct ChannelMap {
         return reinterpret_cast<unsigned char*>(&b) + header_bytes;
     }
 
-    /// Builds the view from a ControlBlock found in [base, base + size); throws
-    /// incompatible_layout or corrupt_channel when anything is off.
-    static ChannelMap validate(ControlBlock* cb, const void* base, std::uint64_t size) {
+    /// Builds the view from a ControlBlock found in [base, base + size), where `size` is the
+    /// real size of this process's mapping; throws incompatible_layout or corrupt_channel when
+    /// anything is off. Region offsets are checked as integers before any pointer is formed.
+    static ChannelMap validate(ControlBlock* cb, unsigned char* base, std::uint64_t size) {
         auto corrupt = [](const std::string& what) {
             throw error(errc::corrupt_channel, "channel segment: " + what);
         };
-        const auto* lo = static_cast<const unsigned char*>(base);
-        const auto* hi = lo + size;
-        auto inside = [&](const void* p, std::uint64_t n) {
-            const auto* q = static_cast<const unsigned char*>(p);
-            return q >= lo && q <= hi && n <= static_cast<std::uint64_t>(hi - q);
-        };
-        auto aligned = [](const void* p) {
-            return reinterpret_cast<std::uintptr_t>(p) % cache_line == 0;
-        };
-        if (!inside(cb, sizeof(ControlBlock)) || !aligned(cb))
+        const auto cb_at = static_cast<std::uint64_t>(reinterpret_cast<unsigned char*>(cb) - base);
+        if (reinterpret_cast<unsigned char*>(cb) < base || cb_at > size ||
+            size - cb_at < sizeof(ControlBlock) || cb_at % cache_line != 0)
             corrupt("control block outside the segment or misaligned");
         if (cb->magic != channel_magic)
             throw error(errc::incompatible_layout, "the segment has no venom magic number");
         if (cb->version != layout_version)
             throw error(errc::incompatible_layout,
                         "the segment has layout version " + std::to_string(cb->version) +
-                            ", this build reads version " + std::to_string(layout_version));
+                            ", this build reads version " + std::to_string(layout_version) +
+                            ": build daemon and shells with the same venom");
         ChannelConfig c{cb->data_size, cb->cmd_slots, cb->max_clients};
         c.max_cmd_size = cb->max_cmd_size;
         c.max_response_size = cb->max_response_size;
         c.state_buffers = cb->state_buffers;
+        Sizes s{};
         try {
             c.validate();
+            s = Sizes::of(c);
         } catch (const error& e) {
             corrupt(std::string("its configuration is out of range: ") + e.what());
         }
-        const Sizes s = Sizes::of(c);
+        // Where a region starts, from the offset_ptr member at `field`: the pointer's offset is
+        // relative to the member itself. Computed in unsigned integers (wrap-around is defined,
+        // and out-of-range values fail the bound check), never as a pointer first.
+        auto region = [&](const boost::interprocess::offset_ptr<unsigned char>& p, std::uint64_t n,
+                          const char* what) -> unsigned char* {
+            const auto field = static_cast<std::uint64_t>(reinterpret_cast<const unsigned char*>(&p) - base);
+            const std::uint64_t at = field + static_cast<std::uint64_t>(p.get_offset());
+            if (at > size || size - at < n) corrupt(std::string("the ") + what + " region lies outside the segment");
+            if (at % cache_line != 0) corrupt(std::string("the ") + what + " region is not cache-line aligned");
+            return base + at;
+        };
         ChannelMap m;
         m.cb = cb;
-        m.slots = cb->slots.get();
-        m.responses = cb->responses.get();
-        m.clients = cb->clients.get();
-        m.state = cb->state_area.get();
         m.slot_stride = cb->slot_stride;
         m.response_stride = cb->response_stride;
         m.state_stride = cb->state_stride;
         if (m.slot_stride != s.slot_stride || m.response_stride != s.response_stride ||
             m.state_stride != s.state_stride)
             corrupt("region strides do not match its configuration");
-        if (!inside(m.slots, s.slots) || !inside(m.responses, s.responses) ||
-            !inside(m.clients, s.clients) || !inside(m.state, s.state))
-            corrupt("a region lies outside the segment");
-        if (!aligned(m.slots) || !aligned(m.responses) || !aligned(m.clients) || !aligned(m.state))
-            corrupt("a region is not cache-line aligned");
+        m.slots = region(cb->slots, s.slots, "command slot");
+        m.responses = region(cb->responses, s.responses, "response slot");
+        m.clients = region(cb->clients, s.clients, "client record");
+        m.state = region(cb->state_area, s.state, "state");
         m.data_size = c.data_size;
         m.cmd_slots = c.cmd_slots;
         m.max_clients = c.max_clients;

@@ -24,7 +24,8 @@
 //   - killed between the CAS and the publish: the slot stays claimed and the daemon cannot pass
 //     it. Its pending_pos names the position; once the daemon finds the claimant's lock released
 //     (the process is gone), it turns the slot into a skipped slot (seq = 2(p + C), head += 1)
-//     exactly as if consumed: Aeron's unblock(). See daemon_channel.hpp (unblock_dead_claim).
+//     exactly as if consumed, and wakes shells waiting for space: Aeron's unblock(). The
+//     protocol and its memory orders are in liveness.hpp ("Dead claims").
 //   - the daemon killed while consuming: the channel is gone; a new daemon starts a new segment.
 // Corrupt values: client ids and lengths are checked against the process-local configuration
 // before use; a malformed command is dropped and counted.
@@ -89,7 +90,9 @@ inline void queue_publish(const ChannelMap& m, ClientRecord& me, std::uint64_t p
     s.length.store(static_cast<std::uint32_t>(n), std::memory_order_relaxed);
     if (n != 0) std::memcpy(m.slot_payload(s), data, n);
     s.seq.store(seq_published(pos), std::memory_order_release); // SYNC POINT WRITE: command published
-    me.pending_pos.store(no_pending, std::memory_order_relaxed);
+    // release: a daemon that reads the retracted claim must also see the publish above, or on a
+    // weakly ordered CPU (ARM) it could take this live claim for a dead one and skip it.
+    me.pending_pos.store(no_pending, std::memory_order_release); // SYNC POINT WRITE: claim retracted
 }
 
 /// Whether the slot at position `pos` could be claimed now (for waiting on a full queue).

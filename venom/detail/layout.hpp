@@ -29,9 +29,11 @@
 // whose publication is ordered by the atomic next to them.
 //
 // Liveness is not in the segment's contents: it is in byte-range locks that the OS releases
-// when a process dies (platform.hpp, LockFile):
-//   the name lock file ("venom.<name>.lock"), one byte: held by the daemon that owns the name,
-//       for its whole life (one daemon per name; a new daemon takes the name over once free);
+// when a process dies, and in the name lock file, which only the daemon writes (liveness.hpp
+// has the protocol, platform.hpp the locks):
+//   the name lock file ("venom.<name>.lock"): byte 0 is held by the daemon that owns the name,
+//       for its whole life; its contents are a NameRecord (below) that tells shells where the
+//       daemon's segment and control block are, written once the segment is ready;
 //   the liveness file, byte 0: held by the daemon once the segment is complete (ready); shells
 //       probe it to tell a live daemon from a dead one;
 //   the liveness file, byte 1 + i: held by the shell that owns client slot i.
@@ -39,7 +41,11 @@
 // that takes over a dead one's name creates a new segment file, so shells still mapping the
 // old one see its byte 0 free: their daemon is gone, whoever serves the name now. On Windows
 // each daemon instance ("incarnation") has its own segment and liveness file names, and the
-// name lock file tells shells which incarnation serves the name.
+// name record tells shells which incarnation serves the name.
+//
+// Shells never read Boost's own bytes (its header, allocator and name index live in the segment,
+// where anyone who can write the segment controls them): the NameRecord gives the control
+// block's offset, and the mapping's real size (fstat) bounds every region.
 #pragma once
 
 #include <boost/interprocess/offset_ptr.hpp>
@@ -57,9 +63,10 @@ inline constexpr std::size_t cache_line = 64;
 /// "VENOMCH\0" little-endian: the first word of every ControlBlock.
 inline constexpr std::uint64_t channel_magic = 0x0048434d4f4e4556ull;
 /// Bumped whenever any struct in this file changes.
-inline constexpr std::uint32_t layout_version = 3;
+inline constexpr std::uint32_t layout_version = 4;
 
-/// Name under which the ControlBlock is constructed in the segment.
+/// Name under which the daemon constructs an offset_ptr to the ControlBlock in Boost's index (for
+/// a debugger's view; venom itself finds the block through the NameRecord, never the index).
 inline constexpr const char* control_block_name = "venom.control";
 
 /// Lock bytes (see the header comment).
@@ -71,7 +78,8 @@ inline constexpr std::uint64_t segment_first_client_byte = 1; ///< in the segmen
 enum channel_state : std::uint32_t {
     channel_initializing = 0, ///< the daemon is still building the segment
     channel_ready = 1,        ///< serving
-    channel_closed = 2,       ///< the daemon stopped; every wait returns daemon_gone
+    channel_closed = 2,       ///< the daemon closed the channel; every wait returns daemon_gone
+    channel_stopped = 3,      ///< open, its state readable, but not serving requests (stop())
 };
 
 /// ClientRecord::state values. Zeroed memory reads as free.
@@ -93,7 +101,8 @@ struct WaitWord {
 /// The channel's root object. Field owners are given per line; see the diagram above.
 struct ControlBlock {
     // ---- line 0: identity and configuration. Written by the daemon before state = ready,
-    // never again; read by shells after they see state == ready.
+    // never again but for `state`, which stop(), run() and close() change (rarely); read by
+    // shells after they see state == ready.
     std::uint64_t magic;
     std::uint32_t version;
     std::atomic<std::uint32_t> state; ///< channel_state
@@ -186,6 +195,32 @@ struct StateBuffer {
 
 inline constexpr std::size_t header_bytes = cache_line; ///< every header is padded to one line
 
+/// "VENOMNR\0" little-endian: the first word of a NameRecord.
+inline constexpr std::uint64_t name_record_magic = 0x00524e4d4f4e4556ull;
+/// Room for a channel name and its NUL (limits::max_name_length is 100), padded to 8 bytes.
+inline constexpr std::size_t record_name_capacity = 112;
+
+/// The daemon's record at offset 0 of its name lock file: where only the daemon can write
+/// (the file is its own, mode 0600/0640/0644), so a shell learns from it, not from the
+/// segment, where the control block is and which segment file belongs to this daemon. Written
+/// once the segment is ready, zeroed when a daemon takes the name over and when it closes. A
+/// reader checks magic, size, name and checksum; anything else reads as "no daemon yet".
+struct NameRecord {
+    std::uint64_t magic;            ///< name_record_magic
+    std::uint32_t layout;           ///< layout_version of the daemon
+    std::uint32_t record_size;      ///< sizeof(NameRecord)
+    std::uint64_t incarnation;      ///< Windows: names the segment and events; Linux: 0
+    std::uint64_t segment_size;     ///< bytes of the segment as the daemon created it
+    std::uint64_t control_offset;   ///< the ControlBlock's offset from the segment's start
+    std::uint64_t segment_dev;      ///< Linux: st_dev and st_ino of the segment file (Windows 0)
+    std::uint64_t segment_ino;
+    std::uint64_t created_unix_ns;  ///< equals ControlBlock::created_unix_ns
+    std::uint32_t daemon_pid;       ///< equals ControlBlock::daemon_pid
+    std::uint32_t daemon_uid;       ///< the daemon's effective uid (Windows 0)
+    char name[record_name_capacity]; ///< the channel name, NUL-padded
+    std::uint64_t checksum;         ///< FNV-1a of every byte before it
+};
+
 /// Adds one to a counter that only the calling process writes (daemon counters, a client's
 /// request count): a plain load and store, no locked instruction on the hot path. Readers
 /// (tools) see a value at most one behind.
@@ -219,6 +254,10 @@ static_assert(sizeof(ControlBlock) == 7 * cache_line, "ControlBlock is seven lin
 static_assert(sizeof(CmdSlot) <= header_bytes && sizeof(ResponseSlot) <= header_bytes &&
                   sizeof(StateBuffer) <= header_bytes,
               "each header fits the line before its payload");
+static_assert(std::is_trivially_copyable_v<NameRecord> && std::is_standard_layout_v<NameRecord>,
+              "the name record is written and read as bytes");
+static_assert(sizeof(NameRecord) == 192 && offsetof(NameRecord, checksum) == 184,
+              "the name record has no padding: every byte is covered by the checksum");
 static_assert(sizeof(ClientRecord) == 2 * cache_line && offsetof(ClientRecord, pending_pos) == cache_line,
               "a client record is two lines: per-connection, then per-request");
 

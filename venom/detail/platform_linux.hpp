@@ -1,11 +1,15 @@
 // venom/detail/platform_linux.hpp - the Linux half of the platform layer (see platform.hpp).
 //   Event        a futex on the WaitWord's epoch, in the segment itself (no kernel object)
-//   LockFile     open-file-description byte-range locks (F_OFD_*)
+//   LockFile     a channel file opened only after it passed the ownership checks (no links,
+//                no FIFOs or devices, no foreign owner), with open-file-description byte-range
+//                locks (F_OFD_*)
+//   Mapping      mmap of a whole channel file, sized by fstat
 //   names        /dev/shm/venom.<name>.shm (the segment, also the liveness file) and
-//                /dev/shm/venom.<name>.lock (the name lock)
+//                /dev/shm/venom.<name>.lock (the name lock and the daemon's record)
 #pragma once
 
 #include <venom/error.hpp>
+#include <venom/detail/fault.hpp>
 #include <venom/detail/layout.hpp>
 
 #include <atomic>
@@ -19,6 +23,7 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -30,7 +35,6 @@
 #endif
 
 #include <boost/interprocess/permissions.hpp>
-#include <boost/interprocess/shared_memory_object.hpp>
 
 namespace venom::detail {
 
@@ -85,11 +89,12 @@ inline std::string lock_path(std::string_view channel) {
     return shm_directory() + "venom." + std::string(channel) + ".lock";
 }
 
-/// Who may open the channel's objects: a file mode on Linux.
+/// Who may open the channel's objects: a file mode on Linux. `record`: the mode of the name
+/// lock file, whose record only the daemon writes: read-only for the others who may connect.
 class AccessControl {
 public:
-    explicit AccessControl(std::uint32_t access) noexcept
-        : mode_(access == 1 ? 0660u : access == 2 ? 0666u : 0600u) {}
+    explicit AccessControl(std::uint32_t access, bool record = false) noexcept
+        : mode_((access == 1 ? 0660u : access == 2 ? 0666u : 0600u) & (record ? 0644u : 0666u)) {}
     unsigned mode() const noexcept { return mode_; }
     boost::interprocess::permissions permissions() const noexcept {
         return boost::interprocess::permissions(static_cast<int>(mode_));
@@ -141,80 +146,164 @@ inline std::uint64_t shm_free_bytes() noexcept {
     return static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
 }
 
-/// Reserves the whole segment in /dev/shm so a full tmpfs fails here, with a clear error,
-/// rather than with SIGBUS at the first write to an unbacked page.
-inline void reserve_segment(const std::string& seg_name, std::uint64_t size) {
-    const std::string path = shm_directory() + seg_name;
-    int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0) return; // not a tmpfs file on this system: nothing to reserve
-    int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(size));
-    ::close(fd);
-    if (rc == ENOSPC || rc == ENOMEM)
-        throw error(errc::out_of_memory, "reserving " + std::to_string(size) + " bytes in " +
-                                             shm_directory() + " for the channel");
+// ---- channel files -------------------------------------------------------------------------
+// Everything in /dev/shm may have been put there by another user (the directory is world-
+// writable with the sticky bit): a symbolic link to someone's file, a FIFO, a directory, a link
+// to a pty, a hard link to another channel's file, a file of theirs. venom opens a channel file
+// only after lstat() shows a regular file with one link, owned by a user it trusts, and then
+// opens it with O_NOFOLLOW (a link swapped in meanwhile fails), O_NOCTTY (never a controlling
+// terminal), O_NONBLOCK (a FIFO never blocks the open) and O_CLOEXEC, and checks with fstat()
+// that the descriptor is the file lstat() saw. The sticky bit makes the check stick: once a
+// name is seen to be ours, no other user (root aside) can unlink or replace it.
+
+/// The owner a daemon's files must have: the effective user.
+inline std::uint32_t effective_uid() noexcept { return static_cast<std::uint32_t>(::geteuid()); }
+
+/// Whose files a shell (or the tool) accepts: its own, root's, and at most one more uid that
+/// the program names (ShellOptions::trusted_uid).
+struct Trust {
+    static constexpr std::uint32_t nobody = 0xffffffffu;
+    std::uint32_t extra_uid = nobody;
+    bool any_owner = false; ///< the tool's read-only inspection: report, do not refuse
+    bool trusts(std::uint32_t uid) const noexcept {
+        return any_owner || uid == effective_uid() || uid == 0 || (extra_uid != nobody && uid == extra_uid);
+    }
+};
+
+/// What lstat/fstat told of a channel file.
+struct FileFacts {
+    bool exists = false;
+    bool regular = false;
+    std::uint32_t owner = 0;
+    std::uint64_t links = 0, size = 0, dev = 0, ino = 0;
+    unsigned type_bits = 0; ///< st_mode & S_IFMT
+
+    static FileFacts of(const struct stat& st) noexcept {
+        FileFacts f;
+        f.exists = true;
+        f.regular = S_ISREG(st.st_mode);
+        f.owner = static_cast<std::uint32_t>(st.st_uid);
+        f.links = static_cast<std::uint64_t>(st.st_nlink);
+        f.size = static_cast<std::uint64_t>(st.st_size);
+        f.dev = static_cast<std::uint64_t>(st.st_dev);
+        f.ino = static_cast<std::uint64_t>(st.st_ino);
+        f.type_bits = static_cast<unsigned>(st.st_mode & S_IFMT);
+        return f;
+    }
+    const char* kind() const noexcept {
+        switch (type_bits) {
+        case S_IFREG: return "regular file";
+        case S_IFLNK: return "symbolic link";
+        case S_IFDIR: return "directory";
+        case S_IFIFO: return "FIFO";
+        case S_IFCHR: return "character device";
+        case S_IFBLK: return "block device";
+        case S_IFSOCK: return "socket";
+        default: return "file of unknown type";
+        }
+    }
+    bool same_file(const FileFacts& o) const noexcept { return exists && o.exists && dev == o.dev && ino == o.ino; }
+};
+
+/// lstat() of a path: never follows a link. exists == false when nothing has that name.
+inline FileFacts look_at(const std::string& path) {
+    struct stat st;
+    if (::lstat(path.c_str(), &st) == 0) return FileFacts::of(st);
+    if (errno == ENOENT) return FileFacts{};
+    throw_system("examining " + path, errno);
 }
 
-inline bool remove_file(const std::string& path) noexcept { return ::unlink(path.c_str()) == 0; }
-
-/// Removes a segment's name (its memory lives on while mapped).
-inline bool remove_segment(const std::string& seg_name) noexcept {
-    return boost::interprocess::shared_memory_object::remove(seg_name.c_str());
+/// Throws permission_denied unless `f` is a regular file with one link whose owner passes
+/// `owner_ok`; the message names what the file is, its owner, and what to do.
+template <class OwnerOk>
+void require_channel_file(const std::string& path, const FileFacts& f, OwnerOk&& owner_ok,
+                          const char* who_may) {
+    if (!f.regular || f.links != 1 || !owner_ok(f.owner)) {
+        std::string what = path + " is a " + std::string(f.kind());
+        if (f.regular && f.links != 1) what += " with " + std::to_string(f.links) + " hard links";
+        what += " owned by uid " + std::to_string(f.owner);
+        throw error(errc::permission_denied,
+                    what + "; venom uses only a regular file with one link owned by " + who_may +
+                        ". It was not opened, locked or removed: let its owner (uid " +
+                        std::to_string(f.owner) + ") or root remove it, or use another channel name");
+    }
 }
 
-// ---- lock file -----------------------------------------------------------------------------
-
-/// One open file description of a channel's lock file, with Linux open-file-description
-/// byte-range locks (F_OFD_*): they conflict between two LockFile objects even in one process,
-/// and the kernel drops them when the description closes or its process dies (kill -9 too).
+/// One open file description of a channel file (the name lock file, the segment file), with
+/// Linux open-file-description byte-range locks (F_OFD_*): they conflict between two LockFile
+/// objects even in one process, and the kernel drops them when the description closes or its
+/// process dies (kill -9 too).
 class LockFile {
 public:
     LockFile() = default;
     LockFile(const LockFile&) = delete;
     LockFile& operator=(const LockFile&) = delete;
-    LockFile(LockFile&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)) { o.fd_ = -1; }
+    LockFile(LockFile&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)), facts_(o.facts_) { o.fd_ = -1; }
     LockFile& operator=(LockFile&& o) noexcept {
         if (this != &o) {
             close();
             fd_ = o.fd_;
             path_ = std::move(o.path_);
+            facts_ = o.facts_;
             o.fd_ = -1;
         }
         return *this;
     }
     ~LockFile() { close(); }
 
-    /// Opens, creating it with the access's mode if missing. Used by the daemon.
-    static LockFile open_or_create(const std::string& path, const AccessControl& access) {
+    /// Daemon: opens the file at `path`, creating it (mode from `access`) if nothing has that
+    /// name. An existing file must be a regular file of the effective user with one link, else
+    /// permission_denied (and the file is left alone). A file that vanishes between the steps
+    /// (a daemon closing meanwhile) is looked for again. Never follows a link.
+    static LockFile open_or_create_own(const std::string& path, const AccessControl& access) {
         const unsigned mode = access.mode();
-        LockFile f;
-        f.path_ = path;
-        f.fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-        if (f.fd_ >= 0) {
-            ::fchmod(f.fd_, mode); // the umask may have narrowed the mode
-            return f;
+        for (int attempt = 0; attempt < max_vanish_retries; ++attempt) {
+            LockFile f;
+            f.path_ = path;
+            f.fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | open_flags, mode);
+            if (f.fd_ >= 0) {
+                ::fchmod(f.fd_, mode); // the umask may have narrowed the mode
+                f.refresh();
+                return f;
+            }
+            if (errno != EEXIST) throw_system("creating " + path, errno);
+            fault_point(fault::lock_file_exists);
+            if (f.open_checked(path, O_RDWR, own_owner, "this user (uid " + std::to_string(effective_uid()) + ")"))
+                return f;
         }
-        if (errno != EEXIST) throw_system("creating " + path, errno);
-        f.fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-        if (f.fd_ < 0) throw_system("opening " + path, errno);
-        return f;
+        throw error(errc::system_failure, path + " keeps being created and removed; try again");
     }
 
-    /// Opens an existing lock file. Used by shells. Missing: errc::channel_not_found.
-    static LockFile open_existing(const std::string& path) {
-        LockFile f;
-        f.path_ = path;
-        f.fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-        if (f.fd_ < 0) {
-            if (errno == ENOENT)
-                throw error(errc::channel_not_found, "no file " + path);
-            throw_system("opening " + path, errno);
+    /// Opens an existing channel file that must belong to this user (the daemon's own segment
+    /// file, right after it created it). Missing: channel_not_found.
+    static LockFile open_own(const std::string& path) {
+        for (int attempt = 0; attempt < max_vanish_retries; ++attempt) {
+            LockFile f;
+            if (f.open_checked(path, O_RDWR, own_owner, "this user (uid " + std::to_string(effective_uid()) + ")"))
+                return f;
+            if (!look_at(path).exists) throw error(errc::channel_not_found, "no file " + path);
         }
-        return f;
+        throw error(errc::system_failure, path + " keeps being replaced; try again");
+    }
+
+    /// Shell or tool: opens an existing channel file whose owner `trust` accepts, read-only or
+    /// read-write. Missing: channel_not_found; untrusted: permission_denied.
+    static LockFile open_trusted(const std::string& path, const Trust& trust, bool writable) {
+        auto ok = [&](std::uint32_t uid) { return trust.trusts(uid); };
+        for (int attempt = 0; attempt < max_vanish_retries; ++attempt) {
+            LockFile f;
+            if (f.open_checked(path, writable ? O_RDWR : O_RDONLY, ok,
+                               "this user, root or ShellOptions::trusted_uid"))
+                return f;
+            if (!look_at(path).exists) throw error(errc::channel_not_found, "no file " + path);
+        }
+        throw error(errc::channel_not_found, path + " keeps being replaced (a daemon restarting)");
     }
 
     bool is_open() const noexcept { return fd_ >= 0; }
 
     /// Takes an exclusive lock on byte `b` without waiting. false: another holder has it.
+    /// \pre opened read-write.
     bool try_lock(std::uint64_t b) {
         struct flock fl = make(F_WRLCK, b);
         if (::fcntl(fd_, F_OFD_SETLK, &fl) == 0) return true;
@@ -227,22 +316,57 @@ public:
         ::fcntl(fd_, F_OFD_SETLK, &fl);
     }
 
-    /// Whether another open description (this process or another) holds byte `b`.
+    /// Whether another open description (this process or another) holds an exclusive lock on
+    /// byte `b`. venom's holders take exclusive locks only; a shared (read) lock, which needs
+    /// nothing but read access, is not taken for a live holder, so a reader cannot fake one.
     /// On an OS error it answers true: "alive" is the safe assumption.
     bool held_by_other(std::uint64_t b) const noexcept {
         struct flock fl = make(F_WRLCK, b);
         if (::fcntl(fd_, F_OFD_GETLK, &fl) != 0) return true;
-        return fl.l_type != F_UNLCK;
+        return fl.l_type == F_WRLCK;
     }
 
     /// Whether the path still names the file this description has open (it may have been
     /// unlinked, and perhaps created anew, by a daemon shutting down meanwhile).
     bool still_linked() const noexcept {
         struct stat a, b;
-        if (::fstat(fd_, &a) != 0 || ::stat(path_.c_str(), &b) != 0) return false;
+        if (::fstat(fd_, &a) != 0 || ::lstat(path_.c_str(), &b) != 0) return false;
         return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
     }
 
+    /// The file as fstat() saw it when it was opened (refresh() looks again).
+    const FileFacts& facts() const noexcept { return facts_; }
+    const FileFacts& refresh() {
+        struct stat st;
+        if (::fstat(fd_, &st) != 0) throw_system("examining " + path_, errno);
+        facts_ = FileFacts::of(st);
+        return facts_;
+    }
+
+    /// Reads up to n bytes at `offset`; returns how many were read (0 on error or at the end).
+    std::size_t read_at(std::uint64_t offset, void* data, std::size_t n) const noexcept {
+        const ssize_t r = ::pread(fd_, data, n, static_cast<off_t>(offset));
+        return r > 0 ? static_cast<std::size_t>(r) : 0;
+    }
+    /// Writes n bytes at `offset`. \pre opened read-write.
+    void write_at(std::uint64_t offset, const void* data, std::size_t n) {
+        const ssize_t r = ::pwrite(fd_, data, n, static_cast<off_t>(offset));
+        if (r != static_cast<ssize_t>(n)) throw_system("writing " + path_, r < 0 ? errno : EIO);
+    }
+
+    /// Reserves `size` bytes of the file (posix_fallocate), so that a full tmpfs fails here with
+    /// out_of_memory rather than with SIGBUS at the first write to an unbacked page.
+    void reserve(std::uint64_t size) {
+        const int rc = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));
+        if (rc == ENOSPC || rc == ENOMEM)
+            throw error(errc::out_of_memory, "reserving " + std::to_string(size) + " bytes in " +
+                                                 shm_directory() + " for the channel");
+    }
+
+    /// Unlinks the path if it still names this description's file (never someone else's).
+    bool unlink_if_linked() noexcept { return still_linked() && ::unlink(path_.c_str()) == 0; }
+
+    int fd() const noexcept { return fd_; }
     const std::string& path() const noexcept { return path_; }
 
     void close() noexcept {
@@ -251,6 +375,33 @@ public:
     }
 
 private:
+    static constexpr int open_flags = O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC;
+    static constexpr int max_vanish_retries = 1000;
+    static bool own_owner(std::uint32_t uid) noexcept { return uid == effective_uid(); }
+
+    /// lstat, check, open without following, fstat, compare. false: the name vanished or was
+    /// replaced between the steps (look again); throws permission_denied for a file that fails
+    /// the checks, channel_not_found-free: the caller decides what "missing" means.
+    template <class OwnerOk>
+    bool open_checked(const std::string& path, int access_mode, OwnerOk&& owner_ok, const std::string& who) {
+        path_ = path;
+        const FileFacts seen = look_at(path);
+        if (!seen.exists) return false;
+        require_channel_file(path, seen, owner_ok, who.c_str());
+        fd_ = ::open(path.c_str(), access_mode | open_flags);
+        if (fd_ < 0) {
+            if (errno == ENOENT || errno == ELOOP) return false; // replaced meanwhile
+            throw_system("opening " + path, errno);
+        }
+        refresh();
+        if (!facts_.same_file(seen)) {
+            close();
+            return false;
+        }
+        require_channel_file(path, facts_, owner_ok, who.c_str());
+        return true;
+    }
+
     static struct flock make(short type, std::uint64_t b) noexcept {
         struct flock fl;
         std::memset(&fl, 0, sizeof fl);
@@ -264,12 +415,89 @@ private:
 
     int fd_ = -1;
     std::string path_;
+    FileFacts facts_;
 };
 
-// ---- incarnations -------------------------------------------------------------------------
-// Linux needs none (see names): nothing to publish, nothing to find.
-inline void publish_incarnation(LockFile& /*name_lock*/, std::string_view /*channel*/,
-                                std::uint64_t /*incarnation*/) {}
-inline std::uint64_t find_incarnation(std::string_view /*channel*/) { return 0; }
+/// Removes the channel file at `path` if it is a regular file of this user (the leftover of a
+/// dead daemon of ours); a file of anyone else's is refused (permission_denied), nothing at all
+/// is fine. \pre the caller owns the channel's name lock.
+inline void remove_own_leftover(const std::string& path) {
+    const FileFacts f = look_at(path);
+    if (!f.exists) return;
+    require_channel_file(path, f, [](std::uint32_t uid) { return uid == effective_uid(); },
+                         "this user");
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_system("removing " + path, errno);
+}
+
+/// The daemon's descriptor of its liveness file: on Linux the segment file Boost just created
+/// (checked: this user's, one link, regular). `access` is unused here (Boost set the mode).
+inline LockFile open_liveness_file(const std::string& path, const AccessControl& /*access*/) {
+    return LockFile::open_own(path);
+}
+
+/// The daemon's own segment file has the size it was created with.
+inline void check_own_segment_file(LockFile& f, std::uint64_t size) {
+    if (f.refresh().size != size)
+        throw error(errc::system_failure, f.path() + " is " + std::to_string(f.facts().size) +
+                                              " bytes right after its creation at " +
+                                              std::to_string(size) + ": something else writes it");
+}
+
+/// Whether `f` is the segment file a name record names (Linux: by device and inode).
+inline bool matches_segment(const LockFile& f, std::uint64_t dev, std::uint64_t ino) noexcept {
+    return f.facts().dev == dev && f.facts().ino == ino;
+}
+
+// ---- mappings ------------------------------------------------------------------------------
+
+/// A shared mapping of a whole channel file, sized by fstat() of the descriptor (never by a
+/// value inside the file). Read-write or read-only. The segment stays mapped after the file is
+/// unlinked; a writer that truncates the file makes later accesses past its end raise SIGBUS,
+/// which no mapping of a /dev/shm file can prevent (README, Security).
+class Mapping {
+public:
+    Mapping() = default;
+    Mapping(const Mapping&) = delete;
+    Mapping& operator=(const Mapping&) = delete;
+    Mapping(Mapping&& o) noexcept : addr_(o.addr_), size_(o.size_) { o.addr_ = nullptr; o.size_ = 0; }
+    Mapping& operator=(Mapping&& o) noexcept {
+        if (this != &o) {
+            reset();
+            addr_ = o.addr_;
+            size_ = o.size_;
+            o.addr_ = nullptr;
+            o.size_ = 0;
+        }
+        return *this;
+    }
+    ~Mapping() { reset(); }
+
+    /// Maps the segment: on Linux the segment file `file` itself (seg_name is unused), whole.
+    static Mapping open(const std::string& /*seg_name*/, LockFile& file, bool writable) {
+        const std::uint64_t size = file.refresh().size;
+        if (size == 0) throw error(errc::channel_not_found, file.path() + " is empty (a daemon creating it)");
+        Mapping m;
+        void* p = ::mmap(nullptr, static_cast<std::size_t>(size), writable ? PROT_READ | PROT_WRITE : PROT_READ,
+                         MAP_SHARED, file.fd(), 0);
+        if (p == MAP_FAILED) throw_system("mapping " + file.path(), errno);
+        m.addr_ = static_cast<unsigned char*>(p);
+        m.size_ = size;
+        return m;
+    }
+
+    unsigned char* data() const noexcept { return addr_; }
+    std::uint64_t size() const noexcept { return size_; }
+    explicit operator bool() const noexcept { return addr_ != nullptr; }
+
+    void reset() noexcept {
+        if (addr_ != nullptr) ::munmap(addr_, static_cast<std::size_t>(size_));
+        addr_ = nullptr;
+        size_ = 0;
+    }
+
+private:
+    unsigned char* addr_ = nullptr;
+    std::uint64_t size_ = 0;
+};
 
 } // namespace venom::detail

@@ -6,7 +6,8 @@
 //               incarnation number, so a restarted daemon never collides with the old mapping
 //               that shells of a dead daemon may still hold.
 //   name lock   %TEMP%\venom.<name>.lock: the daemon holds a LockFileEx lock in it for its life
-//               and writes its incarnation at offset 0 (shells read it to find the segment).
+//               and writes its NameRecord at offset 0 (liveness.hpp: shells find the
+//               incarnation, the segment's size and the control block there).
 //   liveness    %TEMP%\venom.<name>.<incarnation>.live: daemon and client lock bytes
 //               (layout.hpp), released by the OS when a process dies.
 //   Event       a named semaphore per WaitWord, "Local\venom.<name>.<incarnation>.w<index>"
@@ -19,6 +20,7 @@
 // handles), so every lock byte is placed far past the file's contents (lock_base).
 #pragma once
 
+#include <venom/detail/fault.hpp>
 #include <venom/detail/layout.hpp>
 #include <venom/error.hpp>
 
@@ -31,7 +33,10 @@
 #include <windows.h>
 #include <sddl.h>
 
+#include <boost/interprocess/exceptions.hpp>
+#include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/permissions.hpp>
+#include <boost/interprocess/windows_shared_memory.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -121,7 +126,9 @@ inline std::string lock_path(std::string_view channel) {
 /// if asked, its primary group or everyone) full access, and nobody else.
 class AccessControl {
 public:
-    explicit AccessControl(std::uint32_t access) : access_(access) {
+    /// `record` (the name lock file's mode on Linux) changes nothing here: the descriptor
+    /// already decides who may open the file.
+    explicit AccessControl(std::uint32_t access, bool /*record*/ = false) : access_(access) {
         std::string sddl = "D:P(A;;GA;;;SY)(A;;GA;;;BA)";
         const std::string user = token_sid(TokenUser);
         if (!user.empty()) sddl += "(A;;GA;;;" + user + ")";
@@ -265,10 +272,37 @@ inline std::uint64_t shm_free_bytes() noexcept { return UINT64_MAX; }
 inline std::string shm_directory() { return "the pagefile"; }
 inline void reserve_segment(const std::string&, std::uint64_t) {}
 
-/// Windows shared memory has no name to remove: it vanishes with its last handle.
-inline bool remove_segment(const std::string&) noexcept { return true; }
+// ---- channel files -------------------------------------------------------------------------
+// %TEMP% is the user's own directory, and the files get the channel's security descriptor:
+// no other user can plant a file there, so the Linux checks (owner, links, type) reduce to
+// "it is a file". The Trust and FileFacts types exist so that liveness.hpp reads the same.
 
-inline bool remove_file(const std::string& path) noexcept { return DeleteFileA(path.c_str()) != 0; }
+inline std::uint32_t effective_uid() noexcept { return 0; }
+
+struct Trust {
+    static constexpr std::uint32_t nobody = 0xffffffffu;
+    std::uint32_t extra_uid = nobody;
+    bool any_owner = false;
+    bool trusts(std::uint32_t) const noexcept { return true; }
+};
+
+struct FileFacts {
+    bool exists = false;
+    bool regular = false;
+    std::uint32_t owner = 0;
+    std::uint64_t links = 1, size = 0, dev = 0, ino = 0;
+};
+
+inline FileFacts look_at(const std::string& path) {
+    FileFacts f;
+    WIN32_FILE_ATTRIBUTE_DATA data;
+    if (GetFileAttributesExA(path.c_str(), GetFileExInfoStandard, &data)) {
+        f.exists = true;
+        f.regular = (data.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) == 0;
+        f.size = (std::uint64_t{data.nFileSizeHigh} << 32) | data.nFileSizeLow;
+    }
+    return f;
+}
 
 // ---- lock file -----------------------------------------------------------------------------
 
@@ -283,7 +317,7 @@ public:
     LockFile() = default;
     LockFile(const LockFile&) = delete;
     LockFile& operator=(const LockFile&) = delete;
-    LockFile(LockFile&& o) noexcept : h_(o.h_), path_(std::move(o.path_)) { o.h_ = INVALID_HANDLE_VALUE; }
+    LockFile(LockFile&& o) noexcept : h_(o.h_), path_(std::move(o.path_)), facts_(o.facts_) { o.h_ = INVALID_HANDLE_VALUE; }
     LockFile& operator=(LockFile&& o) noexcept {
         if (this != &o) {
             close();
@@ -295,12 +329,21 @@ public:
     }
     ~LockFile() { close(); }
 
-    static LockFile open_or_create(const std::string& path, const AccessControl& access) {
+    /// The daemon's files: opened, created with the channel's security descriptor if missing.
+    static LockFile open_or_create_own(const std::string& path, const AccessControl& access) {
         return open(path, OPEN_ALWAYS, access.attributes());
     }
-    static LockFile open_existing(const std::string& path) {
+    static LockFile open_own(const std::string& path) { return open(path, OPEN_EXISTING, nullptr); }
+    /// A shell's or the tool's: an existing file (the descriptor decides who may open it).
+    static LockFile open_trusted(const std::string& path, const Trust&, bool /*writable*/) {
         return open(path, OPEN_EXISTING, nullptr);
     }
+
+    const FileFacts& facts() const noexcept { return facts_; }
+    const FileFacts& refresh() noexcept { return facts_; }
+    void reserve(std::uint64_t) noexcept {} // CreateFileMapping commits the whole segment
+    /// Deletes the file (a file deleted while others hold it keeps its name until they close).
+    bool unlink_if_linked() noexcept { return DeleteFileA(path_.c_str()) != 0; }
 
     bool is_open() const noexcept { return h_ != INVALID_HANDLE_VALUE; }
 
@@ -334,17 +377,17 @@ public:
     const std::string& path() const noexcept { return path_; }
 
     /// Writes / reads the file's contents (the incarnation number, on the name lock).
-    void write_at(std::uint64_t offset, const void* data, std::uint32_t n) {
+    void write_at(std::uint64_t offset, const void* data, std::size_t n) {
         OVERLAPPED ov = raw(offset);
         DWORD done = 0;
-        if (!WriteFile(h_, data, n, &done, &ov) || done != n)
+        if (!WriteFile(h_, data, static_cast<DWORD>(n), &done, &ov) || done != n)
             throw_system("writing " + path_, GetLastError());
         FlushFileBuffers(h_);
     }
-    std::uint32_t read_at(std::uint64_t offset, void* data, std::uint32_t n) const {
+    std::size_t read_at(std::uint64_t offset, void* data, std::size_t n) const noexcept {
         OVERLAPPED ov = raw(offset);
         DWORD done = 0;
-        if (!ReadFile(h_, data, n, &done, &ov)) return 0;
+        if (!ReadFile(h_, data, static_cast<DWORD>(n), &done, &ov)) return 0;
         return done;
     }
 
@@ -389,29 +432,57 @@ private:
 
     HANDLE h_ = INVALID_HANDLE_VALUE;
     std::string path_;
+    FileFacts facts_{true, true, 0, 1, 0, 0, 0};
 };
 
-// ---- incarnations -------------------------------------------------------------------------
+/// A dead daemon's leftover file of this user's: removed (nothing there is fine).
+inline void remove_own_leftover(const std::string& path) { DeleteFileA(path.c_str()); }
 
-/// The daemon, holding the name lock, records which instance serves the name (hex, offset 0),
-/// and deletes the liveness file a dead predecessor left behind.
-inline void publish_incarnation(LockFile& name_lock, std::string_view channel, std::uint64_t incarnation) {
-    char old[17] = {};
-    if (name_lock.read_at(0, old, 16) == 16) {
-        const std::uint64_t previous = std::strtoull(old, nullptr, 16);
-        if (previous != 0 && previous != incarnation) remove_file(liveness_path(channel, previous));
+inline LockFile open_liveness_file(const std::string& path, const AccessControl& access) {
+    return LockFile::open_or_create_own(path, access);
+}
+inline void check_own_segment_file(LockFile&, std::uint64_t) noexcept {}
+/// Windows: the incarnation in the segment's name binds it to the record.
+inline bool matches_segment(const LockFile&, std::uint64_t, std::uint64_t) noexcept { return true; }
+
+// ---- mappings ------------------------------------------------------------------------------
+
+/// A view of a daemon's native shared memory, opened by name; its size is the section's real
+/// size as Windows reports it (mapped_region), never a value inside the segment.
+class Mapping {
+public:
+    Mapping() = default;
+    Mapping(Mapping&&) noexcept = default;
+    Mapping& operator=(Mapping&&) noexcept = default;
+
+    static Mapping open(const std::string& seg_name, LockFile& /*liveness file*/, bool writable) {
+        namespace bip = boost::interprocess;
+        Mapping m;
+        const auto mode = writable ? bip::read_write : bip::read_only;
+        try {
+            m.shm_ = bip::windows_shared_memory(bip::open_only, seg_name.c_str(), mode);
+            m.region_ = bip::mapped_region(m.shm_, mode);
+        } catch (const bip::interprocess_exception& e) {
+            if (e.get_error_code() == bip::not_found_error)
+                throw error(errc::channel_not_found, "no shared memory " + seg_name);
+            if (e.get_error_code() == bip::security_error)
+                throw error(errc::permission_denied, "opening shared memory " + seg_name + ": " + e.what());
+            throw error(errc::system_failure, "opening shared memory " + seg_name + ": " + e.what());
+        }
+        return m;
     }
-    const std::string text = hex64(incarnation);
-    name_lock.write_at(0, text.data(), static_cast<std::uint32_t>(text.size()));
-}
 
-/// The incarnation serving `channel`, from its name lock file; channel_not_found without one.
-inline std::uint64_t find_incarnation(std::string_view channel) {
-    LockFile f = LockFile::open_existing(lock_path(channel));
-    char text[17] = {};
-    if (f.read_at(0, text, 16) != 16)
-        throw error(errc::channel_not_found, "channel \"" + std::string(channel) + "\" has no running daemon");
-    return std::strtoull(text, nullptr, 16);
-}
+    unsigned char* data() const noexcept { return static_cast<unsigned char*>(region_.get_address()); }
+    std::uint64_t size() const noexcept { return region_.get_size(); }
+    explicit operator bool() const noexcept { return region_.get_address() != nullptr; }
+    void reset() noexcept {
+        region_ = boost::interprocess::mapped_region();
+        shm_ = boost::interprocess::windows_shared_memory();
+    }
+
+private:
+    boost::interprocess::windows_shared_memory shm_;
+    boost::interprocess::mapped_region region_;
+};
 
 } // namespace venom::detail

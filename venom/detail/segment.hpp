@@ -1,11 +1,15 @@
-// venom/detail/segment.hpp - creating and opening a channel's managed segment.
+// venom/detail/segment.hpp - creating a channel's managed segment (the daemon), and the
+// process-local handle on a mapped channel.
 //
 // The segment is a boost::interprocess managed shared memory segment whose segment manager uses
 // null_mutex_family: Boost's own segment mutex is a plain process-shared mutex that stays locked
 // forever if its holder is killed (Boost.Interprocess #56/#65/#74), and venom never needs it:
-// only the daemon allocates, once, before it marks the channel ready; shells only look up the
-// control block's name after that (the daemon's "ready" lock byte tells them so), which reads
-// the name index without changing it.
+// only the daemon allocates, once, before it marks the channel ready. Only the daemon runs
+// Boost's code over the segment, and only while it builds it (nobody else can write it yet).
+// Shells never do: Boost's header and name index live inside the segment, where any process
+// that can write the segment controls them (a size word Boost's open trusts, an index that
+// find() walks without a bound). A shell maps the file itself, sized by fstat, and reaches the
+// ControlBlock through the daemon's name record (liveness.hpp).
 #pragma once
 
 #include <venom/config.hpp>
@@ -62,11 +66,20 @@ using control_anchor = bip::offset_ptr<ControlBlock>;
     }
 }
 
-/// A mapped channel in this process: the Boost segment, the validated view, the events.
+/// A mapped channel in this process: the daemon's Boost segment or a shell's own mapping, the
+/// validated view, the events.
 struct Segment {
-    std::unique_ptr<managed_segment> seg;
+    std::unique_ptr<managed_segment> seg; ///< the daemon's: Boost built the segment
+    Mapping mapping;                      ///< a shell's or the tool's: mapped by venom, fstat-sized
     std::unique_ptr<EventSet> events = std::make_unique<EventSet>();
     ChannelMap map;
+
+    bool mapped() const noexcept { return seg != nullptr || static_cast<bool>(mapping); }
+    void reset() noexcept {
+        map = ChannelMap{};
+        seg.reset();
+        mapping.reset();
+    }
 
     /// Names the channel's events and hands them to the map; open them with events->open().
     void bind_events(const std::string& channel, std::uint64_t incarnation, const AccessControl& access) {
@@ -115,27 +128,40 @@ inline void lay_out_channel(ControlBlock& cb, const ChannelConfig& c, const Size
     for (std::uint32_t i = 0; i < c.state_buffers; ++i) new (state + i * s.state_stride) StateBuffer();
 }
 
+/// The daemon's new segment: created, built and marked ready; `control_offset` is where the
+/// ControlBlock is (for the name record).
+struct CreatedSegment {
+    Segment segment;
+    std::uint64_t control_offset = 0;
+};
+
 /// Creates the segment for `c` and builds every region. \pre the caller owns the channel's
-/// daemon lock and has removed any stale segment of that name.
-inline Segment create_segment(const std::string& seg_name, const ChannelConfig& c,
-                              const AccessControl& access) {
+/// name lock and has removed any leftover segment of that name (liveness.hpp, steps 4-5).
+/// Boost creates the file with O_CREAT | O_EXCL (never through a link, never someone else's
+/// file); a name taken meanwhile (only another user can) fails with permission_denied.
+inline CreatedSegment create_segment(const std::string& seg_name, const ChannelConfig& c,
+                                     const AccessControl& access) {
     const Sizes s = Sizes::of(c);
     const std::uint64_t free_bytes = shm_free_bytes();
     if (free_bytes < s.segment)
         throw error(errc::out_of_memory,
                     "the channel needs " + std::to_string(s.segment) + " bytes, " +
                         shm_directory() + " has " + std::to_string(free_bytes) + " free");
-    Segment out;
+    CreatedSegment out;
     try {
-        out.seg = std::make_unique<managed_segment>(
+        out.segment.seg = std::make_unique<managed_segment>(
             bip::create_only, seg_name.c_str(), static_cast<std::size_t>(s.segment), nullptr,
             access.permissions());
     } catch (const bip::interprocess_exception& e) {
+        if (e.get_error_code() == bip::already_exists_error)
+            throw error(errc::permission_denied,
+                        "shared memory " + seg_name + " was created by another process while this "
+                        "daemon held the channel's name: another user's file; let its owner or root "
+                        "remove it, or use another channel name");
         throw_interprocess(e, "creating shared memory " + seg_name);
     }
-    reserve_segment(seg_name, s.segment);
 
-    managed_segment& m = *out.seg;
+    managed_segment& m = *out.segment.seg;
     auto alloc = [&](std::uint64_t n) -> unsigned char* {
         void* p = m.allocate_aligned(static_cast<std::size_t>(n), cache_line, std::nothrow);
         if (p == nullptr)
@@ -149,33 +175,11 @@ inline Segment create_segment(const std::string& seg_name, const ChannelConfig& 
 
     if (m.construct<control_anchor>(control_block_name)(cb) == nullptr)
         throw error(errc::system_failure, "naming the control block failed");
-    out.map = ChannelMap::validate(cb, m.get_address(), m.get_size());
-    // SYNC POINT WRITE: channel ready (pairs with the acquire load in open_segment).
+    auto* base = static_cast<unsigned char*>(m.get_address());
+    out.segment.map = ChannelMap::validate(cb, base, m.get_size());
+    out.control_offset = static_cast<std::uint64_t>(reinterpret_cast<unsigned char*>(cb) - base);
+    // SYNC POINT WRITE: channel ready (pairs with the acquire load in attach).
     cb->state.store(channel_ready, std::memory_order_release);
-    return out;
-}
-
-/// Opens an existing, complete segment and validates it. \pre the daemon's ready lock is held.
-inline Segment open_segment(const std::string& seg_name) {
-    Segment out;
-    try {
-        out.seg = std::make_unique<managed_segment>(bip::open_only, seg_name.c_str());
-    } catch (const bip::interprocess_exception& e) {
-        throw_interprocess(e, "opening shared memory " + seg_name);
-    }
-    managed_segment& m = *out.seg;
-    control_anchor* anchor = m.find<control_anchor>(control_block_name).first;
-    if (anchor == nullptr)
-        throw error(errc::incompatible_layout,
-                    "shared memory " + seg_name + " has no venom control block");
-    auto* cb = anchor->get();
-    out.map = ChannelMap::validate(cb, m.get_address(), m.get_size());
-    // SYNC POINT READ: channel ready
-    const auto st = cb->state.load(std::memory_order_acquire);
-    if (st == channel_closed)
-        throw error(errc::daemon_gone, "the daemon of " + seg_name + " has closed the channel");
-    if (st != channel_ready)
-        throw error(errc::corrupt_channel, "the channel's state word is " + std::to_string(st));
     return out;
 }
 

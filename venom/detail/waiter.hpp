@@ -2,11 +2,15 @@
 // the WaitWord on Linux, a named semaphore on Windows: platform.hpp, Event).
 //
 // Design (an eventcount over a WaitWord {epoch, waiters}):
-//   waiter:   e = epoch; waiters += 1; fence; if (!ready()) futex_wait(epoch, e); waiters -= 1
+//   waiter:   e = epoch; waiters += 1; fence; if (!ready() && !abort()) futex_wait(epoch, e);
+//             waiters -= 1
 //   notifier: publish the data; fence; if (waiters != 0) { epoch += 1; futex_wake(epoch) }
 // The two seq_cst fences make it a Dekker pair: either the notifier sees the announced waiter
 // (and bumps epoch, so futex_wait returns or is woken), or the waiter's re-check sees the data.
 // The notifier's fast path is a fence and a load: no system call while nobody sleeps.
+// Aborts (stop, close) are published before an unconditional epoch bump (wake_all), and the
+// waiter tests abort() after loading the epoch: an abort that lands just after a test is seen
+// by the next one or moves the epoch under the sleep, never costs a whole slice.
 //
 // Owners: `epoch` is written only by notifiers, `waiters` only by waiters.
 // Crash cases: a waiter killed while announced leaves `waiters` over-counted; the only cost is
@@ -17,10 +21,12 @@
 #pragma once
 
 #include <venom/config.hpp>
+#include <venom/detail/fault.hpp>
 #include <venom/detail/layout.hpp>
 #include <venom/detail/platform.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -91,23 +97,33 @@ wait_status wait_until(const Event& ev, Ready&& ready, Abort&& abort, const Wait
         }
     }
     // ---- block phase
+    // The epoch is loaded before the abort test, so an abort (stop, close) published between
+    // the test and the sleep is never missed: its waker bumps the epoch after publishing, so
+    // either the test sees the abort, or the epoch moved and the futex returns at once.
     for (;;) {
+        fault_point(fault::block_begin);
+        // acquire: pairs with the seq_cst bump of wake_all, after the abort was published.
         const std::uint32_t e = w.epoch.load(std::memory_order_acquire);
         w.waiters.fetch_add(1, std::memory_order_relaxed);
         // SYNC POINT (Dekker, waiter side): the announcement is ordered before re-checking.
         std::atomic_thread_fence(std::memory_order_seq_cst);
         bool ok = ready();
+        bool stop = false;
         if (!ok) {
-            const auto now = clock::now();
-            auto slice = params.check_every;
-            if (deadline != clock::time_point::max())
-                slice = std::min<std::chrono::nanoseconds>(slice, deadline - now);
-            event_wait(ev, e, slice);
-            ok = ready();
+            stop = abort();
+            if (!stop) {
+                const auto now = clock::now();
+                auto slice = params.check_every;
+                if (deadline != clock::time_point::max())
+                    slice = std::min<std::chrono::nanoseconds>(slice, deadline - now);
+                fault_point(fault::before_sleep);
+                event_wait(ev, e, slice);
+                ok = ready();
+            }
         }
         w.waiters.fetch_sub(1, std::memory_order_relaxed);
         if (ok) return wait_status::ready;
-        if (abort()) return ready() ? wait_status::ready : wait_status::aborted;
+        if (stop || abort()) return ready() ? wait_status::ready : wait_status::aborted;
         if (clock::now() >= deadline) return ready() ? wait_status::ready : wait_status::timed_out;
     }
 }

@@ -1,0 +1,305 @@
+// venom/detail/liveness.hpp - who owns a channel's name, how a shell finds a live daemon's
+// segment without trusting the segment, client slots, takeover, and recovery of a dead claim.
+//
+// Design. The objects (layout.hpp names them; platform.hpp opens and locks them):
+//   N    the name lock file "venom.<name>.lock", byte 0: held (exclusive lock) by the daemon
+//        that owns the name, for its whole life. Owner: that daemon.
+//   R    the NameRecord in N's contents. Written only by N's holder; the file is the daemon
+//        user's, writable by nobody else (mode 0600/0640/0644). All zero or invalid: "no daemon
+//        ready". It names the segment (incarnation, Linux inode), its size and where the
+//        ControlBlock is, so a shell never needs Boost's index or header (inside the segment,
+//        where anyone who can write the segment controls them).
+//   D    the liveness file (Linux: the segment file), byte 0: "ready" - held by the daemon from
+//        the moment its segment is complete until it closes or dies.
+//   C_i  the liveness file, byte 1 + i: held by the shell that owns client slot i.
+//   S    ControlBlock::state in the segment: ready, stopped (stop()), closed (close()).
+//
+// Daemon create (each step bounded; what a death at each step leaves):
+//   1. open or create N: an existing N must be a regular file of this user with one link
+//      (platform: no symlink, FIFO, device or foreign file is ever opened read-write, locked
+//      or removed; permission_denied names its owner).            died: N left, unlocked
+//   2. lock N byte 0. Held: a live daemon owns the name (channel_exists) unless N was unlinked
+//      meanwhile by a daemon closing: then open the new N (back to 1). died: lock released
+//   3. zero R: a killed predecessor's record is stale.             died: R zero, N unlocked
+//   4. the predecessor's segment file, if any: must be ours; D held means a daemon still runs
+//      on it without N (its N was removed by hand): channel_exists; else unlink it.
+//   5. create the segment (Boost, O_EXCL) and lay it out; S = ready.  died: a file nobody
+//      serves; the next daemon's step 4 removes it
+//   6. open the segment file (own checks, same size), reserve it, lock D.
+//   7. write R (SYNC POINT WRITE: record).                           died: R names a segment
+//      whose D is free: shells see "no daemon"; the next daemon zeroes R at step 3.
+// Daemon close: S = closed (waiters abort); zero R; unlink the segment (if the path still names
+// ours); release D; unlink N (if still ours); release N. A shell connecting meanwhile sees R
+// zero, or S closed, or D free: channel_not_found, never daemon_gone or a half-built segment.
+//
+// Shell attach (no wait anywhere; every "not now" is channel_not_found, which connect_timeout
+// retries): read R (SYNC POINT READ: record) and check magic, size, name, checksum, layout ->
+// open the segment file (owner trusted, same inode as R on Linux) -> D held? -> map it, sized by
+// fstat (never by the segment's own words) -> the ControlBlock at R.control_offset must lie
+// inside, carry R's creation stamp and pid, and have every region inside the mapping -> S is
+// ready or stopped. The descriptor pins the inode, so a daemon that replaces the file later
+// cannot make this mapping someone else's.
+//
+// Client slots: a shell takes the first C_i it can lock (the OS drops the lock when the shell
+// dies, so a slot is free exactly when its C_i is), then writes its ClientRecord (generation
+// + 1, pid, state = connected: SYNC POINT WRITE: connected). Releasing: state = free, unlock.
+//
+// Dead claims (command_queue.hpp): a slot claimed but not published blocks the queue's head.
+// The claimant announced pos in ClientRecord::pending_pos before its claim (the tail CAS,
+// release) and retracts it after its publish (release, so the publish is visible first: SYNC
+// POINT WRITE: claim retracted). The daemon, finding the head unpublished for a while, reads
+// every pending_pos (acquire: SYNC POINT READ: claim retracted) and probes C_i of those naming
+// the head; none alive and the slot still unpublished: the claimant died; skip the slot and
+// wake shells waiting for space. If the daemon read a retracted claim, the acquire makes the
+// publish that preceded it visible to its re-check of the slot, on ARM as on x86.
+#pragma once
+
+#include <venom/detail/channel_map.hpp>
+#include <venom/detail/command_queue.hpp>
+#include <venom/detail/fault.hpp>
+#include <venom/detail/platform.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+namespace venom::detail {
+
+// ---- the name record ----------------------------------------------------------------------
+
+/// FNV-1a over the record's bytes before its checksum.
+inline std::uint64_t record_checksum(const NameRecord& r) noexcept {
+    const auto* p = reinterpret_cast<const unsigned char*>(&r);
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    for (std::size_t i = 0; i < offsetof(NameRecord, checksum); ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/// Writes R (the daemon, holding N): a complete record, or all zero (`r` null).
+inline void write_record(LockFile& name_lock, const NameRecord* r) {
+    NameRecord out{};
+    if (r != nullptr) {
+        out = *r;
+        out.checksum = record_checksum(out);
+    }
+    name_lock.write_at(0, &out, sizeof out); // SYNC POINT WRITE: record
+}
+
+/// Reads R; false unless it is a complete record of `channel` (magic, size, name, checksum).
+inline bool read_record(const LockFile& name_lock, std::string_view channel, NameRecord& r) noexcept {
+    std::memset(&r, 0, sizeof r);
+    if (name_lock.read_at(0, &r, sizeof r) != sizeof r) return false; // SYNC POINT READ: record
+    if (r.magic != name_record_magic || r.record_size != sizeof(NameRecord)) return false;
+    if (r.checksum != record_checksum(r)) return false;
+    if (channel.size() >= record_name_capacity || r.name[channel.size()] != '\0' ||
+        std::memcmp(r.name, channel.data(), channel.size()) != 0)
+        return false;
+    return true;
+}
+
+/// A channel is not there now: no daemon, one starting or one closing. connect_timeout retries.
+[[noreturn]] inline void not_ready(std::string_view channel, const std::string& why) {
+    throw error(errc::channel_not_found, "channel \"" + std::string(channel) + "\" " + why);
+}
+
+// ---- the daemon's side --------------------------------------------------------------------
+
+/// Steps 1-3: owns the name or throws channel_exists / permission_denied. Returns N, locked,
+/// with R zeroed; `previous` gets the predecessor's record if it left a valid one.
+inline LockFile claim_name(std::string_view channel, const AccessControl& record_access,
+                           NameRecord& previous, bool& had_previous) {
+    const std::string path = lock_path(channel);
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+        LockFile lock = LockFile::open_or_create_own(path, record_access);
+        const bool owned = lock.try_lock(name_lock_byte);
+        if (!lock.still_linked()) continue; // a daemon closing unlinked it meanwhile: the new one
+        if (!owned)
+            throw error(errc::channel_exists, "channel \"" + std::string(channel) +
+                                                  "\" is served by a live daemon; stop it first "
+                                                  "or use another name");
+        had_previous = read_record(lock, channel, previous);
+        write_record(lock, nullptr);
+        return lock;
+    }
+    throw error(errc::system_failure, "the lock file " + path + " keeps vanishing; try again");
+}
+
+/// Step 4: removes what a dead predecessor left (Linux: the segment file, which is also its
+/// liveness file; Windows: its liveness file), refusing another user's file and a segment a
+/// daemon still serves.
+inline void remove_leftovers(std::string_view channel, std::uint64_t previous_incarnation) {
+    const std::string path = liveness_path(channel, previous_incarnation);
+    if (!look_at(path).exists) return;
+    LockFile old;
+    try {
+        old = LockFile::open_own(path);
+    } catch (const error& e) {
+        if (e.code() == errc::channel_not_found) return; // removed meanwhile
+        throw;
+    }
+    if (old.held_by_other(segment_daemon_byte))
+        throw error(errc::channel_exists,
+                    "a daemon still serves " + path + " although it no longer holds the name lock "
+                    "(its lock file was removed while it ran): stop that daemon first");
+    old.unlink_if_linked();
+}
+
+/// The record of a ready daemon.
+inline NameRecord make_record(std::string_view channel, std::uint64_t incarnation,
+                              std::uint64_t segment_size, std::uint64_t control_offset,
+                              const LockFile& segment_file, const ControlBlock& cb) noexcept {
+    NameRecord r{};
+    r.magic = name_record_magic;
+    r.layout = layout_version;
+    r.record_size = sizeof(NameRecord);
+    r.incarnation = incarnation;
+    r.segment_size = segment_size;
+    r.control_offset = control_offset;
+    r.segment_dev = segment_file.facts().dev;
+    r.segment_ino = segment_file.facts().ino;
+    r.created_unix_ns = cb.created_unix_ns;
+    r.daemon_pid = cb.daemon_pid;
+    r.daemon_uid = effective_uid();
+    std::memcpy(r.name, channel.data(), channel.size() < record_name_capacity ? channel.size() : 0);
+    return r;
+}
+
+// ---- a shell's (or the tool's) side --------------------------------------------------------
+
+struct AttachOptions {
+    Trust trust;               ///< whose files are accepted
+    bool writable = true;      ///< map read-write (a shell) or read-only (the tool)
+    bool require_live = true;  ///< refuse a segment whose daemon is not alive (D free)
+};
+
+/// A segment found through R and mapped by this process.
+struct Attachment {
+    NameRecord record{};
+    std::uint32_t owner = 0;   ///< uid owning the channel's files (Linux)
+    LockFile segment_file;     ///< Linux: the segment file; Windows: the liveness file
+    Mapping mapping;
+    ChannelMap map;
+    bool daemon_alive = false; ///< D was held when attached
+};
+
+/// Finds and maps the segment of the daemon that serves `channel` (see the design note).
+/// Throws channel_not_found (no daemon ready now), permission_denied (a file of a user not
+/// trusted, or not a plain file), incompatible_layout (the daemon runs another layout),
+/// corrupt_channel (the segment contradicts its record). Never waits.
+inline Attachment attach(std::string_view channel, const AttachOptions& o) {
+    Attachment a;
+    const LockFile n = LockFile::open_trusted(lock_path(channel), o.trust, false);
+    NameRecord& r = a.record;
+    if (!read_record(n, channel, r)) not_ready(channel, "has no daemon ready (none, or one starting or closing)");
+    fault_point(fault::record_read);
+    if (r.layout != layout_version)
+        throw error(errc::incompatible_layout,
+                    "the daemon of \"" + std::string(channel) + "\" uses venom layout version " +
+                        std::to_string(r.layout) + ", this program reads version " +
+                        std::to_string(layout_version) + ": build both with the same venom");
+    a.segment_file = LockFile::open_trusted(liveness_path(channel, r.incarnation), o.trust, o.writable);
+    a.owner = n.facts().owner;
+    if (a.segment_file.facts().owner != a.owner)
+        throw error(errc::permission_denied, "the files of channel \"" + std::string(channel) +
+                                                 "\" belong to different users (uid " +
+                                                 std::to_string(a.owner) + " and " +
+                                                 std::to_string(a.segment_file.facts().owner) +
+                                                 "): remove them (as their owners or root)");
+    if (!matches_segment(a.segment_file, r.segment_dev, r.segment_ino))
+        not_ready(channel, "is being replaced by a new daemon");
+    a.daemon_alive = a.segment_file.held_by_other(segment_daemon_byte);
+    if (o.require_live && !a.daemon_alive) not_ready(channel, "has no running daemon");
+    a.mapping = Mapping::open(segment_name(channel, r.incarnation), a.segment_file, o.writable);
+    const std::uint64_t size = a.mapping.size();
+    if (size < r.segment_size)
+        throw error(errc::corrupt_channel, "the segment of \"" + std::string(channel) + "\" is " +
+                                               std::to_string(size) + " bytes, its daemon made " +
+                                               std::to_string(r.segment_size) + " (truncated)");
+    if (r.control_offset % cache_line != 0 || r.control_offset > size ||
+        size - r.control_offset < sizeof(ControlBlock))
+        throw error(errc::corrupt_channel, "the record of \"" + std::string(channel) +
+                                               "\" puts the control block outside the segment");
+    auto* cb = reinterpret_cast<ControlBlock*>(a.mapping.data() + r.control_offset);
+    a.map = ChannelMap::validate(cb, a.mapping.data(), size);
+    if (cb->created_unix_ns != r.created_unix_ns || cb->daemon_pid != r.daemon_pid)
+        throw error(errc::corrupt_channel, "the segment of \"" + std::string(channel) +
+                                               "\" is not the one its daemon's record names");
+    // SYNC POINT READ: channel ready (pairs with the daemon's release store in create_segment).
+    const std::uint32_t st = cb->state.load(std::memory_order_acquire);
+    if (st == channel_closed && o.require_live) not_ready(channel, "is being closed by its daemon");
+    if (st != channel_ready && st != channel_stopped && st != channel_closed)
+        throw error(errc::corrupt_channel, "the channel's state word is " + std::to_string(st));
+    return a;
+}
+
+/// The incarnation the channel's record names (Windows: part of the segment's and events'
+/// names; Linux: 0). channel_not_found without a ready daemon's record.
+inline std::uint64_t find_incarnation(std::string_view channel) {
+    const LockFile n = LockFile::open_trusted(lock_path(channel), Trust{}, false);
+    NameRecord r;
+    if (!read_record(n, channel, r)) not_ready(channel, "has no daemon ready");
+    return r.incarnation;
+}
+
+/// Whether the daemon that made the attached segment is alive (D held). A system call.
+inline bool daemon_alive(const LockFile& segment_file) noexcept {
+    return segment_file.held_by_other(segment_daemon_byte);
+}
+
+// ---- client slots -------------------------------------------------------------------------
+
+/// Takes the first free client slot: its C_i lock, then its record. Returns the slot index
+/// and the connection's generation; too_many_clients when every slot is held.
+inline std::uint32_t claim_client_slot(const ChannelMap& m, LockFile& segment_file,
+                                       std::uint64_t& generation) {
+    for (std::uint32_t i = 0; i < m.max_clients; ++i) {
+        if (!segment_file.try_lock(segment_first_client_byte + i)) continue;
+        // The lock makes slot i ours: whoever held it before has disconnected or died.
+        ClientRecord& rec = m.client(i);
+        // relaxed: only the slot's holder writes these; the release store of state publishes them.
+        generation = rec.generation.load(std::memory_order_relaxed) + 1;
+        rec.generation.store(generation, std::memory_order_relaxed);
+        rec.pid.store(current_pid(), std::memory_order_relaxed);
+        rec.pending_pos.store(no_pending, std::memory_order_relaxed); // a dead owner's claim ends here
+        rec.requests.store(0, std::memory_order_relaxed);
+        rec.connected_unix_ns.store(unix_now_ns(), std::memory_order_relaxed);
+        m.response(i).wait.waiters.store(0, std::memory_order_relaxed); // a dead owner's count
+        rec.state.store(client_connected, std::memory_order_release); // SYNC POINT WRITE: connected
+        return i;
+    }
+    throw error(errc::too_many_clients, "all " + std::to_string(m.max_clients) +
+                                            " client slots are taken; raise ChannelConfig::max_clients "
+                                            "or close a shell");
+}
+
+/// Gives client slot `id` back: its record first, then its lock.
+inline void release_client_slot(const ChannelMap& m, LockFile& segment_file, std::uint32_t id) noexcept {
+    ClientRecord& rec = m.client(id);
+    // relaxed: ordered before the daemon's acquire of state by the release store below.
+    rec.pending_pos.store(no_pending, std::memory_order_relaxed);
+    rec.pid.store(0, std::memory_order_relaxed);
+    rec.state.store(client_free, std::memory_order_release); // SYNC POINT WRITE: slot free
+    segment_file.unlock(segment_first_client_byte + id);
+}
+
+/// Whether the shell holding client slot `id` is alive (C_id held). A system call.
+inline bool client_alive(const LockFile& segment_file, std::uint32_t id) noexcept {
+    return segment_file.held_by_other(segment_first_client_byte + id);
+}
+
+// ---- dead claims ----------------------------------------------------------------------------
+
+/// Daemon: whether the claimed, unpublished slot at `pos` was abandoned by a claimant that
+/// died. false if a live client announces `pos`. \pre the caller re-checks the slot after a
+/// true answer (queue_front): a claim retracted after its publish was published first.
+inline bool claim_abandoned(const ChannelMap& m, const LockFile& segment_file, std::uint64_t pos) noexcept {
+    for (std::uint32_t i = 0; i < m.max_clients; ++i) {
+        // SYNC POINT READ: claim retracted (pairs with the release store in queue_publish).
+        if (m.client(i).pending_pos.load(std::memory_order_acquire) == pos && client_alive(segment_file, i))
+            return false; // a live claimant: it will publish
+    }
+    return true;
+}
+
+} // namespace venom::detail
