@@ -54,8 +54,8 @@ public:
             return "timed out: the operation did not complete within its time limit; retry, "
                    "pass a longer timeout, or check that the daemon is serving (run or poll)";
         case errc::daemon_gone:
-            return "daemon gone: the channel's daemon stopped or died; reconnect once it is "
-                   "running again";
+            return "daemon gone: the channel's daemon stopped serving, closed the channel or "
+                   "died; retry once it serves again, or reconnect to its successor";
         case errc::incompatible_layout:
             return "incompatible layout: the channel was created by an incompatible venom build "
                    "or is not a venom channel; rebuild both sides with the same venom version";
@@ -65,8 +65,9 @@ public:
         case errc::invalid_name:
             return "invalid name: use 1 to 100 characters from [A-Za-z0-9._-]";
         case errc::permission_denied:
-            return "permission denied: the channel belongs to another user; run as that user or "
-                   "create the channel with a wider ChannelConfig::access";
+            return "permission denied: the channel's files belong to a user this process does "
+                   "not trust, or are not plain files, or this user may not open them; see the "
+                   "detail, README \"Security\", ChannelConfig::access and ShellOptions::trusted_uid";
         case errc::handler_failed:
             return "handler failed: the daemon's handler threw an exception for this request; "
                    "check the exception's text that follows, then fix the command or the handler";

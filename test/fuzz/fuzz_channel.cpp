@@ -2,19 +2,45 @@
 //
 // Each input builds a fresh channel (a daemon and a shell in this process), then runs a little
 // program of operations decoded from the input: write fuzzer bytes over the control block, the
-// command slots, the response slots, the client records or the state buffers; let the daemon
-// poll; let the shell read the state, send a request, wait for an update; connect another
-// shell. Every call must return (bounded), report corruption as a venom::error or error_code,
-// and never touch memory outside the segment (AddressSanitizer) or hit undefined behaviour.
+// command slots, the response slots, the client records, the state buffers or anywhere in the
+// whole segment (Boost's segment header, allocator and name index included: every byte any
+// process that can write the segment controls); write one 8-byte word at an aligned offset
+// (offsets, offset_ptrs, sizes); fill a range with one byte; truncate the segment file and
+// connect (which must refuse it) before restoring its size; let the daemon poll; let the shell
+// read the state, send a request, wait for an update; connect another shell; look at the
+// channel the way the `venom` tool does. After the program a fresh shell connects once more.
+// Every call must return (bounded), report corruption as a venom::error or error_code, and
+// never touch memory outside the segment (AddressSanitizer) or hit undefined behaviour.
+//
+// Input format: a sequence of operations, each an op byte (taken % 16) and its operands:
+//   0, 1  region write   region (% 6: control block, command slots, response slots, client
+//                        records, state buffers, whole segment), offset (u16; u24 for the
+//                        whole segment), length (% 17), bytes
+//   2, 12 daemon poll
+//   3     shell read_data
+//   4     shell request   length (% 80: may exceed max_cmd_size), timeout 0
+//   5     shell wait_for_update, timeout 0
+//   6, 10, 13  connect a second shell (replacing the last), read its state
+//   7     daemon write_data  length (u8)
+//   8     truncate          size (u24 % segment size): ftruncate the segment file smaller,
+//                           connect (must fail with a venom::error), inspect, restore the size
+//   9, 14 word write        offset (u24, word index % words), mode (% 4), then 8 bytes:
+//                           0 raw value, 1 offset_ptr to (offset + signed value),
+//                           2 small value (low byte), 3 ~0 - low byte
+//   11    fill              offset (u24), length (u16), byte: fill the whole segment's range
+//   15    inspect           the tool's read-only Inspection of the channel, sampled
 //
 //   build and run: bash tools/fuzz.sh [seconds]
 #include <venom/venom.hpp>
+
+#include "tools/cli/inspect.hpp"
 
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <optional>
 #include <string>
 #include <unistd.h>
@@ -31,11 +57,57 @@ struct Reader {
         return *p++;
     }
     std::uint32_t u16() { return static_cast<std::uint32_t>(byte()) | (static_cast<std::uint32_t>(byte()) << 8); }
+    std::uint32_t u24() { return u16() | (static_cast<std::uint32_t>(byte()) << 16); }
+    std::uint64_t u64() {
+        std::uint64_t v = 0;
+        for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(byte()) << (8 * i);
+        return v;
+    }
 };
+
+/// VENOM_FUZZ_TRACE=1: print what each connect and truncation did (reproducing a finding).
+bool trace() {
+    static const bool on = std::getenv("VENOM_FUZZ_TRACE") != nullptr;
+    return on;
+}
 
 std::string channel_name() {
     static const std::string name = "venom_fuzz_" + std::to_string(::getpid());
     return name;
+}
+
+/// Connects (every hostile state must give a shell or a venom::error), then uses the shell a
+/// little: the state, a request that nobody answers in time. Bounded: no connect_timeout.
+void connect_and_use(std::optional<venom::ShellChannel>& slot, const venom::ShellOptions& so) {
+    std::uint8_t buf[512];
+    try {
+        slot.reset();
+        slot.emplace(venom::ShellChannel::connect(channel_name(), so));
+        std::error_code read_ec, request_ec;
+        (void)slot->read_data(buf, sizeof buf, read_ec);
+        (void)slot->request("x", 1, buf, sizeof buf, std::chrono::nanoseconds(0), request_ec);
+        (void)slot->version();
+        (void)slot->config();
+        if (trace())
+            std::fprintf(stderr, "connect: ok, client %u, read: %s, request: %s\n", slot->client_id(),
+                         read_ec ? read_ec.message().c_str() : "ok",
+                         request_ec ? request_ec.message().c_str() : "ok");
+    } catch (const venom::error& e) {
+        if (trace()) std::fprintf(stderr, "connect: %s\n", e.what());
+    }
+}
+
+/// What `venom ls/show` does: a read-only attach, then its counters and client slots.
+void inspect() {
+    try {
+        const auto ins = venom_cli::Inspection::open(channel_name());
+        (void)ins.sample();
+        (void)ins.clients(true);
+        (void)ins.clients_alive();
+        (void)ins.age_seconds();
+        (void)ins.incarnation();
+    } catch (const venom::error&) {
+    }
 }
 
 } // namespace
@@ -46,6 +118,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     config.max_cmd_size = 64;
     config.max_response_size = 64;
     config.state_buffers = 2;
+    int seg_fd = -1;
     try {
         auto daemon = venom::DaemonChannel::create(channel_name(), config);
         venom::ShellOptions so;
@@ -55,20 +128,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::optional<venom::ShellChannel> second;
         daemon.write_data(std::string_view("initial state"));
 
-        // The regions, as the daemon mapped them (process-local view of the segment).
+        // The regions, as a shell maps them (process-local view of the segment).
         const venom::detail::Attachment mapping = venom::detail::attach(channel_name(), {});
         const venom::detail::ChannelMap& m = mapping.map;
         struct Region {
             std::uint8_t* p;
             std::size_t n;
         };
+        std::uint8_t* const seg = mapping.mapping.data();
+        const std::size_t seg_size = static_cast<std::size_t>(mapping.mapping.size());
+        constexpr std::size_t whole = 5;
         const Region regions[] = {
             {reinterpret_cast<std::uint8_t*>(m.cb), sizeof(venom::detail::ControlBlock)},
             {m.slots, m.slot_stride * m.cmd_slots},
             {m.responses, m.response_stride * m.max_clients},
             {m.clients, sizeof(venom::detail::ClientRecord) * m.max_clients},
             {m.state, m.state_stride * m.state_buffers},
+            {seg, seg_size}, // every byte: Boost's header, allocator, name index, our regions
         };
+        // A second descriptor on the segment file, for truncating it (the daemon's and the
+        // shells' open file descriptions keep their OFD locks: closing this one drops none).
+        seg_fd = ::open(venom::detail::segment_path(channel_name()).c_str(), O_RDWR | O_CLOEXEC);
         auto handler = [](std::uint32_t id, venom::ByteView cmd) {
             std::vector<std::uint8_t> out(cmd.begin(), cmd.end());
             out.push_back(static_cast<std::uint8_t>(id));
@@ -78,17 +158,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         Reader in{data, size};
         std::uint8_t buf[512];
         for (int op = 0; op < 64 && in.n != 0; ++op) {
-            switch (in.byte() % 8) {
+            const unsigned code = in.byte() % 16u;
+            if (trace()) std::fprintf(stderr, "op %d: %u\n", op, code);
+            switch (code) {
             case 0:
             case 1: { // hostile write: region, offset, length, bytes
-                const Region& r = regions[in.byte() % 5];
-                const std::size_t off = in.u16() % r.n;
+                const std::size_t which = in.byte() % 6;
+                const Region& r = regions[which];
+                const std::size_t off = (which == whole ? in.u24() : in.u16()) % r.n;
                 std::size_t len = in.byte() % 17;
                 if (len > r.n - off) len = r.n - off;
                 for (std::size_t i = 0; i < len; ++i) r.p[off + i] = in.byte();
                 break;
             }
-            case 2: daemon.poll(handler); break;
+            case 2:
+            case 12: daemon.poll(handler); break;
             case 3: {
                 std::error_code ec;
                 (void)shell.read_data(buf, sizeof buf, ec);
@@ -108,16 +192,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 }
                 break;
             }
-            case 6: {
-                try {
-                    second.reset();
-                    second.emplace(venom::ShellChannel::connect(channel_name(), so));
-                    std::error_code ec;
-                    (void)second->read_data(buf, sizeof buf, ec);
-                } catch (const venom::error&) {
-                }
-                break;
-            }
+            case 6:
+            case 10:
+            case 13: connect_and_use(second, so); break;
             case 7: {
                 const std::size_t len = in.byte();
                 std::uint8_t state[256];
@@ -125,12 +202,79 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 daemon.write_data(state, len);
                 break;
             }
+            case 8: { // truncate the segment file, connect, restore the size
+                const off_t smaller = static_cast<off_t>(in.u24() % seg_size);
+                if (seg_fd < 0 || ::ftruncate(seg_fd, smaller) != 0) break;
+                // Nothing may touch the mapped pages past `smaller` until the size is back
+                // (SIGBUS): only connect and the tool's attach run here, and both must refuse
+                // the file before they read it.
+                bool refused = false;
+                std::string why;
+                try {
+                    venom::ShellChannel s = venom::ShellChannel::connect(channel_name(), so);
+                } catch (const venom::error& e) {
+                    refused = true;
+                    if (trace()) why = e.what();
+                }
+                std::optional<venom_cli::Inspection> ins;
+                try {
+                    ins.emplace(venom_cli::Inspection::open(channel_name()));
+                } catch (const venom::error&) {
+                }
+                const bool tool_mapped = ins && ins->mapped();
+                if (trace())
+                    std::fprintf(stderr, "truncated to %lld: connect %s (%s); tool: %s\n",
+                                 static_cast<long long>(smaller), refused ? "refused" : "ACCEPTED",
+                                 why.c_str(), ins ? ins->problem.c_str() : "?");
+                ins.reset();
+                // The restored pages read as zeros: just another hostile write.
+                if (::ftruncate(seg_fd, static_cast<off_t>(seg_size)) != 0) std::abort();
+                if (!refused || tool_mapped) {
+                    std::fprintf(stderr, "a segment truncated to %lld of %zu bytes was accepted (%s)\n",
+                                 static_cast<long long>(smaller), seg_size,
+                                 refused ? "by the tool" : "by connect");
+                    std::abort();
+                }
+                break;
+            }
+            case 9:
+            case 14: { // one 8-byte word at an aligned offset anywhere in the segment
+                const std::size_t off = (in.u24() % (seg_size / 8)) * 8;
+                const std::uint8_t mode = in.byte() % 4;
+                const std::uint64_t raw = in.u64();
+                std::uint64_t v = raw;
+                if (mode == 1) {
+                    // an offset_ptr stored at `off` pointing at off + d, d the signed low 24
+                    // bits of raw (0: a self-referential pointer, as zeroed memory reads)
+                    std::int64_t d = static_cast<std::int64_t>(raw & 0xffffff);
+                    if (d >= 0x800000) d -= 0x1000000;
+                    v = static_cast<std::uint64_t>(d);
+                } else if (mode == 2) {
+                    v = raw & 0xff;
+                } else if (mode == 3) {
+                    v = ~std::uint64_t{0} - (raw & 0xff);
+                }
+                std::memcpy(seg + off, &v, sizeof v);
+                break;
+            }
+            case 11: { // fill a range of the whole segment with one byte
+                const std::size_t off = in.u24() % seg_size;
+                std::size_t len = in.u16();
+                if (len > seg_size - off) len = seg_size - off;
+                std::memset(seg + off, in.byte(), len);
+                break;
+            }
+            case 15: inspect(); break;
             }
         }
+        // Whatever the program did: a fresh shell connects or is refused, and the tool looks.
+        connect_and_use(second, so);
+        inspect();
     } catch (const venom::error& e) {
         // Set-up errors are not findings, but they must not be the norm: report and go on.
         static int reported = 0;
         if (reported++ < 5) std::fprintf(stderr, "fuzz set-up: %s\n", e.what());
     }
+    if (seg_fd >= 0) ::close(seg_fd);
     return 0;
 }

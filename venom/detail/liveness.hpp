@@ -15,11 +15,12 @@
 //   S    ControlBlock::state in the segment: ready, stopped (stop()), closed (close()).
 //
 // Daemon create (each step bounded; what a death at each step leaves):
-//   1. open or create N: an existing N must be a regular file of this user with one link
-//      (platform: no symlink, FIFO, device or foreign file is ever opened read-write, locked
-//      or removed; permission_denied names its owner).            died: N left, unlocked
+//   1. open or create N: an existing N must be a regular file of this user (platform: no
+//      symlink, FIFO, device or foreign file is ever opened read-write, locked or removed;
+//      permission_denied names its owner).                         died: N left, unlocked
 //   2. lock N byte 0. Held: a live daemon owns the name (channel_exists) unless N was unlinked
-//      meanwhile by a daemon closing: then open the new N (back to 1). died: lock released
+//      meanwhile by a daemon closing: then open the new N (back to 1). Got it, but N has other
+//      links (another channel's N linked here): unlink our name, back to 1. died: lock released
 //   3. zero R: a killed predecessor's record is stale.             died: R zero, N unlocked
 //   4. the predecessor's segment file, if any: must be ours; D held means a daemon still runs
 //      on it without N (its N was removed by hand): channel_exists; else unlink it.
@@ -114,10 +115,26 @@ inline LockFile claim_name(std::string_view channel, const AccessControl& record
         LockFile lock = LockFile::open_or_create_own(path, record_access);
         const bool owned = lock.try_lock(name_lock_byte);
         if (!lock.still_linked()) continue; // a daemon closing unlinked it meanwhile: the new one
-        if (!owned)
-            throw error(errc::channel_exists, "channel \"" + std::string(channel) +
-                                                  "\" is served by a live daemon; stop it first "
-                                                  "or use another name");
+        const std::uint64_t links = lock.refresh().links;
+        if (!owned) {
+            std::string why = "channel \"" + std::string(channel) + "\" is served by a live daemon; "
+                              "stop it first or use another name";
+            if (!lock.held_by_other(name_lock_byte))
+                why = "a process with read access to " + path + " holds a shared lock on it, so no "
+                      "daemon can take the name (with Access::group or everyone, any client can): "
+                      "stop that process, or remove the file and create again";
+            else if (links > 1)
+                why += " (" + path + " has " + std::to_string(links) + " links: if no daemon of \"" +
+                       std::string(channel) + "\" runs, it is another channel's lock file linked "
+                       "under this name; remove it)";
+            throw error(errc::channel_exists, why);
+        }
+        if (links > 1) {
+            // Ours, and nobody holds it, but it has other names (another channel's lock file,
+            // linked here): not this channel's alone. Replace our name with a fresh file.
+            lock.unlink_if_linked();
+            continue;
+        }
         had_previous = read_record(lock, channel, previous);
         write_record(lock, nullptr);
         return lock;

@@ -1,7 +1,7 @@
 // venom/detail/platform_linux.hpp - the Linux half of the platform layer (see platform.hpp).
 //   Event        a futex on the WaitWord's epoch, in the segment itself (no kernel object)
-//   LockFile     a channel file opened only after it passed the ownership checks (no links,
-//                no FIFOs or devices, no foreign owner), with open-file-description byte-range
+//   LockFile     a channel file opened only after it passed the checks (a regular file - no
+//                symlink, FIFO, device or directory - of a trusted owner), with open-file-description byte-range
 //                locks (F_OFD_*)
 //   Mapping      mmap of a whole channel file, sized by fstat
 //   names        /dev/shm/venom.<name>.shm (the segment, also the liveness file) and
@@ -150,7 +150,7 @@ inline std::uint64_t shm_free_bytes() noexcept {
 // Everything in /dev/shm may have been put there by another user (the directory is world-
 // writable with the sticky bit): a symbolic link to someone's file, a FIFO, a directory, a link
 // to a pty, a hard link to another channel's file, a file of theirs. venom opens a channel file
-// only after lstat() shows a regular file with one link, owned by a user it trusts, and then
+// only after lstat() shows a regular file owned by a user it trusts, and then
 // opens it with O_NOFOLLOW (a link swapped in meanwhile fails), O_NOCTTY (never a controlling
 // terminal), O_NONBLOCK (a FIFO never blocks the open) and O_CLOEXEC, and checks with fstat()
 // that the descriptor is the file lstat() saw. The sticky bit makes the check stick: once a
@@ -213,17 +213,19 @@ inline FileFacts look_at(const std::string& path) {
     throw_system("examining " + path, errno);
 }
 
-/// Throws permission_denied unless `f` is a regular file with one link whose owner passes
-/// `owner_ok`; the message names what the file is, its owner, and what to do.
+/// Throws permission_denied unless `f` is a regular file whose owner passes `owner_ok`; the
+/// message names what the file is, its owner, and what to do. Hard links are not refused here:
+/// a link to another channel's file is told apart by the name in the daemon's record and by
+/// the segment's inode (liveness.hpp), and refusing a second link would let anyone who may
+/// link a file lock its channel out.
 template <class OwnerOk>
 void require_channel_file(const std::string& path, const FileFacts& f, OwnerOk&& owner_ok,
                           const char* who_may) {
-    if (!f.regular || f.links != 1 || !owner_ok(f.owner)) {
-        std::string what = path + " is a " + std::string(f.kind());
-        if (f.regular && f.links != 1) what += " with " + std::to_string(f.links) + " hard links";
-        what += " owned by uid " + std::to_string(f.owner);
+    if (!f.regular || !owner_ok(f.owner)) {
+        const std::string what = path + " is a " + std::string(f.kind()) + " owned by uid " +
+                                 std::to_string(f.owner);
         throw error(errc::permission_denied,
-                    what + "; venom uses only a regular file with one link owned by " + who_may +
+                    what + "; venom uses only a regular file owned by " + who_may +
                         ". It was not opened, locked or removed: let its owner (uid " +
                         std::to_string(f.owner) + ") or root remove it, or use another channel name");
     }
@@ -394,7 +396,7 @@ private:
             throw_system("opening " + path, errno);
         }
         refresh();
-        if (!facts_.same_file(seen)) {
+        if (!facts_.same_file(seen) || facts_.links == 0) { // replaced, or unlinked since lstat
             close();
             return false;
         }
