@@ -401,10 +401,12 @@ std::atomic<bool> slept_after_abort{false};
 std::atomic<int> sleeps{0};
 } // namespace
 
-BOOST_AUTO_TEST_CASE(a_stop_landing_just_before_a_shell_blocks_is_not_missed) {
+BOOST_AUTO_TEST_CASE(a_close_landing_just_before_a_shell_blocks_is_not_missed) {
     // The window: the shell's wait has tested abort() and is about to block when the daemon
-    // stops serving (or closes). The waiter must notice before sleeping its slice (here 10 s).
-    for (int variant = 0; variant < 2; ++variant) {
+    // closes the channel. The waiter must notice before sleeping its slice (here 10 s).
+    // (A stop() does not abort a waiting request at once: the request waits for its next
+    // probe, daemon_check later, in case the daemon serves again. Only close is tested here.)
+    for (int variant = 1; variant < 2; ++variant) {
         ChannelName name(variant == 0 ? "stopwin" : "closewin2");
         std::optional<venom::DaemonChannel> daemon;
         daemon.emplace(venom::DaemonChannel::create(name.str(), small_config()));
@@ -528,16 +530,20 @@ BOOST_AUTO_TEST_CASE(stop_stops_serving_until_run_again) {
         Server server(daemon);
         BOOST_TEST(to_string(shell.request(std::string("a"))) == "a");
     } // stop() + join
-    // Not serving: at once daemon_gone, saying why; the state is still published and read.
+    // Not serving: daemon_gone after one daemon_check (20 ms), saying why; the state is still
+    // published and read.
     const auto t0 = Clock::now();
     const std::string what = error_of([&] { (void)shell.request(std::string("b")); }, errc::daemon_gone, "stopped");
-    BOOST_TEST(ms_since(t0) < 1000.0);
+    const double gone_ms = ms_since(t0);
+    BOOST_TEST_MESSAGE("request to a stopped daemon: daemon_gone after " << gone_ms << " ms");
+    BOOST_TEST(gone_ms >= 15.0);
+    BOOST_TEST(gone_ms < 2000.0);
     BOOST_TEST(contains(what, "stopped serving"), what);
     daemon.write_data("v2");
     BOOST_TEST(shell.wait_for_update(1, 1s));
     BOOST_TEST(to_string(shell.read_data()) == "v2");
     // A request already waiting when stop() comes (no run() in progress) ends at once too.
-    BOOST_TEST(daemon.poll([](std::uint32_t, venom::ByteView) {}) == 0u); // serving again
+    BOOST_TEST(daemon.poll([](std::uint32_t, venom::ByteView) {}) == 1u); // serving again: "b", stale
     std::error_code ec;
     double waited_ms = 0;
     std::thread waiter([&] {
@@ -557,8 +563,9 @@ BOOST_AUTO_TEST_CASE(stop_stops_serving_until_run_again) {
     daemon.stop();
     daemon.run([](std::uint32_t, venom::ByteView) {});
     error_of([&] { (void)shell.request(std::string("e")); }, errc::daemon_gone, "stop before run");
-    // poll() serves again.
-    BOOST_TEST(daemon.poll([](std::uint32_t, venom::ByteView) {}) == 0u);
+    // A daemon that serves again at once loses no request: one sent while it was stopped is
+    // answered by the next poll().
+    BOOST_TEST(daemon.poll([](std::uint32_t, venom::ByteView) {}) == 1u); // "e", stale now
     std::error_code ec2;
     std::thread later([&] {
         char buf[8];

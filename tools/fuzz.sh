@@ -20,7 +20,7 @@ log=$out/fuzz.log
 status=0
 "$out/fuzz_channel" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 -print_final_stats=1 \
     -artifact_prefix="$out/" test/fuzz/corpus-work test/fuzz/corpus >"$log" 2>&1 || status=$?
-grep -m1 ' INITED ' "$log" || true
-grep -v -e '^"' -e 'recommended dictionary' "$log" | tail -25
+grep -m1 -E '[[:space:]]INITED[[:space:]]' "$log" || true
+grep -v -e '^"' -e '^######' "$log" | tail -25
 [ "$status" -eq 0 ] || echo "fuzz.sh: the fuzzer exited with $status (a finding?): see $log and $out/crash-* $out/timeout-* $out/leak-*"
 exit "$status"

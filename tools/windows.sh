@@ -7,7 +7,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 out=$root/build/windows
-linux_only="permissions_test" # setuid to another user: Linux only (see README, Windows section)
+# permissions_test switches to another user; trust_test and hostile_test attack /dev/shm files
+# (symlinks, FIFOs, hard links, foreign owners, truncation): Linux only (README, Windows section)
+linux_only="permissions_test trust_test hostile_test"
 scale=${VENOM_WINDOWS_TEST_SCALE:-0.3}
 
 need=()

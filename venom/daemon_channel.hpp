@@ -109,7 +109,7 @@ struct daemon_impl {
                                                 std::memory_order_relaxed);
     }
 
-    /// Not serving (stop(), run() returning): waiting and new requests get daemon_gone.
+    /// Not serving (stop(), run() returning): requests that stay waiting get daemon_gone.
     void unserve() noexcept {
         std::uint32_t expected = channel_ready;
         // seq_cst: ordered before the epoch bumps of wake_everyone(), like close().
@@ -329,8 +329,8 @@ public:
     /// handler_failed (with its what()) to that client; the daemon goes on.
     /// Blocks; waits as ChannelConfig::wait says (spin, then sleep: ~0% CPU when idle).
     /// A stop() that came before run() makes it return at once. When run() returns (after
-    /// stop()) the channel stays open and its state readable, but it is not serving: waiting
-    /// and new requests get errc::daemon_gone until run() or poll() is called again.
+    /// stop()) the channel stays open and its state readable, but it is not serving (see
+    /// stop()) until run() or poll() is called again.
     template <class Handler>
     void run(Handler&& handler) {
         auto& d = impl();
@@ -366,10 +366,12 @@ public:
         return n;
     }
 
-    /// Stops serving: run() returns after the command in hand (whose answer is delivered), and
-    /// from then until run() or poll() is called again, waiting and new requests fail at once
-    /// with errc::daemon_gone ("stopped serving"). The channel stays open: shells still read the state, write_data still
-    /// publishes, and commands queued meanwhile wait for the next run()/poll(). Destroying the
+    /// Stops serving: run() returns after the command in hand (whose answer is delivered).
+    /// Until run() or poll() is called again, requests wait (they are queued), and a request
+    /// that finds the daemon still stopped ShellOptions::daemon_check (20 ms) into its wait
+    /// fails with errc::daemon_gone ("stopped serving"): a daemon that calls run() again at
+    /// once loses no request, one that stays stopped makes none wait for ever. The channel
+    /// stays open: shells still read the state and write_data still publishes. Destroying the
     /// daemon closes the channel. Async-signal-safe, any thread, never throws.
     void stop() noexcept {
         if (!impl_) return;

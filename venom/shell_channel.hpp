@@ -46,23 +46,27 @@ struct shell_impl {
         record = nullptr;
     }
 
-    /// The abort test of a wait for an answer or a queue slot: the daemon closed the channel
-    /// or stopped serving, or (a system call, made once the wait has lasted
-    /// options.daemon_check and then once per daemon_check) no process holds the daemon's ready
-    /// byte any more. `next_probe` belongs to the wait.
+    /// The abort test of a wait for an answer or a queue slot: the daemon closed the channel,
+    /// or (probes made once the wait has lasted options.daemon_check and then once per
+    /// daemon_check) it has stopped serving or no process holds its ready byte any more (a
+    /// system call). `next_probe` belongs to the wait.
     bool daemon_gone(clock::time_point& next_probe) { return gone_or(next_probe, true); }
 
     /// The abort test of a wait for a state update: a stopped daemon still publishes.
     bool daemon_dead(clock::time_point& next_probe) { return gone_or(next_probe, false); }
 
+    /// A stopped daemon counts as gone only when a probe finds it stopped, at least
+    /// options.daemon_check into the wait: one that calls run() again at once (a loop that
+    /// stops to do other work) serves the request instead of failing it.
     bool gone_or(clock::time_point& next_probe, bool stopped_counts) {
         // acquire: pairs with the daemon's seq_cst stores in close() and stop().
         const std::uint32_t st = map().cb->state.load(std::memory_order_acquire);
-        if (st == channel_closed || (stopped_counts && st == channel_stopped)) return true;
+        if (st == channel_closed) return true;
         const auto now = clock::now();
         if (next_probe == clock::time_point{}) next_probe = now + options.daemon_check;
         if (now < next_probe) return false;
         next_probe = now + options.daemon_check;
+        if (stopped_counts && st == channel_stopped) return true;
         return !daemon_alive(segment_lock);
     }
 
@@ -102,7 +106,9 @@ struct shell_impl {
                               std::to_string(m.max_cmd_size);
             return 0;
         }
-        if (m.cb->state.load(std::memory_order_acquire) != channel_ready) {
+        // A stopped daemon may serve again at once: the request waits (gone_or) rather than
+        // failing here.
+        if (m.cb->state.load(std::memory_order_acquire) == channel_closed) {
             ec = make_error_code(errc::daemon_gone);
             last_error_text = gone_text();
             return 0;

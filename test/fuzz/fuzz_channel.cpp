@@ -20,11 +20,14 @@
 //   3     shell read_data
 //   4     shell request   length (% 80: may exceed max_cmd_size), timeout 0
 //   5     shell wait_for_update, timeout 0
-//   6, 10, 13  connect a second shell (replacing the last), read its state
+//   6, 10, 13  connect a second shell (replacing the last) and send a request; 6 also reads
+//               the state
 //   7     daemon write_data  length (u8)
 //   8     truncate          size (u24 % segment size): ftruncate the segment file smaller,
 //                           connect (must fail with a venom::error), inspect, restore the size
-//   9, 14 word write        offset (u24, word index % words), mode (% 4), then 8 bytes:
+//   9, 14 word write        9: offset (u24, word index % the segment's words); 14: offset
+//                           (u8, word index % the control block's words); then mode (% 4),
+//                           then 8 bytes:
 //                           0 raw value, 1 offset_ptr to (offset + signed value),
 //                           2 small value (low byte), 3 ~0 - low byte
 //   11    fill              offset (u24), length (u16), byte: fill the whole segment's range
@@ -78,13 +81,15 @@ std::string channel_name() {
 
 /// Connects (every hostile state must give a shell or a venom::error), then uses the shell a
 /// little: the state, a request that nobody answers in time. Bounded: no connect_timeout.
-void connect_and_use(std::optional<venom::ShellChannel>& slot, const venom::ShellOptions& so) {
+/// `read`: also read the state (a corrupt state costs a reader ~1000 yielding retries before
+/// it says corrupt_channel, so not on every connect: the fuzzer stays fast).
+void connect_and_use(std::optional<venom::ShellChannel>& slot, const venom::ShellOptions& so, bool read) {
     std::uint8_t buf[512];
     try {
         slot.reset();
         slot.emplace(venom::ShellChannel::connect(channel_name(), so));
         std::error_code read_ec, request_ec;
-        (void)slot->read_data(buf, sizeof buf, read_ec);
+        if (read) (void)slot->read_data(buf, sizeof buf, read_ec);
         (void)slot->request("x", 1, buf, sizeof buf, std::chrono::nanoseconds(0), request_ec);
         (void)slot->version();
         (void)slot->config();
@@ -192,9 +197,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 }
                 break;
             }
-            case 6:
+            case 6: connect_and_use(second, so, true); break;
             case 10:
-            case 13: connect_and_use(second, so); break;
+            case 13: connect_and_use(second, so, false); break;
             case 7: {
                 const std::size_t len = in.byte();
                 std::uint8_t state[256];
@@ -207,13 +212,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 if (seg_fd < 0 || ::ftruncate(seg_fd, smaller) != 0) break;
                 // Nothing may touch the mapped pages past `smaller` until the size is back
                 // (SIGBUS): only connect and the tool's attach run here, and both must refuse
-                // the file before they read it.
-                bool refused = false;
+                // the file before they read it. Whatever they accepted is kept until then.
+                std::optional<venom::ShellChannel> accepted;
                 std::string why;
                 try {
-                    venom::ShellChannel s = venom::ShellChannel::connect(channel_name(), so);
+                    accepted.emplace(venom::ShellChannel::connect(channel_name(), so));
                 } catch (const venom::error& e) {
-                    refused = true;
                     if (trace()) why = e.what();
                 }
                 std::optional<venom_cli::Inspection> ins;
@@ -224,22 +228,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 const bool tool_mapped = ins && ins->mapped();
                 if (trace())
                     std::fprintf(stderr, "truncated to %lld: connect %s (%s); tool: %s\n",
-                                 static_cast<long long>(smaller), refused ? "refused" : "ACCEPTED",
+                                 static_cast<long long>(smaller), accepted ? "ACCEPTED" : "refused",
                                  why.c_str(), ins ? ins->problem.c_str() : "?");
-                ins.reset();
                 // The restored pages read as zeros: just another hostile write.
                 if (::ftruncate(seg_fd, static_cast<off_t>(seg_size)) != 0) std::abort();
-                if (!refused || tool_mapped) {
+                if (accepted || tool_mapped) {
                     std::fprintf(stderr, "a segment truncated to %lld of %zu bytes was accepted (%s)\n",
                                  static_cast<long long>(smaller), seg_size,
-                                 refused ? "by the tool" : "by connect");
+                                 accepted ? "by connect" : "by the tool");
                     std::abort();
                 }
                 break;
             }
             case 9:
-            case 14: { // one 8-byte word at an aligned offset anywhere in the segment
-                const std::size_t off = (in.u24() % (seg_size / 8)) * 8;
+            case 14: { // one 8-byte word at an aligned offset anywhere in the segment (9) or
+                       // in the control block (14: its sizes, counts and region offset_ptrs)
+                const std::size_t cb_at = static_cast<std::size_t>(mapping.record.control_offset);
+                const std::size_t off = code == 9 ? (in.u24() % (seg_size / 8)) * 8
+                                                  : cb_at + (in.byte() % (sizeof(venom::detail::ControlBlock) / 8)) * 8;
                 const std::uint8_t mode = in.byte() % 4;
                 const std::uint64_t raw = in.u64();
                 std::uint64_t v = raw;
@@ -268,7 +274,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             }
         }
         // Whatever the program did: a fresh shell connects or is refused, and the tool looks.
-        connect_and_use(second, so);
+        connect_and_use(second, so, true);
         inspect();
     } catch (const venom::error& e) {
         // Set-up errors are not findings, but they must not be the norm: report and go on.

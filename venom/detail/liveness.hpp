@@ -19,7 +19,9 @@
 //      symlink, FIFO, device or foreign file is ever opened read-write, locked or removed;
 //      permission_denied names its owner).                         died: N left, unlocked
 //   2. lock N byte 0. Held: a live daemon owns the name (channel_exists) unless N was unlinked
-//      meanwhile by a daemon closing: then open the new N (back to 1). Got it, but N has other
+//      meanwhile by a daemon closing: then open the new N (back to 1). Held only by a shared
+//      lock (a reader of N: possible with widened access, where clients are trusted): no
+//      daemon, but the name cannot be taken: channel_exists saying so. Got it, but N has other
 //      links (another channel's N linked here): unlink our name, back to 1. died: lock released
 //   3. zero R: a killed predecessor's record is stale.             died: R zero, N unlocked
 //   4. the predecessor's segment file, if any: must be ours; D held means a daemon still runs
@@ -39,7 +41,13 @@
 // fstat (never by the segment's own words) -> the ControlBlock at R.control_offset must lie
 // inside, carry R's creation stamp and pid, and have every region inside the mapping -> S is
 // ready or stopped. The descriptor pins the inode, so a daemon that replaces the file later
-// cannot make this mapping someone else's.
+// cannot make this mapping someone else's. Files hard-linked from another channel fail the
+// record's name check (N) or the inode check (the segment).
+//
+// Memory orders: R is read and written with pread/pwrite (the kernel orders them; the checksum
+// rejects a record read while being written). S: released by create_segment after the layout,
+// acquired by attach before using it; the closed/stopped stores are seq_cst and precede the
+// epoch bumps of wake_all, which waiters acquire (waiter.hpp).
 //
 // Client slots: a shell takes the first C_i it can lock (the OS drops the lock when the shell
 // dies, so a slot is free exactly when its C_i is), then writes its ClientRecord (generation
