@@ -314,6 +314,9 @@ BOOST_AUTO_TEST_CASE(kill_storm) {
     stats->stop_daemon.store(1);
     BOOST_TEST(daemon.wait(30s) == 0);
     BOOST_TEST(!channel_files_exist(name.str()));
+#if defined(_WIN32)
+    for (const auto& f : channel_files(name.str())) BOOST_TEST_MESSAGE("left behind: " << f);
+#endif
 }
 
 VENOM_TEST_MAIN("chaos")

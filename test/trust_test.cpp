@@ -215,6 +215,24 @@ BOOST_AUTO_TEST_CASE(a_record_that_names_another_channel_or_is_damaged_reads_as_
     (void)venom::ShellChannel::connect(name.str());
 }
 
+BOOST_AUTO_TEST_CASE(a_daemon_whose_lock_file_was_removed_keeps_its_segment) {
+    // Someone removed a live daemon's lock file by hand. A second daemon of the name gets the
+    // name lock (a new file), but must neither remove nor replace the first one's segment:
+    // before, the first one's clean stop would later delete the second one's segment.
+    ChannelName name("orphan");
+    auto first = venom::DaemonChannel::create(name.str(), small_config());
+    first.write_data("first");
+    BOOST_REQUIRE(::unlink(shm(name, ".lock").c_str()) == 0);
+    struct stat before, after;
+    BOOST_REQUIRE(::stat(shm(name, ".shm").c_str(), &before) == 0);
+    const std::string what = error_of([&] { (void)venom::DaemonChannel::create(name.str(), small_config()); },
+                                      errc::channel_exists, "second daemon on an orphaned segment");
+    BOOST_TEST(contains(what, "still serves"), what);
+    BOOST_REQUIRE(::stat(shm(name, ".shm").c_str(), &after) == 0);
+    BOOST_TEST(before.st_ino == after.st_ino);
+    BOOST_TEST(::access(shm(name, ".lock").c_str(), F_OK) != 0); // the second one's lock file went with it
+}
+
 // ================================================================ restarts
 
 namespace {

@@ -255,13 +255,16 @@ public:
         impl->incarnation = detail::new_incarnation();
         const std::string seg = detail::segment_name(name, impl->incarnation);
         const std::string live = detail::liveness_path(name, impl->incarnation);
+        bool made_segment = false; // only a segment this create made is removed on failure
         try {
             // Step 4: a dead daemon's leftovers. Unlinking its segment leaves its shells a file
             // whose ready byte nobody holds, so they report daemon_gone.
             detail::remove_leftovers(impl->name, had_previous ? previous.incarnation : 0);
+            detail::write_building_record(impl->name_lock, impl->name, impl->incarnation);
             // Step 5, then 6: the segment file as this process sees it (own, one link, the size
             // Boost gave it), reserved in /dev/shm, and its ready byte.
             auto created = detail::create_segment(seg, config, access);
+            made_segment = true;
             impl->segment = std::move(created.segment);
             impl->segment.bind_events(impl->name, impl->incarnation, access);
             impl->segment.events->open_all();
@@ -285,9 +288,9 @@ public:
             if (impl->segment_lock.is_open()) {
                 impl->segment_lock.unlink_if_linked();
                 impl->segment_lock.close();
-            } else {
+            } else if (made_segment) {
                 try {
-                    detail::remove_own_leftover(live); // a segment file Boost made, if any
+                    detail::remove_own_leftover(live); // the segment file Boost made for us
                 } catch (...) {
                 }
             }

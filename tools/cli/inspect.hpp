@@ -286,7 +286,7 @@ inline Removal remove_stale(const std::string& name) {
         if (!lock.try_lock(vd::name_lock_byte)) return Removal::daemon_alive;
         if (!lock.still_linked()) continue; // a daemon shutting down unlinked it: look again
         vd::NameRecord previous{};
-        const bool had = vd::read_record(lock, name, previous);
+        const bool had = vd::read_record(lock, name, previous, true);
         try {
             vd::remove_leftovers(name, had ? previous.incarnation : 0);
         } catch (const venom::error& e) {

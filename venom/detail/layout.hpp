@@ -195,16 +195,20 @@ struct StateBuffer {
 
 inline constexpr std::size_t header_bytes = cache_line; ///< every header is padded to one line
 
-/// "VENOMNR\0" little-endian: the first word of a NameRecord.
+/// "VENOMNR\0" little-endian: the first word of a ready daemon's NameRecord.
 inline constexpr std::uint64_t name_record_magic = 0x00524e4d4f4e4556ull;
+/// "VENOMNB\0": a record written while the daemon builds its segment. Shells ignore it; it
+/// tells the next daemon which incarnation a daemon killed mid-create left behind (Windows).
+inline constexpr std::uint64_t name_record_building_magic = 0x00424e4d4f4e4556ull;
 /// Room for a channel name and its NUL (limits::max_name_length is 100), padded to 8 bytes.
 inline constexpr std::size_t record_name_capacity = 112;
 
 /// The daemon's record at offset 0 of its name lock file: where only the daemon can write
 /// (the file is its own, mode 0600/0640/0644), so a shell learns from it, not from the
 /// segment, where the control block is and which segment file belongs to this daemon. Written
-/// once the segment is ready, zeroed when a daemon takes the name over and when it closes. A
-/// reader checks magic, size, name and checksum; anything else reads as "no daemon yet".
+/// once the segment is ready; a "building" record (its incarnation only) replaces it when a
+/// daemon takes the name over, and zeros when it closes. A reader checks magic, size, name and
+/// checksum; anything else reads as "no daemon yet".
 struct NameRecord {
     std::uint64_t magic;            ///< name_record_magic
     std::uint32_t layout;           ///< layout_version of the daemon

@@ -23,14 +23,17 @@
 //      lock (a reader of N: possible with widened access, where clients are trusted): no
 //      daemon, but the name cannot be taken: channel_exists saying so. Got it, but N has other
 //      links (another channel's N linked here): unlink our name, back to 1. died: lock released
-//   3. zero R: a killed predecessor's record is stale.             died: R zero, N unlocked
+//   3. read R: a killed predecessor's record (ready or "building") names its incarnation.
+//      It stays until step 4 replaces it: a shell that reads it finds its D free or its
+//      segment replaced (another inode) and says "no daemon".         died: R as it was
 //   4. the predecessor's segment file, if any: must be ours; D held means a daemon still runs
-//      on it without N (its N was removed by hand): channel_exists; else unlink it.
+//      on it without N (its N was removed by hand): channel_exists; else unlink it. Then
+//      R = "building" with our incarnation.          died: the next daemon cleans up after us
 //   5. create the segment (Boost, O_EXCL) and lay it out; S = ready.  died: a file nobody
 //      serves; the next daemon's step 4 removes it
 //   6. open the segment file (own checks, same size), reserve it, lock D.
 //   7. write R (SYNC POINT WRITE: record).                           died: R names a segment
-//      whose D is free: shells see "no daemon"; the next daemon zeroes R at step 3.
+//      whose D is free: shells see "no daemon"; the next daemon replaces R at step 4.
 // Daemon close: S = closed (waiters abort); zero R; unlink the segment (if the path still names
 // ours); release D; unlink N (if still ours); release N. A shell connecting meanwhile sees R
 // zero, or S closed, or D free: channel_not_found, never daemon_gone or a half-built segment.
@@ -95,11 +98,14 @@ inline void write_record(LockFile& name_lock, const NameRecord* r) {
     name_lock.write_at(0, &out, sizeof out); // SYNC POINT WRITE: record
 }
 
-/// Reads R; false unless it is a complete record of `channel` (magic, size, name, checksum).
-inline bool read_record(const LockFile& name_lock, std::string_view channel, NameRecord& r) noexcept {
+/// Reads R; false unless it is a complete record of `channel` (magic, size, name, checksum)
+/// of a ready daemon, or with `building`, of a daemon building its segment too.
+inline bool read_record(const LockFile& name_lock, std::string_view channel, NameRecord& r,
+                        bool building = false) noexcept {
     std::memset(&r, 0, sizeof r);
     if (name_lock.read_at(0, &r, sizeof r) != sizeof r) return false; // SYNC POINT READ: record
-    if (r.magic != name_record_magic || r.record_size != sizeof(NameRecord)) return false;
+    const bool magic_ok = r.magic == name_record_magic || (building && r.magic == name_record_building_magic);
+    if (!magic_ok || r.record_size != sizeof(NameRecord)) return false;
     if (r.checksum != record_checksum(r)) return false;
     if (channel.size() >= record_name_capacity || r.name[channel.size()] != '\0' ||
         std::memcmp(r.name, channel.data(), channel.size()) != 0)
@@ -114,8 +120,8 @@ inline bool read_record(const LockFile& name_lock, std::string_view channel, Nam
 
 // ---- the daemon's side --------------------------------------------------------------------
 
-/// Steps 1-3: owns the name or throws channel_exists / permission_denied. Returns N, locked,
-/// with R zeroed; `previous` gets the predecessor's record if it left a valid one.
+/// Steps 1-3: owns the name or throws channel_exists / permission_denied. Returns N, locked;
+/// `previous` gets the predecessor's record (ready or building) if it left a valid one.
 inline LockFile claim_name(std::string_view channel, const AccessControl& record_access,
                            NameRecord& previous, bool& had_previous) {
     const std::string path = lock_path(channel);
@@ -143,8 +149,7 @@ inline LockFile claim_name(std::string_view channel, const AccessControl& record
             lock.unlink_if_linked();
             continue;
         }
-        had_previous = read_record(lock, channel, previous);
-        write_record(lock, nullptr);
+        had_previous = read_record(lock, channel, previous, true);
         return lock;
     }
     throw error(errc::system_failure, "the lock file " + path + " keeps vanishing; try again");
@@ -168,6 +173,18 @@ inline void remove_leftovers(std::string_view channel, std::uint64_t previous_in
                     "a daemon still serves " + path + " although it no longer holds the name lock "
                     "(its lock file was removed while it ran): stop that daemon first");
     old.unlink_if_linked();
+}
+
+/// Step 4, last: the record a daemon keeps while it builds its segment: its incarnation, so
+/// that if it dies now, the next daemon finds what it left (Windows names it by incarnation).
+inline void write_building_record(LockFile& name_lock, std::string_view channel, std::uint64_t incarnation) {
+    NameRecord r{};
+    r.magic = name_record_building_magic;
+    r.layout = layout_version;
+    r.record_size = sizeof(NameRecord);
+    r.incarnation = incarnation;
+    std::memcpy(r.name, channel.data(), channel.size() < record_name_capacity ? channel.size() : 0);
+    write_record(name_lock, &r);
 }
 
 /// The record of a ready daemon.

@@ -451,17 +451,13 @@ inline bool matches_segment(const LockFile&, std::uint64_t, std::uint64_t) noexc
 /// size as Windows reports it (mapped_region), never a value inside the segment.
 class Mapping {
 public:
-    Mapping() = default;
-    Mapping(Mapping&&) noexcept = default;
-    Mapping& operator=(Mapping&&) noexcept = default;
-
     static Mapping open(const std::string& seg_name, LockFile& /*liveness file*/, bool writable) {
         namespace bip = boost::interprocess;
         Mapping m;
         const auto mode = writable ? bip::read_write : bip::read_only;
         try {
-            m.shm_ = bip::windows_shared_memory(bip::open_only, seg_name.c_str(), mode);
-            m.region_ = bip::mapped_region(m.shm_, mode);
+            m.shm_ = std::make_unique<bip::windows_shared_memory>(bip::open_only, seg_name.c_str(), mode);
+            m.region_ = std::make_unique<bip::mapped_region>(*m.shm_, mode);
         } catch (const bip::interprocess_exception& e) {
             if (e.get_error_code() == bip::not_found_error)
                 throw error(errc::channel_not_found, "no shared memory " + seg_name);
@@ -472,17 +468,21 @@ public:
         return m;
     }
 
-    unsigned char* data() const noexcept { return static_cast<unsigned char*>(region_.get_address()); }
-    std::uint64_t size() const noexcept { return region_.get_size(); }
-    explicit operator bool() const noexcept { return region_.get_address() != nullptr; }
+    unsigned char* data() const noexcept {
+        return region_ ? static_cast<unsigned char*>(region_->get_address()) : nullptr;
+    }
+    std::uint64_t size() const noexcept { return region_ ? region_->get_size() : 0; }
+    explicit operator bool() const noexcept { return region_ != nullptr; }
     void reset() noexcept {
-        region_ = boost::interprocess::mapped_region();
-        shm_ = boost::interprocess::windows_shared_memory();
+        region_.reset();
+        shm_.reset();
     }
 
 private:
-    boost::interprocess::windows_shared_memory shm_;
-    boost::interprocess::mapped_region region_;
+    // Held by pointer: Boost 1.74's windows_shared_memory move assignment reads an
+    // uninitialised member of a default-constructed object.
+    std::unique_ptr<boost::interprocess::windows_shared_memory> shm_;
+    std::unique_ptr<boost::interprocess::mapped_region> region_;
 };
 
 } // namespace venom::detail
