@@ -6,18 +6,11 @@
 // Sizes scale with VENOM_TEST_SCALE (default: 500 shell kills, 20 daemon restarts).
 #include "test_support.hpp"
 
-#include <boost/interprocess/mapped_region.hpp>
-#if defined(_WIN32)
-#include <boost/interprocess/windows_shared_memory.hpp>
-#else
-#include <boost/interprocess/shared_memory_object.hpp>
-#endif
 
 #include <optional>
 #include <random>
 
 using namespace venom_test;
-namespace bip = boost::interprocess;
 
 namespace {
 
@@ -42,47 +35,7 @@ struct Stats {
     Lane lane[lanes];
 };
 
-class StatsMap {
-public:
-    StatsMap(const std::string& name, bool create) : name_(name), owner_(create) {
-#if defined(_WIN32)
-        // Native Windows shared memory (Boost's shared_memory_object emulation fails under
-        // wine); the test process holds it open for the children's whole life.
-        if (create)
-            shm_ = bip::windows_shared_memory(bip::create_only, name.c_str(), bip::read_write, sizeof(Stats));
-        else
-            shm_ = bip::windows_shared_memory(bip::open_only, name.c_str(), bip::read_write);
-        region_ = bip::mapped_region(shm_, bip::read_write);
-        if (create) new (region_.get_address()) Stats{};
-#else
-        if (create) {
-            bip::shared_memory_object::remove(name.c_str());
-            bip::shared_memory_object shm(bip::create_only, name.c_str(), bip::read_write);
-            shm.truncate(sizeof(Stats));
-            region_ = bip::mapped_region(shm, bip::read_write);
-            new (region_.get_address()) Stats{};
-        } else {
-            bip::shared_memory_object shm(bip::open_only, name.c_str(), bip::read_write);
-            region_ = bip::mapped_region(shm, bip::read_write);
-        }
-#endif
-    }
-    ~StatsMap() {
-#if !defined(_WIN32)
-        if (owner_) bip::shared_memory_object::remove(name_.c_str());
-#endif
-    }
-    Stats& operator*() { return *static_cast<Stats*>(region_.get_address()); }
-    Stats* operator->() { return static_cast<Stats*>(region_.get_address()); }
-
-private:
-    std::string name_;
-    bool owner_;
-#if defined(_WIN32)
-    bip::windows_shared_memory shm_;
-#endif
-    bip::mapped_region region_;
-};
+using StatsMap = SharedBlock<Stats>;
 
 void fill_state(std::vector<std::uint64_t>& w, std::uint64_t v) {
     for (std::size_t i = 0; i < w.size(); ++i) w[i] = v * pattern_key + i;

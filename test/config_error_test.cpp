@@ -57,24 +57,6 @@ double ms_since(Clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
-/// Runs a daemon's run() loop in a thread; stops and joins on destruction.
-class Server {
-public:
-    template <class Handler>
-    Server(venom::DaemonChannel& d, Handler h) : d_(d), t_([&d, h]() mutable { d.run(h); }) {}
-    ~Server() { stop(); }
-    Server(const Server&) = delete;
-    Server& operator=(const Server&) = delete;
-    void stop() {
-        if (!t_.joinable()) return;
-        d_.stop();
-        t_.join();
-    }
-
-private:
-    venom::DaemonChannel& d_;
-    std::thread t_;
-};
 
 /// A second, raw view of a channel's segment (what another process would map). The segment of
 /// the daemon instance that serves the name (Windows: each instance has its own; Linux: 0).

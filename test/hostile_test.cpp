@@ -73,46 +73,7 @@ struct Stats {
     std::atomic<std::uint64_t> kept_old_shell; ///< reconnect refused: went on with the old shell
 };
 
-class StatsMap {
-public:
-    StatsMap(const std::string& name, bool create) : name_(name), owner_(create) {
-#if defined(_WIN32)
-        if (create)
-            shm_ = bip::windows_shared_memory(bip::create_only, name.c_str(), bip::read_write, sizeof(Stats));
-        else
-            shm_ = bip::windows_shared_memory(bip::open_only, name.c_str(), bip::read_write);
-        region_ = bip::mapped_region(shm_, bip::read_write);
-        if (create) new (region_.get_address()) Stats{};
-#else
-        if (create) {
-            bip::shared_memory_object::remove(name.c_str());
-            bip::shared_memory_object shm(bip::create_only, name.c_str(), bip::read_write);
-            shm.truncate(sizeof(Stats));
-            region_ = bip::mapped_region(shm, bip::read_write);
-            new (region_.get_address()) Stats{};
-        } else {
-            bip::shared_memory_object shm(bip::open_only, name.c_str(), bip::read_write);
-            region_ = bip::mapped_region(shm, bip::read_write);
-        }
-#endif
-    }
-    ~StatsMap() {
-#if !defined(_WIN32)
-        if (owner_) bip::shared_memory_object::remove(name_.c_str());
-#endif
-    }
-    StatsMap(const StatsMap&) = delete;
-    StatsMap& operator=(const StatsMap&) = delete;
-    Stats* operator->() { return static_cast<Stats*>(region_.get_address()); }
-
-private:
-    std::string name_;
-    bool owner_;
-#if defined(_WIN32)
-    bip::windows_shared_memory shm_;
-#endif
-    bip::mapped_region region_;
-};
+using StatsMap = SharedBlock<Stats>;
 
 /// One connect as a newcomer makes it, timed: a shell, or the venom::error it threw (code and
 /// text). A request (bounded) and a read on the shell, counted, not judged.
@@ -421,24 +382,6 @@ BOOST_AUTO_TEST_CASE(a_second_process_scribbling_while_the_daemon_and_a_shell_ru
 
 namespace {
 
-/// Runs a daemon's run() loop in a thread; stops and joins on destruction.
-class Server {
-public:
-    template <class Handler>
-    Server(venom::DaemonChannel& d, Handler h) : d_(d), t_([&d, h]() mutable { d.run(h); }) {}
-    ~Server() { stop(); }
-    Server(const Server&) = delete;
-    Server& operator=(const Server&) = delete;
-    void stop() {
-        if (!t_.joinable()) return;
-        d_.stop();
-        t_.join();
-    }
-
-private:
-    venom::DaemonChannel& d_;
-    std::thread t_;
-};
 
 /// [begin, end) byte ranges of the segment.
 using Ranges = std::vector<std::pair<std::uint64_t, std::uint64_t>>;

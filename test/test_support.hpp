@@ -20,6 +20,13 @@
 
 #include <venom/venom.hpp>
 
+#include <boost/interprocess/mapped_region.hpp>
+#if defined(_WIN32)
+#include <boost/interprocess/windows_shared_memory.hpp>
+#else
+#include <boost/interprocess/shared_memory_object.hpp>
+#endif
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -317,6 +324,78 @@ inline std::map<std::string, role_fn>& roles() {
 }
 struct role_registrar {
     role_registrar(const char* name, role_fn f) { roles()[name] = f; }
+};
+
+/// A block of type T in a plain shared-memory object of its own, for counters and commands
+/// that a test shares with its child processes. The creator value-initialises it and removes
+/// the object on destruction. On Windows native shared memory (Boost's shared_memory_object
+/// emulation fails under wine): the creator holds it open for the children's whole life.
+template <class T>
+class SharedBlock {
+public:
+    SharedBlock(const std::string& name, bool create) : name_(name), owner_(create) {
+        namespace bip = boost::interprocess;
+#if defined(_WIN32)
+        if (create)
+            shm_ = std::make_unique<bip::windows_shared_memory>(bip::create_only, name.c_str(),
+                                                                bip::read_write, sizeof(T));
+        else
+            shm_ = std::make_unique<bip::windows_shared_memory>(bip::open_only, name.c_str(), bip::read_write);
+        region_ = bip::mapped_region(*shm_, bip::read_write);
+        if (create) new (region_.get_address()) T{};
+#else
+        if (create) {
+            bip::shared_memory_object::remove(name.c_str());
+            bip::shared_memory_object shm(bip::create_only, name.c_str(), bip::read_write);
+            shm.truncate(sizeof(T));
+            region_ = bip::mapped_region(shm, bip::read_write);
+            new (region_.get_address()) T{};
+        } else {
+            bip::shared_memory_object shm(bip::open_only, name.c_str(), bip::read_write);
+            region_ = bip::mapped_region(shm, bip::read_write);
+        }
+#endif
+    }
+    ~SharedBlock() {
+#if !defined(_WIN32)
+        if (owner_) boost::interprocess::shared_memory_object::remove(name_.c_str());
+#endif
+    }
+    SharedBlock(const SharedBlock&) = delete;
+    SharedBlock& operator=(const SharedBlock&) = delete;
+    T& operator*() { return *static_cast<T*>(region_.get_address()); }
+    T* operator->() { return static_cast<T*>(region_.get_address()); }
+
+private:
+    std::string name_;
+    bool owner_;
+#if defined(_WIN32)
+    std::unique_ptr<boost::interprocess::windows_shared_memory> shm_;
+#endif
+    boost::interprocess::mapped_region region_;
+};
+
+/// Runs a daemon's run() loop in a thread (an echo handler unless given one); stops and joins
+/// on destruction. \note run() serves from when its thread gets there: after a stop(), call
+/// daemon.poll() first if a request must not race the thread's start.
+class Server {
+public:
+    explicit Server(venom::DaemonChannel& d)
+        : Server(d, [](std::uint32_t, venom::ByteView cmd) { return cmd.to_vector(); }) {}
+    template <class Handler>
+    Server(venom::DaemonChannel& d, Handler h) : d_(d), t_([&d, h]() mutable { d.run(h); }) {}
+    ~Server() { stop(); }
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+    void stop() {
+        if (!t_.joinable()) return;
+        d_.stop();
+        t_.join();
+    }
+
+private:
+    venom::DaemonChannel& d_;
+    std::thread t_;
 };
 
 /// Polls `cond` every millisecond for at most `limit`. Returns whether it became true.

@@ -72,22 +72,6 @@ bool byte_locked(const std::string& path, off_t b) {
     return held;
 }
 
-/// Runs a daemon's run() loop in a thread; stops and joins on destruction.
-class Server {
-public:
-    explicit Server(venom::DaemonChannel& d)
-        : d_(d), t_([&d] { d.run([](std::uint32_t, venom::ByteView cmd) { return cmd.to_vector(); }); }) {}
-    ~Server() { stop(); }
-    void stop() {
-        if (!t_.joinable()) return;
-        d_.stop();
-        t_.join();
-    }
-
-private:
-    venom::DaemonChannel& d_;
-    std::thread t_;
-};
 
 /// Installs a fault hook for one test; removes it on destruction.
 class FaultHook {

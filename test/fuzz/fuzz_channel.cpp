@@ -79,6 +79,20 @@ std::string channel_name() {
     return name;
 }
 
+/// libFuzzer may end the process inside an input (-max_total_time, a finding): remove the
+/// channel's files then, so that /dev/shm keeps no venom_fuzz_<pid> leftovers. The paths are
+/// kept in plain arrays: exit handlers may run after static strings are destroyed.
+char segment_file[256], lock_file[256];
+void remove_channel_files() {
+    ::unlink(segment_file);
+    ::unlink(lock_file);
+}
+void register_cleanup() {
+    std::snprintf(segment_file, sizeof segment_file, "%s", venom::detail::segment_path(channel_name()).c_str());
+    std::snprintf(lock_file, sizeof lock_file, "%s", venom::detail::lock_path(channel_name()).c_str());
+    std::atexit(remove_channel_files);
+}
+
 /// Connects (every hostile state must give a shell or a venom::error), then uses the shell a
 /// little: the state, a request that nobody answers in time. Bounded: no connect_timeout.
 /// `read`: also read the state (a corrupt state costs a reader ~1000 yielding retries before
@@ -119,6 +133,8 @@ void inspect() {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace std::chrono_literals;
+    static const bool cleanup_registered = (register_cleanup(), true);
+    (void)cleanup_registered;
     venom::ChannelConfig config{256, 4, 3};
     config.max_cmd_size = 64;
     config.max_response_size = 64;

@@ -12,7 +12,9 @@
 #include <venom/detail/platform.hpp>
 
 #include <cstdint>
+#include <iterator>
 #include <string>
+#include <utility>
 
 namespace venom::detail {
 
@@ -152,6 +154,17 @@ struct ChannelMap {
         m.responses = region(cb->responses, s.responses, "response slot");
         m.clients = region(cb->clients, s.clients, "client record");
         m.state = region(cb->state_area, s.state, "state");
+        // No two regions (nor a region and the control block) may overlap: a forged pointer
+        // could otherwise make one client's writes land on what others read.
+        const std::pair<const unsigned char*, std::uint64_t> parts[] = {
+            {reinterpret_cast<const unsigned char*>(cb), sizeof(ControlBlock)},
+            {m.slots, s.slots}, {m.responses, s.responses}, {m.clients, s.clients}, {m.state, s.state}};
+        for (std::size_t i = 0; i < std::size(parts); ++i)
+            for (std::size_t j = i + 1; j < std::size(parts); ++j) {
+                const bool apart = parts[i].first + parts[i].second <= parts[j].first ||
+                                   parts[j].first + parts[j].second <= parts[i].first;
+                if (!apart) corrupt("two of its regions overlap");
+            }
         m.data_size = c.data_size;
         m.cmd_slots = c.cmd_slots;
         m.max_clients = c.max_clients;
