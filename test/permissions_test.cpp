@@ -390,42 +390,36 @@ VENOM_CHILD_ROLE(root_connect) { // NAME TRUSTED MS OUT
     }
 }
 
-/// As nobody: a real daemon on NAME (Access::everyone) whose state is "state of nobody" and
-/// which answers "pong:<cmd>"; creates READY once serving is about to start; SIGTERM stops it,
-/// and it closes the channel (removing its files).
-VENOM_CHILD_ROLE(nobody_daemon) { // NAME READY
-    if (!become_nobody()) return 3;
+/// A daemon on NAME with `access` whose state is `state` and which answers "pong:<cmd>";
+/// creates READY once serving is about to start; SIGTERM stops it, and it closes the channel
+/// (removing its files).
+static int serve_until_sigterm(const std::string& name, venom::Access access, const char* state,
+                        const std::string& ready) {
     venom::ChannelConfig c{64, 4, 4};
-    c.access = venom::Access::everyone;
-    auto d = venom::DaemonChannel::create(args.at(0), c);
-    d.write_data("state of nobody");
+    c.access = access;
+    auto d = venom::DaemonChannel::create(name, c);
+    d.write_data(state);
     daemon_ptr.store(&d);
     struct sigaction sa;
     std::memset(&sa, 0, sizeof sa);
     sa.sa_handler = stop_daemon;
     ::sigaction(SIGTERM, &sa, nullptr);
-    if (!write_file(args.at(1), "up", 0644)) return 4;
+    if (!write_file(ready, "up", 0644)) return 4;
     d.run([](std::uint32_t, venom::ByteView cmd) { return "pong:" + cmd.to_string(); });
     daemon_ptr.store(nullptr);
     return 0;
 }
 
-/// As root: a daemon on NAME with ACCESS whose state is "state of root" and which answers
-/// "pong:<cmd>"; creates READY once serving is about to start; SIGTERM stops it.
+/// As nobody: serve_until_sigterm with Access::everyone and the state "state of nobody".
+VENOM_CHILD_ROLE(nobody_daemon) { // NAME READY
+    if (!become_nobody()) return 3;
+    return serve_until_sigterm(args.at(0), venom::Access::everyone, "state of nobody", args.at(1));
+}
+
+/// As root: serve_until_sigterm with ACCESS and the state "state of root".
 VENOM_CHILD_ROLE(root_daemon) { // NAME ACCESS READY
-    venom::ChannelConfig c{64, 4, 4};
-    c.access = static_cast<venom::Access>(std::stoi(args.at(1)));
-    auto d = venom::DaemonChannel::create(args.at(0), c);
-    d.write_data("state of root");
-    daemon_ptr.store(&d);
-    struct sigaction sa;
-    std::memset(&sa, 0, sizeof sa);
-    sa.sa_handler = stop_daemon;
-    ::sigaction(SIGTERM, &sa, nullptr);
-    if (!write_file(args.at(2), "up", 0644)) return 4;
-    d.run([](std::uint32_t, venom::ByteView cmd) { return "pong:" + cmd.to_string(); });
-    daemon_ptr.store(nullptr);
-    return 0;
+    return serve_until_sigterm(args.at(0), static_cast<venom::Access>(std::stoi(args.at(1))),
+                               "state of root", args.at(2));
 }
 
 /// As uid 65534 with group GID: opens PATH read-only (all a 0644 / 0640 lock file allows) and
