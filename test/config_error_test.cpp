@@ -784,37 +784,32 @@ BOOST_AUTO_TEST_CASE(incompatible_layout_magic_and_version) {
     auto daemon = venom::DaemonChannel::create(name.str(), venom::ChannelConfig{64, 4, 2});
     daemon.write_data("ok");
 
-    // A raw Boost mapping of the segment, as another program would see it.
-    namespace bip = boost::interprocess;
-    const std::string seg_name =
-        venom::detail::segment_name(name.str(), venom::detail::find_incarnation(name.str()));
-#if defined(_WIN32)
-    bip::windows_shared_memory shm(bip::open_only, seg_name.c_str(), bip::read_write);
-#else
-    bip::shared_memory_object shm(bip::open_only, seg_name.c_str(), bip::read_write);
-#endif
-    bip::mapped_region region(shm, bip::read_write);
-    auto* base = static_cast<unsigned char*>(region.get_address());
-    venom::detail::ControlBlock* cb = nullptr;
-    for (std::size_t off = 0; off + sizeof(venom::detail::ControlBlock) <= region.get_size();
-         off += venom::detail::cache_line) {
-        std::uint64_t word;
-        std::memcpy(&word, base + off, sizeof word);
-        if (word == venom::detail::channel_magic) {
-            cb = reinterpret_cast<venom::detail::ControlBlock*>(base + off);
-            break;
-        }
+    // A daemon of another layout version says so in its record (which only it writes): the
+    // shell refuses it as incompatible, naming both versions.
+    {
+        auto lock = venom::detail::LockFile::open_own(venom::detail::lock_path(name.str()));
+        venom::detail::NameRecord r{};
+        BOOST_REQUIRE(venom::detail::read_record(lock, name.str(), r));
+        r.layout = venom::detail::layout_version + 1;
+        venom::detail::write_record(lock, &r);
+        const std::string what = error_of([&] { (void)connect_bounded(name.str()); },
+                                          errc::incompatible_layout, "record of another version");
+        BOOST_TEST(contains(what, std::to_string(venom::detail::layout_version + 1)), what);
+        r.layout = venom::detail::layout_version;
+        venom::detail::write_record(lock, &r);
     }
-    BOOST_REQUIRE(cb != nullptr);
+
+    // A segment whose own magic or version disagrees with a valid record was written over:
+    // corrupt_channel, not "rebuild with another venom".
+    RawChannel raw(name.str());
+    venom::detail::ControlBlock* cb = &raw.cb();
     BOOST_TEST(cb->version == venom::detail::layout_version);
-
     cb->magic = venom::detail::channel_magic ^ 0xff;
-    std::string what = error_of([&] { (void)connect_bounded(name.str()); }, errc::incompatible_layout,
-                                "bad magic");
+    std::string what = error_of([&] { (void)connect_bounded(name.str()); }, errc::corrupt_channel, "bad magic");
+    BOOST_TEST(contains(what, "magic"), what);
     cb->magic = venom::detail::channel_magic;
-
     cb->version = venom::detail::layout_version + 1;
-    what = error_of([&] { (void)connect_bounded(name.str()); }, errc::incompatible_layout, "bad version");
+    what = error_of([&] { (void)connect_bounded(name.str()); }, errc::corrupt_channel, "bad version");
     BOOST_TEST(contains(what, std::to_string(venom::detail::layout_version + 1)), what);
     cb->version = venom::detail::layout_version;
 

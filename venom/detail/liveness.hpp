@@ -263,7 +263,15 @@ inline Attachment attach(std::string_view channel, const AttachOptions& o) {
         throw error(errc::corrupt_channel, "the record of \"" + std::string(channel) +
                                                "\" puts the control block outside the segment");
     auto* cb = reinterpret_cast<ControlBlock*>(a.mapping.data() + r.control_offset);
-    a.map = ChannelMap::validate(cb, a.mapping.data(), size);
+    try {
+        a.map = ChannelMap::validate(cb, a.mapping.data(), size);
+    } catch (const error& e) {
+        // The record (which only the daemon writes) has the layout version already: a segment
+        // whose magic or version disagrees with it was written over, not built elsewhere.
+        if (e.code() != errc::incompatible_layout) throw;
+        throw error(errc::corrupt_channel, "the segment of \"" + std::string(channel) +
+                                               "\" contradicts its daemon's record (" + e.what() + ")");
+    }
     if (cb->created_unix_ns != r.created_unix_ns || cb->daemon_pid != r.daemon_pid)
         throw error(errc::corrupt_channel, "the segment of \"" + std::string(channel) +
                                                "\" is not the one its daemon's record names");
