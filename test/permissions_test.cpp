@@ -974,7 +974,8 @@ BOOST_AUTO_TEST_CASE(trusted_squatter_with_garbage_never_hangs_a_shell) {
     for (const Squat s : {Squat{"empty", "empty", "rd", venom::errc::channel_not_found},
                           Squat{"zero", "zero", "rd", venom::errc::channel_not_found},
                           Squat{"zero", "forged", "rd", venom::errc::channel_not_found},
-                          Squat{"zero", "forged", "wr", venom::errc::incompatible_layout}}) {
+                          // a valid record, a segment that contradicts it: written over
+                          Squat{"zero", "forged", "wr", venom::errc::corrupt_channel}}) {
         BOOST_TEST_CONTEXT("segment " << s.shm << ", lock file " << s.lock << ", segment byte 0 "
                                       << s.shm_lock) {
             ChannelName name("perm_trusted_squat");

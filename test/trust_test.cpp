@@ -217,6 +217,18 @@ BOOST_AUTO_TEST_CASE(a_daemon_whose_lock_file_was_removed_keeps_its_segment) {
     BOOST_TEST(::access(shm(name, ".lock").c_str(), F_OK) != 0); // the second one's lock file went with it
 }
 
+BOOST_AUTO_TEST_CASE(a_leftover_lock_file_gets_the_new_daemons_mode) {
+    // A crash left the lock file of an Access::everyone daemon (0644, or 0666 from an older
+    // build): an owner_only daemon taking the name over must not keep it readable by others.
+    ChannelName name("mode");
+    write_file(shm(name, ".lock"), "");
+    BOOST_REQUIRE(::chmod(shm(name, ".lock").c_str(), 0666) == 0);
+    auto daemon = venom::DaemonChannel::create(name.str(), small_config());
+    struct stat st;
+    BOOST_TEST((::stat(shm(name, ".lock").c_str(), &st) == 0 && (st.st_mode & 0777) == 0600),
+               "mode " << std::oct << (st.st_mode & 0777));
+}
+
 // ================================================================ restarts
 
 namespace {

@@ -255,23 +255,19 @@ public:
         impl->incarnation = detail::new_incarnation();
         const std::string seg = detail::segment_name(name, impl->incarnation);
         const std::string live = detail::liveness_path(name, impl->incarnation);
-        bool made_segment = false; // only a segment this create made is removed on failure
         try {
             // Step 4: a dead daemon's leftovers. Unlinking its segment leaves its shells a file
             // whose ready byte nobody holds, so they report daemon_gone.
             detail::remove_leftovers(impl->name, had_previous ? previous.incarnation : 0);
             detail::write_building_record(impl->name_lock, impl->name, impl->incarnation);
-            // Step 5, then 6: the segment file as this process sees it (own, one link, the size
-            // Boost gave it), reserved in /dev/shm, and its ready byte.
-            auto created = detail::create_segment(seg, config, access);
-            made_segment = true;
+            // Steps 5 and 6: the segment, built over a file this process checked (its own, the
+            // size Boost gave it) and reserved in /dev/shm before the layout, then its ready
+            // byte. A failure inside create_segment removes what it made.
+            auto created = detail::create_segment(seg, config, access, impl->segment_lock, live);
             impl->segment = std::move(created.segment);
             impl->segment.bind_events(impl->name, impl->incarnation, access);
             impl->segment.events->open_all();
-            impl->segment_lock = detail::open_liveness_file(live, access);
             const std::uint64_t segment_size = impl->segment.map.cb->segment_size;
-            detail::check_own_segment_file(impl->segment_lock, segment_size);
-            impl->segment_lock.reserve(segment_size);
             if (!impl->segment_lock.try_lock(detail::segment_daemon_byte))
                 throw error(errc::system_failure, "could not lock " + live + " (another process "
                                                   "holds its ready byte: remove the file and retry)");
@@ -285,14 +281,9 @@ public:
                 impl->segment.map.cb->state.store(detail::channel_closed, std::memory_order_seq_cst);
                 impl->segment.reset();
             }
-            if (impl->segment_lock.is_open()) {
+            if (impl->segment_lock.is_open()) { // the segment file create_segment made
                 impl->segment_lock.unlink_if_linked();
                 impl->segment_lock.close();
-            } else if (made_segment) {
-                try {
-                    detail::remove_own_leftover(live); // the segment file Boost made for us
-                } catch (...) {
-                }
             }
             impl->name_lock.unlink_if_linked();
             impl->name_lock.close();
@@ -350,11 +341,13 @@ public:
                                                detail::deadline_after(d.wait.check_every));
             if (st == detail::wait_status::timed_out) d.maintain();
         }
+        // Consume the stop that ended the loop before leaving `running`: a stop() from now on
+        // is kept for the next run() (or, once running is false, stops serving by itself).
+        d.stop_requested.store(false, std::memory_order_seq_cst);
         d.running.store(false, std::memory_order_seq_cst);
         // The command in hand was answered: only now do waiting requests learn of the stop.
         d.unserve();
         d.wake_everyone();
-        d.stop_requested.store(false, std::memory_order_relaxed);
     }
 
     /// Handles the commands already queued (at most cmd_slots), never waits. Returns how many.

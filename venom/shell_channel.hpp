@@ -75,7 +75,8 @@ struct shell_impl {
         const std::uint32_t st = map().cb->state.load(std::memory_order_acquire);
         if (st == channel_stopped)
             return "the daemon of \"" + name + "\" stopped serving requests (DaemonChannel::stop); "
-                   "its state can still be read; retry once it serves again";
+                   "its state can still be read. The command stays queued and runs if the daemon "
+                   "serves again: send it again only if running it twice is harmless";
         if (st == channel_closed)
             return "the daemon of \"" + name + "\" closed the channel; connect again to reach the "
                    "next daemon";

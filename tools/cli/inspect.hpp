@@ -4,9 +4,12 @@
 // name record, then the segment file it names, mapped read-only and sized by fstat), and reads
 // its control block, client records and liveness locks. It never writes to the segment, never
 // takes a lock and never runs Boost's code over the segment's bytes, so a daemon and its shells
-// cannot tell that they are being watched, and hostile bytes in the segment cannot steer it.
+// cannot tell that they are being watched, and hostile bytes in the segment cannot steer it
+// outside the mapping.
 // It shows channels of every user (Trust::any_owner), but never opens anything that is not a
-// regular file with one link. The statuses:
+// regular file. (It maps other users' segments too: their owners can truncate them under it,
+// which raises SIGBUS in any process touching the lost pages; run it as the channel's user
+// where that matters.) The statuses:
 //
 //   alive     the segment file's daemon byte is held: a live daemon serves the channel
 //   starting  the name lock is held but no record names a ready segment yet

@@ -50,13 +50,24 @@ constexpr std::uint64_t seq_published(std::uint64_t pos) noexcept { return 2 * p
 inline claim_result queue_try_claim(const ChannelMap& m, ClientRecord& me, std::uint64_t& pos) noexcept {
     ControlBlock& cb = *m.cb;
     pos = cb.tail.load(std::memory_order_relaxed);
-    for (unsigned stale = 0;;) {
+    // A bound on the whole loop: honest producers win a CAS within a few rounds each, but a
+    // process that keeps writing `tail` could keep us here; "full" sends the caller to its
+    // bounded wait for space (its deadline and abort test apply there).
+    constexpr unsigned max_rounds = 1u << 20;
+    for (unsigned stale = 0, rounds = 0;; ++rounds) {
+        if (rounds == max_rounds) {
+            me.pending_pos.store(no_pending, std::memory_order_relaxed);
+            return claim_result::full;
+        }
         CmdSlot& s = m.slot(pos);
         const std::uint64_t seq = s.seq.load(std::memory_order_acquire); // SYNC POINT READ: slot free
         const auto diff = static_cast<std::int64_t>(seq - seq_free(pos));
         if (diff == 0) {
-            // relaxed: published by the CAS's release below to whoever reads tail afterwards.
-            me.pending_pos.store(pos, std::memory_order_relaxed);
+            // release: published by the CAS's release below to whoever reads tail afterwards;
+            // release itself so that a daemon reading it (acquire) also sees this client's
+            // earlier retraction and publish (C++20 no longer counts a relaxed store of the
+            // same thread into the release sequence). A plain store on x86 and ARMv8 (stlr).
+            me.pending_pos.store(pos, std::memory_order_release);
             if (cb.tail.compare_exchange_weak(pos, pos + 1, std::memory_order_release,
                                               std::memory_order_relaxed))
                 return claim_result::claimed;

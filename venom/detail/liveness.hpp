@@ -4,8 +4,10 @@
 // Design. The objects (layout.hpp names them; platform.hpp opens and locks them):
 //   N    the name lock file "venom.<name>.lock", byte 0: held (exclusive lock) by the daemon
 //        that owns the name, for its whole life. Owner: that daemon.
-//   R    the NameRecord in N's contents. Written only by N's holder; the file is the daemon
-//        user's, writable by nobody else (mode 0600/0640/0644). All zero or invalid: "no daemon
+//   R    the NameRecord in N's contents. Written only by N's holder; on Linux the file is the
+//        daemon user's, writable by nobody else (mode 0600/0640/0644, set again at each claim);
+//        on Windows its security descriptor decides (with widened access, clients may write
+//        it: they are trusted there, README "Security"). All zero or invalid: "no daemon
 //        ready". It names the segment (incarnation, Linux inode), its size and where the
 //        ControlBlock is, so a shell never needs Boost's index or header (inside the segment,
 //        where anyone who can write the segment controls them).
@@ -38,7 +40,8 @@
 // ours); release D; unlink N (if still ours); release N. A shell connecting meanwhile sees R
 // zero, or S closed, or D free: channel_not_found, never daemon_gone or a half-built segment.
 //
-// Shell attach (no wait anywhere; every "not now" is channel_not_found, which connect_timeout
+// Shell attach (no wait on anything another process controls - at most a bounded retry of a
+// file being replaced; every "not now" is channel_not_found, which connect_timeout
 // retries): read R (SYNC POINT READ: record) and check magic, size, name, checksum, layout ->
 // open the segment file (owner trusted, same inode as R on Linux) -> D held? -> map it, sized by
 // fstat (never by the segment's own words) -> the ControlBlock at R.control_offset must lie
@@ -49,7 +52,7 @@
 //
 // Memory orders: R is read and written with pread/pwrite (the kernel orders them; the checksum
 // rejects a record read while being written). S: released by create_segment after the layout,
-// acquired by attach before using it; the closed/stopped stores are seq_cst and precede the
+// acquired by attach before it reads anything else of the segment; the closed/stopped stores are seq_cst and precede the
 // epoch bumps of wake_all, which waiters acquire (waiter.hpp).
 //
 // Client slots: a shell takes the first C_i it can lock (the OS drops the lock when the shell
@@ -71,10 +74,12 @@
 #include <venom/detail/fault.hpp>
 #include <venom/detail/platform.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace venom::detail {
 
@@ -125,6 +130,7 @@ inline bool read_record(const LockFile& name_lock, std::string_view channel, Nam
 inline LockFile claim_name(std::string_view channel, const AccessControl& record_access,
                            NameRecord& previous, bool& had_previous) {
     const std::string path = lock_path(channel);
+    int free_but_refused = 0; // tries that found no exclusive holder yet could not lock
     for (int attempt = 0; attempt < 1000; ++attempt) {
         LockFile lock = LockFile::open_or_create_own(path, record_access);
         const bool owned = lock.try_lock(name_lock_byte);
@@ -133,11 +139,14 @@ inline LockFile claim_name(std::string_view channel, const AccessControl& record
         if (!owned) {
             std::string why = "channel \"" + std::string(channel) + "\" is served by a live daemon; "
                               "stop it first or use another name";
-            if (!lock.held_by_other(name_lock_byte))
+            if (!lock.held_by_other(name_lock_byte)) {
+                // A daemon that was closing has let go since our try: look again. Only a lock
+                // that stays shared is a reader keeping the name.
+                if (++free_but_refused < 3) continue;
                 why = "a process with read access to " + path + " holds a shared lock on it, so no "
                       "daemon can take the name (with Access::group or everyone, any client can): "
                       "stop that process, or remove the file and create again";
-            else if (links > 1)
+            } else if (links > 1)
                 why += " (" + path + " has " + std::to_string(links) + " links: if no daemon of \"" +
                        std::string(channel) + "\" runs, it is another channel's lock file linked "
                        "under this name; remove it)";
@@ -149,6 +158,7 @@ inline LockFile claim_name(std::string_view channel, const AccessControl& record
             lock.unlink_if_linked();
             continue;
         }
+        lock.set_mode(record_access); // a file a crash left may carry another access's mode
         had_previous = read_record(lock, channel, previous, true);
         return lock;
     }
@@ -168,7 +178,16 @@ inline void remove_leftovers(std::string_view channel, std::uint64_t previous_in
         if (e.code() == errc::channel_not_found) return; // removed meanwhile
         throw;
     }
-    if (old.held_by_other(segment_daemon_byte))
+    // Probed a few times: on Windows a probe takes the lock for an instant, so a shell of the
+    // dead daemon probing at the same moment could make it look held once.
+    bool held = true;
+    for (int probe = 0; probe < 3 && held; ++probe) {
+        held = old.held_by_other(segment_daemon_byte);
+        if (held && probe < 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    // A live daemon's file with other links is another name's segment linked here: dropping
+    // our name for it harms nobody. With one link it is this name's: a daemon runs without it.
+    if (held && old.refresh().links == 1)
         throw error(errc::channel_exists,
                     "a daemon still serves " + path + " although it no longer holds the name lock "
                     "(its lock file was removed while it ran): stop that daemon first");
@@ -228,7 +247,8 @@ struct Attachment {
 /// Finds and maps the segment of the daemon that serves `channel` (see the design note).
 /// Throws channel_not_found (no daemon ready now), permission_denied (a file of a user not
 /// trusted, or not a plain file), incompatible_layout (the daemon runs another layout),
-/// corrupt_channel (the segment contradicts its record). Never waits.
+/// corrupt_channel (the segment contradicts its record). Never waits on another process (a
+/// file being replaced is retried within a bound).
 inline Attachment attach(std::string_view channel, const AttachOptions& o) {
     Attachment a;
     const LockFile n = LockFile::open_trusted(lock_path(channel), o.trust, false);
@@ -240,7 +260,19 @@ inline Attachment attach(std::string_view channel, const AttachOptions& o) {
                     "the daemon of \"" + std::string(channel) + "\" uses venom layout version " +
                         std::to_string(r.layout) + ", this program reads version " +
                         std::to_string(layout_version) + ": build both with the same venom");
-    a.segment_file = LockFile::open_trusted(liveness_path(channel, r.incarnation), o.trust, o.writable);
+    try {
+        a.segment_file = LockFile::open_trusted(liveness_path(channel, r.incarnation), o.trust, o.writable);
+    } catch (const error& e) {
+        // A daemon closing or taking over may remove the file while we open it (Windows: a
+        // deleted file refuses opens while others hold it). If the record moved on, that is
+        // "not now", not a permission problem.
+        NameRecord again{};
+        if (e.code() == errc::permission_denied &&
+            (!read_record(n, channel, again) || again.incarnation != r.incarnation ||
+             again.created_unix_ns != r.created_unix_ns))
+            not_ready(channel, "is being replaced by a new daemon");
+        throw;
+    }
     a.owner = n.facts().owner;
     if (a.segment_file.facts().owner != a.owner)
         throw error(errc::permission_denied, "the files of channel \"" + std::string(channel) +
@@ -263,6 +295,9 @@ inline Attachment attach(std::string_view channel, const AttachOptions& o) {
         throw error(errc::corrupt_channel, "the record of \"" + std::string(channel) +
                                                "\" puts the control block outside the segment");
     auto* cb = reinterpret_cast<ControlBlock*>(a.mapping.data() + r.control_offset);
+    // SYNC POINT READ: channel ready (pairs with the daemon's release store in create_segment),
+    // before anything else of the segment is read.
+    const std::uint32_t st = cb->state.load(std::memory_order_acquire);
     try {
         a.map = ChannelMap::validate(cb, a.mapping.data(), size);
     } catch (const error& e) {
@@ -275,8 +310,6 @@ inline Attachment attach(std::string_view channel, const AttachOptions& o) {
     if (cb->created_unix_ns != r.created_unix_ns || cb->daemon_pid != r.daemon_pid)
         throw error(errc::corrupt_channel, "the segment of \"" + std::string(channel) +
                                                "\" is not the one its daemon's record names");
-    // SYNC POINT READ: channel ready (pairs with the daemon's release store in create_segment).
-    const std::uint32_t st = cb->state.load(std::memory_order_acquire);
     if (st == channel_closed && o.require_live) not_ready(channel, "is being closed by its daemon");
     if (st != channel_ready && st != channel_stopped && st != channel_closed)
         throw error(errc::corrupt_channel, "the channel's state word is " + std::to_string(st));
@@ -303,7 +336,11 @@ inline bool daemon_alive(const LockFile& segment_file) noexcept {
 /// and the connection's generation; too_many_clients when every slot is held.
 inline std::uint32_t claim_client_slot(const ChannelMap& m, LockFile& segment_file,
                                        std::uint64_t& generation) {
-    for (std::uint32_t i = 0; i < m.max_clients; ++i) {
+    // Two passes: on Windows the daemon's probe of a dead client's slot takes its lock for an
+    // instant, which must not make the last free slot look taken.
+    for (std::uint32_t k = 0; k < 2 * m.max_clients; ++k) {
+        const std::uint32_t i = k % m.max_clients;
+        if (k == m.max_clients) std::this_thread::sleep_for(std::chrono::milliseconds(1));
         if (!segment_file.try_lock(segment_first_client_byte + i)) continue;
         // The lock makes slot i ours: whoever held it before has disconnected or died.
         ClientRecord& rec = m.client(i);

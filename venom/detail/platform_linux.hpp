@@ -254,7 +254,7 @@ public:
     ~LockFile() { close(); }
 
     /// Daemon: opens the file at `path`, creating it (mode from `access`) if nothing has that
-    /// name. An existing file must be a regular file of the effective user with one link, else
+    /// name. An existing file must be a regular file of the effective user, else
     /// permission_denied (and the file is left alone). A file that vanishes between the steps
     /// (a daemon closing meanwhile) is looked for again. Never follows a link.
     static LockFile open_or_create_own(const std::string& path, const AccessControl& access) {
@@ -359,10 +359,20 @@ public:
     /// Reserves `size` bytes of the file (posix_fallocate), so that a full tmpfs fails here with
     /// out_of_memory rather than with SIGBUS at the first write to an unbacked page.
     void reserve(std::uint64_t size) {
-        const int rc = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));
+        int rc = EINTR;
+        for (int attempt = 0; rc == EINTR && attempt < 100; ++attempt) // a signal interrupted it
+            rc = ::posix_fallocate(fd_, 0, static_cast<off_t>(size));
+        if (rc == 0 || rc == EOPNOTSUPP) return; // EOPNOTSUPP: not a tmpfs; nothing to reserve
         if (rc == ENOSPC || rc == ENOMEM)
             throw error(errc::out_of_memory, "reserving " + std::to_string(size) + " bytes in " +
                                                  shm_directory() + " for the channel");
+        throw_system("reserving " + std::to_string(size) + " bytes of " + path_, rc);
+    }
+
+    /// Sets the file's mode (the daemon, on a file of its own that a crash may have left with
+    /// another access's mode).
+    void set_mode(const AccessControl& access) {
+        if (::fchmod(fd_, access.mode()) != 0) throw_system("setting the mode of " + path_, errno);
     }
 
     /// Unlinks the path if it still names this description's file (never someone else's).
@@ -432,7 +442,7 @@ inline void remove_own_leftover(const std::string& path) {
 }
 
 /// The daemon's descriptor of its liveness file: on Linux the segment file Boost just created
-/// (checked: this user's, one link, regular). `access` is unused here (Boost set the mode).
+/// (checked: this user's, regular). `access` is unused here (Boost set the mode).
 inline LockFile open_liveness_file(const std::string& path, const AccessControl& /*access*/) {
     return LockFile::open_own(path);
 }

@@ -207,10 +207,15 @@ inline void event_wait(const Event& e, std::uint32_t expected, std::chrono::nano
     else Sleep(wait_ms > 1 ? 1 : wait_ms);
 }
 
+/// Releases one count per announced waiter (at most 64), none when nobody waits: a count
+/// released for nobody would wake a later waiter for nothing, and stop/run cycles would pile
+/// them up. \pre the caller's bump of the epoch is ordered before this (waiter.hpp: notify's
+/// fence, wake_all's fence), so a waiter not yet counted sees the new epoch and does not sleep.
 inline void event_wake_all(const Event& e) noexcept {
     if (e.handle == nullptr) return;
     const std::uint32_t n = e.word->waiters.load(std::memory_order_relaxed);
-    ReleaseSemaphore(e.handle, static_cast<LONG>(n == 0 ? 1 : n > 64 ? 64 : n), nullptr);
+    if (n == 0) return;
+    ReleaseSemaphore(e.handle, static_cast<LONG>(n > 64 ? 64 : n), nullptr);
 }
 
 /// The named semaphores of one channel in one process: opened on demand (a shell needs four of
@@ -342,8 +347,10 @@ public:
     const FileFacts& facts() const noexcept { return facts_; }
     const FileFacts& refresh() noexcept { return facts_; }
     void reserve(std::uint64_t) noexcept {} // CreateFileMapping commits the whole segment
-    /// Deletes the file (a file deleted while others hold it keeps its name until they close).
-    bool unlink_if_linked() noexcept { return DeleteFileA(path_.c_str()) != 0; }
+    /// Deletes the file if the path still names it (a file deleted while others hold it keeps
+    /// its name until they close).
+    bool unlink_if_linked() noexcept { return still_linked() && DeleteFileA(path_.c_str()) != 0; }
+    void set_mode(const AccessControl&) noexcept {} // the security descriptor was set at creation
 
     bool is_open() const noexcept { return h_ != INVALID_HANDLE_VALUE; }
 
@@ -371,8 +378,21 @@ public:
         return false;
     }
 
-    /// Windows names a file until its last handle closes: no other file can take its path.
-    bool still_linked() const noexcept { return true; }
+    /// Whether the path still names the file this handle has open: false once it was deleted
+    /// (a deleted file refuses new opens while handles remain, and under POSIX delete semantics
+    /// its name may already belong to a new file), compared by volume and file index.
+    bool still_linked() const noexcept {
+        HANDLE other = CreateFileA(path_.c_str(), FILE_READ_ATTRIBUTES,
+                                   FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
+                                   OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
+        if (other == INVALID_HANDLE_VALUE) return false;
+        BY_HANDLE_FILE_INFORMATION a{}, b{};
+        const bool same = GetFileInformationByHandle(h_, &a) && GetFileInformationByHandle(other, &b) &&
+                          a.dwVolumeSerialNumber == b.dwVolumeSerialNumber &&
+                          a.nFileIndexHigh == b.nFileIndexHigh && a.nFileIndexLow == b.nFileIndexLow;
+        CloseHandle(other);
+        return same;
+    }
 
     const std::string& path() const noexcept { return path_; }
 

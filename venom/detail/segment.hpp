@@ -135,12 +135,40 @@ struct CreatedSegment {
     std::uint64_t control_offset = 0;
 };
 
+/// Lays the channel out in the segment Boost just created for `out`, and marks it ready.
+inline void build_segment(CreatedSegment& out, const ChannelConfig& c, const Sizes& s) {
+    managed_segment& m = *out.segment.seg;
+    auto alloc = [&](std::uint64_t n) -> unsigned char* {
+        void* p = m.allocate_aligned(static_cast<std::size_t>(n), cache_line, std::nothrow);
+        if (p == nullptr)
+            throw error(errc::system_failure,
+                        "the segment is too small for its regions (venom bug: Sizes::of)");
+        return static_cast<unsigned char*>(p);
+    };
+    auto* cb = new (alloc(sizeof(ControlBlock))) ControlBlock();
+    lay_out_channel(*cb, c, s, alloc(s.slots), alloc(s.responses), alloc(s.clients), alloc(s.state),
+                    s.segment);
+
+    if (m.construct<control_anchor>(control_block_name)(cb) == nullptr)
+        throw error(errc::system_failure, "naming the control block failed");
+    auto* base = static_cast<unsigned char*>(m.get_address());
+    out.segment.map = ChannelMap::validate(cb, base, m.get_size());
+    out.control_offset = static_cast<std::uint64_t>(reinterpret_cast<unsigned char*>(cb) - base);
+    // SYNC POINT WRITE: channel ready (pairs with the acquire load in attach).
+    cb->state.store(channel_ready, std::memory_order_release);
+}
+
 /// Creates the segment for `c` and builds every region. \pre the caller owns the channel's
 /// name lock and has removed any leftover segment of that name (liveness.hpp, steps 4-5).
 /// Boost creates the file with O_CREAT | O_EXCL (never through a link, never someone else's
 /// file); a name taken meanwhile (only another user can) fails with permission_denied.
+/// `segment_file` gets this process's descriptor of the liveness file at `live_path` (Linux:
+/// the segment file itself, checked to be ours and of the size Boost gave it, and reserved in
+/// /dev/shm before anything is written past Boost's header, so a full /dev/shm fails here with
+/// out_of_memory, not later with SIGBUS).
 inline CreatedSegment create_segment(const std::string& seg_name, const ChannelConfig& c,
-                                     const AccessControl& access) {
+                                     const AccessControl& access, LockFile& segment_file,
+                                     const std::string& live_path) {
     const Sizes s = Sizes::of(c);
     const std::uint64_t free_bytes = shm_free_bytes();
     if (free_bytes < s.segment)
@@ -161,25 +189,25 @@ inline CreatedSegment create_segment(const std::string& seg_name, const ChannelC
         throw_interprocess(e, "creating shared memory " + seg_name);
     }
 
-    managed_segment& m = *out.segment.seg;
-    auto alloc = [&](std::uint64_t n) -> unsigned char* {
-        void* p = m.allocate_aligned(static_cast<std::size_t>(n), cache_line, std::nothrow);
-        if (p == nullptr)
-            throw error(errc::system_failure,
-                        "the segment is too small for its regions (venom bug: Sizes::of)");
-        return static_cast<unsigned char*>(p);
-    };
-    auto* cb = new (alloc(sizeof(ControlBlock))) ControlBlock();
-    lay_out_channel(*cb, c, s, alloc(s.slots), alloc(s.responses), alloc(s.clients), alloc(s.state),
-                    s.segment);
-
-    if (m.construct<control_anchor>(control_block_name)(cb) == nullptr)
-        throw error(errc::system_failure, "naming the control block failed");
-    auto* base = static_cast<unsigned char*>(m.get_address());
-    out.segment.map = ChannelMap::validate(cb, base, m.get_size());
-    out.control_offset = static_cast<std::uint64_t>(reinterpret_cast<unsigned char*>(cb) - base);
-    // SYNC POINT WRITE: channel ready (pairs with the acquire load in attach).
-    cb->state.store(channel_ready, std::memory_order_release);
+    try {
+        segment_file = open_liveness_file(live_path, access);
+        check_own_segment_file(segment_file, s.segment);
+        segment_file.reserve(s.segment);
+        build_segment(out, c, s);
+    } catch (...) {
+        // Boost made the file for us (O_EXCL): it is ours to remove.
+        out.segment.reset();
+        if (segment_file.is_open()) {
+            segment_file.unlink_if_linked();
+            segment_file.close();
+        } else {
+            try {
+                remove_own_leftover(live_path);
+            } catch (...) {
+            }
+        }
+        throw;
+    }
     return out;
 }
 

@@ -49,6 +49,9 @@ inline void notify(const Event& ev) noexcept {
 /// Wakes the event's waiters unconditionally (stop, close): also safe in a signal handler.
 inline void wake_all(const Event& ev) noexcept {
     ev.word->epoch.fetch_add(1, std::memory_order_seq_cst);
+    // SYNC POINT (Dekker, notifier side): the bump is ordered before reading `waiters`, as in
+    // notify(): a waiter not counted yet sees the new epoch and does not sleep.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     event_wake_all(ev);
 }
 
