@@ -34,29 +34,6 @@ venom::ShellChannel connect_bounded(const std::string& name) {
     return venom::ShellChannel::connect(name, bounded_options());
 }
 
-/// Runs f, expects a venom::error with `expected`; returns its what() ("" if none was thrown).
-template <class F> std::string error_of(F&& f, errc expected, const std::string& context) {
-    try {
-        f();
-    } catch (const venom::error& e) {
-        BOOST_TEST(e.code() == expected, context << ": got " << e.code().message() << " ("
-                                                 << e.what() << ")");
-        BOOST_TEST(e.code().category().name() == std::string("venom"), context);
-        return e.what();
-    } catch (const std::exception& e) {
-        BOOST_ERROR(context << ": threw a non-venom exception: " << e.what());
-        return {};
-    }
-    BOOST_ERROR(context << ": nothing was thrown, expected " << venom::make_error_code(expected).message());
-    return {};
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-double ms_since(Clock::time_point t0) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
 
 /// A second, raw view of a channel's segment (what another process would map). The segment of
 /// the daemon instance that serves the name (Windows: each instance has its own; Linux: 0).
@@ -87,8 +64,6 @@ std::vector<std::string> shm_files_of(const std::string& name) {
     }
     return out;
 }
-
-std::string to_string(const std::vector<std::uint8_t>& v) { return std::string(v.begin(), v.end()); }
 
 auto echo_handler() {
     return [](std::uint32_t, venom::ByteView cmd) { return cmd.to_vector(); };

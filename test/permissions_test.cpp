@@ -275,8 +275,6 @@ int as_nobody(const std::vector<std::string>& args) {
     return c.wait(30s);
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
 /// The common verdict: permission_denied, promptly, its message naming `what` and the owner.
 void expect_denied(const Outcome& o, const std::string& owner_uid, const std::string& what = "") {
     BOOST_TEST(!o.hung);
@@ -294,11 +292,8 @@ void write_outcome(const std::string& path, long ms, const std::string& text) {
     }
 }
 
-long ms_since(std::chrono::steady_clock::time_point t0) {
-    return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::steady_clock::now() - t0)
-                                 .count());
-}
+/// Whole milliseconds since t0, for the outcome files.
+long whole_ms_since(std::chrono::steady_clock::time_point t0) { return static_cast<long>(ms_since(t0)); }
 
 std::string as_text(const std::vector<std::uint8_t>& v) { return std::string(v.begin(), v.end()); }
 
@@ -359,10 +354,10 @@ VENOM_CHILD_ROLE(root_create) { // NAME ACCESS OUT
     const auto t0 = std::chrono::steady_clock::now();
     try {
         auto d = venom::DaemonChannel::create(args.at(0), c);
-        write_outcome(args.at(2), ms_since(t0), "created");
+        write_outcome(args.at(2), whole_ms_since(t0), "created");
         return 0;
     } catch (const venom::error& e) {
-        write_outcome(args.at(2), ms_since(t0), e.what());
+        write_outcome(args.at(2), whole_ms_since(t0), e.what());
         return e.code().value();
     }
 }
@@ -379,13 +374,13 @@ VENOM_CHILD_ROLE(root_connect) { // NAME TRUSTED MS OUT
     long ms = -1;
     try {
         auto shell = venom::ShellChannel::connect(args.at(0), o);
-        ms = ms_since(t0);
+        ms = whole_ms_since(t0);
         const std::string state = as_text(shell.read_data());
         const std::string answer = as_text(shell.request("ping"));
         write_outcome(args.at(3), ms, "state=" + state + " answer=" + answer);
         return 0;
     } catch (const venom::error& e) {
-        write_outcome(args.at(3), ms < 0 ? ms_since(t0) : ms, (ms < 0 ? "" : "after connecting: ") + std::string(e.what()));
+        write_outcome(args.at(3), ms < 0 ? whole_ms_since(t0) : ms, (ms < 0 ? "" : "after connecting: ") + std::string(e.what()));
         return e.code().value();
     }
 }
@@ -560,7 +555,7 @@ VENOM_CHILD_ROLE(pty_victim) { // NAME OWNER OUT
         text += e.what();
         if (e.code() != venom::errc::permission_denied && code == 0) code = 24;
     }
-    const long ms = ms_since(t0);
+    const long ms = whole_ms_since(t0);
     const int tty = tty_errno();
     text += "\n/dev/tty afterwards: " + std::string(tty == 0 ? "opened (a controlling terminal!)" : std::strerror(tty));
     if (tty == 0) code = 30;

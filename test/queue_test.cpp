@@ -61,12 +61,6 @@ std::vector<unsigned char> payload_of(std::uint64_t i, std::size_t n) {
     return b;
 }
 
-double ms_since(Clock::time_point t0) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-std::string to_string(const std::vector<std::uint8_t>& v) { return std::string(v.begin(), v.end()); }
-
 venom::ShellOptions bounded_options() {
     venom::ShellOptions o;
     o.request_timeout = 10s;

@@ -40,10 +40,6 @@ std::vector<unsigned char> bytes_of(std::uint64_t v, std::size_t n) {
     return b;
 }
 
-double ms_since(Clock::time_point t0) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
 /// seqlock_read in a thread of its own, waited for at most `limit`: a reader that spins for
 /// ever becomes a failed check instead of a hung test. The thread shares ownership of the
 /// channel and the output, so a spinning thread left behind touches nothing freed.

@@ -326,6 +326,32 @@ struct role_registrar {
     role_registrar(const char* name, role_fn f) { roles()[name] = f; }
 };
 
+/// Runs f, expects a venom::error with `expected`; returns its what() ("" if none was thrown).
+template <class F>
+std::string error_of(F&& f, venom::errc expected, const std::string& context) {
+    try {
+        f();
+    } catch (const venom::error& e) {
+        BOOST_TEST(e.code() == expected, context << ": got " << e.code().message() << " ("
+                                                 << e.what() << ")");
+        BOOST_TEST(e.code().category().name() == std::string("venom"), context);
+        return e.what();
+    } catch (const std::exception& e) {
+        BOOST_ERROR(context << ": threw a non-venom exception: " << e.what());
+        return {};
+    }
+    BOOST_ERROR(context << ": nothing was thrown, expected " << venom::make_error_code(expected).message());
+    return {};
+}
+
+inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+inline double ms_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+inline std::string to_string(const std::vector<std::uint8_t>& v) { return std::string(v.begin(), v.end()); }
+
 /// A block of type T in a plain shared-memory object of its own, for counters and commands
 /// that a test shares with its child processes. The creator value-initialises it and removes
 /// the object on destruction. On Windows native shared memory (Boost's shared_memory_object

@@ -19,25 +19,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-/// Runs f, which must throw venom::error with `code`; returns its message.
-template <class F>
-std::string error_of(F&& f, errc code, const std::string& context) {
-    try {
-        f();
-    } catch (const venom::error& e) {
-        BOOST_TEST((e.code() == code), context << ": got " << e.code().message() << " (" << e.what() << ")");
-        return e.what();
-    }
-    BOOST_ERROR(context << ": no error, expected " << venom::make_error_code(code).message());
-    return {};
-}
-
-double ms_since(Clock::time_point t0) {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
 std::string shm(const std::string& name, const char* suffix) { return "/dev/shm/venom." + name + suffix; }
 
 /// The bytes of a file, or "<missing>".
@@ -81,8 +62,6 @@ public:
 };
 
 venom::ChannelConfig small_config() { return venom::ChannelConfig{64, 4, 4}; }
-
-std::string to_string(const std::vector<std::uint8_t>& v) { return std::string(v.begin(), v.end()); }
 
 } // namespace
 

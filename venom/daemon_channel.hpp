@@ -46,20 +46,23 @@ struct daemon_impl {
     ~daemon_impl() { close(); }
 
     /// Marks the channel closed, wakes every waiter, zeroes the name record and removes the
-    /// segment's and lock file's names (liveness.hpp, "Daemon close"). Idempotent.
+    /// segment's and lock file's names (liveness.hpp, "Daemon close"). Also undoes a create
+    /// that failed part-way: whatever of the segment and the files it holds. Idempotent.
     void close() noexcept {
-        if (!segment.mapped()) return;
-        const ChannelMap& m = map();
-        // SYNC POINT WRITE: channel closed (shells read it in their abort test, after loading
-        // an epoch that the wakes below bump: waiter.hpp).
-        m.cb->state.store(channel_closed, std::memory_order_seq_cst);
-        wake_everyone();
-        try {
-            write_record(name_lock, nullptr);
-        } catch (...) {
-            // the file system refused: shells still see the closed state or the free ready byte
+        if (segment.mapped()) {
+            // SYNC POINT WRITE: channel closed (shells read it in their abort test, after
+            // loading an epoch that the wakes below bump: waiter.hpp).
+            map().cb->state.store(channel_closed, std::memory_order_seq_cst);
+            wake_everyone();
         }
-        segment_lock.unlink_if_linked();  // Linux: the segment file (it is the liveness file)
+        if (name_lock.is_open()) {
+            try {
+                write_record(name_lock, nullptr);
+            } catch (...) {
+                // the file system refused: shells still see the closed state or the free ready byte
+            }
+        }
+        if (segment_lock.is_open()) segment_lock.unlink_if_linked(); // Linux: the segment file
         segment_lock.close();             // releases "ready"
         if (name_lock.is_open()) name_lock.unlink_if_linked();
         name_lock.close();                // releases the name
@@ -277,16 +280,7 @@ public:
                                     created.control_offset, impl->segment_lock, *impl->segment.map.cb);
             detail::write_record(impl->name_lock, &record);
         } catch (...) {
-            if (impl->segment.mapped()) {
-                impl->segment.map.cb->state.store(detail::channel_closed, std::memory_order_seq_cst);
-                impl->segment.reset();
-            }
-            if (impl->segment_lock.is_open()) { // the segment file create_segment made
-                impl->segment_lock.unlink_if_linked();
-                impl->segment_lock.close();
-            }
-            impl->name_lock.unlink_if_linked();
-            impl->name_lock.close();
+            impl->close(); // what create made so far: the segment, its file, the name
             throw;
         }
         return DaemonChannel(std::move(impl));

@@ -194,15 +194,21 @@ inline void remove_leftovers(std::string_view channel, std::uint64_t previous_in
     old.unlink_if_linked();
 }
 
-/// Step 4, last: the record a daemon keeps while it builds its segment: its incarnation, so
-/// that if it dies now, the next daemon finds what it left (Windows names it by incarnation).
-inline void write_building_record(LockFile& name_lock, std::string_view channel, std::uint64_t incarnation) {
+/// What every record of `channel` starts with: magic, version, size, incarnation and name.
+inline NameRecord record_header(std::uint64_t magic, std::string_view channel, std::uint64_t incarnation) noexcept {
     NameRecord r{};
-    r.magic = name_record_building_magic;
+    r.magic = magic;
     r.layout = layout_version;
     r.record_size = sizeof(NameRecord);
     r.incarnation = incarnation;
     std::memcpy(r.name, channel.data(), channel.size() < record_name_capacity ? channel.size() : 0);
+    return r;
+}
+
+/// Step 4, last: the record a daemon keeps while it builds its segment: its incarnation, so
+/// that if it dies now, the next daemon finds what it left (Windows names it by incarnation).
+inline void write_building_record(LockFile& name_lock, std::string_view channel, std::uint64_t incarnation) {
+    const NameRecord r = record_header(name_record_building_magic, channel, incarnation);
     write_record(name_lock, &r);
 }
 
@@ -210,11 +216,7 @@ inline void write_building_record(LockFile& name_lock, std::string_view channel,
 inline NameRecord make_record(std::string_view channel, std::uint64_t incarnation,
                               std::uint64_t segment_size, std::uint64_t control_offset,
                               const LockFile& segment_file, const ControlBlock& cb) noexcept {
-    NameRecord r{};
-    r.magic = name_record_magic;
-    r.layout = layout_version;
-    r.record_size = sizeof(NameRecord);
-    r.incarnation = incarnation;
+    NameRecord r = record_header(name_record_magic, channel, incarnation);
     r.segment_size = segment_size;
     r.control_offset = control_offset;
     r.segment_dev = segment_file.facts().dev;
@@ -222,7 +224,6 @@ inline NameRecord make_record(std::string_view channel, std::uint64_t incarnatio
     r.created_unix_ns = cb.created_unix_ns;
     r.daemon_pid = cb.daemon_pid;
     r.daemon_uid = effective_uid();
-    std::memcpy(r.name, channel.data(), channel.size() < record_name_capacity ? channel.size() : 0);
     return r;
 }
 

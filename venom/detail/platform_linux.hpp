@@ -279,27 +279,18 @@ public:
     /// Opens an existing channel file that must belong to this user (the daemon's own segment
     /// file, right after it created it). Missing: channel_not_found.
     static LockFile open_own(const std::string& path) {
-        for (int attempt = 0; attempt < max_vanish_retries; ++attempt) {
-            LockFile f;
-            if (f.open_checked(path, O_RDWR, own_owner, "this user (uid " + std::to_string(effective_uid()) + ")"))
-                return f;
-            if (!look_at(path).exists) throw error(errc::channel_not_found, "no file " + path);
-        }
-        throw error(errc::system_failure, path + " keeps being replaced; try again");
+        return open_existing(path, O_RDWR, own_owner,
+                             "this user (uid " + std::to_string(effective_uid()) + ")",
+                             "keeps being replaced; try again", errc::system_failure);
     }
 
     /// Shell or tool: opens an existing channel file whose owner `trust` accepts, read-only or
     /// read-write. Missing: channel_not_found; untrusted: permission_denied.
     static LockFile open_trusted(const std::string& path, const Trust& trust, bool writable) {
-        auto ok = [&](std::uint32_t uid) { return trust.trusts(uid); };
-        for (int attempt = 0; attempt < max_vanish_retries; ++attempt) {
-            LockFile f;
-            if (f.open_checked(path, writable ? O_RDWR : O_RDONLY, ok,
-                               "this user, root or ShellOptions::trusted_uid"))
-                return f;
-            if (!look_at(path).exists) throw error(errc::channel_not_found, "no file " + path);
-        }
-        throw error(errc::channel_not_found, path + " keeps being replaced (a daemon restarting)");
+        return open_existing(path, writable ? O_RDWR : O_RDONLY,
+                             [&](std::uint32_t uid) { return trust.trusts(uid); },
+                             "this user, root or ShellOptions::trusted_uid",
+                             "keeps being replaced (a daemon restarting)", errc::channel_not_found);
     }
 
     bool is_open() const noexcept { return fd_ >= 0; }
@@ -388,6 +379,19 @@ public:
 
 private:
     static constexpr int open_flags = O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC;
+
+    /// open_checked until it holds the file or the name is gone (channel_not_found); a name
+    /// replaced again and again ends with `churn_code` after max_vanish_retries tries.
+    template <class OwnerOk>
+    static LockFile open_existing(const std::string& path, int access_mode, OwnerOk&& owner_ok,
+                                  const std::string& who, const char* churn, errc churn_code) {
+        for (int attempt = 0; attempt < max_vanish_retries; ++attempt) {
+            LockFile f;
+            if (f.open_checked(path, access_mode, owner_ok, who)) return f;
+            if (!look_at(path).exists) throw error(errc::channel_not_found, "no file " + path);
+        }
+        throw error(churn_code, path + " " + churn);
+    }
     static constexpr int max_vanish_retries = 1000;
     static bool own_owner(std::uint32_t uid) noexcept { return uid == effective_uid(); }
 
