@@ -480,7 +480,7 @@ BOOST_AUTO_TEST_CASE(command_over_max_cmd_size_fails_at_the_shell) {
     BOOST_TEST(ms_since(t0) < 1000.0, "refused without waiting");
 
     // Nothing reached the queue: the daemon has nothing to handle.
-    BOOST_TEST(raw.cb().tail.load() == 0u);
+    BOOST_TEST(raw.map().shared->tail.load() == 0u);
     int calls = 0;
     BOOST_TEST(daemon.poll([&](std::uint32_t, venom::ByteView) { ++calls; }) == 0u);
     BOOST_TEST(calls == 0);
@@ -673,7 +673,7 @@ BOOST_AUTO_TEST_CASE(daemon_gone_wakes_a_blocked_request_promptly) {
         returned = true;
     });
     // Wait until the command is queued and the shell is waiting for its answer.
-    BOOST_TEST(eventually([&] { return raw->cb().tail.load() == 1u; }, 5s));
+    BOOST_TEST(eventually([&] { return raw->map().shared->tail.load() == 1u; }, 5s));
     std::this_thread::sleep_for(50ms);
     BOOST_TEST(!returned.load());
     const auto t0 = Clock::now();
@@ -691,7 +691,7 @@ BOOST_AUTO_TEST_CASE(daemon_gone_wakes_a_blocked_request_promptly) {
     BOOST_TEST(shell.request("y", 1, buf, sizeof buf, 5s, ec) == 0u);
     BOOST_TEST((ec == errc::daemon_gone));
     BOOST_TEST(ms_since(t1) < 200.0);
-    BOOST_TEST(raw->cb().tail.load() == 1u);
+    BOOST_TEST(raw->map().shared->tail.load() == 1u);
     error_of([&] { (void)shell.request(std::string("z")); }, errc::daemon_gone, "thrown form");
     // The last state stays readable.
     BOOST_TEST(to_string(shell.read_data()) == "last words");

@@ -98,7 +98,7 @@ BOOST_AUTO_TEST_CASE(write_then_read) {
     HeapChannel ch(state_config(256, 3));
     const std::string text = "hello, state";
     vd::seqlock_write(ch.map(), text.data(), text.size());
-    BOOST_TEST(ch.cb().state_version.load() == 1u);
+    BOOST_TEST(vd::state_version(ch.map()) == 1u);
     BOOST_TEST(ch.buffer(1).seq.load() == 2u);
     char out[256];
     const auto s = vd::seqlock_read(ch.map(), out, sizeof out);
@@ -109,7 +109,7 @@ BOOST_AUTO_TEST_CASE(write_then_read) {
     const auto again = vd::seqlock_read(ch.map(), out, sizeof out);
     BOOST_TEST(again.version == 1u);
     BOOST_TEST(std::string(out, again.length) == text);
-    BOOST_TEST(ch.cb().state_version.load() == 1u);
+    BOOST_TEST(vd::state_version(ch.map()) == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(lengths_0_1_and_data_size) {
@@ -194,13 +194,13 @@ BOOST_AUTO_TEST_CASE(rotating_through_all_buffers_many_times) {
                 if (s.ec || s.version != v || s.length != len ||
                     !std::equal(in.begin(), in.end(), out.begin()))
                     ++bad;
-                // Version v sits in buffer v % n with seq 2v; the other buffers hold the n - 1
+                // Version v sits in buffer (v - 1) % n with seq 2v; the other buffers hold the n - 1
                 // versions before it (each complete: an even seq).
                 for (std::uint64_t back = 0; back < n && back < v; ++back)
                     if (ch.buffer(v - back).seq.load() != 2 * (v - back)) ++bad;
             }
             BOOST_TEST(bad == 0u);
-            BOOST_TEST(ch.cb().state_version.load() == writes);
+            BOOST_TEST(vd::state_version(ch.map()) == writes);
         }
     }
 }
@@ -218,7 +218,7 @@ BOOST_AUTO_TEST_CASE(writer_died_mid_write_reader_gets_the_previous_version_at_o
             dying.seq.store(2 * 6 + 1);
             std::memset(ch->map().buffer_data(dying), 0xDD, 50);
             dying.length.store(77);
-            BOOST_TEST(ch->cb().state_version.load() == 5u);
+            BOOST_TEST(vd::state_version(ch->map()) == 5u);
 
             // A reader that waited for the odd buffer would not finish (or time out after 5 s).
             const auto t0 = Clock::now();
@@ -254,8 +254,8 @@ BOOST_AUTO_TEST_CASE(published_version_with_seq_below_2v_is_corrupt) {
         vd::seqlock_write(ch.map(), in.data(), in.size());
     }
     unsigned char out[64];
-    // Published version 7 lives in buffer 1, which holds version 4 (seq 8 < 14).
-    ch.cb().state_version.store(7);
+    // Published version 7 in buffer 0, which holds version 4 (seq 8 < 14).
+    ch.cb().state_word.store(vd::make_state_word(7, (7 - 1) % 3));
     auto t0 = Clock::now();
     auto s = vd::seqlock_read(ch.map(), out, sizeof out, std::chrono::seconds(5));
     BOOST_TEST((s.ec == errc::corrupt_channel), s.ec.message());
@@ -266,7 +266,7 @@ BOOST_AUTO_TEST_CASE(published_version_with_seq_below_2v_is_corrupt) {
     BOOST_TEST((s.ec == errc::corrupt_channel), s.ec.message());
     // A fresh channel whose version says 1 but whose buffer was never written (seq 0).
     HeapChannel fresh(state_config(64, 2));
-    fresh.cb().state_version.store(1);
+    fresh.cb().state_word.store(vd::make_state_word(1, 0));
     s = vd::seqlock_read(fresh.map(), out, sizeof out, std::chrono::seconds(5));
     BOOST_TEST((s.ec == errc::corrupt_channel), s.ec.message());
 }

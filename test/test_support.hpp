@@ -443,6 +443,12 @@ inline venom::ShellChannel connect_when_up(const std::string& name,
     return venom::ShellChannel::connect(name, options);
 }
 
+/// Frees what an aligned operator new gave.
+struct AlignedDelete {
+    std::size_t align;
+    void operator()(unsigned char* p) const { ::operator delete(p, std::align_val_t{align}); }
+};
+
 /// A whole channel laid out by detail::lay_out_channel, as detail::create_segment does, but on
 /// an aligned heap buffer: no shared memory, no files. The ChannelMap is built by
 /// ChannelMap::validate, as a shell's is.
@@ -451,37 +457,30 @@ public:
     explicit HeapChannel(const venom::ChannelConfig& c) : config_(c) {
         namespace vd = venom::detail;
         const vd::Sizes s = vd::Sizes::of(c);
-        const std::uint64_t cb_bytes = vd::round_up(sizeof(vd::ControlBlock), vd::cache_line);
-        const std::uint64_t off_slots = cb_bytes;
-        const std::uint64_t off_responses = off_slots + s.slots;
-        const std::uint64_t off_clients = off_responses + s.responses;
-        const std::uint64_t off_state = off_clients + s.clients;
-        size_ = static_cast<std::size_t>(off_state + s.state);
-        mem_.reset(static_cast<unsigned char*>(::operator new(size_, std::align_val_t{vd::cache_line})));
+        size_ = static_cast<std::size_t>(s.block);
+        align_ = static_cast<std::size_t>(s.page);
+        mem_ = std::unique_ptr<unsigned char, AlignedDelete>(
+            static_cast<unsigned char*>(::operator new(size_, std::align_val_t{align_})), AlignedDelete{align_});
         // Garbage first: lay_out_channel must initialise every header itself.
         std::memset(mem_.get(), 0xA5, size_);
         unsigned char* base = mem_.get();
-        auto* cb = new (base) vd::ControlBlock();
-        vd::lay_out_channel(*cb, c, s, base + off_slots, base + off_responses, base + off_clients,
-                            base + off_state, size_);
+        vd::ControlBlock* cb = vd::lay_out_channel(base, c, s, size_);
         map_ = vd::ChannelMap::validate(cb, base, size_);
         cb->state.store(vd::channel_ready, std::memory_order_release);
     }
     const venom::detail::ChannelMap& map() const { return map_; }
     venom::detail::ControlBlock& cb() const { return *map_.cb; }
+    /// The buffer that holds version `version` (>= 1): the writer fills buffer 0 first, then
+    /// the next in turn.
     venom::detail::StateBuffer& buffer(std::uint64_t version) const {
-        return map_.buffer(static_cast<std::uint32_t>(version % map_.state_buffers));
+        return map_.buffer(static_cast<std::uint32_t>((version - 1) % map_.state_buffers));
     }
 
 private:
-    struct AlignedDelete {
-        void operator()(unsigned char* p) const {
-            ::operator delete(p, std::align_val_t{venom::detail::cache_line});
-        }
-    };
     venom::ChannelConfig config_;
     std::size_t size_ = 0;
-    std::unique_ptr<unsigned char, AlignedDelete> mem_;
+    std::size_t align_ = 0;
+    std::unique_ptr<unsigned char, AlignedDelete> mem_{nullptr, AlignedDelete{venom::detail::cache_line}};
     venom::detail::ChannelMap map_;
 };
 

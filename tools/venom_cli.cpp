@@ -450,7 +450,7 @@ void stat_json(const Inspection& ins, const Counters& c0, const Counters& c1) {
         j.key("commands").begin_object().kv("handled", c1.handled)
             .kv("handled_per_s", per_second(c0.handled, c1.handled, dt))
             .kv("malformed_dropped", c1.malformed).kv("stale_dropped", c1.stale)
-            .kv("handler_errors", c1.handler_errors).kv("dead_claims_skipped", c1.unblocked)
+            .kv("handler_errors", c1.handler_errors).kv("queue_repairs", c1.repairs)
             .end_object();
         const auto slots = ins.clients();
         std::uint32_t alive = 0;
@@ -489,8 +489,8 @@ std::string stat_text(const Inspection& ins, const Counters& c0, const Counters&
       << ", tail " << c1.tail << ")\n";
     o << "commands  handled " << c1.handled << " (" << fixed(per_second(c0.handled, c1.handled, dt))
       << "/s); dropped: " << c1.malformed << " malformed, " << c1.stale
-      << " from gone clients; handler errors " << c1.handler_errors << "; dead claims skipped "
-      << c1.unblocked << "\n";
+      << " from gone clients; handler errors " << c1.handler_errors << "; queue repairs "
+      << c1.repairs << "\n";
     const auto slots = ins.clients();
     std::uint32_t alive = 0;
     for (const auto& s : slots) alive += s.alive ? 1u : 0u;

@@ -45,7 +45,10 @@ struct limits {
 /// venom_memory's ChannelConfig{data_size, cmd_slots, max_clients}; the rest have defaults.
 struct ChannelConfig {
     std::size_t data_size;        ///< largest state (bytes) write_data accepts; >= 1
-    std::uint32_t cmd_slots;      ///< command queue capacity (slots); >= 1
+    /// Command queue capacity (slots); >= 1. Rounded up to a power of two inside (each slot
+    /// is one 64-byte line). A command's bytes live in its shell's own staging area, so each
+    /// shell has at most one command queued: more slots than max_clients are never used.
+    std::uint32_t cmd_slots;
     std::uint32_t max_clients;    ///< shells connected at once; >= 1
     std::uint32_t max_cmd_size = 4096;      ///< largest command payload (bytes); >= 1
     std::uint32_t max_response_size = 4096; ///< largest response payload (bytes); >= 1
@@ -56,6 +59,12 @@ struct ChannelConfig {
     WaitPolicy wait = WaitPolicy::spin_then_block; ///< how the daemon waits for commands
     std::chrono::microseconds spin_time{50};       ///< spin before blocking (spin_then_block)
     Access access = Access::owner_only;            ///< who may connect
+    /// A shell claims a queue position and publishes its command there in one atomic step
+    /// (its bytes are copied into its own staging area first), so no shell - stopped, killed
+    /// or slow - can hold the queue. Only a write from outside the protocol (a buggy shell
+    /// scribbling on the shared queue lines) can leave a position that is passed but never
+    /// published; the daemon skips such a position after claim_timeout. 1 ms..10 s.
+    std::chrono::milliseconds claim_timeout{5};
 
     /// Throws venom::error(errc::invalid_config) naming the bad field. No allocation in
     /// shared memory happens before this passes.
@@ -86,6 +95,8 @@ struct ChannelConfig {
             fail("wait is not a WaitPolicy value");
         if (spin_time.count() < 0 || spin_time > std::chrono::seconds(1))
             fail("spin_time must be 0..1 s");
+        if (claim_timeout < std::chrono::milliseconds(1) || claim_timeout > std::chrono::seconds(10))
+            fail("claim_timeout must be 1 ms..10 s, got " + std::to_string(claim_timeout.count()) + " ms");
         if (access != Access::owner_only && access != Access::group && access != Access::everyone)
             fail("access is not an Access value");
     }

@@ -6,6 +6,7 @@
 #include <venom/config.hpp>
 #include <venom/detail/command_queue.hpp>
 #include <venom/detail/liveness.hpp>
+#include <venom/detail/response_slot.hpp>
 #include <venom/detail/segment.hpp>
 #include <venom/detail/seqlock.hpp>
 #include <venom/detail/waiter.hpp>
@@ -36,10 +37,18 @@ struct daemon_impl {
     std::atomic<bool> running{false};   ///< inside run(): its end stops serving (stop() does not)
     std::mutex write_mutex;             ///< one write_data at a time
     WaitParams wait;
-    clock::time_point stuck_since{};    ///< when the head slot was first seen claimed, unpublished
+    std::uint64_t stuck_pos = no_position; ///< a head found passed by tail but unpublished, if any
+    clock::time_point stuck_since{};       ///< when it was first found so
+    unsigned idle_checks = 0;              ///< abort tests of the idle wait (tail is read every 16th)
 
-    /// How long a claimed, unpublished head slot waits before the daemon checks its claimant.
-    static constexpr std::chrono::milliseconds dead_claim_grace{10};
+    static constexpr std::uint64_t no_position = ~std::uint64_t{0};
+    /// The longest sleep of the daemon's idle wait: how often it looks for a claim that no
+    /// publish announced (a claimant that stalls with nobody else sending).
+    static constexpr std::chrono::milliseconds idle_slice{100};
+    /// In the idle wait's spin phase, the tail is read at every this-many-th abort test (every
+    /// spins_per_check spins), so the shells' tail line is not pulled to the daemon's core on
+    /// every spin.
+    static constexpr unsigned tail_check_every = 16;
 
     const ChannelMap& map() const noexcept { return segment.map; }
 
@@ -79,29 +88,33 @@ struct daemon_impl {
         for (std::uint32_t i = 0; i < m.max_clients; ++i) wake_all(m.response_event(i));
     }
 
-    /// The slot at `head` is claimed but unpublished. If no live client is claiming it, its
-    /// claimant died between the claim and the publish: skip it (Aeron's unblock()), and wake
-    /// the shells that wait for a free slot (the skip freed one).
-    void unblock_dead_claim() {
+    /// The queue's repairs (command_queue.hpp: writes from outside the protocol): a tail run
+    /// more than a ring ahead is put back; a head position that tail has passed without a
+    /// publish is skipped once it has stayed so for claim_timeout (`until` says till when).
+    /// true: the queue changed (look at it again).
+    bool check_queue(clock::time_point& until) {
         const ChannelMap& m = map();
-        if (!claim_abandoned(m, segment_lock, head)) return;
-        if (queue_front(m, head) != nullptr) return; // published meanwhile
-        queue_release(m, head);
-        bump(m.cb->slots_unblocked);
-        stuck_since = clock::time_point{};
-        notify(m.space_event());
-    }
-
-    /// Periodic housekeeping while idle: a claimed-but-unpublished head for over 10 ms.
-    void maintain() {
-        const ChannelMap& m = map();
-        if (m.cb->tail.load(std::memory_order_acquire) == head || queue_front(m, head) != nullptr) {
-            stuck_since = clock::time_point{};
-            return;
+        if (queue_repair_tail(m, head)) {
+            bump(m.cb->queue_repairs);
+            notify(m.space_event());
+            return true;
+        }
+        if (!queue_head_passed_unpublished(m, head)) {
+            stuck_pos = no_position;
+            return false;
         }
         const auto now = clock::now();
-        if (stuck_since == clock::time_point{}) stuck_since = now;
-        else if (now - stuck_since > dead_claim_grace) unblock_dead_claim();
+        if (stuck_pos != head) {
+            stuck_pos = head;
+            stuck_since = now;
+        }
+        until = stuck_since + std::chrono::nanoseconds(m.claim_timeout_ns);
+        if (now < until) return false;
+        stuck_pos = no_position;
+        if (!queue_skip(m, head)) return true; // published after all: poll takes it
+        bump(m.cb->queue_repairs);
+        notify(m.space_event());
+        return true;
     }
 
     /// Serving again (run() or poll() after stop()): requests are taken again.
@@ -120,57 +133,61 @@ struct daemon_impl {
                                                 std::memory_order_relaxed);
     }
 
+    /// Handles the published command at head, from client `client` (queue_front).
     template <class Handler>
-    void handle(Handler& handler, CmdSlot& s) {
+    void handle(Handler& handler, std::uint32_t client) {
         const ChannelMap& m = map();
         ControlBlock& cb = *m.cb;
-        // relaxed: ordered after the slot's seq acquire in queue_front.
-        const std::uint32_t client = s.client.load(std::memory_order_relaxed);
-        const std::uint64_t request = s.request.load(std::memory_order_relaxed);
-        const std::uint32_t length = s.length.load(std::memory_order_relaxed);
-        if (client >= m.max_clients || length > m.max_cmd_size) {
+        if (client >= m.max_clients) {
             bump(cb.commands_malformed);
-            return;
+            return; // no such client: nobody to answer
         }
         ClientRecord& rec = m.client(client);
-        if (rec.state.load(std::memory_order_acquire) != client_connected ||
-            (rec.generation.load(std::memory_order_relaxed) & 0xffffffffu) != (request >> 32)) {
+        // acquire: pairs with the client's release of state at connect (its generation).
+        if (rec.state.load(std::memory_order_acquire) != client_connected) {
             bump(cb.commands_stale);
             return; // its sender disconnected: nobody waits for this answer
         }
-        ResponseSlot& r = m.response(client);
-        std::uint8_t* out = m.response_payload(r);
-        const ByteView cmd(m.slot_payload(s), length);
-        std::uint32_t status = status_ok;
+        StagingHeader& st = m.staging(client);
+        // relaxed: ordered after the slot word's acquire in queue_front.
+        const std::uint64_t request = st.request.load(std::memory_order_relaxed);
+        const std::uint32_t length = st.length.load(std::memory_order_relaxed);
+        if (request_generation(request) != (rec.generation.load(std::memory_order_relaxed) & request_counter_mask)) {
+            bump(cb.commands_stale);
+            return; // left by a shell that has since disconnected
+        }
+        if (length > m.max_cmd_size) {
+            bump(cb.commands_malformed);
+            publish_error(m, client, request, static_cast<std::uint32_t>(errc::corrupt_channel),
+                          "the daemon found the command's length out of range in the shell's staging area");
+            return;
+        }
+        const ByteView cmd(m.staging_data(client), length);
+        std::uint8_t* out = answer_bytes(m, client);
         std::size_t n = 0;
+        const char* failed = nullptr;
+        std::uint32_t status = status_ok;
+        std::string what; // a handler's what(), kept past its exception
         try {
             n = invoke(handler, client, cmd, out);
         } catch (const error& e) {
-            status = static_cast<std::uint32_t>(e.code() == errc::message_too_large
-                                                    ? errc::message_too_large
-                                                    : errc::handler_failed);
-            n = copy_text(r, e.what());
+            status = static_cast<std::uint32_t>(e.code() == errc::message_too_large ? errc::message_too_large
+                                                                                   : errc::handler_failed);
+            what = e.what();
         } catch (const std::exception& e) {
             status = static_cast<std::uint32_t>(errc::handler_failed);
-            n = copy_text(r, e.what());
+            what = e.what();
         } catch (...) {
             status = static_cast<std::uint32_t>(errc::handler_failed);
-            n = copy_text(r, "the handler threw an exception not derived from std::exception");
+            failed = "the handler threw an exception not derived from std::exception";
         }
-        if (status != status_ok) bump(cb.handler_errors);
-        // relaxed: ordered by the release store of seq.
-        r.length.store(static_cast<std::uint32_t>(n), std::memory_order_relaxed);
-        r.status.store(status, std::memory_order_relaxed);
-        r.seq.store(request, std::memory_order_release); // SYNC POINT WRITE: answer
-        notify(m.response_event(client));
+        if (status != status_ok) {
+            bump(cb.handler_errors);
+            publish_error(m, client, request, status, failed != nullptr ? failed : what.c_str());
+        } else {
+            publish_answer(m, client, request, status_ok, n);
+        }
         bump(cb.commands_handled);
-    }
-
-    std::size_t copy_text(ResponseSlot& r, const char* text) noexcept {
-        std::size_t n = std::char_traits<char>::length(text);
-        if (n > error_text_capacity) n = error_text_capacity;
-        std::memcpy(map().response_error_text(r), text, n);
-        return n;
     }
 
     /// Calls the handler in whichever form it has; returns the answer's length in `out`.
@@ -209,19 +226,40 @@ struct daemon_impl {
     std::size_t poll(Handler& handler, bool honour_stop) {
         const ChannelMap& m = map();
         std::size_t handled = 0;
-        while (handled < m.cmd_slots) {
-            CmdSlot* s = queue_front(m, head);
-            if (s == nullptr) break;
-            handle(handler, *s);
+        std::uint32_t client = 0;
+        while (handled < m.ring_slots && queue_front(m, head, client)) {
+            handle(handler, client);
             queue_release(m, head);
             ++handled;
             if (honour_stop && stop_requested.load(std::memory_order_relaxed)) break;
         }
         if (handled != 0) {
-            stuck_since = clock::time_point{};
+            stuck_pos = no_position;
+            // one fence for the whole batch of releases (waiter.hpp)
             notify(m.space_event()); // producers waiting for a free slot
         }
         return handled;
+    }
+
+    /// One wait of run() with nothing published at the head: for a publish or a stop, and
+    /// now and then a look at the queue's tail for check_queue (never at every wait: the
+    /// shells' tail line stays on their cores).
+    void wait_for_work() {
+        const ChannelMap& m = map();
+        clock::time_point until = clock::time_point::max();
+        if (stuck_pos == head && check_queue(until)) return;
+        const bool stuck = stuck_pos == head;
+        std::uint32_t client = 0;
+        auto ready = [&] { return queue_front(m, head, client); };
+        auto abort = [&] {
+            if (stop_requested.load(std::memory_order_relaxed)) return true;
+            return !stuck && ++idle_checks % tail_check_every == 0 &&
+                   static_cast<std::int64_t>(m.shared->tail.load(std::memory_order_relaxed) - head) > 0;
+        };
+        const auto deadline = stuck ? until : deadline_after(idle_slice);
+        if (wait_until(m.cmd_event(), ready, abort, wait, deadline) != wait_status::ready &&
+            !stop_requested.load(std::memory_order_relaxed))
+            check_queue(until);
     }
 };
 
@@ -248,7 +286,7 @@ public:
         impl->config = config;
         impl->wait.policy = config.wait;
         impl->wait.spin = config.spin_time;
-        impl->wait.check_every = std::chrono::milliseconds(100);
+        impl->wait.check_every = detail::daemon_impl::idle_slice;
         const detail::AccessControl access(static_cast<std::uint32_t>(config.access));
         const detail::AccessControl record_access(static_cast<std::uint32_t>(config.access), true);
         detail::NameRecord previous{};
@@ -322,18 +360,13 @@ public:
     template <class Handler>
     void run(Handler&& handler) {
         auto& d = impl();
-        const auto& m = d.map();
-        auto ready = [&] { return detail::queue_front(m, d.head) != nullptr; };
-        auto stopping = [&] { return d.stop_requested.load(std::memory_order_relaxed); };
         // seq_cst (with stop()'s stop_requested store and running load): either stop() sees
         // this run() as running, or this load sees its request.
         d.running.store(true, std::memory_order_seq_cst);
         if (!d.stop_requested.load(std::memory_order_seq_cst)) d.serve();
         while (!d.stop_requested.load(std::memory_order_acquire)) {
             if (d.poll(handler, true) != 0) continue;
-            const auto st = detail::wait_until(m.cmd_event(), ready, stopping, d.wait,
-                                               detail::deadline_after(d.wait.check_every));
-            if (st == detail::wait_status::timed_out) d.maintain();
+            d.wait_for_work();
         }
         // Consume the stop that ended the loop before leaving `running`: a stop() from now on
         // is kept for the next run() (or, once running is false, stops serving by itself).
@@ -344,7 +377,7 @@ public:
         d.wake_everyone();
     }
 
-    /// Handles the commands already queued (at most cmd_slots), never waits. Returns how many.
+    /// Handles the commands already queued (at most one ring's worth), never waits. Returns how many.
     /// After a stop(), serves again (requests are taken again). From the thread that would
     /// call run(); never concurrently with run().
     template <class Handler>
@@ -352,7 +385,10 @@ public:
         auto& d = impl();
         d.serve();
         const std::size_t n = d.poll(handler, false);
-        if (n == 0) d.maintain();
+        if (n == 0) {
+            detail::clock::time_point until{};
+            d.check_queue(until); // repairs of the queue (command_queue.hpp)
+        }
         return n;
     }
 
@@ -376,7 +412,7 @@ public:
 
     /// Number of write_data calls so far (the state's version).
     std::uint64_t version() const noexcept {
-        return impl().map().cb->state_version.load(std::memory_order_acquire);
+        return detail::state_version(impl().map());
     }
     const std::string& name() const noexcept { return impl().name; }
     const ChannelConfig& config() const noexcept { return impl().config; }

@@ -6,6 +6,7 @@
 #include <venom/config.hpp>
 #include <venom/detail/command_queue.hpp>
 #include <venom/detail/liveness.hpp>
+#include <venom/detail/response_slot.hpp>
 #include <venom/detail/segment.hpp>
 #include <venom/detail/seqlock.hpp>
 #include <venom/detail/waiter.hpp>
@@ -29,9 +30,11 @@ struct shell_impl {
     Segment segment;
     std::uint32_t id = 0;
     ClientRecord* record = nullptr;
-    ResponseSlot* response = nullptr;
     std::uint64_t generation = 0;  ///< low 32 bits go into request ids
     std::uint32_t counter = 0;     ///< requests sent; low half of request ids
+    /// A request that timed out after its command was queued: until its answer is in, the
+    /// daemon may still read our staging area, so the next request waits for it first.
+    std::uint64_t outstanding = 0;
     WaitParams wait;
     std::string last_error_text;   ///< text of the last error answer (handler_failed ...)
 
@@ -83,10 +86,13 @@ struct shell_impl {
         return "the daemon of \"" + name + "\" died; connect again to reach the next daemon";
     }
 
+    /// Takes a client slot; `protect`: this shell maps the channel with a shell's protections
+    /// (segment.hpp), so the slot's own pages are made writable.
     void claim_slot() {
-        id = claim_client_slot(map(), segment_lock, generation);
+        const Mapping& mapping = segment.mapping;
+        id = claim_client_slot(map(), segment_lock, generation,
+                               [&](std::uint32_t i) { protect_client_area(mapping, map(), i, true); });
         record = &map().client(id);
-        response = &map().response(id);
     }
 
     std::error_code to_code(wait_status st) {
@@ -114,18 +120,34 @@ struct shell_impl {
             last_error_text = gone_text();
             return 0;
         }
-        const auto deadline = deadline_after(timeout);
+        const auto deadline = deadline_after(timeout); // no clock read without a timeout
         clock::time_point next_probe{};
         auto gone = [&] { return daemon_gone(next_probe); };
-        std::uint64_t pos = 0;
-        for (;;) {
-            const claim_result c = queue_try_claim(m, *record, pos);
-            if (c == claim_result::claimed) break;
-            if (c == claim_result::corrupt) {
-                ec = make_error_code(errc::corrupt_channel);
-                last_error_text = "the command queue's tail contradicts its slots";
+        if (outstanding != 0) {
+            // A timed-out request's command may still be queued: our staging area is the
+            // daemon's to read until its answer is in (response_slot.hpp).
+            const std::uint64_t previous = outstanding;
+            auto done = [&] { return answered(m, id, previous); };
+            const auto st = wait_until(m.response_event(id), done, gone, wait, deadline);
+            if (st != wait_status::ready) {
+                ec = to_code(st);
+                if (st == wait_status::timed_out)
+                    last_error_text = "the previous request, which timed out, is still queued: the "
+                                      "daemon has not answered it yet, so this one was not sent";
                 return 0;
             }
+            outstanding = 0;
+        }
+        const std::uint64_t req = make_request_id(generation, ++counter);
+        // Stage the command: all of it before the queue sees it, so the push that publishes
+        // it is one CAS, whatever the size (command_queue.hpp).
+        StagingHeader& stage = m.staging(id);
+        queue_prefetch(m); // the slot's line travels while we stage (command_queue.hpp)
+        if (n != 0) std::memcpy(m.staging_data(id), cmd, n);
+        // relaxed: published by the release of queue_push's CAS.
+        stage.length.store(static_cast<std::uint32_t>(n), std::memory_order_relaxed);
+        stage.request.store(req, std::memory_order_relaxed);
+        for (std::uint64_t pos = 0; queue_push(m, id, pos) != push_result::pushed;) {
             auto space = [&] { return queue_has_space(m); };
             const auto st = wait_until(m.space_event(), space, gone, wait, deadline);
             if (st != wait_status::ready) {
@@ -133,30 +155,28 @@ struct shell_impl {
                 return 0;
             }
         }
-        const std::uint64_t req = ((generation & 0xffffffffu) << 32) | ++counter;
-        queue_publish(m, *record, pos, id, req, cmd, n);
-        bump(record->requests);
-        notify(m.cmd_event());
+        bump(m.client_requests(id));
+        notify_published(m.cmd_event()); // after the publish's seq_cst CAS: no fence
 
-        ResponseSlot& r = *response;
-        // SYNC POINT READ: answer (pairs with the daemon's release store of seq).
-        auto answered = [&] { return r.seq.load(std::memory_order_acquire) == req; };
-        const auto st = wait_until(m.response_event(id), answered, gone, wait, deadline);
+        auto is_answered = [&] { return answered(m, id, req); };
+        const auto st = wait_until(m.response_event(id), is_answered, gone, wait, deadline);
         if (st != wait_status::ready) {
+            if (st == wait_status::timed_out) outstanding = req;
+            else outstanding = 0; // the daemon is gone: nobody reads our staging area any more
             ec = to_code(st);
             return 0;
         }
-        const std::uint32_t status = r.status.load(std::memory_order_relaxed);
-        std::size_t len = r.length.load(std::memory_order_relaxed);
-        if (status != status_ok) {
-            if (len > error_text_capacity) len = error_text_capacity;
-            last_error_text.assign(m.response_error_text(r), len);
-            const bool known = status == static_cast<std::uint32_t>(errc::handler_failed) ||
-                               status == static_cast<std::uint32_t>(errc::message_too_large);
-            ec = make_error_code(known ? static_cast<errc>(status) : errc::corrupt_channel);
+        const answer_view a = read_answer(m, id);
+        std::size_t len = a.length;
+        if (a.status != status_ok) {
+            last_error_text.assign(reinterpret_cast<const char*>(a.bytes), len);
+            const bool known = a.status == static_cast<std::uint32_t>(errc::handler_failed) ||
+                               a.status == static_cast<std::uint32_t>(errc::message_too_large) ||
+                               a.status == static_cast<std::uint32_t>(errc::corrupt_channel);
+            ec = make_error_code(known ? static_cast<errc>(a.status) : errc::corrupt_channel);
             return 0;
         }
-        if (len > m.max_response_size) {
+        if (a.corrupt) {
             ec = make_error_code(errc::corrupt_channel);
             last_error_text = "response length out of range";
             return 0;
@@ -172,7 +192,7 @@ struct shell_impl {
                               " bytes, the buffer holds " + std::to_string(cap);
             return len;
         }
-        if (len != 0) std::memcpy(out, m.response_payload(r), len);
+        if (len != 0) std::memcpy(out, a.bytes, len);
         return len;
     }
 };
@@ -231,6 +251,9 @@ private:
         impl->segment_lock = std::move(a.segment_file);
         impl->segment.mapping = std::move(a.mapping);
         impl->segment.map = a.map;
+        // A shell writes only the shared lines and its own client area: everything else (the
+        // control block, the state, every answer, other clients' areas) is read-only here.
+        detail::protect_for_shell(impl->segment.mapping, impl->segment.map);
         impl->segment.bind_events(impl->name, a.record.incarnation, detail::AccessControl(0));
         impl->claim_slot();
         auto& events = *impl->segment.events;
@@ -285,7 +308,7 @@ public:
 
     /// Number of write_data calls the daemon has made (0: no state yet).
     std::uint64_t version() const noexcept {
-        return impl().map().cb->state_version.load(std::memory_order_acquire);
+        return detail::state_version(impl().map());
     }
 
     /// Waits until the version is above `seen` (spin, then sleep). Returns true on an update,
@@ -293,7 +316,7 @@ public:
     bool wait_for_update(std::uint64_t seen, std::chrono::nanoseconds timeout) {
         auto& s = impl();
         const auto& m = s.map();
-        auto newer = [&] { return m.cb->state_version.load(std::memory_order_acquire) > seen; };
+        auto newer = [&] { return detail::state_version(m) > seen; };
         detail::clock::time_point next_probe{};
         auto gone = [&] { return s.daemon_dead(next_probe); };
         const auto st = detail::wait_until(m.state_event(), newer, gone, s.wait,

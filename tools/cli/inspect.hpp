@@ -70,7 +70,7 @@ struct Counters {
     std::uint64_t version = 0;       ///< state writes so far
     std::uint64_t state_length = 0;  ///< bytes of the newest state
     std::uint64_t head = 0, tail = 0;
-    std::uint64_t handled = 0, malformed = 0, stale = 0, handler_errors = 0, unblocked = 0;
+    std::uint64_t handled = 0, malformed = 0, stale = 0, handler_errors = 0, repairs = 0;
 
     std::uint64_t depth(std::uint32_t capacity) const {
         if (tail < head) return 0;
@@ -120,19 +120,18 @@ public:
         if (!mapped()) return c;
         const auto& m = map();
         const auto& b = cb();
-        c.version = b.state_version.load(std::memory_order_acquire);
-        if (c.version != 0)
+        const std::uint64_t word = b.state_word.load(std::memory_order_acquire);
+        c.version = vd::state_version_of(word);
+        if (c.version != 0 && vd::state_buffer_of(word) < m.state_buffers)
             c.state_length = std::min<std::uint64_t>(
-                m.buffer(static_cast<std::uint32_t>(c.version % m.state_buffers))
-                    .length.load(std::memory_order_relaxed),
-                m.data_size);
+                m.buffer(vd::state_buffer_of(word)).length.load(std::memory_order_relaxed), m.data_size);
         c.head = b.head.load(std::memory_order_acquire);  // head first: then tail >= head
-        c.tail = b.tail.load(std::memory_order_acquire);
+        c.tail = m.shared->tail.load(std::memory_order_acquire);
         c.handled = b.commands_handled.load(std::memory_order_relaxed);
         c.malformed = b.commands_malformed.load(std::memory_order_relaxed);
         c.stale = b.commands_stale.load(std::memory_order_relaxed);
         c.handler_errors = b.handler_errors.load(std::memory_order_relaxed);
-        c.unblocked = b.slots_unblocked.load(std::memory_order_relaxed);
+        c.repairs = b.queue_repairs.load(std::memory_order_relaxed);
         return c;
     }
 
@@ -150,7 +149,7 @@ public:
             s.connected = r.state.load(std::memory_order_acquire) == vd::client_connected;
             if (!all && !s.alive && !s.connected) continue;
             s.pid = r.pid.load(std::memory_order_relaxed);
-            s.requests = r.requests.load(std::memory_order_relaxed);
+            s.requests = m.client_requests(i).load(std::memory_order_relaxed);
             s.connections = r.generation.load(std::memory_order_relaxed);
             s.connected_unix_ns = r.connected_unix_ns.load(std::memory_order_relaxed);
             out.push_back(s);

@@ -1,130 +1,186 @@
 // venom/detail/command_queue.hpp - the bounded MPSC command queue (shells -> daemon).
 //
-// Design (Vyukov's bounded queue, in the style of Boost.Lockfree, with a run-time capacity C):
-//   fields:  ControlBlock::tail   next position to claim        (shells: CAS)
-//            ControlBlock::head   next position to consume      (daemon only; mirrored for tools)
-//            CmdSlot::seq         per-slot sequence number       (shell publishes, daemon frees)
-//            CmdSlot::{request, client, length}, payload         (written by the claimant)
-//            ClientRecord::pending_pos                           (claimant: "I am claiming pos")
-//   slot states for position p (slot index p % C), with seq counting in steps of two so that
-//   "published at p" (2p + 1) can never equal "free for p + C" (2(p + C)), even when C == 1:
-//            seq == 2p            free, claimable by the producer at p
-//            tail > p, seq == 2p  claimed, being written (not yet visible to the daemon)
-//            seq == 2p + 1        published; the daemon may consume it
-//            seq == 2(p + C)      consumed, free for position p + C
-//   producer: pos = tail; seq == 2pos ? (pending_pos = pos; CAS tail pos -> pos+1) :
-//             seq < 2pos ? full : reload. After the CAS: write fields and payload, then
-//             seq = 2pos + 1 (SYNC POINT WRITE: command published), pending_pos = none.
-//   consumer: seq(head) == 2head + 1 (SYNC POINT READ: command published) -> use the slot in
-//             place, then seq = 2(head + C) (SYNC POINT WRITE: slot free), head += 1.
-// Order: positions are handed out in tail order, and the daemon consumes strictly in position
-// order, so the commands of one client (one outstanding at a time) are handled in sending order.
-// Process death:
-//   - a producer killed before its CAS: nothing happened.
-//   - killed between the CAS and the publish: the slot stays claimed and the daemon cannot pass
-//     it. Its pending_pos names the position; once the daemon finds the claimant's lock released
-//     (the process is gone), it turns the slot into a skipped slot (seq = 2(p + C), head += 1)
-//     exactly as if consumed, and wakes shells waiting for space: Aeron's unblock(). The
-//     protocol and its memory orders are in liveness.hpp ("Dead claims").
-//   - the daemon killed while consuming: the channel is gone; a new daemon starts a new segment.
-// Corrupt values: client ids and lengths are checked against the process-local configuration
-// before use; a malformed command is dropped and counted.
+// Design. A ring of R = ring_slots (a power of two) slots, each ONE atomic word on its own
+// cache line. The command itself is not in the ring but in its client's staging area
+// (layout.hpp: ClientArea), which only that client writes, and it is complete before the
+// client touches the queue. So a queue entry is a single word - "client c has a command for
+// position p" - and claiming a position and publishing the command there are one CAS: there
+// is no moment at which a position is claimed but not yet published, and no claimant that a
+// stop (SIGSTOP, a debugger), a preemption or a death can leave holding the queue.
+//   fields:  SharedLines::tail     a hint: the lowest position not known to be taken
+//                                  (every producer CASes it forward, its own or a helped one)
+//            head                  next position to consume (daemon only, in its own memory;
+//                                  mirrored in ControlBlock::head for tools)
+//            CmdSlot::word         per slot, below (single atomic operations only)
+//            StagingHeader, bytes  the command (its client only)
+//   slot words for position p (slot p & (R - 1)); the position is kept modulo 2^52:
+//            slot_free(p)          = p << 12                   free for position p
+//            slot_published(p, c)  = p << 12 | c << 1 | 1      client c's command for p
+//   a producer (client c), its command staged (bytes, length, request id: plain stores):
+//     t = tail; word(t) == slot_free(t) ? CAS word(t): slot_free(t) -> slot_published(t, c)
+//     (SYNC POINT WRITE: command published), then CAS tail t -> t + 1 (done; failing means
+//     someone helped) : word(t) for an older position (t - R not consumed): full, wait for
+//     space : taken (published, or already consumed): CAS tail t -> t + 1 (help), look again.
+//   the daemon, at head:
+//     word == slot_published(head, c) (SYNC POINT READ: command published) -> reads client c's
+//     staging area, answers, then word = slot_free(head + R) (SYNC POINT WRITE: slot free);
+//     head += 1.
+// Why no hole: tail passes t only after slot t was published (its winner moves tail, or a
+// helper that saw slot t taken), so every position below tail is published or consumed, and
+// the daemon never waits for a position whose producer stalled.
+// Writes from outside the protocol (the ring and tail are in pages every shell maps writable:
+// a stray write of a buggy shell lands there as easily as anywhere) can still make holes: a
+// head position that tail has passed but that holds no publish. The daemon skips such a
+// position once it has stayed so for ChannelConfig::claim_timeout, and puts a tail that ran
+// more than a ring ahead back to head. Such writes can also forge a publish naming another
+// client (which re-runs that client's staged command): README, Security, says what shells
+// that share a channel trust each other with.
+// Order: positions are taken in tail order and consumed in position order; a client has at
+// most one command queued (it waits for the answer, or after a timeout for the daemon to be
+// done with its staging area, before staging the next), so its commands run in sending order.
+// Process death: a producer killed before its CAS left nothing; after it, a complete command,
+// which the daemon drops if it finds its sender's slot free by then (stale). The daemon killed
+// while consuming: the channel is gone; a new daemon starts a new segment.
+// Corrupt values: a client id in a published word is checked against max_clients, the staging
+// length against max_cmd_size, before use.
 #pragma once
 
 #include <venom/detail/channel_map.hpp>
 
 #include <cstdint>
-#include <cstring>
 
 namespace venom::detail {
 
-enum class claim_result { claimed, full, corrupt };
+enum class push_result { pushed, full };
 
-/// CmdSlot::seq values for position p (see the design note).
-constexpr std::uint64_t seq_free(std::uint64_t pos) noexcept { return 2 * pos; }
-constexpr std::uint64_t seq_published(std::uint64_t pos) noexcept { return 2 * pos + 1; }
+inline constexpr unsigned slot_position_shift = 12; ///< low bits: published flag and client id
+inline constexpr std::uint64_t slot_published_bit = 1;
+inline constexpr unsigned slot_client_shift = 1;
+inline constexpr std::uint64_t slot_client_mask = (1u << (slot_position_shift - slot_client_shift)) - 1;
+static_assert(limits::max_clients - 1 <= slot_client_mask, "every client id fits a slot word");
 
-/// Claims the next position for a command. \note lock-free; never blocks. `corrupt`: the
-/// tail and a slot's seq contradict each other (seq ahead of an unchanging tail), which only
-/// a write from outside the protocol can cause.
-inline claim_result queue_try_claim(const ChannelMap& m, ClientRecord& me, std::uint64_t& pos) noexcept {
-    ControlBlock& cb = *m.cb;
-    pos = cb.tail.load(std::memory_order_relaxed);
-    // A bound on the whole loop: honest producers win a CAS within a few rounds each, but a
-    // process that keeps writing `tail` could keep us here; "full" sends the caller to its
-    // bounded wait for space (its deadline and abort test apply there).
-    constexpr unsigned max_rounds = 1u << 20;
-    for (unsigned stale = 0, rounds = 0;; ++rounds) {
-        if (rounds == max_rounds) {
-            me.pending_pos.store(no_pending, std::memory_order_relaxed);
-            return claim_result::full;
-        }
-        CmdSlot& s = m.slot(pos);
-        const std::uint64_t seq = s.seq.load(std::memory_order_acquire); // SYNC POINT READ: slot free
-        const auto diff = static_cast<std::int64_t>(seq - seq_free(pos));
-        if (diff == 0) {
-            // release: published by the CAS's release below to whoever reads tail afterwards;
-            // release itself so that a daemon reading it (acquire) also sees this client's
-            // earlier retraction and publish (C++20 no longer counts a relaxed store of the
-            // same thread into the release sequence). A plain store on x86 and ARMv8 (stlr).
-            me.pending_pos.store(pos, std::memory_order_release);
-            if (cb.tail.compare_exchange_weak(pos, pos + 1, std::memory_order_release,
-                                              std::memory_order_relaxed))
-                return claim_result::claimed;
-            // pos now holds the current tail: retry there.
-        } else if (diff < 0) {
-            // The slot still holds the command from pos - C. We claim nothing: say so, or the
-            // daemon could take us for the claimant of a position a dead producer won.
-            me.pending_pos.store(no_pending, std::memory_order_relaxed);
-            return claim_result::full;
-        } else {
-            // Another producer took pos: its CAS of tail is visible, since its publish of seq
-            // (which we acquired) came after it. An unchanged tail means corrupt memory.
-            const std::uint64_t now = cb.tail.load(std::memory_order_relaxed);
-            if (now == pos && ++stale > 1000) {
-                me.pending_pos.store(no_pending, std::memory_order_relaxed);
-                return claim_result::corrupt;
+constexpr std::uint64_t slot_free(std::uint64_t pos) noexcept { return pos << slot_position_shift; }
+constexpr std::uint64_t slot_published(std::uint64_t pos, std::uint32_t client) noexcept {
+    return (pos << slot_position_shift) | (std::uint64_t{client} << slot_client_shift) | slot_published_bit;
+}
+/// The word's position minus pos, modulo 2^52, as a signed number.
+constexpr std::int64_t slot_position_diff(std::uint64_t word, std::uint64_t pos) noexcept {
+    return static_cast<std::int64_t>((word >> slot_position_shift << slot_position_shift) -
+                                     (pos << slot_position_shift)) >>
+           slot_position_shift;
+}
+
+/// A bound on one push: honest producers win a CAS within a few rounds each, but a process
+/// that keeps writing the ring or `tail` could keep us here; "full" sends the caller to its
+/// bounded wait for space (its deadline and abort test apply there).
+inline constexpr unsigned push_max_rounds = 1u << 20;
+
+/// Asks for the cache line of the slot at the tail, for writing: a producer calls it before it
+/// stages its command, so the line's transfer overlaps with the staging writes instead of
+/// following them (the push's CAS waits for both). A hint; it changes nothing.
+inline void queue_prefetch(const ChannelMap& m) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(&m.slot(m.shared->tail.load(std::memory_order_relaxed)), 1, 3);
+#else
+    (void)m;
+#endif
+}
+
+/// Pushes client `client`'s staged command: claims and publishes the next position in one
+/// CAS of its slot, then moves tail past it. Lock-free; never blocks. `pos` gets the
+/// position. \pre the client's staging area holds the command.
+inline push_result queue_push(const ChannelMap& m, std::uint32_t client, std::uint64_t& pos) noexcept {
+    std::atomic<std::uint64_t>& tail = m.shared->tail;
+    // relaxed: tail is a hint of where to look; the slot word is what we trust.
+    std::uint64_t t = tail.load(std::memory_order_relaxed);
+    for (unsigned rounds = 0; rounds < push_max_rounds; ++rounds) {
+        std::atomic<std::uint64_t>& word = m.slot(t).word;
+        std::uint64_t w = word.load(std::memory_order_relaxed);
+        if (w == slot_free(t)) {
+            // seq_cst: a release (the staging area written before it is visible to the
+            // daemon's acquire: SYNC POINT WRITE: command published), and with
+            // notify_published's seq_cst load of cmd_wait.waiters the notifier half of the
+            // wait's Dekker pair, with no separate fence (waiter.hpp).
+            if (word.compare_exchange_strong(w, slot_published(t, client), std::memory_order_seq_cst,
+                                             std::memory_order_relaxed)) {
+                pos = t;
+                // relaxed: tail carries no data. Failing means another producer helped.
+                tail.compare_exchange_strong(t, t + 1, std::memory_order_relaxed, std::memory_order_relaxed);
+                return push_result::pushed;
             }
-            pos = now;
+            continue; // another producer took position t: look at what it left
         }
+        if (slot_position_diff(w, t) < 0) return push_result::full; // t - R not consumed yet
+        // Position t is taken (published, or consumed already): help tail past it. On
+        // failure t holds the tail someone else moved to.
+        if (tail.compare_exchange_strong(t, t + 1, std::memory_order_relaxed, std::memory_order_relaxed)) ++t;
     }
+    return push_result::full;
 }
 
-/// Writes and publishes a claimed slot. \pre queue_try_claim returned claimed for pos.
-inline void queue_publish(const ChannelMap& m, ClientRecord& me, std::uint64_t pos,
-                          std::uint32_t client, std::uint64_t request, const void* data,
-                          std::size_t n) noexcept {
-    CmdSlot& s = m.slot(pos);
-    // relaxed: ordered by the release store of seq below.
-    s.request.store(request, std::memory_order_relaxed);
-    s.client.store(client, std::memory_order_relaxed);
-    s.length.store(static_cast<std::uint32_t>(n), std::memory_order_relaxed);
-    if (n != 0) std::memcpy(m.slot_payload(s), data, n);
-    s.seq.store(seq_published(pos), std::memory_order_release); // SYNC POINT WRITE: command published
-    // release: a daemon that reads the retracted claim must also see the publish above, or on a
-    // weakly ordered CPU (ARM) it could take this live claim for a dead one and skip it.
-    me.pending_pos.store(no_pending, std::memory_order_release); // SYNC POINT WRITE: claim retracted
-}
-
-/// Whether the slot at position `pos` could be claimed now (for waiting on a full queue).
+/// Whether the slot at the tail could be claimed now (for waiting on a full queue).
 inline bool queue_has_space(const ChannelMap& m) noexcept {
-    const std::uint64_t pos = m.cb->tail.load(std::memory_order_relaxed);
-    const std::uint64_t seq = m.slot(pos).seq.load(std::memory_order_acquire);
-    return static_cast<std::int64_t>(seq - seq_free(pos)) >= 0;
+    const std::uint64_t pos = m.shared->tail.load(std::memory_order_relaxed);
+    return slot_position_diff(m.slot(pos).word.load(std::memory_order_acquire), pos) >= 0;
 }
 
-/// Daemon: the published slot at `head`, or nullptr if none is published yet.
-inline CmdSlot* queue_front(const ChannelMap& m, std::uint64_t head) noexcept {
-    CmdSlot& s = m.slot(head);
-    // SYNC POINT READ: command published
-    return s.seq.load(std::memory_order_acquire) == seq_published(head) ? &s : nullptr;
+/// Daemon: whether position `head` is published; `client` gets its sender.
+inline bool queue_front(const ChannelMap& m, std::uint64_t head, std::uint32_t& client) noexcept {
+    // SYNC POINT READ: command published (pairs with the seq_cst CAS in queue_push).
+    const std::uint64_t w = m.slot(head).word.load(std::memory_order_acquire);
+    if ((w & ~(slot_client_mask << slot_client_shift)) != (slot_free(head) | slot_published_bit)) return false;
+    client = static_cast<std::uint32_t>((w >> slot_client_shift) & slot_client_mask);
+    return true;
 }
 
-/// Daemon: frees the slot at `head` (consumed or skipped) and advances head.
+/// Daemon: whether tail has passed `head` although `head` is not published (see queue_skip).
+inline bool queue_head_passed_unpublished(const ChannelMap& m, std::uint64_t head) noexcept {
+    std::uint32_t c;
+    const auto ahead = static_cast<std::int64_t>(m.shared->tail.load(std::memory_order_relaxed) - head);
+    return ahead > 0 && !queue_front(m, head, c);
+}
+
+/// Daemon: frees the slot at `head` (consumed) and advances head.
 inline void queue_release(const ChannelMap& m, std::uint64_t& head) noexcept {
-    m.slot(head).seq.store(seq_free(head + m.cmd_slots), std::memory_order_release); // SYNC POINT WRITE: slot free
+    // release (SYNC POINT WRITE: slot free): our reads of the command come before its reuse.
+    m.slot(head).word.store(slot_free(head + m.ring_slots), std::memory_order_release);
     ++head;
     m.cb->head.store(head, std::memory_order_relaxed); // mirror for tools; only the daemon reads it back
+}
+
+/// Daemon: skips position `head`, which tail has passed but no publish filled (only a write
+/// from outside the protocol does that: see the design note), and advances head. false: it
+/// holds a publish now (handle it).
+inline bool queue_skip(const ChannelMap& m, std::uint64_t& head) noexcept {
+    std::atomic<std::uint64_t>& word = m.slot(head).word;
+    std::uint64_t w = word.load(std::memory_order_acquire);
+    std::uint32_t c;
+    if (queue_front(m, head, c)) return false;
+    // acq_rel: on failure the word may be a publish, whose command the caller then reads.
+    if (!word.compare_exchange_strong(w, slot_free(head + m.ring_slots), std::memory_order_acq_rel,
+                                      std::memory_order_acquire))
+        return false;
+    ++head;
+    m.cb->head.store(head, std::memory_order_relaxed);
+    return true;
+}
+
+/// Daemon: puts tail back to head if a write from outside the protocol moved it more than a
+/// ring ahead (producers would find the queue full for ever). true: repaired.
+inline bool queue_repair_tail(const ChannelMap& m, std::uint64_t head) noexcept {
+    std::uint64_t t = m.shared->tail.load(std::memory_order_relaxed);
+    if (static_cast<std::int64_t>(t - head) <= static_cast<std::int64_t>(m.ring_slots)) return false;
+    return m.shared->tail.compare_exchange_strong(t, head, std::memory_order_relaxed, std::memory_order_relaxed);
+}
+
+/// Whether any slot still holds a published command of `client` (a shell taking over slot
+/// `client` must not stage its command while the daemon may still read its predecessor's).
+inline bool queue_holds_client(const ChannelMap& m, std::uint32_t client) noexcept {
+    for (std::uint32_t i = 0; i < m.ring_slots; ++i) {
+        const std::uint64_t w = m.slot(i).word.load(std::memory_order_acquire);
+        if ((w & slot_published_bit) != 0 && ((w >> slot_client_shift) & slot_client_mask) == client) return true;
+    }
+    return false;
 }
 
 } // namespace venom::detail

@@ -1,30 +1,44 @@
 // venom/detail/layout.hpp - the shared-memory layout of a venom channel: an ABI between
-// processes built at different times. Only types, sizes and offsets live here; the algorithms
-// that use them are in seqlock.hpp, command_queue.hpp, response_slot.hpp and the channels.
+// processes built at different times. Only types, sizes and offsets live here; the protocols
+// that use them are in command_queue.hpp (the queue), response_slot.hpp (answers),
+// seqlock.hpp (the state), waiter.hpp (WaitWord), liveness.hpp (locks, the name record,
+// client slots) and the channels.
 //
-// A channel is one Boost.Interprocess managed segment ("venom.<name>.shm") holding a
-// ControlBlock, constructed under the name "venom.control", and four regions allocated from
-// the segment and reached through offset_ptr members of the ControlBlock:
+// A channel is one Boost.Interprocess managed segment ("venom.<name>.shm"). The daemon
+// allocates one page-aligned block from it and lays the channel out in page-aligned regions,
+// so that each shell can map every page it has no business writing read-only (segment.hpp,
+// protect_for_shell): a stray write in a shell faults in that shell instead of corrupting
+// what the daemon and the other shells read.
 //
-//   segment  +-------------------------------------------------------------+
-//            | Boost segment manager (allocator, name index)               |
-//            +-------------------------------------------------------------+
-//            | ControlBlock (named "venom.control"), one writer per line:  |
-//            |  line 0  identity + config (daemon, before state = ready)   |
-//            |  line 1  region offset_ptrs and strides (daemon, at create) |
-//            |  line 2  queue tail          (shells: CAS)                  |
-//            |  line 3  cmd_wait (shells notify, the daemon waits)         |
-//            |  line 4  space_wait           (shells wait, daemon wakes)   |
-//            |  line 5  state version, state_wait (daemon; readers wait)   |
-//            |  line 6  queue head mirror, daemon counters (daemon)       |
-//            +-------------------------------------------------------------+
-//  slots --> | CmdSlot[cmd_slots]:      64-byte header | payload (cmd)      |  shells write, daemon reads
-//  responses>| ResponseSlot[max_clients]: header | error text | payload   |  daemon writes, one client reads
-//  clients ->| ClientRecord[max_clients]: two lines each (connect / request) |  each written by its client
-//  state --> | StateBuffer[state_buffers]: header | data[data_size]      |  daemon writes, shells read
-//            +-------------------------------------------------------------+
+//   segment   +-------------------------------------------------------------------+
+//             | Boost segment manager (allocator, name index)          shells: R  |
+//   block --> +-------------------------------------------------------------------+
+//   (page)    | ControlBlock                                            shells: R  |
+//             |  line 0-2  identity, configuration, region offsets (daemon, at create)|
+//             |  line 3    state word: version and buffer   (daemon per write_data) |
+//             |  line 4    head mirror and counters         (daemon per command)    |
+//             +-------------------------------------------------------------------+
+//   state --> | StateBuffer[state_buffers]: header | data   (daemon)   shells: R    |
+//             +-------------------------------------------------------------------+
+//   answers > | ResponseSlot[max_clients]: header+inline data | data | error text   |
+//             |                                  (daemon)              shells: R  |
+//             +-------------------------------------------------------------------+
+//   shared -> | SharedLines: tail | cmd_wait | space_wait | state_wait  shells: RW  |
+//             | CmdSlot[ring_slots]: one atomic word per line                       |
+//             +-------------------------------------------------------------------+
+//   clients > | ClientArea[max_clients], each a whole number of pages:              |
+//             |  line 0 record (connect) | line 1 requests | line 2 answer wait |   |
+//             |  line 3 staging: header + command bytes           owner: RW, rest R |
+//             +-------------------------------------------------------------------+
 //
-// Every stride is a whole number of cache lines, so no two writers share a line.
+// Writers. Every line has one writer, except the WaitWords (an event's `epoch` is bumped by
+// its notifiers, `waiters` counted by its waiters: waiter.hpp) and the queue's lines (tail:
+// every shell's CAS; a CmdSlot: the claimant's publish CAS, the daemon's release and
+// revocation: command_queue.hpp). Both kinds are written by single atomic operations only, so
+// no process can leave them torn. Everything written non-atomically - a command's bytes, an
+// answer's bytes, the state's bytes - lies in memory of one writer: the client's own staging
+// area, the daemon's response slots and state buffers.
+// Every stride is a whole number of cache lines, every region a whole number of pages.
 // All shared fields are std::atomic of always-lock-free types; payload bytes are plain bytes
 // whose publication is ordered by the atomic next to them.
 //
@@ -62,8 +76,8 @@ inline constexpr std::size_t cache_line = 64;
 
 /// "VENOMCH\0" little-endian: the first word of every ControlBlock.
 inline constexpr std::uint64_t channel_magic = 0x0048434d4f4e4556ull;
-/// Bumped whenever any struct in this file changes.
-inline constexpr std::uint32_t layout_version = 4;
+/// Bumped whenever any struct in this file, or the meaning of a field, changes.
+inline constexpr std::uint32_t layout_version = 5;
 
 /// Name under which the daemon constructs an offset_ptr to the ControlBlock in Boost's index (for
 /// a debugger's view; venom itself finds the block through the NameRecord, never the index).
@@ -91,14 +105,39 @@ enum client_state : std::uint32_t {
 /// ResponseSlot::status values: 0, or a venom::errc value for an error answer.
 inline constexpr std::uint32_t status_ok = 0;
 
+/// Request ids: (connection generation << request_counter_bits) | per-connection counter. The
+/// generation half tells a command of a shell that has since disconnected from one of the
+/// shell now holding its slot; the counter half tells an answer from the one before.
+inline constexpr unsigned request_counter_bits = 32;
+inline constexpr std::uint64_t request_counter_mask = (std::uint64_t{1} << request_counter_bits) - 1;
+constexpr std::uint64_t make_request_id(std::uint64_t generation, std::uint64_t counter) noexcept {
+    return ((generation & request_counter_mask) << request_counter_bits) | (counter & request_counter_mask);
+}
+constexpr std::uint64_t request_generation(std::uint64_t request) noexcept {
+    return request >> request_counter_bits;
+}
+
 /// A futex-style event: waiters announce themselves in `waiters`, notifiers bump `epoch` and
 /// wake only when waiters != 0, so the notify fast path makes no system call (waiter.hpp).
+/// Two writers by design: `epoch` is written by notifiers, `waiters` by waiters, each only by
+/// atomic read-modify-writes.
 struct WaitWord {
     std::atomic<std::uint32_t> epoch;   ///< bumped by notifiers; the futex word
     std::atomic<std::uint32_t> waiters; ///< waiters currently announced (may over-count after a crash)
 };
 
-/// The channel's root object. Field owners are given per line; see the diagram above.
+/// The state word (ControlBlock::state_word): the number of completed writes (the version)
+/// and the buffer that holds the newest one, in one atomic, so a reader needs no division.
+inline constexpr unsigned state_index_bits = 3; ///< state_buffers <= 8
+constexpr std::uint64_t make_state_word(std::uint64_t version, std::uint32_t buffer) noexcept {
+    return (version << state_index_bits) | buffer;
+}
+constexpr std::uint64_t state_version_of(std::uint64_t word) noexcept { return word >> state_index_bits; }
+constexpr std::uint32_t state_buffer_of(std::uint64_t word) noexcept {
+    return static_cast<std::uint32_t>(word & ((1u << state_index_bits) - 1));
+}
+
+/// The channel's root object, written only by the daemon (shells map it read-only).
 struct ControlBlock {
     // ---- line 0: identity and configuration. Written by the daemon before state = ready,
     // never again but for `state`, which stop(), run() and close() change (rarely); read by
@@ -107,7 +146,7 @@ struct ControlBlock {
     std::uint32_t version;
     std::atomic<std::uint32_t> state; ///< channel_state
     std::uint64_t data_size;
-    std::uint32_t cmd_slots;
+    std::uint32_t cmd_slots;    ///< as configured
     std::uint32_t max_clients;
     std::uint32_t max_cmd_size;
     std::uint32_t max_response_size;
@@ -115,76 +154,95 @@ struct ControlBlock {
     std::uint32_t daemon_pid;
     std::uint64_t created_unix_ns;
     std::uint32_t wait_policy;  ///< the daemon's WaitPolicy (for tools)
-    std::uint32_t reserved0;
+    std::uint32_t ring_slots;   ///< queue slots: cmd_slots rounded up to a power of two
 
-    // ---- line 1: where the regions are. Written once at create.
-    alignas(cache_line) boost::interprocess::offset_ptr<unsigned char> slots;
+    // ---- line 1: where the regions are (offset_ptr: relative to the member itself). Written
+    // once at create.
+    alignas(cache_line) boost::interprocess::offset_ptr<unsigned char> state_area;
     boost::interprocess::offset_ptr<unsigned char> responses;
+    boost::interprocess::offset_ptr<unsigned char> shared;
     boost::interprocess::offset_ptr<unsigned char> clients;
-    boost::interprocess::offset_ptr<unsigned char> state_area;
-    std::uint64_t slot_stride;
-    std::uint64_t response_stride;
     std::uint64_t state_stride;
+    std::uint64_t response_stride;
+    std::uint64_t client_stride;
     std::uint64_t segment_size;
 
-    // ---- line 2: queue tail. Shells CAS it to claim a slot.
-    alignas(cache_line) std::atomic<std::uint64_t> tail;
+    // ---- line 2: more configuration. Written once at create.
+    alignas(cache_line) std::uint64_t claim_timeout_ns; ///< ChannelConfig::claim_timeout
+    std::uint32_t page_size;    ///< the page size every region is aligned to
+    std::uint32_t reserved0;
 
-    // ---- line 3: the daemon's wait for commands. Shells read `waiters` after every publish,
-    // so nothing the daemon writes per command lives here.
-    alignas(cache_line) WaitWord cmd_wait;
+    // ---- line 3: the state word (make_state_word), alone: readers poll it.
+    alignas(cache_line) std::atomic<std::uint64_t> state_word;
 
-    // ---- line 4: shells waiting for a free queue slot; the daemon wakes them.
-    alignas(cache_line) WaitWord space_wait;
-
-    // ---- line 5: the state's published version (number of writes) and its waiters.
-    alignas(cache_line) std::atomic<std::uint64_t> state_version;
-    WaitWord state_wait;
-
-    // ---- line 6: queue head mirror and daemon counters (daemon writes, tools read). The
-    // daemon keeps the real head in its own memory; this copy is for tools.
+    // ---- line 4: queue head mirror and daemon counters (daemon writes per command, tools
+    // read). The daemon keeps the real head in its own memory; this copy is for tools.
     alignas(cache_line) std::atomic<std::uint64_t> head;
     std::atomic<std::uint64_t> commands_handled;
-    std::atomic<std::uint64_t> commands_malformed; ///< dropped: out-of-range fields
+    std::atomic<std::uint64_t> commands_malformed; ///< out-of-range fields: answered with an error, or dropped
     std::atomic<std::uint64_t> commands_stale;     ///< dropped: sender disconnected
     std::atomic<std::uint64_t> handler_errors;     ///< handler threw or answered too much
-    std::atomic<std::uint64_t> slots_unblocked;    ///< slots skipped because their claimant died
+    std::atomic<std::uint64_t> queue_repairs;      ///< holes skipped, tails put back (command_queue.hpp)
 };
 
-/// Header of one command slot; the payload (max_cmd_size bytes) follows at +64.
-/// Vyukov-style sequence in steps of two (command_queue.hpp): seq == 2pos means free for the
-/// producer at position pos; 2pos + 1 published; the daemon frees it with 2(pos + cmd_slots).
+/// The lines every shell writes (mapped read-write by all): the queue's tail and the events.
+struct SharedLines {
+    alignas(cache_line) std::atomic<std::uint64_t> tail; ///< next queue position (shells: CAS)
+    /// The daemon's wait for commands. Shells read `waiters` after every publish.
+    alignas(cache_line) WaitWord cmd_wait;
+    /// Shells waiting for a free queue slot; the daemon wakes them.
+    alignas(cache_line) WaitWord space_wait;
+    /// Shells waiting for a state update; the daemon wakes them.
+    alignas(cache_line) WaitWord state_wait;
+};
+
+/// One queue slot: a single atomic word on its own line (command_queue.hpp has its values).
+/// Only single atomic operations ever change it, so a claimant stopped or killed at any
+/// instruction can never leave it half-written.
 struct CmdSlot {
-    std::atomic<std::uint64_t> seq;
-    std::atomic<std::uint64_t> request; ///< (client generation << 32) | request counter
-    std::atomic<std::uint32_t> client;  ///< sender's client id
-    std::atomic<std::uint32_t> length;  ///< payload bytes
+    std::atomic<std::uint64_t> word;
 };
 
-/// Header of one client's response slot; then error_text_capacity bytes of error text, then
-/// the payload (max_response_size bytes). Only the daemon writes it; only its client reads it.
+/// Header of one client's response slot (daemon writes, its client reads): the answer's bytes
+/// start right after it, in the same cache line (response_inline_capacity bytes fit there,
+/// so a small answer is one line), and run on for max_response_size bytes; the error text
+/// (error_text_capacity bytes) follows them. response_slot.hpp has the protocol.
 struct ResponseSlot {
     std::atomic<std::uint64_t> seq;    ///< the request id this slot answers (published last)
     std::atomic<std::uint32_t> status; ///< status_ok or a venom::errc value
     std::atomic<std::uint32_t> length; ///< payload bytes (status_ok) or error text bytes
-    WaitWord wait;                     ///< the client waits here for its answer
 };
+inline constexpr std::size_t response_header_bytes = sizeof(ResponseSlot);
+inline constexpr std::size_t response_inline_capacity = cache_line - response_header_bytes;
 inline constexpr std::size_t error_text_capacity = 256;
 
-/// One client slot's record, written by the client that holds the slot, in two lines: what
-/// the daemon reads on every command (written at connect only), and what the client writes on
-/// every request, so the daemon's read never waits for the client's last write.
+/// One client slot's record, written by the client that holds the slot (ClientArea line 0):
+/// written at connect and disconnect, read by the daemon per command (so it stays in the
+/// daemon's cache: nothing here changes per request).
 struct ClientRecord {
-    // ---- line 0: written at connect and disconnect; read by the daemon per command.
     std::atomic<std::uint32_t> state;       ///< client_state
     std::atomic<std::uint32_t> pid;
     std::atomic<std::uint64_t> generation;  ///< bumped at each connect; high half of request ids
     std::atomic<std::uint64_t> connected_unix_ns;
-    // ---- line 1: written per request; read by the daemon only to unblock a dead claim.
-    alignas(cache_line) std::atomic<std::uint64_t> pending_pos; ///< position being claimed, or no_pending
-    std::atomic<std::uint64_t> requests;    ///< requests sent in this connection
 };
-inline constexpr std::uint64_t no_pending = ~std::uint64_t{0};
+
+/// Header of a client's staging area (ClientArea line 3): the command, written by its client
+/// before it claims a queue position; the bytes start right after it (staging_inline_capacity
+/// in the same line) and run on for max_cmd_size bytes. Only its client writes it.
+struct StagingHeader {
+    std::atomic<std::uint64_t> request; ///< the request id
+    std::atomic<std::uint32_t> length;  ///< command bytes
+    std::uint32_t reserved;
+};
+inline constexpr std::size_t staging_header_bytes = sizeof(StagingHeader);
+inline constexpr std::size_t staging_inline_capacity = cache_line - staging_header_bytes;
+
+/// A client slot's pages (ClientArea lines; the area is a whole number of pages).
+inline constexpr std::size_t client_record_line = 0;   ///< ClientRecord
+inline constexpr std::size_t client_requests_line = 1; ///< requests sent (client, per request)
+inline constexpr std::size_t client_wait_line = 2;     ///< the answer's WaitWord
+inline constexpr std::size_t client_staging_line = 3;  ///< StagingHeader + command bytes
+inline constexpr std::size_t client_fixed_bytes = client_staging_line * cache_line + staging_header_bytes;
 
 /// Header of one state buffer; the data (data_size bytes) follows at +64.
 /// seq == 2v: holds complete version v. seq == 2v + 1: version v is being written.
@@ -193,7 +251,7 @@ struct StateBuffer {
     std::atomic<std::uint64_t> length;
 };
 
-inline constexpr std::size_t header_bytes = cache_line; ///< every header is padded to one line
+inline constexpr std::size_t header_bytes = cache_line; ///< a state buffer's data starts here
 
 /// "VENOMNR\0" little-endian: the first word of a ready daemon's NameRecord.
 inline constexpr std::uint64_t name_record_magic = 0x00524e4d4f4e4556ull;
@@ -239,30 +297,39 @@ static_assert(std::atomic<std::uint32_t>::is_always_lock_free, "32-bit atomics m
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "64-bit atomics must be lock-free");
 static_assert(sizeof(std::atomic<std::uint64_t>) == 8 && sizeof(std::atomic<std::uint32_t>) == 4,
               "atomics must have the size of their value (no embedded lock)");
-static_assert(std::is_standard_layout_v<ControlBlock>, "ControlBlock must be standard layout");
+static_assert(std::is_standard_layout_v<ControlBlock> && std::is_standard_layout_v<SharedLines>,
+              "ControlBlock and SharedLines must be standard layout");
 static_assert(std::is_standard_layout_v<CmdSlot> && std::is_standard_layout_v<ResponseSlot> &&
-                  std::is_standard_layout_v<ClientRecord> && std::is_standard_layout_v<StateBuffer>,
+                  std::is_standard_layout_v<ClientRecord> && std::is_standard_layout_v<StateBuffer> &&
+                  std::is_standard_layout_v<StagingHeader>,
               "shared headers must be standard layout");
 static_assert(sizeof(boost::interprocess::offset_ptr<unsigned char>) == 8, "offset_ptr is one word");
 static_assert(offsetof(ControlBlock, magic) == 0, "magic opens the control block");
-static_assert(offsetof(ControlBlock, slots) == 1 * cache_line, "region pointers on line 1");
-static_assert(offsetof(ControlBlock, tail) == 2 * cache_line, "tail alone on line 2");
-static_assert(offsetof(ControlBlock, cmd_wait) == 3 * cache_line,
-              "the daemon's wait word must be a cache line away from tail (false sharing)");
-static_assert(offsetof(ControlBlock, head) == 6 * cache_line,
-              "the head mirror must stay off the lines shells read per request");
-static_assert(offsetof(ControlBlock, space_wait) == 4 * cache_line, "space_wait on line 4");
-static_assert(offsetof(ControlBlock, state_version) == 5 * cache_line, "state on line 5");
-static_assert(offsetof(ControlBlock, commands_handled) == 6 * cache_line + 8, "counters on line 6");
-static_assert(sizeof(ControlBlock) == 7 * cache_line, "ControlBlock is seven lines");
-static_assert(sizeof(CmdSlot) <= header_bytes && sizeof(ResponseSlot) <= header_bytes &&
-                  sizeof(StateBuffer) <= header_bytes,
-              "each header fits the line before its payload");
+static_assert(offsetof(ControlBlock, ring_slots) + 4 == cache_line, "identity fills line 0 exactly");
+static_assert(offsetof(ControlBlock, state_area) == 1 * cache_line, "region pointers on line 1");
+static_assert(offsetof(ControlBlock, segment_size) + 8 == 2 * cache_line, "line 1 holds the regions exactly");
+static_assert(offsetof(ControlBlock, claim_timeout_ns) == 2 * cache_line, "more configuration on line 2");
+static_assert(offsetof(ControlBlock, state_word) == 3 * cache_line,
+              "the state word alone on line 3: readers poll it, nothing else changes there");
+static_assert(offsetof(ControlBlock, head) == 4 * cache_line,
+              "the head mirror and counters (changed per command) off the state word's line");
+static_assert(sizeof(ControlBlock) == 5 * cache_line, "ControlBlock is five lines");
+static_assert(offsetof(SharedLines, tail) == 0 && offsetof(SharedLines, cmd_wait) == cache_line &&
+                  offsetof(SharedLines, space_wait) == 2 * cache_line &&
+                  offsetof(SharedLines, state_wait) == 3 * cache_line && sizeof(SharedLines) == 4 * cache_line,
+              "tail and each event on a line of their own (false sharing)");
+static_assert(sizeof(CmdSlot) == 8, "a queue slot is one word (padded to a line by the ring's stride)");
+static_assert(sizeof(ResponseSlot) == 16 && response_inline_capacity == 48,
+              "an answer of up to 48 bytes shares the header's line");
+static_assert(sizeof(StagingHeader) == 16 && staging_inline_capacity == 48,
+              "a command of up to 48 bytes shares the staging header's line");
+static_assert(sizeof(ClientRecord) <= cache_line && sizeof(WaitWord) <= cache_line,
+              "each client line holds what it names");
+static_assert(sizeof(StateBuffer) <= header_bytes, "a state buffer's header fits the line before its data");
 static_assert(std::is_trivially_copyable_v<NameRecord> && std::is_standard_layout_v<NameRecord>,
               "the name record is written and read as bytes");
 static_assert(sizeof(NameRecord) == 192 && offsetof(NameRecord, checksum) == 184,
               "the name record has no padding: every byte is covered by the checksum");
-static_assert(sizeof(ClientRecord) == 2 * cache_line && offsetof(ClientRecord, pending_pos) == cache_line,
-              "a client record is two lines: per-connection, then per-request");
+static_assert(request_counter_bits == 32, "request ids split into two 32-bit halves");
 
 } // namespace venom::detail

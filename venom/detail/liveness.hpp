@@ -59,14 +59,9 @@
 // dies, so a slot is free exactly when its C_i is), then writes its ClientRecord (generation
 // + 1, pid, state = connected: SYNC POINT WRITE: connected). Releasing: state = free, unlock.
 //
-// Dead claims (command_queue.hpp): a slot claimed but not published blocks the queue's head.
-// The claimant announced pos in ClientRecord::pending_pos before its claim (the tail CAS,
-// release) and retracts it after its publish (release, so the publish is visible first: SYNC
-// POINT WRITE: claim retracted). The daemon, finding the head unpublished for a while, reads
-// every pending_pos (acquire: SYNC POINT READ: claim retracted) and probes C_i of those naming
-// the head; none alive and the slot still unpublished: the claimant died; skip the slot and
-// wake shells waiting for space. If the daemon read a retracted claim, the acquire makes the
-// publish that preceded it visible to its re-check of the slot, on ARM as on x86.
+// Stalled or dead claims (a queue position claimed but never published) are not a liveness
+// matter any more: the daemon revokes any claim unpublished for claim_timeout, live or dead
+// (command_queue.hpp).
 #pragma once
 
 #include <venom/detail/channel_map.hpp>
@@ -334,9 +329,14 @@ inline bool daemon_alive(const LockFile& segment_file) noexcept {
 // ---- client slots -------------------------------------------------------------------------
 
 /// Takes the first free client slot: its C_i lock, then its record. Returns the slot index
-/// and the connection's generation; too_many_clients when every slot is held.
-inline std::uint32_t claim_client_slot(const ChannelMap& m, LockFile& segment_file,
-                                       std::uint64_t& generation) {
+/// and the connection's generation; too_many_clients when every slot is held. `grant` is
+/// called with the index once the lock is ours and before the record is written (a shell
+/// makes the slot's pages writable there). A slot whose predecessor still has a command in the
+/// queue is passed over: its staging area is the daemon's to read until then.
+template <class Grant>
+std::uint32_t claim_client_slot(const ChannelMap& m, LockFile& segment_file, std::uint64_t& generation,
+                                Grant&& grant) {
+    std::uint32_t waiting = 0; // slots passed over for a queued command of their predecessor
     // Two passes: on Windows the daemon's probe of a dead client's slot takes its lock for an
     // instant, which must not make the last free slot look taken.
     for (std::uint32_t k = 0; k < 2 * m.max_clients; ++k) {
@@ -344,28 +344,34 @@ inline std::uint32_t claim_client_slot(const ChannelMap& m, LockFile& segment_fi
         if (k == m.max_clients) std::this_thread::sleep_for(std::chrono::milliseconds(1));
         if (!segment_file.try_lock(segment_first_client_byte + i)) continue;
         // The lock makes slot i ours: whoever held it before has disconnected or died.
+        if (queue_holds_client(m, i)) {
+            segment_file.unlock(segment_first_client_byte + i);
+            if (k >= m.max_clients) ++waiting;
+            continue;
+        }
+        grant(i);
         ClientRecord& rec = m.client(i);
         // relaxed: only the slot's holder writes these; the release store of state publishes them.
         generation = rec.generation.load(std::memory_order_relaxed) + 1;
         rec.generation.store(generation, std::memory_order_relaxed);
         rec.pid.store(current_pid(), std::memory_order_relaxed);
-        rec.pending_pos.store(no_pending, std::memory_order_relaxed); // a dead owner's claim ends here
-        rec.requests.store(0, std::memory_order_relaxed);
+        m.client_requests(i).store(0, std::memory_order_relaxed);
         rec.connected_unix_ns.store(unix_now_ns(), std::memory_order_relaxed);
-        m.response(i).wait.waiters.store(0, std::memory_order_relaxed); // a dead owner's count
+        m.response_wait(i).waiters.store(0, std::memory_order_relaxed); // a dead owner's count
         rec.state.store(client_connected, std::memory_order_release); // SYNC POINT WRITE: connected
         return i;
     }
-    throw error(errc::too_many_clients, "all " + std::to_string(m.max_clients) +
-                                            " client slots are taken; raise ChannelConfig::max_clients "
-                                            "or close a shell");
+    std::string text = "all " + std::to_string(m.max_clients) + " client slots are taken";
+    if (waiting != 0)
+        text += " (" + std::to_string(waiting) + " of them free once the daemon has consumed a "
+                "command their last shell left queued: retry)";
+    throw error(errc::too_many_clients, text + "; raise ChannelConfig::max_clients or close a shell");
 }
 
 /// Gives client slot `id` back: its record first, then its lock.
 inline void release_client_slot(const ChannelMap& m, LockFile& segment_file, std::uint32_t id) noexcept {
     ClientRecord& rec = m.client(id);
     // relaxed: ordered before the daemon's acquire of state by the release store below.
-    rec.pending_pos.store(no_pending, std::memory_order_relaxed);
     rec.pid.store(0, std::memory_order_relaxed);
     rec.state.store(client_free, std::memory_order_release); // SYNC POINT WRITE: slot free
     segment_file.unlock(segment_first_client_byte + id);
@@ -374,20 +380,6 @@ inline void release_client_slot(const ChannelMap& m, LockFile& segment_file, std
 /// Whether the shell holding client slot `id` is alive (C_id held). A system call.
 inline bool client_alive(const LockFile& segment_file, std::uint32_t id) noexcept {
     return segment_file.held_by_other(segment_first_client_byte + id);
-}
-
-// ---- dead claims ----------------------------------------------------------------------------
-
-/// Daemon: whether the claimed, unpublished slot at `pos` was abandoned by a claimant that
-/// died. false if a live client announces `pos`. \pre the caller re-checks the slot after a
-/// true answer (queue_front): a claim retracted after its publish was published first.
-inline bool claim_abandoned(const ChannelMap& m, const LockFile& segment_file, std::uint64_t pos) noexcept {
-    for (std::uint32_t i = 0; i < m.max_clients; ++i) {
-        // SYNC POINT READ: claim retracted (pairs with the release store in queue_publish).
-        if (m.client(i).pending_pos.load(std::memory_order_acquire) == pos && client_alive(segment_file, i))
-            return false; // a live claimant: it will publish
-    }
-    return true;
 }
 
 } // namespace venom::detail

@@ -51,6 +51,12 @@ inline void cpu_relax() noexcept {
 
 inline std::uint32_t current_pid() noexcept { return static_cast<std::uint32_t>(::getpid()); }
 
+/// The size of a memory page (the granularity of mapping protections).
+inline std::uint32_t page_size() noexcept {
+    static const std::uint32_t page = static_cast<std::uint32_t>(::sysconf(_SC_PAGESIZE));
+    return page;
+}
+
 inline std::uint64_t unix_now_ns() noexcept {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                           std::chrono::system_clock::now().time_since_epoch())
@@ -504,6 +510,16 @@ public:
     unsigned char* data() const noexcept { return addr_; }
     std::uint64_t size() const noexcept { return size_; }
     explicit operator bool() const noexcept { return addr_ != nullptr; }
+
+    /// Makes [offset, offset + n) of a writable mapping read-only or writable again (whole
+    /// pages: offset and n are multiples of page_size()). A write into a read-only page
+    /// faults (SIGSEGV) in this process only.
+    void protect(std::uint64_t offset, std::uint64_t n, bool writable) const {
+        if (n == 0) return;
+        if (::mprotect(addr_ + offset, static_cast<std::size_t>(n),
+                       writable ? PROT_READ | PROT_WRITE : PROT_READ) != 0)
+            throw_system("setting the protection of a channel mapping", errno);
+    }
 
     void reset() noexcept {
         if (addr_ != nullptr) ::munmap(addr_, static_cast<std::size_t>(size_));

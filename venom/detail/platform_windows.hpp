@@ -56,6 +56,16 @@ inline void cpu_relax() noexcept { YieldProcessor(); }
 
 inline std::uint32_t current_pid() noexcept { return static_cast<std::uint32_t>(GetCurrentProcessId()); }
 
+/// The size of a memory page (the granularity of view protections).
+inline std::uint32_t page_size() noexcept {
+    static const std::uint32_t page = [] {
+        SYSTEM_INFO si;
+        ::GetSystemInfo(&si);
+        return static_cast<std::uint32_t>(si.dwPageSize);
+    }();
+    return page;
+}
+
 inline std::uint64_t unix_now_ns() noexcept {
     return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                           std::chrono::system_clock::now().time_since_epoch())
@@ -493,6 +503,17 @@ public:
     }
     std::uint64_t size() const noexcept { return region_ ? region_->get_size() : 0; }
     explicit operator bool() const noexcept { return region_ != nullptr; }
+
+    /// Makes [offset, offset + n) of a writable view read-only or writable again (whole
+    /// pages). A write into a read-only page faults in this process only.
+    void protect(std::uint64_t offset, std::uint64_t n, bool writable) const {
+        if (n == 0) return;
+        DWORD old = 0;
+        if (!::VirtualProtect(data() + offset, static_cast<SIZE_T>(n),
+                              writable ? PAGE_READWRITE : PAGE_READONLY, &old))
+            throw error(errc::system_failure, "VirtualProtect on a channel view failed (error " +
+                                                  std::to_string(::GetLastError()) + ")");
+    }
     void reset() noexcept {
         region_.reset();
         shm_.reset();

@@ -29,6 +29,8 @@
 #include <boost/interprocess/shared_memory_object.hpp>
 #include <boost/interprocess/sync/mutex_family.hpp>
 
+#include <chrono>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <string>
@@ -88,44 +90,78 @@ struct Segment {
     }
 };
 
-/// Writes a fresh channel of configuration `c` into memory: the ControlBlock's identity,
-/// configuration and region pointers, and every region's headers (whatever bytes were there:
-/// Boost's allocator may leave its bookkeeping in a block). The channel is not yet marked
-/// ready. Used by create_segment, and by tests on plain memory.
-inline void lay_out_channel(ControlBlock& cb, const ChannelConfig& c, const Sizes& s,
-                            unsigned char* slots, unsigned char* responses, unsigned char* clients,
-                            unsigned char* state, std::uint64_t segment_size) noexcept {
-    cb.magic = channel_magic;
-    cb.version = layout_version;
-    cb.data_size = c.data_size;
-    cb.cmd_slots = c.cmd_slots;
-    cb.max_clients = c.max_clients;
-    cb.max_cmd_size = c.max_cmd_size;
-    cb.max_response_size = c.max_response_size;
-    cb.state_buffers = c.state_buffers;
-    cb.daemon_pid = current_pid();
-    cb.created_unix_ns = unix_now_ns();
-    cb.wait_policy = static_cast<std::uint32_t>(c.wait);
-    cb.slots = slots;
-    cb.responses = responses;
-    cb.clients = clients;
-    cb.state_area = state;
-    cb.slot_stride = s.slot_stride;
-    cb.response_stride = s.response_stride;
-    cb.state_stride = s.state_stride;
-    cb.segment_size = segment_size;
-    cb.head.store(0, std::memory_order_relaxed);
-    cb.tail.store(0, std::memory_order_relaxed);
-    for (std::uint32_t i = 0; i < c.cmd_slots; ++i) {
-        auto* slot = new (slots + i * s.slot_stride) CmdSlot();
-        slot->seq.store(seq_free(i), std::memory_order_relaxed); // free for position i
+/// Writes a fresh channel of configuration `c` into `block` (s.block bytes, page aligned):
+/// the ControlBlock's identity, configuration and region pointers, and every region's headers
+/// (whatever bytes were there: Boost's allocator may leave its bookkeeping in a block). The
+/// channel is not yet marked ready. Used by build_segment, and by tests on plain memory.
+inline ControlBlock* lay_out_channel(unsigned char* block, const ChannelConfig& c, const Sizes& s,
+                                     std::uint64_t segment_size) noexcept {
+    unsigned char* state = block + s.control;
+    unsigned char* responses = state + s.state;
+    unsigned char* shared = responses + s.responses;
+    unsigned char* clients = shared + s.shared;
+    // The small regions whole; of the large ones (state, answers, staging) only the headers:
+    // zeroing gigabytes would commit every page of a fresh file for nothing.
+    std::memset(block, 0, static_cast<std::size_t>(s.control));
+    std::memset(shared, 0, static_cast<std::size_t>(s.shared));
+    auto* cb = new (block) ControlBlock();
+    cb->magic = channel_magic;
+    cb->version = layout_version;
+    cb->data_size = c.data_size;
+    cb->cmd_slots = c.cmd_slots;
+    cb->max_clients = c.max_clients;
+    cb->max_cmd_size = c.max_cmd_size;
+    cb->max_response_size = c.max_response_size;
+    cb->state_buffers = c.state_buffers;
+    cb->daemon_pid = current_pid();
+    cb->created_unix_ns = unix_now_ns();
+    cb->wait_policy = static_cast<std::uint32_t>(c.wait);
+    cb->ring_slots = s.ring_slots;
+    cb->state_area = state;
+    cb->responses = responses;
+    cb->shared = shared;
+    cb->clients = clients;
+    cb->state_stride = s.state_stride;
+    cb->response_stride = s.response_stride;
+    cb->client_stride = s.client_stride;
+    cb->segment_size = segment_size;
+    cb->claim_timeout_ns = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(c.claim_timeout).count());
+    cb->page_size = static_cast<std::uint32_t>(s.page);
+    new (shared) SharedLines();
+    unsigned char* ring = shared + sizeof(SharedLines);
+    for (std::uint32_t i = 0; i < s.ring_slots; ++i) {
+        auto* slot = new (ring + i * cache_line) CmdSlot();
+        slot->word.store(slot_free(i), std::memory_order_relaxed); // free for position i
     }
     for (std::uint32_t i = 0; i < c.max_clients; ++i) {
         new (responses + i * s.response_stride) ResponseSlot();
-        auto* rec = new (clients + i * sizeof(ClientRecord)) ClientRecord();
-        rec->pending_pos.store(no_pending, std::memory_order_relaxed);
+        unsigned char* area = clients + i * s.client_stride;
+        std::memset(area, 0, client_fixed_bytes);
+        new (area + client_record_line * cache_line) ClientRecord();
+        new (area + client_wait_line * cache_line) WaitWord();
+        new (area + client_staging_line * cache_line) StagingHeader();
     }
     for (std::uint32_t i = 0; i < c.state_buffers; ++i) new (state + i * s.state_stride) StateBuffer();
+    return cb;
+}
+
+/// A shell's protections (layout.hpp): every page read-only but the shared region (the tail,
+/// the events and the ring). \pre `mapping` is writable and holds `m`.
+inline void protect_for_shell(const Mapping& mapping, const ChannelMap& m) {
+    const std::uint64_t page = page_size();
+    if (m.page_size % page != 0)
+        throw error(errc::incompatible_layout,
+                    "the channel's regions are aligned to " + std::to_string(m.page_size) +
+                        " bytes, this process's pages are " + std::to_string(page));
+    mapping.protect(0, round_up(mapping.size(), page), false);
+    mapping.protect(m.offset_of(m.shared), m.shared_bytes, true);
+}
+
+/// Makes client area `id` writable in a shell that just took slot `id` (or read-only again,
+/// when it gives the slot up).
+inline void protect_client_area(const Mapping& mapping, const ChannelMap& m, std::uint32_t id, bool writable) {
+    mapping.protect(m.offset_of(m.client_area(id)), m.client_stride, writable);
 }
 
 /// The daemon's new segment: created, built and marked ready; `control_offset` is where the
@@ -138,17 +174,10 @@ struct CreatedSegment {
 /// Lays the channel out in the segment Boost just created for `out`, and marks it ready.
 inline void build_segment(CreatedSegment& out, const ChannelConfig& c, const Sizes& s) {
     managed_segment& m = *out.segment.seg;
-    auto alloc = [&](std::uint64_t n) -> unsigned char* {
-        void* p = m.allocate_aligned(static_cast<std::size_t>(n), cache_line, std::nothrow);
-        if (p == nullptr)
-            throw error(errc::system_failure,
-                        "the segment is too small for its regions (venom bug: Sizes::of)");
-        return static_cast<unsigned char*>(p);
-    };
-    auto* cb = new (alloc(sizeof(ControlBlock))) ControlBlock();
-    lay_out_channel(*cb, c, s, alloc(s.slots), alloc(s.responses), alloc(s.clients), alloc(s.state),
-                    s.segment);
-
+    void* p = m.allocate_aligned(static_cast<std::size_t>(s.block), static_cast<std::size_t>(s.page), std::nothrow);
+    if (p == nullptr)
+        throw error(errc::system_failure, "the segment is too small for its regions (venom bug: Sizes::of)");
+    ControlBlock* cb = lay_out_channel(static_cast<unsigned char*>(p), c, s, s.segment);
     if (m.construct<control_anchor>(control_block_name)(cb) == nullptr)
         throw error(errc::system_failure, "naming the control block failed");
     auto* base = static_cast<unsigned char*>(m.get_address());

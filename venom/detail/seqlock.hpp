@@ -1,12 +1,15 @@
 // venom/detail/seqlock.hpp - the state area: a multi-buffer seqlock.
 //
-// Design. state_buffers (N >= 2) buffers, each {seq, length, data}; ControlBlock::state_version
-// counts completed writes. Version v lives in buffer v % N.
+// Design. state_buffers (N >= 2) buffers, each {seq, length, data}; ControlBlock::state_word
+// holds the number of completed writes (the version) and the buffer holding the newest one
+// (make_state_word), so a reader finds it without a division. Version v lives in buffer
+// (buffer of v - 1) + 1, wrapping at N.
 //   owners:  the daemon (single writer) writes everything; readers only read.
-//   writer:  v = version + 1; b = buffer(v % N)
+//   writer:  (v, b) = (version + 1, next buffer)
 //            b.seq = 2v + 1 (odd: being written); copy data; b.length = n
-//            b.seq = 2v (SYNC POINT WRITE: buffer complete); version = v (SYNC POINT WRITE: published)
-//   reader:  v = version (SYNC POINT READ: published); b = buffer(v % N)
+//            b.seq = 2v (SYNC POINT WRITE: buffer complete); state_word = (v, b) (seq_cst:
+//            SYNC POINT WRITE: published, and the notifier half of the wait's Dekker pair)
+//   reader:  (v, b) = state_word (SYNC POINT READ: published)
 //            s1 = b.seq (SYNC POINT READ: buffer complete); s1 == 2v or retry from the top
 //            copy; fence; s2 = b.seq; s1 == s2: the copy is version v, whole.
 // Why readers progress under a busy writer: the writer touches the buffer a reader copies only
@@ -35,17 +38,25 @@ namespace venom::detail {
 /// The writer's half. \pre one writer at a time (the daemon serialises write_data).
 inline void seqlock_write(const ChannelMap& m, const void* data, std::size_t n) noexcept {
     ControlBlock& cb = *m.cb;
-    // relaxed: only this writer stores state_version.
-    const std::uint64_t v = cb.state_version.load(std::memory_order_relaxed) + 1;
-    StateBuffer& b = m.buffer(static_cast<std::uint32_t>(v % m.state_buffers));
+    // relaxed: only this writer stores the state word.
+    const std::uint64_t word = cb.state_word.load(std::memory_order_relaxed);
+    const std::uint64_t v = state_version_of(word) + 1;
+    std::uint32_t i = state_buffer_of(word) + 1;
+    if (i >= m.state_buffers || v == 1) i = 0;
+    StateBuffer& b = m.buffer(i);
     b.seq.store(2 * v + 1, std::memory_order_relaxed);
     // The odd seq must be visible before any byte of the new data (readers' s2 check).
     std::atomic_thread_fence(std::memory_order_release);
     racy_copy_to_shared(m.buffer_data(b), data, n);
     b.length.store(n, std::memory_order_relaxed);
-    b.seq.store(2 * v, std::memory_order_release);         // SYNC POINT WRITE: buffer complete
-    cb.state_version.store(v, std::memory_order_release);  // SYNC POINT WRITE: published
-    notify(m.state_event());
+    b.seq.store(2 * v, std::memory_order_release);                          // SYNC POINT WRITE: buffer complete
+    cb.state_word.store(make_state_word(v, i), std::memory_order_seq_cst); // SYNC POINT WRITE: published
+    notify_published(m.state_event());
+}
+
+/// The state's version (number of writes) as a reader sees it.
+inline std::uint64_t state_version(const ChannelMap& m) noexcept {
+    return state_version_of(m.cb->state_word.load(std::memory_order_acquire));
 }
 
 /// Outcome of one read.
@@ -67,7 +78,9 @@ inline snapshot seqlock_read(const ChannelMap& m, void* out, std::size_t cap,
     std::uint64_t last_v = 0;
     unsigned same_v = 0; // failed tries in a row that saw the same version
     for (unsigned attempt = 0;; ++attempt) {
-        const std::uint64_t v = cb.state_version.load(std::memory_order_acquire); // SYNC POINT READ: published
+        const std::uint64_t word = cb.state_word.load(std::memory_order_acquire); // SYNC POINT READ: published
+        const std::uint64_t v = state_version_of(word);
+        const std::uint32_t index = state_buffer_of(word);
         same_v = (v == last_v) ? same_v + 1 : 0;
         last_v = v;
         // A writer that lapped our buffer has published newer versions long before we retry
@@ -82,7 +95,11 @@ inline snapshot seqlock_read(const ChannelMap& m, void* out, std::size_t cap,
             r.length = 0;
             return r;
         }
-        StateBuffer& b = m.buffer(static_cast<std::uint32_t>(v % m.state_buffers));
+        if (index >= m.state_buffers) {
+            r.ec = make_error_code(errc::corrupt_channel);
+            return r;
+        }
+        StateBuffer& b = m.buffer(index);
         const std::uint64_t s1 = b.seq.load(std::memory_order_acquire); // SYNC POINT READ: buffer complete
         if (s1 < 2 * v) {
             r.ec = make_error_code(errc::corrupt_channel);

@@ -34,16 +34,28 @@ namespace venom::detail {
 
 using clock = std::chrono::steady_clock;
 
-/// Wakes whoever waits on the event. Call after the release store that publishes it.
-inline void notify(const Event& ev) noexcept {
+/// Wakes whoever waits on the event, after a publish made by a seq_cst store or
+/// read-modify-write (the queue's publish CAS, an answer's seq, the state word): the seq_cst
+/// load of `waiters` after it is the notifier's half of the Dekker pair without a fence
+/// (C++: both are in the single total order S, and the waiter's announcement is followed by
+/// a seq_cst fence; x86: the publish was a locked instruction or xchg; ARMv8: stlr then ldar
+/// stay in order). The fast path is one plain load when nobody sleeps.
+inline void notify_published(const Event& ev) noexcept {
     WaitWord& w = *ev.word;
-    // SYNC POINT (Dekker, notifier side): the publish above is ordered before reading waiters.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (w.waiters.load(std::memory_order_relaxed) != 0) {
-        // relaxed: the futex compares the value itself; data is ordered by the fence above.
+    // SYNC POINT (Dekker, notifier side): the seq_cst publish before it, then this load.
+    if (w.waiters.load(std::memory_order_seq_cst) != 0) {
+        // relaxed: the futex compares the value itself; the data is ordered by the publish.
         w.epoch.fetch_add(1, std::memory_order_relaxed);
         event_wake_all(ev);
     }
+}
+
+/// Wakes whoever waits on the event, after a publish made by a weaker store (a release, or
+/// several stores): a seq_cst fence orders it before reading `waiters`.
+inline void notify(const Event& ev) noexcept {
+    // SYNC POINT (Dekker, notifier side): the publish above is ordered before reading waiters.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    notify_published(ev);
 }
 
 /// Wakes the event's waiters unconditionally (stop, close): also safe in a signal handler.
@@ -62,8 +74,10 @@ struct WaitParams {
     std::chrono::nanoseconds check_every{std::chrono::milliseconds(20)};
 };
 
-/// Deadline `timeout` from now, saturating (nanoseconds::max() means no deadline).
+/// Deadline `timeout` from now, saturating. nanoseconds::max() means no deadline, and then
+/// the clock is not read at all (the request hot path without a timeout reads no clock).
 inline clock::time_point deadline_after(std::chrono::nanoseconds timeout) noexcept {
+    if (timeout == std::chrono::nanoseconds::max()) return clock::time_point::max();
     const auto now = clock::now();
     if (timeout >= clock::time_point::max() - now) return clock::time_point::max();
     return now + std::chrono::duration_cast<clock::duration>(timeout);
@@ -72,9 +86,14 @@ inline clock::time_point deadline_after(std::chrono::nanoseconds timeout) noexce
 /// Outcome of wait_until: ready, timed out, or an abort code (nonzero errc from `abort`).
 enum class wait_status { ready, timed_out, aborted };
 
+/// Spins between two looks at the clock, the abort test and a yield in the spin phase.
+inline constexpr unsigned spins_per_check = 64;
+
 /// Waits until ready() is true, the deadline passes, or abort() returns true.
-/// ready() must be cheap (it runs in the spin loop); abort() runs every 64 spins and after
-/// every block. Never spins longer than params.spin unless the policy is busy_poll.
+/// ready() must be cheap (it runs in the spin loop); abort() runs every spins_per_check spins
+/// and after every block. Never spins longer than params.spin unless the policy is busy_poll;
+/// the spin time counts from the first check (a wait answered within spins_per_check spins
+/// reads no clock).
 template <class Ready, class Abort>
 wait_status wait_until(const Event& ev, Ready&& ready, Abort&& abort, const WaitParams& params,
                        clock::time_point deadline) {
@@ -82,11 +101,11 @@ wait_status wait_until(const Event& ev, Ready&& ready, Abort&& abort, const Wait
     if (ready()) return wait_status::ready;
     // ---- spin phase
     const bool busy = params.policy == WaitPolicy::busy_poll;
-    const auto spin_end = busy ? clock::time_point::max() : deadline_after(params.spin);
+    clock::time_point spin_end{}; // set at the first check
     for (unsigned i = 1;; ++i) {
         if (ready()) return wait_status::ready;
         cpu_relax();
-        if ((i & 63) == 0) {
+        if (i % spins_per_check == 0) {
             // Let a runnable thread of this CPU go first: on a machine with fewer cores than
             // waiting processes, the process being waited for is often that thread (16 shells
             // on 2 cores: 0.2x of one shell's throughput without this, 0.5x-1x with it; see
@@ -96,7 +115,9 @@ wait_status wait_until(const Event& ev, Ready&& ready, Abort&& abort, const Wait
             const auto now = clock::now();
             if (abort()) return ready() ? wait_status::ready : wait_status::aborted;
             if (now >= deadline) return ready() ? wait_status::ready : wait_status::timed_out;
-            if (now >= spin_end) break;
+            if (busy) continue;
+            if (spin_end == clock::time_point{}) spin_end = now + params.spin;
+            else if (now >= spin_end) break;
         }
     }
     // ---- block phase
