@@ -7,20 +7,43 @@
 // a segment-size word or an init word made Boost's open read outside the mapping or wait
 // forever.)
 //
+// Layout 5 (venom/detail/layout.hpp): page-aligned regions - control block, state buffers,
+// response slots, the shared region (SharedLines and the ring), client areas - and a shell
+// maps all of it read-only but the shared region and its own client area. So a scribbler here
+// is a raw mapping of the segment file (detail::attach), a process outside the protocol; what
+// a buggy shell can do through its own mapping is tested apart.
+//
 //   a_second_process_scribbling_while_the_daemon_and_a_shell_run: a daemon child (echo
 //       handler, a state published every millisecond), a shell child looping requests (200 ms
 //       timeout) and reads, a scribbler child writing random bytes over the whole mapping:
-//       blind, then keeping the control block's identity lines so that newcomers get past
-//       validation into a garbage segment. The test process connects as a newcomer during and
-//       after each phase (each connect timed), while the scribbled daemon still runs.
-//   hostile_boost_header_and_index: Boost's bytes overwritten with patterns (zeros: offset_ptrs
-//       that point at themselves, so index walks cycle; 0xff; random; Boost's init word states)
-//       while the daemon serves: connect, a round trip and the state still work. Then region
-//       pointers of the control block aimed outside the mapping (connect: corrupt_channel) and
-//       its segment-size word made huge (harmless: the bound is the file's size).
+//       blind, then keeping the control block's first three lines (identity, region pointers,
+//       configuration: all that validation reads) so that newcomers get past validation into
+//       a garbage segment. The test process connects as a newcomer during and after each phase
+//       (each connect timed), while the scribbled daemon still runs.
+//   hostile_boost_header_and_index: Boost's bytes (everything outside venom's five regions)
+//       overwritten with patterns (zeros: offset_ptrs that point at themselves, so index walks
+//       cycle; 0xff; random; Boost's init word states) while the daemon serves: connect, a
+//       round trip and the state still work. Then the control block's region pointers aimed
+//       outside the mapping, off their page alignment, or onto another region
+//       (corrupt_channel), its configuration out of range or contradicting its strides, ring
+//       size or page size (corrupt_channel), its segment-size word made huge (harmless: the
+//       bound is the file's size).
+//   a_shell_writes_only_the_shared_region_and_its_own_client_area: a shell child's own mapping
+//       (/proc/self/maps) is writable exactly there; a write anywhere else through it (control
+//       block, state, its answer slot, another client's area) kills that shell with SIGSEGV,
+//       and the daemon, the state and the other shells go on.
+//   a_buggy_shell_scribbling_its_writable_pages: a shell child scribbles through its own
+//       mapping (only the pages it may write) on the wait words, padding and its own client
+//       area while a daemon, an honest shell and newcomers run: nothing any other party reads
+//       as configuration, state or answers can change, so every connect succeeds (or finds
+//       the slots taken), every read returns the state, and every call returns.
+//   queue words (disabled until the core repairs them; see each case): the same shell
+//       scribbling the tail and the ring too, and two single stray writes of the queue that
+//       stall it (a ring of zeros, a tail moved far behind the head).
 //
-// Duration scales with VENOM_TEST_SCALE (default: 2 s of blind scribbling, then 1 s more); the
-// scribbler's seed is printed, VENOM_HOSTILE_SEED=<seed> repeats its writes.
+// Duration scales with VENOM_TEST_SCALE (default: 2 s of blind scribbling, then 1 s more; 2 s
+// of the buggy shell); the scribblers' seeds are printed, VENOM_HOSTILE_SEED=<seed> repeats
+// their writes.
 #include "test_support.hpp"
 
 #include <boost/interprocess/mapped_region.hpp>
@@ -31,9 +54,16 @@
 #endif
 
 #include <algorithm>
+#include <cstddef>
+#include <fstream>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <utility>
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 using namespace venom_test;
 namespace bip = boost::interprocess;
@@ -215,20 +245,28 @@ VENOM_CHILD_ROLE(hostile_shell) {
     return 0;
 }
 
+/// The control block's bytes that ChannelMap::validate reads (lines 0-2: identity and state,
+/// region pointers, configuration); the state word's line and the counters follow them.
+constexpr std::size_t validated_bytes = offsetof(vd::ControlBlock, state_word);
+static_assert(validated_bytes == 3 * vd::cache_line, "validation reads the control block's first three lines");
+
 /// Writes random bytes at random offsets over the whole mapping (Boost's header, allocator
 /// and index, the control block, every region). args: name, stats, blind ms, keeping ms, seed.
 /// Phase 1 (blind): nothing spared; the magic number soon goes, and with it every newcomer.
-/// Then, once the test says go on, phase 2: the same, but the control block's first two lines
-/// (identity, configuration, state word, region pointers) are put back after every burst, as
+/// Then, once the test says go on, phase 2: the same, but the control block's first three
+/// lines (identity, state, region pointers, configuration) are put back after every burst, as
 /// an attacker who wants newcomers to get past validation would: they connect, claim a slot,
 /// send and read in a segment whose every other byte is garbage.
 VENOM_CHILD_ROLE(hostile_scribbler) {
     StatsMap stats(args.at(1), false);
-    vd::Attachment a = vd::attach(args.at(0), {}); // the same user: read-write, like a shell
+    // A raw read-write mapping of the segment file, as any process of the channel's user can
+    // make: not a shell's (a shell's own mapping is read-only but for the shared region and
+    // its client area), so nothing of the segment is spared.
+    vd::Attachment a = vd::attach(args.at(0), {});
     unsigned char* const base = a.mapping.data();
     const std::uint64_t size = a.mapping.size();
     const std::uint64_t control = a.record.control_offset;
-    unsigned char identity[2 * vd::cache_line];
+    unsigned char identity[validated_bytes];
     std::memcpy(identity, base + control, sizeof identity);
     std::mt19937_64 rng(std::stoull(args.at(4)));
     std::uint64_t writes = 0;
@@ -382,22 +420,36 @@ BOOST_AUTO_TEST_CASE(a_second_process_scribbling_while_the_daemon_and_a_shell_ru
 
 namespace {
 
-
 /// [begin, end) byte ranges of the segment.
 using Ranges = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
 
-/// What venom owns in the segment: the control block and the four regions, sorted.
+/// The configuration a validated map was built from, and the region sizes it implies.
+venom::ChannelConfig config_of(const vd::ChannelMap& m) {
+    venom::ChannelConfig c{static_cast<std::size_t>(m.data_size), m.cmd_slots, m.max_clients};
+    c.max_cmd_size = m.max_cmd_size;
+    c.max_response_size = m.max_response_size;
+    c.state_buffers = m.state_buffers;
+    return c;
+}
+vd::Sizes sizes_of(const vd::ChannelMap& m) { return vd::Sizes::of(config_of(m), m.page_size); }
+
+/// What venom owns in the segment: the control block's pages and the four regions (each a
+/// whole number of pages, carved in this order from one block), sorted.
 Ranges venom_ranges(const vd::Attachment& a) {
     const vd::ChannelMap& m = a.map;
-    const unsigned char* base = a.mapping.data();
-    auto at = [&](const void* p) { return static_cast<std::uint64_t>(static_cast<const unsigned char*>(p) - base); };
-    Ranges r = {
-        {at(m.cb), at(m.cb) + sizeof(vd::ControlBlock)},
-        {at(m.slots), at(m.slots) + m.slot_stride * m.cmd_slots},
-        {at(m.responses), at(m.responses) + m.response_stride * m.max_clients},
-        {at(m.clients), at(m.clients) + sizeof(vd::ClientRecord) * m.max_clients},
-        {at(m.state), at(m.state) + m.state_stride * m.state_buffers},
+    const vd::Sizes s = sizes_of(m);
+    auto range = [&](const void* p, std::uint64_t n) {
+        return std::make_pair(m.offset_of(p), m.offset_of(p) + n);
     };
+    Ranges r = {
+        range(m.cb, s.control),
+        range(m.state, s.state),
+        range(m.responses, s.responses),
+        range(m.shared, s.shared),
+        range(m.clients, s.clients),
+    };
+    BOOST_TEST(m.shared_bytes == s.shared);
+    BOOST_TEST(m.client_stride * m.max_clients == s.clients);
     std::sort(r.begin(), r.end());
     return r;
 }
@@ -472,6 +524,14 @@ void set_offset(bip::offset_ptr<unsigned char>& p, std::int64_t off) {
     std::memcpy(static_cast<void*>(&p), &off, sizeof off);
 }
 
+/// Sets `field` to `value` for one expect_corrupt, then puts it back.
+template <class T, class V> void corrupt_field(const std::string& name, T& field, V value, const std::string& what) {
+    const T saved = field;
+    field = static_cast<T>(value);
+    expect_corrupt(name, what);
+    field = saved;
+}
+
 } // namespace
 
 BOOST_AUTO_TEST_CASE(hostile_boost_header_and_index) {
@@ -482,11 +542,15 @@ BOOST_AUTO_TEST_CASE(hostile_boost_header_and_index) {
     Server server(daemon, [](std::uint32_t, venom::ByteView cmd) { return cmd.to_vector(); });
     expect_channel_works(name.str(), state, "untouched");
 
-    vd::Attachment a = vd::attach(name.str(), {});
+    vd::Attachment a = vd::attach(name.str(), {}); // raw, read-write: no shell's protections
     unsigned char* const base = a.mapping.data();
     const std::uint64_t size = a.mapping.size();
     const std::uint64_t control = a.record.control_offset;
+    const std::uint64_t page = a.map.page_size;
     BOOST_REQUIRE(control >= 8 && control < size);
+    BOOST_TEST(control % page == 0, "the control block is page aligned");
+    const Ranges venom = venom_ranges(a);
+    for (const auto& r : venom) BOOST_TEST((r.first % page == 0 && r.second % page == 0), "venom's regions are whole pages");
     const Ranges boost = boost_ranges(a);
     std::uint64_t boost_bytes = 0;
     for (const auto& r : boost) boost_bytes += r.second - r.first;
@@ -497,7 +561,8 @@ BOOST_AUTO_TEST_CASE(hostile_boost_header_and_index) {
     if (found != base + size)
         BOOST_TEST(inside(boost, static_cast<std::uint64_t>(found - base), anchor.size()),
                    "the index's name lies in venom's ranges");
-    BOOST_TEST_MESSAGE("segment " << size << " bytes, control block at " << control << ", Boost's bytes "
+    BOOST_TEST_MESSAGE("segment " << size << " bytes, control block at " << control << ", venom's "
+                                  << venom.back().second - venom.front().first << " bytes from there, Boost's "
                                   << boost_bytes << " in " << boost.size() << " ranges, \"" << anchor
                                   << "\" at " << (found - base));
 
@@ -546,7 +611,9 @@ BOOST_AUTO_TEST_CASE(hostile_boost_header_and_index) {
     restore_boost();
     expect_channel_works(name.str(), state, "restored");
 
-    // ---- the control block's region pointers aimed outside the mapping
+    // ---- the control block's region pointers aimed outside the mapping, off their pages, or
+    // onto another region (the shared region over a client's area would let one shell's
+    // writable pages cover what another reads; ChannelMap refuses overlaps)
     vd::ControlBlock& cb = *a.map.cb;
     auto field_at = [&](const void* p) {
         return static_cast<std::int64_t>(static_cast<const unsigned char*>(p) - base);
@@ -555,20 +622,29 @@ BOOST_AUTO_TEST_CASE(hostile_boost_header_and_index) {
         const char* what;
         bip::offset_ptr<unsigned char>* p;
     };
-    const Ptr ptrs[] = {{"slots", &cb.slots}, {"responses", &cb.responses}, {"clients", &cb.clients},
-                        {"state_area", &cb.state_area}};
-    for (const Ptr& f : ptrs) {
+    const Ptr ptrs[] = {{"state_area", &cb.state_area}, {"responses", &cb.responses},
+                        {"shared", &cb.shared}, {"clients", &cb.clients}};
+    const auto n_ptrs = static_cast<std::int64_t>(std::size(ptrs));
+    for (std::int64_t i = 0; i < n_ptrs; ++i) {
+        const Ptr& f = ptrs[i];
         const std::int64_t saved = offset_of(*f.p);
         const std::int64_t field = field_at(f.p);
+        const Ptr& next = ptrs[(i + 1) % n_ptrs];
+        const std::int64_t next_region = field_at(next.p) + offset_of(*next.p);
+        const auto isize = static_cast<std::int64_t>(size), ipage = static_cast<std::int64_t>(page);
         const std::pair<std::string, std::int64_t> cases[] = {
-            {"+ the mapping's size", saved + static_cast<std::int64_t>(size)},
-            {"just past the end", static_cast<std::int64_t>(size) - field},
-            {"the last cache line", static_cast<std::int64_t>(size) - 64 - field},
-            {"before the mapping", -field - 64},
+            {"+ the mapping's size", saved + isize},
+            {"just past the end", isize - field},
+            {"the last cache line", isize - 64 - field},
+            {"before the mapping", -field - ipage},
             {"huge", INT64_MAX},
             {"most negative", INT64_MIN},
-            {"misaligned", saved + 8},
+            {"misaligned by 8", saved + 8},
+            {"a cache line on (off its page)", saved + 64},
+            {"half a page on", saved + ipage / 2},
             {"null (offset 1)", 1},
+            {"onto the control block", static_cast<std::int64_t>(control) - field},
+            {std::string("onto the ") + next.what + " region", next_region - field},
         };
         for (const auto& c : cases) {
             set_offset(*f.p, c.second);
@@ -577,12 +653,14 @@ BOOST_AUTO_TEST_CASE(hostile_boost_header_and_index) {
         }
         expect_channel_works(name.str(), state, std::string(f.what) + " restored");
     }
-    // Also through offset_ptr's own assignment, as the brief of this test puts it.
+    // Also through offset_ptr's own assignment.
     {
-        const std::int64_t saved = offset_of(cb.slots);
-        cb.slots = cb.slots.get() + size;
-        expect_corrupt(name.str(), "slots = slots + size (offset_ptr assignment)");
-        set_offset(cb.slots, saved);
+        const std::int64_t saved = offset_of(cb.shared);
+        cb.shared = cb.shared.get() + size;
+        expect_corrupt(name.str(), "shared = shared + size (offset_ptr assignment)");
+        cb.shared = cb.clients.get();
+        expect_corrupt(name.str(), "shared = clients (offset_ptr assignment)");
+        set_offset(cb.shared, saved);
     }
 
     // ---- the segment-size word: never a bound (the file's size is)
@@ -593,19 +671,527 @@ BOOST_AUTO_TEST_CASE(hostile_boost_header_and_index) {
     }
     cb.segment_size = saved_size;
 
-    // ---- the configuration the regions are sized by: out of range is corrupt_channel
+    // ---- the configuration the regions are sized by: out of range, or contradicting the
+    // strides, the ring size or the page size, is corrupt_channel
+    const std::string n = name.str();
+    corrupt_field(n, cb.cmd_slots, 0xffffffffu, "cmd_slots 2^32-1");
+    corrupt_field(n, cb.cmd_slots, cb.ring_slots + 1, "cmd_slots one over the ring (ring_slots no longer matches)");
+    corrupt_field(n, cb.ring_slots, cb.ring_slots * 2, "ring_slots x2");
+    corrupt_field(n, cb.ring_slots, 0, "ring_slots 0");
+    corrupt_field(n, cb.max_clients, 0, "max_clients 0");
+    corrupt_field(n, cb.max_clients, venom::limits::max_clients + 1, "max_clients over the limit");
+    corrupt_field(n, cb.max_cmd_size, 0x80000000u, "max_cmd_size 2^31");
+    corrupt_field(n, cb.max_response_size, cb.max_response_size * 64, "max_response_size x64 (response_stride no longer matches)");
+    corrupt_field(n, cb.state_buffers, 9, "state_buffers 9");
+    corrupt_field(n, cb.data_size, std::uint64_t{1} << 40, "data_size 2^40");
+    corrupt_field(n, cb.data_size, std::uint64_t{1} << 30, "data_size 2^30 (state_stride no longer matches)");
+    corrupt_field(n, cb.client_stride, cb.client_stride * 1024, "client_stride x1024");
+    corrupt_field(n, cb.client_stride, cb.client_stride - 64, "client_stride a line short (no whole page)");
+    corrupt_field(n, cb.response_stride, cb.response_stride + 64, "response_stride + 64");
+    corrupt_field(n, cb.state_stride, cb.state_stride + 64, "state_stride + 64");
+    corrupt_field(n, cb.page_size, 0, "page_size 0");
+    corrupt_field(n, cb.page_size, 4097, "page_size 4097");
+    corrupt_field(n, cb.page_size, 2048, "page_size 2048");
+    corrupt_field(n, cb.page_size, page * 2, "page_size x2 (the strides no longer match)");
+    corrupt_field(n, cb.page_size, 1u << 21, "page_size 2 MiB");
+    corrupt_field(n, cb.claim_timeout_ns, 0, "claim_timeout_ns 0");
+    corrupt_field(n, cb.claim_timeout_ns, std::uint64_t{1} << 63, "claim_timeout_ns 2^63");
+    // The identity: the daemon's record (which shells read first, and only the daemon writes)
+    // names the layout, the daemon's pid and creation time; a segment contradicting it is
+    // corrupt, not another layout.
+    corrupt_field(n, cb.magic, 0, "magic 0");
+    corrupt_field(n, cb.version, vd::layout_version - 1, "the previous layout version");
+    corrupt_field(n, cb.daemon_pid, cb.daemon_pid + 1, "daemon_pid + 1");
+    corrupt_field(n, cb.created_unix_ns, cb.created_unix_ns + 1, "created_unix_ns + 1");
     {
-        const std::uint32_t saved = cb.cmd_slots;
-        cb.cmd_slots = 0xffffffffu;
-        expect_corrupt(name.str(), "cmd_slots 2^32-1");
-        cb.cmd_slots = saved;
-        const std::uint64_t stride = cb.slot_stride;
-        cb.slot_stride = stride * 1024;
-        expect_corrupt(name.str(), "slot_stride x1024");
-        cb.slot_stride = stride;
+        const std::uint32_t saved = cb.state.load();
+        cb.state.store(7);
+        expect_corrupt(n, "state 7");
+        cb.state.store(saved);
     }
     expect_channel_works(name.str(), state, "everything restored");
     BOOST_TEST(std::memcmp(original.data(), base, control) == 0);
+}
+
+// ================================================================ what a shell may write
+
+namespace {
+
+/// One piece of a mapping of the segment file in this process, as /proc/self/maps shows it.
+struct Vma {
+    std::uintptr_t start = 0, end = 0;
+    std::uint64_t offset = 0; ///< the file offset at `start`
+    bool writable = false;
+};
+
+/// The pieces of every mapping of channel `channel`'s segment file in this process (a shell's
+/// mapping is cut into pieces by its protections).
+std::vector<Vma> segment_vmas(const std::string& channel) {
+    const std::string path = vd::segment_path(channel);
+    std::ifstream maps("/proc/self/maps");
+    std::vector<Vma> out;
+    std::string line;
+    while (std::getline(maps, line)) {
+        std::istringstream in(line);
+        std::string range, perms, offset, dev, inode, file;
+        in >> range >> perms >> offset >> dev >> inode;
+        std::getline(in >> std::ws, file);
+        if (file != path) continue;
+        const auto dash = range.find('-');
+        Vma v;
+        v.start = static_cast<std::uintptr_t>(std::stoull(range.substr(0, dash), nullptr, 16));
+        v.end = static_cast<std::uintptr_t>(std::stoull(range.substr(dash + 1), nullptr, 16));
+        v.offset = std::stoull(offset, nullptr, 16);
+        v.writable = perms.size() > 1 && perms[1] == 'w';
+        out.push_back(v);
+    }
+    return out;
+}
+
+/// Sorted, with touching and overlapping ranges merged.
+Ranges merged(Ranges r) {
+    std::sort(r.begin(), r.end());
+    Ranges out;
+    for (const auto& x : r) {
+        if (!out.empty() && x.first <= out.back().second) out.back().second = std::max(out.back().second, x.second);
+        else out.push_back(x);
+    }
+    return out;
+}
+
+std::string to_text(const Ranges& rs) {
+    std::string s;
+    for (const auto& r : rs) s += "[" + std::to_string(r.first) + ", " + std::to_string(r.second) + ") ";
+    return s;
+}
+
+/// What a shell holding client slot `id` may write (segment.hpp, protect_for_shell and
+/// protect_client_area): the shared region and its own client area.
+Ranges shell_writable(const vd::ChannelMap& m, std::uint32_t id) {
+    return merged({{m.offset_of(m.shared), m.offset_of(m.shared) + m.shared_bytes},
+                   {m.offset_of(m.client_area(id)), m.offset_of(m.client_area(id)) + m.client_stride}});
+}
+
+/// The file ranges of `vmas` that are writable.
+Ranges writable_ranges(const std::vector<Vma>& vmas) {
+    Ranges r;
+    for (const Vma& v : vmas)
+        if (v.writable) r.push_back({v.offset, v.offset + (v.end - v.start)});
+    return merged(r);
+}
+
+/// A shell's view of its own mapping, for writing through it as a buggy shell would: the
+/// mapping found in /proc/self/maps right after connect (the only one of the segment in this
+/// process then), and a read-only attach for the offsets (the same in every mapping).
+struct OwnMapping {
+    std::vector<Vma> vmas;
+    unsigned char* base = nullptr; ///< the shell's mapping's start (file offset 0)
+    vd::Attachment offsets;
+
+    explicit OwnMapping(const std::string& channel) : vmas(segment_vmas(channel)) {
+        if (vmas.empty()) throw std::runtime_error("no mapping of the segment in /proc/self/maps");
+        base = reinterpret_cast<unsigned char*>(vmas.front().start - vmas.front().offset);
+        for (const Vma& v : vmas)
+            if (v.start - v.offset != vmas.front().start - vmas.front().offset)
+                throw std::runtime_error("more than one mapping of the segment before the shell's own");
+        vd::AttachOptions ro;
+        ro.writable = false;
+        offsets = vd::attach(channel, ro);
+    }
+    const vd::ChannelMap& map() const { return offsets.map; }
+    /// The shell's own address of segment offset `at`.
+    unsigned char* at(std::uint64_t offset) const { return base + offset; }
+};
+
+/// The stray writer's exit code when its write faulted (its SIGSEGV handler).
+constexpr int stray_write_faulted = 77;
+
+extern "C" void stray_writer_on_segv(int) {
+    static const char msg[] = "stray_writer: SIGSEGV (the page is read-only for a shell)\n";
+    (void)!::write(2, msg, sizeof msg - 1);
+    ::_exit(stray_write_faulted);
+}
+
+} // namespace
+
+/// A shell that writes one byte (the byte already there) through its own mapping at the place
+/// args[1] names, then checks that it still works. Exits 0 when the write went through,
+/// stray_write_faulted when it faulted, 3 when its mapping's writable pages are not what
+/// protect_for_shell promises. args: name, target.
+VENOM_CHILD_ROLE(stray_writer) {
+    const rlimit no_core{0, 0};
+    ::setrlimit(RLIMIT_CORE, &no_core);
+    struct sigaction sa {};
+    sa.sa_handler = &stray_writer_on_segv;
+    ::sigaction(SIGSEGV, &sa, nullptr);
+
+    venom::ShellChannel shell = venom::ShellChannel::connect(args.at(0));
+    if (to_string(shell.request("before")) != "before") return 2;
+    const OwnMapping own(args.at(0));
+    const vd::ChannelMap& m = own.map();
+    const std::uint32_t id = shell.client_id();
+    const Ranges writable = writable_ranges(own.vmas), expected = shell_writable(m, id);
+    if (writable != expected) {
+        std::fprintf(stderr, "stray_writer: writable %s, expected %s\n", to_text(writable).c_str(),
+                     to_text(expected).c_str());
+        return 3;
+    }
+    const std::string target = args.at(1);
+    std::uint64_t at = 0;
+    if (target == "shared_padding") at = m.offset_of(m.shared) + m.shared_bytes - 1;
+    else if (target == "own_client_padding") at = m.offset_of(m.client_area(id)) + m.client_stride - 1;
+    else if (target == "boost_header") at = 0;
+    else if (target == "control_block") at = m.offset_of(m.cb);
+    else if (target == "state_word") at = m.offset_of(&m.cb->state_word);
+    else if (target == "state_buffer") at = m.offset_of(m.buffer_data(m.buffer(0)));
+    else if (target == "own_answer") at = m.offset_of(&m.response(id));
+    else if (target == "previous_client_area")
+        at = m.offset_of(&m.staging((id + m.max_clients - 1) % m.max_clients));
+    else return 5;
+    auto* p = reinterpret_cast<volatile unsigned char*>(own.at(at));
+    const unsigned char b = *p;
+    *p = b; // the same byte: a fault shows the page is read-only; no fault changes nothing
+    if (to_string(shell.request("after")) != "after") return 4;
+    return 0;
+}
+
+BOOST_AUTO_TEST_CASE(a_shell_writes_only_the_shared_region_and_its_own_client_area) {
+    ChannelName name("hstray");
+    auto daemon = venom::DaemonChannel::create(name.str(), hostile_config());
+    const std::string state = "state of the stray writers";
+    daemon.write_data(state);
+    Server server(daemon);
+    venom::ShellChannel other = venom::ShellChannel::connect(name.str()); // slot 0: the writers' "previous client"
+    BOOST_REQUIRE(other.client_id() == 0);
+    const struct {
+        const char* target;
+        bool faults;
+    } cases[] = {
+        {"shared_padding", false}, {"own_client_padding", false}, {"boost_header", true},
+        {"control_block", true},   {"state_word", true},          {"state_buffer", true},
+        {"own_answer", true},      {"previous_client_area", true},
+    };
+    for (const auto& c : cases) {
+        Child writer = spawn_self("stray_writer", {name.str(), c.target});
+        const int rc = writer.wait(30s);
+        const int expected = c.faults ? stray_write_faulted : 0;
+        BOOST_TEST(rc == expected, "a shell's write to " << c.target << ": exit " << rc << ", expected " << expected
+                                                         << " (3: its writable pages are not the shared region and "
+                                                            "its client area)");
+        // The writer alone paid: the other shell, the daemon and the state go on.
+        BOOST_TEST(to_string(other.request(std::string("after ") + c.target)) == std::string("after ") + c.target);
+        BOOST_TEST(to_string(other.read_data()) == state, "the state after a write to " << c.target);
+    }
+    expect_channel_works(name.str(), state, "after the stray writers");
+    // Each dead writer's slot is free again: every slot but `other`'s connects.
+    std::vector<venom::ShellChannel> all;
+    for (std::uint32_t i = 1; i < hostile_config().max_clients; ++i) {
+        try {
+            all.push_back(venom::ShellChannel::connect(name.str()));
+        } catch (const venom::error& e) {
+            BOOST_ERROR("slot " << i << " after the stray writers: " << e.what());
+        }
+    }
+}
+
+// ---- a buggy shell: scribbling through its own mapping
+
+namespace {
+
+/// How the buggy shell scribbles: `own_pages` spares the queue's words (tail and ring), which
+/// every shell must write correctly for the queue to work; `queue` scribbles them too.
+enum class scribble_scope { own_pages, queue };
+
+/// Counters the buggy-shell test shares with its children (besides Stats).
+struct BuggyStats {
+    std::atomic<std::uint32_t> writable_check; ///< 1: the shell's writable pages are as promised; 2: not
+    std::atomic<std::uint64_t> own_ok, own_failed; ///< the buggy shell's own requests
+};
+using BuggyMap = SharedBlock<BuggyStats>;
+
+} // namespace
+
+/// A shell that scribbles through its own mapping, on what it may write only: the shared
+/// region (the events' words and the pages' padding; with scope `queue` the tail and the ring
+/// too) and its own client area (record, request counter, answer wait word, staging header
+/// and bytes), and sends requests of its own in between. args: name, stats, buggy stats, ms,
+/// seed, scope.
+VENOM_CHILD_ROLE(shell_scribbler) {
+    StatsMap stats(args.at(1), false);
+    BuggyMap buggy(args.at(2), false);
+    const scribble_scope scope = args.at(5) == "queue" ? scribble_scope::queue : scribble_scope::own_pages;
+    venom::ShellChannel shell = connect_when_up(args.at(0), {}, 20s);
+    const OwnMapping own(args.at(0));
+    const vd::ChannelMap& m = own.map();
+    const std::uint32_t id = shell.client_id();
+    const bool as_promised = writable_ranges(own.vmas) == shell_writable(m, id);
+    buggy->writable_check.store(as_promised ? 1 : 2);
+    if (!as_promised) return 3;
+
+    const std::uint64_t shared = m.offset_of(m.shared), ring = m.offset_of(m.ring);
+    const std::uint64_t ring_end = ring + std::uint64_t{m.ring_slots} * vd::cache_line;
+    const std::uint64_t area = m.offset_of(m.client_area(id));
+    const std::uint64_t area_used = vd::client_fixed_bytes + m.max_cmd_size;
+    // The shell's own pointers (through its own mapping) to the queue's words.
+    auto& tail = *reinterpret_cast<std::atomic<std::uint64_t>*>(own.at(shared + offsetof(vd::SharedLines, tail)));
+    auto ring_word = [&](std::uint64_t pos) -> std::atomic<std::uint64_t>& {
+        return *reinterpret_cast<std::atomic<std::uint64_t>*>(own.at(ring + (pos & m.ring_mask) * vd::cache_line));
+    };
+    // The events' words: cmd_wait, space_wait, state_wait (each {epoch, waiters}).
+    const std::uint64_t events[] = {shared + offsetof(vd::SharedLines, cmd_wait),
+                                    shared + offsetof(vd::SharedLines, space_wait),
+                                    shared + offsetof(vd::SharedLines, state_wait)};
+    std::mt19937_64 rng(std::stoull(args.at(4)));
+    auto random_bytes = [&](std::uint64_t from, std::uint64_t to) { // [from, to)
+        const std::uint64_t off = from + rng() % (to - from);
+        const std::uint64_t len = std::min<std::uint64_t>(1 + rng() % 16, to - off);
+        for (std::uint64_t i = 0; i < len; ++i) *own.at(off + i) = static_cast<unsigned char>(rng());
+    };
+    std::uint64_t writes = 0;
+    const auto end = Clock::now() + std::chrono::milliseconds(std::stol(args.at(3)));
+    stats->scribbling.store(1);
+    while (Clock::now() < end) {
+        const unsigned kind = static_cast<unsigned>(rng() % 16);
+        switch (scope == scribble_scope::queue ? kind : kind % 8) {
+        case 0: random_bytes(area, area + area_used); break;                 // record, counter, wait, staging
+        case 1: random_bytes(area, area + vd::client_fixed_bytes); break;    // the fixed lines only
+        case 2: random_bytes(area + area_used, area + m.client_stride); break; // the area's padding
+        case 3: random_bytes(ring_end, shared + m.shared_bytes); break;      // the shared pages' padding
+        case 4: random_bytes(shared + 8, shared + vd::cache_line); break;    // tail's line, past tail
+        case 5: {                                                             // an event's epoch or waiters
+            const std::uint64_t e = events[rng() % 3] + 4 * (rng() % 2);
+            const std::uint32_t v = rng() % 2 ? static_cast<std::uint32_t>(rng()) : static_cast<std::uint32_t>(rng() % 3);
+            std::memcpy(own.at(e), &v, sizeof v);
+            break;
+        }
+        case 6: { // its own staging header: a length or request id of any value
+            vd::StagingHeader& st = m.staging(id); // offsets only: written through own.at
+            const std::uint64_t h = m.offset_of(&st);
+            const std::uint64_t v = rng();
+            std::memcpy(own.at(h + (rng() % 2 ? offsetof(vd::StagingHeader, length) : offsetof(vd::StagingHeader, request))),
+                        &v, rng() % 2 ? 4 : 8);
+            break;
+        }
+        case 7: { // its own record: state, pid, generation
+            const std::uint64_t r = area + vd::client_record_line * vd::cache_line;
+            const std::uint64_t v = rng() % 2 ? rng() : rng() % 3;
+            std::memcpy(own.at(r + 8 * (rng() % 2)), &v, rng() % 2 ? 4 : 8);
+            break;
+        }
+        // ---- scope queue: the words every shell must write correctly
+        case 8: random_bytes(shared, shared + 8); break;       // the tail's bytes
+        case 9: random_bytes(ring, ring_end); break;           // the ring's lines
+        case 10: {                                             // a ring word: free for a nearby position
+            const std::uint64_t t = tail.load() + rng() % (4 * m.ring_slots) - 2 * m.ring_slots;
+            ring_word(t).store(vd::slot_free(t + (rng() % 3 - 1) * m.ring_slots));
+            break;
+        }
+        case 11: {                                             // a ring word: a forged publish
+            const std::uint64_t t = tail.load() + rng() % (4 * m.ring_slots) - 2 * m.ring_slots;
+            ring_word(t).store(vd::slot_published(t + (rng() % 3 - 1) * m.ring_slots,
+                                                  static_cast<std::uint32_t>(rng() % (m.max_clients + 1))));
+            break;
+        }
+        case 12: tail.store(tail.load() + rng() % (4 * m.ring_slots) - 2 * m.ring_slots); break; // tail nearby
+        case 13: tail.store(tail.load() + ((rng() % 2 ? 1 : -1) * (std::int64_t{1} << (rng() % 63)))); break;
+        case 14: tail.store(rng()); break;
+        default: std::memset(own.at(ring), 0, ring_end - ring); break; // a stray memset of the ring
+        }
+        ++writes;
+        stats->scribbles.store(writes, std::memory_order_relaxed);
+        if (writes % 4 == 0) {
+            // A buggy shell still talks: a request of its own (its staging may be garbage).
+            char resp[256];
+            std::error_code ec;
+            (void)shell.request("mine", 4, resp, sizeof resp, 20ms, ec);
+            (ec ? buggy->own_failed : buggy->own_ok).fetch_add(1);
+            std::this_thread::sleep_for(std::chrono::microseconds(500));
+        }
+    }
+    stats->scribbling.store(0);
+    stats->scribble_done.store(1);
+    return 0;
+}
+
+namespace {
+
+/// The buggy-shell scenario: a daemon, an honest shell, the buggy shell scribbling its own
+/// pages for `ms`, newcomers from the test process throughout; then (scope `queue`) the
+/// channel must recover once the buggy shell is gone.
+void buggy_shell_scenario(scribble_scope scope) {
+    ChannelName name("hbuggy");
+    const std::string stats_name = "vt_hbuggy_stats_" + std::to_string(getpid_portable());
+    StatsMap stats(stats_name, true);
+    BuggyMap buggy(stats_name + "_b", true);
+    const long ms = scaled(2000);
+    Child daemon = spawn_self("hostile_daemon", {name.str(), stats_name});
+    Child shell = spawn_self("hostile_shell", {name.str(), stats_name});
+    BOOST_REQUIRE_MESSAGE(eventually([&] { return stats->ok.load() >= 200; }, 30s),
+                          "the shell never got going (ok " << stats->ok.load() << ")");
+    const char* seed_env = std::getenv("VENOM_HOSTILE_SEED");
+    const std::uint64_t seed = seed_env != nullptr
+                                   ? std::strtoull(seed_env, nullptr, 10)
+                                   : static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()) % 1000000007u;
+    BOOST_TEST_MESSAGE("buggy shell seed " << seed << " (VENOM_HOSTILE_SEED)");
+    Child scribbler = spawn_self("shell_scribbler", {name.str(), stats_name, stats_name + "_b", std::to_string(ms),
+                                                     std::to_string(seed),
+                                                     scope == scribble_scope::queue ? "queue" : "own_pages"});
+    const ConnectTally during = connect_until(name.str(), [&] { return stats->scribble_done.load() != 0; },
+                                              "while a shell scribbles its own pages");
+    BOOST_TEST_MESSAGE("during " << ms << " ms of a buggy shell's scribbling: " << during.summary());
+    const int scribbler_rc = scribbler.wait(30s);
+    BOOST_TEST(scribbler_rc == 0, "the buggy shell exited with " << scribbler_rc);
+    BOOST_TEST(buggy->writable_check.load() == 1u, "the buggy shell's writable pages are not what protect_for_shell promises");
+    BOOST_TEST_MESSAGE("buggy shell: " << stats->scribbles.load() << " writes, its own requests "
+                                       << buggy->own_ok.load() << " answered, " << buggy->own_failed.load() << " failed");
+    // Nothing validation reads is in a shell's writable pages: no newcomer is ever refused as
+    // corrupt, and every one that connects reads the state (the state is the daemon's alone).
+    // Slots may look taken while a forged publish names them (scope queue).
+    for (const auto& e : during.errors)
+        BOOST_TEST((scope == scribble_scope::queue && e.first == venom::make_error_code(venom::errc::too_many_clients).message()),
+                   e.second << " newcomers refused: " << e.first);
+    BOOST_TEST(during.read_ok == during.connected);
+
+    // Once the buggy shell is gone, the channel serves everyone again.
+    const std::uint64_t ok_after = stats->ok.load();
+    BOOST_TEST(eventually([&] { return stats->ok.load() > ok_after + 50; }, 5s),
+               "the honest shell is no longer answered after the buggy shell left (" << stats->ok.load() - ok_after
+                                                                                     << " answers in 5 s)");
+    const ConnectTally after = fifty_connects(name.str(), "after the buggy shell left");
+    BOOST_TEST_MESSAGE("after the buggy shell left: " << after.summary());
+    BOOST_TEST(after.connected == 50);
+    BOOST_TEST(after.answered >= 49, "newcomers answered after the buggy shell left: " << after.answered << " of 50");
+    BOOST_TEST(after.read_ok == after.connected);
+    try {
+        vd::AttachOptions ro;
+        ro.writable = false;
+        const vd::Attachment a = vd::attach(name.str(), ro);
+        BOOST_TEST_MESSAGE("daemon counters: " << a.map.cb->commands_handled.load() << " handled, "
+                                               << a.map.cb->commands_malformed.load() << " malformed, "
+                                               << a.map.cb->commands_stale.load() << " stale, "
+                                               << a.map.cb->queue_repairs.load() << " queue repairs");
+    } catch (const venom::error& e) {
+        BOOST_ERROR("the daemon's segment after the buggy shell: " << e.what());
+    }
+
+    stats->stop_shell.store(1);
+    const int shell_rc = shell.wait(30s);
+    stats->stop_daemon.store(1);
+    const int daemon_rc = daemon.wait(30s);
+    BOOST_TEST_MESSAGE("honest shell: " << stats->ok.load() << " answered (" << stats->ok_while_scribbling.load()
+                       << " during the scribbling), " << stats->wrong.load() << " wrong, " << stats->timeouts.load()
+                       << " timeouts, " << stats->gone.load() << " daemon_gone, " << stats->corrupt.load()
+                       << " corrupt_channel, " << stats->other_errors.load() << " other errors; "
+                       << stats->reads_ok.load() << " reads, " << stats->read_errors.load() << " read errors");
+    BOOST_TEST(shell_rc == 0, "the honest shell exited with " << shell_rc);
+    BOOST_TEST(daemon_rc == 0, "the daemon exited with " << daemon_rc);
+    // The honest shell's staging area, its answer slot and the state are not in the buggy
+    // shell's pages: it reads every state, and never gets a wrong or corrupt answer unless
+    // the queue's words are forged (a forged publish re-runs its command: README, Security).
+    BOOST_TEST(stats->read_errors.load() == 0u);
+    BOOST_TEST(stats->ok_while_scribbling.load() > 0u, "the honest shell got no answer during the scribbling");
+    if (scope == scribble_scope::own_pages) {
+        BOOST_TEST(stats->wrong.load() == 0u);
+        BOOST_TEST(stats->corrupt.load() == 0u);
+        BOOST_TEST(stats->gone.load() == 0u);
+        BOOST_TEST(stats->other_errors.load() == 0u);
+    }
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_buggy_shell_scribbling_its_writable_pages) {
+    buggy_shell_scenario(scribble_scope::own_pages);
+}
+
+// ================================================================ the queue's words (disabled)
+//
+// The tail and the ring are in every shell's writable pages; a buggy shell's stray writes
+// there must cost at most the commands in flight (command_queue.hpp: the daemon skips holes
+// and puts back a tail run ahead). These cases show two single stray writes that the core
+// does not repair yet; they are disabled until it does (run them by name:
+// hostile_test --run_test=<case>).
+
+BOOST_AUTO_TEST_CASE(a_buggy_shell_scribbling_the_queue_too, *boost::unit_test::disabled()) {
+    buggy_shell_scenario(scribble_scope::queue);
+}
+
+namespace {
+
+/// Requests of 100 ms each until one is answered, for at most `limit`; returns the time it
+/// took, or a negative number.
+double first_answer_within(venom::ShellChannel& s, std::chrono::milliseconds limit) {
+    const auto t0 = Clock::now();
+    while (Clock::now() - t0 < limit) {
+        char resp[64];
+        std::error_code ec;
+        const std::size_t n = s.request("again", 5, resp, sizeof resp, 100ms, ec);
+        if (!ec && n == 5) return seconds_since(t0);
+    }
+    return -1;
+}
+
+} // namespace
+
+/// One stray write of a ring word - the slot at the tail given back its value of one lap
+/// before, or the whole ring zeroed (a stray memset; every word then reads as free for
+/// position 0) - once the queue has gone round: every shell finds the queue full (the word's
+/// position is behind the tail), and the daemon, whose head equals the tail, sees no hole to
+/// skip nor a tail run ahead. Nothing repairs it: every request times out, for good.
+BOOST_AUTO_TEST_CASE(a_stale_ring_word_at_the_tail_is_repaired, *boost::unit_test::disabled()) {
+    for (const std::string how : {"one word a lap old", "the ring zeroed"}) {
+        ChannelName name("hstale");
+        auto daemon = venom::DaemonChannel::create(name.str(), hostile_config());
+        daemon.write_data(std::string_view("s"));
+        Server server(daemon);
+        venom::ShellChannel s = venom::ShellChannel::connect(name.str());
+        for (std::uint32_t i = 0; i < 2 * hostile_config().cmd_slots; ++i) s.request("lap");
+        vd::Attachment a = vd::attach(name.str(), {}); // raw: a buggy shell writes these pages through its own
+        const vd::ChannelMap& m = a.map;
+        const std::uint64_t tail = m.shared->tail.load();
+        if (how == "the ring zeroed") std::memset(m.ring, 0, std::uint64_t{m.ring_slots} * vd::cache_line);
+        else m.slot(tail).word.store(vd::slot_free(tail - m.ring_slots));
+        const double took = first_answer_within(s, 3s);
+        BOOST_TEST(took >= 0, how << ": no request answered in 3 s (tail " << m.shared->tail.load() << ", head "
+                                  << m.cb->head.load() << ", repairs " << m.cb->queue_repairs.load() << ")");
+        BOOST_TEST_MESSAGE(how << ": answered again after " << took << " s");
+    }
+}
+
+/// A request that must move the tail forward a long way (a stray write put it far behind the
+/// head: every position from there reads as taken, and the shell helps the tail past each)
+/// returns within its timeout. run in a child: args: name.
+VENOM_CHILD_ROLE(tail_behind_requester) {
+    venom::ShellChannel s = venom::ShellChannel::connect(args.at(0));
+    for (int i = 0; i < 20; ++i) s.request("lap");
+    vd::Attachment a = vd::attach(args.at(0), {});
+    const vd::ChannelMap& m = a.map;
+    m.shared->tail.store(m.shared->tail.load() - (std::uint64_t{1} << 40));
+    const auto t0 = Clock::now();
+    char resp[64];
+    std::error_code ec;
+    (void)s.request("x", 1, resp, sizeof resp, 200ms, ec);
+    const double took = seconds_since(t0);
+    std::fprintf(stderr, "tail_behind_requester: a 200 ms request returned %s after %.3f s\n",
+                 ec ? ec.message().c_str() : "ok", took);
+    if (took > 1.0) return 2;
+    return first_answer_within(s, 3s) >= 0 ? 0 : 3;
+}
+
+BOOST_AUTO_TEST_CASE(a_tail_far_behind_the_head_keeps_requests_bounded, *boost::unit_test::disabled()) {
+    ChannelName name("htail");
+    auto daemon = venom::DaemonChannel::create(name.str(), hostile_config());
+    daemon.write_data(std::string_view("s"));
+    Server server(daemon);
+    Child c = spawn_self("tail_behind_requester", {name.str()});
+    int rc = -1;
+    try {
+        rc = c.wait(10s);
+    } catch (const std::exception& e) {
+        BOOST_ERROR("a 200 ms request did not return in 10 s with the tail 2^40 behind the head (" << e.what() << ")");
+        return;
+    }
+    BOOST_TEST(rc == 0, "exit " << rc << " (2: the request overran its timeout; 3: the queue did not recover)");
 }
 
 VENOM_TEST_MAIN("hostile")

@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 out=$root/build/windows
 # permissions_test switches to another user; trust_test and hostile_test attack /dev/shm files
-# (symlinks, FIFOs, hard links, foreign owners, truncation): Linux only (README, Windows section)
-linux_only="permissions_test trust_test hostile_test"
+# (symlinks, FIFOs, hard links, foreign owners, truncation); isolation_test reads page
+# protections from /proc/self/maps and uses SIGSEGV, SIGSTOP: Linux only (README, Windows section)
+linux_only="permissions_test trust_test hostile_test isolation_test"
 scale=${VENOM_WINDOWS_TEST_SCALE:-0.3}
 
 need=()

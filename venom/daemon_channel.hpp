@@ -143,7 +143,8 @@ struct daemon_impl {
             return; // no such client: nobody to answer
         }
         ClientRecord& rec = m.client(client);
-        // acquire: pairs with the client's release of state at connect (its generation).
+        // SYNC POINT READ: connected, client slot free (pairs with claim_client_slot's and
+        // release_client_slot's release stores: the generation it read is the connection's).
         if (rec.state.load(std::memory_order_acquire) != client_connected) {
             bump(cb.commands_stale);
             return; // its sender disconnected: nobody waits for this answer

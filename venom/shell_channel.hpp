@@ -62,7 +62,8 @@ struct shell_impl {
     /// options.daemon_check into the wait: one that calls run() again at once (a loop that
     /// stops to do other work) serves the request instead of failing it.
     bool gone_or(clock::time_point& next_probe, bool stopped_counts) {
-        // acquire: pairs with the daemon's seq_cst stores in close() and stop().
+        // SYNC POINT READ: channel closed (pairs with the daemon's seq_cst stores in close()
+        // and stop()).
         const std::uint32_t st = map().cb->state.load(std::memory_order_acquire);
         if (st == channel_closed) return true;
         const auto now = clock::now();
@@ -225,9 +226,12 @@ public:
             } catch (const error& e) {
                 if (e.code() != errc::channel_not_found || detail::clock::now() >= deadline) throw;
             }
-            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            std::this_thread::sleep_for(connect_retry_pause);
         }
     }
+
+    /// connect_timeout: the pause between tries while no daemon is ready.
+    static constexpr std::chrono::milliseconds connect_retry_pause{5};
 
     ShellChannel(ShellChannel&&) noexcept = default;
     ShellChannel& operator=(ShellChannel&&) noexcept = default;

@@ -95,7 +95,9 @@ inline push_result queue_push(const ChannelMap& m, std::uint32_t client, std::ui
     std::uint64_t t = tail.load(std::memory_order_relaxed);
     for (unsigned rounds = 0; rounds < push_max_rounds; ++rounds) {
         std::atomic<std::uint64_t>& word = m.slot(t).word;
-        std::uint64_t w = word.load(std::memory_order_relaxed);
+        // SYNC POINT READ: slot free (pairs with queue_release): the daemon is done with the
+        // command that held this slot before.
+        std::uint64_t w = word.load(std::memory_order_acquire);
         if (w == slot_free(t)) {
             // seq_cst: a release (the staging area written before it is visible to the
             // daemon's acquire: SYNC POINT WRITE: command published), and with

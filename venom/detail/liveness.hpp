@@ -57,7 +57,9 @@
 //
 // Client slots: a shell takes the first C_i it can lock (the OS drops the lock when the shell
 // dies, so a slot is free exactly when its C_i is), then writes its ClientRecord (generation
-// + 1, pid, state = connected: SYNC POINT WRITE: connected). Releasing: state = free, unlock.
+// + 1, pid, state = connected: SYNC POINT WRITE: connected). Releasing: state = free (SYNC
+// POINT WRITE: client slot free), unlock. The daemon reads state per command (acquire: SYNC
+// POINT READ: connected, client slot free).
 //
 // Stalled or dead claims (a queue position claimed but never published) are not a liveness
 // matter any more: the daemon revokes any claim unpublished for claim_timeout, live or dead
@@ -126,7 +128,8 @@ inline LockFile claim_name(std::string_view channel, const AccessControl& record
                            NameRecord& previous, bool& had_previous) {
     const std::string path = lock_path(channel);
     int free_but_refused = 0; // tries that found no exclusive holder yet could not lock
-    for (int attempt = 0; attempt < 1000; ++attempt) {
+    constexpr int max_claim_tries = 1000; // each try found the lock file replaced meanwhile
+    for (int attempt = 0; attempt < max_claim_tries; ++attempt) {
         LockFile lock = LockFile::open_or_create_own(path, record_access);
         const bool owned = lock.try_lock(name_lock_byte);
         if (!lock.still_linked()) continue; // a daemon closing unlinked it meanwhile: the new one
@@ -373,7 +376,7 @@ inline void release_client_slot(const ChannelMap& m, LockFile& segment_file, std
     ClientRecord& rec = m.client(id);
     // relaxed: ordered before the daemon's acquire of state by the release store below.
     rec.pid.store(0, std::memory_order_relaxed);
-    rec.state.store(client_free, std::memory_order_release); // SYNC POINT WRITE: slot free
+    rec.state.store(client_free, std::memory_order_release); // SYNC POINT WRITE: client slot free
     segment_file.unlock(segment_first_client_byte + id);
 }
 

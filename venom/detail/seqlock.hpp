@@ -66,6 +66,13 @@ struct snapshot {
     std::uint64_t version = 0;
 };
 
+/// Failed tries in a row that see one unchanging version before the reader calls the buffer
+/// corrupt: a writer that laps the reader publishes newer versions long before that.
+inline constexpr unsigned seqlock_same_version_tries = 1000;
+/// Tries that retry at once (a pause between them); after these the reader yields between
+/// tries and keeps to its give_up time.
+inline constexpr unsigned seqlock_fast_tries = 8;
+
 /// The reader's half: copies a complete version into out[0, cap). Lock-free; retries while the
 /// writer laps the buffer being copied, yielding after a few tries, and gives up with
 /// errc::timeout after `give_up` (a writer that always overwrites a state before any reader can
@@ -86,7 +93,7 @@ inline snapshot seqlock_read(const ChannelMap& m, void* out, std::size_t cap,
         // A writer that lapped our buffer has published newer versions long before we retry
         // a thousand times; a version that never moves while its buffer's seq disagrees is a
         // value written from outside the protocol.
-        if (same_v > 1000) {
+        if (same_v > seqlock_same_version_tries) {
             r.ec = make_error_code(errc::corrupt_channel);
             return r;
         }
@@ -123,8 +130,8 @@ inline snapshot seqlock_read(const ChannelMap& m, void* out, std::size_t cap,
             }
         }
         // The writer lapped us: try again with the newest version.
-        if (attempt >= 8) {
-            if (attempt == 8) end = deadline_after(give_up);
+        if (attempt >= seqlock_fast_tries) {
+            if (attempt == seqlock_fast_tries) end = deadline_after(give_up);
             else if (clock::now() >= end) {
                 r.ec = make_error_code(errc::timeout);
                 return r;
