@@ -16,11 +16,11 @@
 //   a_stopped_shell_holds_nothing: a daemon with large commands (64 MiB, or 16 MiB / 4 MiB on
 //       a small /dev/shm) and a checksum handler; shell S (a child) sends commands of tens of
 //       MiB with random content in a loop; S is SIGSTOPped at random moments (at least 10
-//       times) while two shells of this process (T1, T2) keep making small requests: each is
-//       answered within 2 s (the worst latencies are printed). After SIGCONT every request of
-//       S completes with its own checksum (some of S's requests have a 150 ms timeout: those
-//       may time out, and the next request is then answered correctly). The daemon counts no
-//       malformed, stale or repaired command.
+//       times, 100..300 ms each) while two shells of this process (T1, T2) keep making small
+//       requests: each is answered within 2 s, and both are answered while S is stopped (the
+//       worst latencies are printed). After SIGCONT every request of S completes with its own
+//       checksum (every third has a 150 ms timeout: it may time out, and the next request is
+//       then answered correctly). The daemon counts no malformed, stale or repaired command.
 //   a_killed_shell_leaves_its_slot_for_the_next: the same channel shape; S is SIGKILLed at
 //       random points of its loop, a new S connects each time; T1 and T2 are unaffected, the
 //       slots are reused (every slot can still be taken at the end), nothing hangs.
@@ -762,15 +762,20 @@ BOOST_AUTO_TEST_CASE(a_stopped_shell_holds_nothing) {
         std::this_thread::sleep_for(std::chrono::microseconds(rng() % 30000));
         s.kill(SIGSTOP);
         BOOST_REQUIRE_MESSAGE(wait_stopped(s.pid(), 5000ms), "S did not stop");
+        const auto stopped_at = Clock::now();
         if (s_lane.phase.load() == 2) ++stopped_inside_request;
         ch.set_s_stopped(true);
         const std::uint64_t d0 = ch.small(0).done_while_stopped.load(), d1 = ch.small(1).done_while_stopped.load();
         const std::uint64_t hold_ms = 100 + rng() % 200;
-        longest_stop_ms = std::max(longest_stop_ms, hold_ms);
         std::this_thread::sleep_for(std::chrono::milliseconds(hold_ms));
+        // Both are answered while S stays stopped (a command S published before its stop
+        // still runs first: the daemon handles it in turn, S's answer just waits for S).
+        const bool served = eventually(
+            [&] { return ch.small(0).done_while_stopped.load() > d0 && ch.small(1).done_while_stopped.load() > d1; },
+            2000ms);
         ch.set_s_stopped(false);
-        BOOST_TEST(ch.small(0).done_while_stopped.load() > d0, "T1 got no answer while S was stopped (stop " << k << ")");
-        BOOST_TEST(ch.small(1).done_while_stopped.load() > d1, "T2 got no answer while S was stopped (stop " << k << ")");
+        BOOST_TEST(served, "T1 and T2 not both answered within 2 s while S was stopped (stop " << k << ")");
+        longest_stop_ms = std::max(longest_stop_ms, static_cast<std::uint64_t>(ms_since(stopped_at)));
         s.kill(SIGCONT);
     }
     // S, resumed, goes on being answered.
@@ -798,7 +803,10 @@ BOOST_AUTO_TEST_CASE(a_stopped_shell_holds_nothing) {
     BOOST_TEST(s_lane.sent.load() == s_lane.ok.load() + s_lane.timeouts.load(),
                "every request of S was answered right or timed out (150 ms)");
     BOOST_TEST(s_lane.final_ok.load() == 1u, "S's closing request");
-    BOOST_TEST(s_lane.ok.load() >= static_cast<std::uint64_t>(stops));
+    // Only every third request has the short timeout: the others cannot time out.
+    const std::uint64_t sent = s_lane.sent.load();
+    BOOST_TEST(s_lane.ok.load() >= sent - sent / 3);
+    BOOST_TEST(sent >= static_cast<std::uint64_t>(stops));
     for (int i = 0; i < 2; ++i) {
         BOOST_TEST(ch.small(i).wrong.load() == 0u);
         BOOST_TEST(ch.small(i).errors.load() == 0u, "T" << i + 1 << "'s last error " << ch.small(i).last_error.load());
@@ -827,9 +835,12 @@ BOOST_AUTO_TEST_CASE(a_killed_shell_leaves_its_slot_for_the_next) {
         BigLane& lane = ch.stats().lane[k];
         const auto t0 = Clock::now();
         Child s = ch.spawn_s(k, "long");
-        BOOST_REQUIRE_MESSAGE(eventually([&] { return lane.ok.load() >= 1; }, 30s),
-                              "S " << k << " was never answered (connect retries " << lane.connect_retries.load()
-                                   << ", errors " << lane.errors.load() << ")");
+        // (the counters are read after the wait: Boost.Test may evaluate a message first)
+        const bool answered = eventually([&] { return lane.ok.load() >= 1; }, 30s);
+        const std::uint32_t tries = lane.connect_retries.load();
+        const std::uint64_t errors = lane.errors.load();
+        BOOST_REQUIRE_MESSAGE(answered, "S " << k << " was never answered (connect retries " << tries << ", errors "
+                                             << errors << ")");
         BOOST_TEST(ms_since(t0) < 20000.0);
         ids.push_back(lane.id.load());
         retries += lane.connect_retries.load();

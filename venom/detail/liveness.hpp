@@ -1,5 +1,5 @@
 // venom/detail/liveness.hpp - who owns a channel's name, how a shell finds a live daemon's
-// segment without trusting the segment, client slots, takeover, and recovery of a dead claim.
+// segment without trusting the segment, client slots, and takeover of a dead daemon's name.
 //
 // Design. The objects (layout.hpp names them; platform.hpp opens and locks them):
 //   N    the name lock file "venom.<name>.lock", byte 0: held (exclusive lock) by the daemon
@@ -61,9 +61,8 @@
 // POINT WRITE: client slot free), unlock. The daemon reads state per command (acquire: SYNC
 // POINT READ: connected, client slot free).
 //
-// Stalled or dead claims (a queue position claimed but never published) are not a liveness
-// matter any more: the daemon revokes any claim unpublished for claim_timeout, live or dead
-// (command_queue.hpp).
+// A shell's death or stop never holds the queue: a queue position is claimed and published in
+// one CAS (command_queue.hpp), so no recovery of dead claims is needed.
 #pragma once
 
 #include <venom/detail/channel_map.hpp>
