@@ -509,6 +509,35 @@ BOOST_AUTO_TEST_CASE(skipping_a_hole_wakes_shells_waiting_for_space) {
 
 // ================================================================ stop()
 
+BOOST_AUTO_TEST_CASE(a_request_told_stopped_stays_queued_and_holds_back_the_next) {
+    // A request that gets daemon_gone from a stopped daemon leaves its command queued, and the
+    // daemon reads it from the shell's staging area when it serves again: the shell must not
+    // stage another command over it meanwhile (it did once: the daemon then ran the second
+    // command twice and never the first).
+    ChannelName name("stopqueued");
+    auto daemon = venom::DaemonChannel::create(name.str(), small_config());
+    auto shell = venom::ShellChannel::connect(name.str());
+    daemon.stop();
+    error_of([&] { (void)shell.request(std::string("A")); }, errc::daemon_gone, "A, daemon stopped");
+    const std::string what =
+        error_of([&] { (void)shell.request(std::string("B")); }, errc::daemon_gone, "B, A still queued");
+    BOOST_TEST(contains(what, "stopped serving"), what);
+    std::vector<std::string> seen;
+    BOOST_TEST(daemon.poll([&](std::uint32_t, venom::ByteView cmd) {
+        seen.push_back(cmd.to_string());
+        return cmd.to_vector();
+    }) == 1u);
+    BOOST_TEST(seen == std::vector<std::string>{"A"}, boost::test_tools::per_element());
+    daemon.run([](std::uint32_t, venom::ByteView) {}); // consumes the stop() (returns at once)
+    Server server(daemon, [&](std::uint32_t, venom::ByteView cmd) {
+        seen.push_back(cmd.to_string());
+        return cmd.to_vector();
+    });
+    BOOST_TEST(to_string(shell.request(std::string("C"))) == "C");
+    server.stop();
+    BOOST_TEST((seen == std::vector<std::string>{"A", "C"}), boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(stop_stops_serving_until_run_again) {
     ChannelName name("stopserve");
     auto daemon = venom::DaemonChannel::create(name.str(), small_config());

@@ -45,9 +45,9 @@ struct limits {
 /// venom_memory's ChannelConfig{data_size, cmd_slots, max_clients}; the rest have defaults.
 struct ChannelConfig {
     std::size_t data_size;        ///< largest state (bytes) write_data accepts; >= 1
-    /// Command queue capacity (slots); >= 1. Rounded up to a power of two inside (each slot
-    /// is one 64-byte line). A command's bytes live in its shell's own staging area, so each
-    /// shell has at most one command queued: more slots than max_clients are never used.
+    /// Command queue capacity (slots); >= 1. A command's bytes live in its shell's own staging
+    /// area, so each shell has at most one command queued: the queue has min(cmd_slots,
+    /// max_clients) slots, rounded up to a power of two (each one 64-byte line).
     std::uint32_t cmd_slots;
     std::uint32_t max_clients;    ///< shells connected at once; >= 1
     std::uint32_t max_cmd_size = 4096;      ///< largest command payload (bytes); >= 1

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace venom {
 
@@ -40,10 +41,13 @@ struct daemon_impl {
     std::uint64_t stuck_pos = no_position; ///< a head found passed by tail but unpublished, if any
     clock::time_point stuck_since{};       ///< when it was first found so
     unsigned idle_checks = 0;              ///< abort tests of the idle wait (tail is read every 16th)
+    /// Per client slot, the request id last handled: a publish naming a command already handled
+    /// (forged by a stray write into the ring) is dropped as stale instead of run twice.
+    std::vector<std::uint64_t> last_request;
 
     static constexpr std::uint64_t no_position = ~std::uint64_t{0};
-    /// The longest sleep of the daemon's idle wait: how often it looks for a claim that no
-    /// publish announced (a claimant that stalls with nobody else sending).
+    /// The longest sleep of the daemon's idle wait: how often it looks at the queue's tail for
+    /// the repairs of check_queue when no publish wakes it.
     static constexpr std::chrono::milliseconds idle_slice{100};
     /// In the idle wait's spin phase, the tail is read at every this-many-th abort test (every
     /// spins_per_check spins), so the shells' tail line is not pulled to the daemon's core on
@@ -111,8 +115,16 @@ struct daemon_impl {
         until = stuck_since + std::chrono::nanoseconds(m.claim_timeout_ns);
         if (now < until) return false;
         stuck_pos = no_position;
+        // The tail when the hole aged out: positions below it that hold no publish either are
+        // holes of the same stray write, skipped now rather than claim_timeout each.
+        const std::uint64_t seen_tail = m.shared->tail.load(std::memory_order_relaxed);
         if (!queue_skip(m, head)) return true; // published after all: poll takes it
         bump(m.cb->queue_repairs);
+        std::uint32_t c = 0;
+        for (std::uint32_t k = 1; k < m.ring_slots && static_cast<std::int64_t>(seen_tail - head) > 0 &&
+                                  !queue_front(m, head, c);
+             ++k)
+            if (queue_skip(m, head)) bump(m.cb->queue_repairs);
         notify(m.space_event());
         return true;
     }
@@ -153,10 +165,12 @@ struct daemon_impl {
         // relaxed: ordered after the slot word's acquire in queue_front.
         const std::uint64_t request = st.request.load(std::memory_order_relaxed);
         const std::uint32_t length = st.length.load(std::memory_order_relaxed);
-        if (request_generation(request) != (rec.generation.load(std::memory_order_relaxed) & request_counter_mask)) {
+        if (request_generation(request) != (rec.generation.load(std::memory_order_relaxed) & request_counter_mask) ||
+            request == last_request[client]) {
             bump(cb.commands_stale);
-            return; // left by a shell that has since disconnected
+            return; // left by a shell that has since disconnected, or handled already
         }
+        last_request[client] = request;
         if (length > m.max_cmd_size) {
             bump(cb.commands_malformed);
             publish_error(m, client, request, static_cast<std::uint32_t>(errc::corrupt_channel),
@@ -166,25 +180,30 @@ struct daemon_impl {
         const ByteView cmd(m.staging_data(client), length);
         std::uint8_t* out = answer_bytes(m, client);
         std::size_t n = 0;
-        const char* failed = nullptr;
         std::uint32_t status = status_ok;
-        std::string what; // a handler's what(), kept past its exception
+        // A handler's what(), kept past its exception without allocating (nothing here throws).
+        char what[error_text_capacity + 1] = {};
+        auto keep = [&what](const char* text) noexcept {
+            std::size_t i = 0;
+            for (; i < error_text_capacity && text[i] != '\0'; ++i) what[i] = text[i];
+            what[i] = '\0';
+        };
         try {
             n = invoke(handler, client, cmd, out);
         } catch (const error& e) {
             status = static_cast<std::uint32_t>(e.code() == errc::message_too_large ? errc::message_too_large
                                                                                    : errc::handler_failed);
-            what = e.what();
+            keep(e.what());
         } catch (const std::exception& e) {
             status = static_cast<std::uint32_t>(errc::handler_failed);
-            what = e.what();
+            keep(e.what());
         } catch (...) {
             status = static_cast<std::uint32_t>(errc::handler_failed);
-            failed = "the handler threw an exception not derived from std::exception";
+            keep("the handler threw an exception not derived from std::exception");
         }
         if (status != status_ok) {
             bump(cb.handler_errors);
-            publish_error(m, client, request, status, failed != nullptr ? failed : what.c_str());
+            publish_error(m, client, request, status, what);
         } else {
             publish_answer(m, client, request, status_ok, n);
         }
@@ -309,6 +328,7 @@ public:
             impl->segment = std::move(created.segment);
             impl->segment.bind_events(impl->name, impl->incarnation, access);
             impl->segment.events->open_all();
+            impl->last_request.assign(impl->segment.map.max_clients, 0);
             const std::uint64_t segment_size = impl->segment.map.cb->segment_size;
             if (!impl->segment_lock.try_lock(detail::segment_daemon_byte))
                 throw error(errc::system_failure, "could not lock " + live + " (another process "

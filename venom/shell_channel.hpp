@@ -80,7 +80,7 @@ struct shell_impl {
         if (st == channel_stopped)
             return "the daemon of \"" + name + "\" stopped serving requests (DaemonChannel::stop); "
                    "its state can still be read. The command stays queued and runs if the daemon "
-                   "serves again: send it again only if running it twice is harmless";
+                   "serves again; this shell's next request waits for its answer first";
         if (st == channel_closed)
             return "the daemon of \"" + name + "\" closed the channel; connect again to reach the "
                    "next daemon";
@@ -149,8 +149,20 @@ struct shell_impl {
         stage.length.store(static_cast<std::uint32_t>(n), std::memory_order_relaxed);
         stage.request.store(req, std::memory_order_relaxed);
         for (std::uint64_t pos = 0; queue_push(m, id, pos) != push_result::pushed;) {
-            auto space = [&] { return queue_has_space(m); };
-            const auto st = wait_until(m.space_event(), space, gone, wait, deadline);
+            wait_status st;
+            if (queue_has_space(m)) {
+                // Full although a slot looks free: only writes from outside the protocol
+                // (a tail far from head) do that. The wait would return at once: keep to the
+                // deadline and the liveness probe here instead, and let the daemon repair.
+                std::this_thread::yield();
+                st = gone() ? wait_status::aborted
+                            : (deadline != clock::time_point::max() && clock::now() >= deadline)
+                                  ? wait_status::timed_out
+                                  : wait_status::ready;
+            } else {
+                auto space = [&] { return queue_has_space(m); };
+                st = wait_until(m.space_event(), space, gone, wait, deadline);
+            }
             if (st != wait_status::ready) {
                 ec = to_code(st);
                 return 0;
@@ -162,8 +174,10 @@ struct shell_impl {
         auto is_answered = [&] { return answered(m, id, req); };
         const auto st = wait_until(m.response_event(id), is_answered, gone, wait, deadline);
         if (st != wait_status::ready) {
-            if (st == wait_status::timed_out) outstanding = req;
-            else outstanding = 0; // the daemon is gone: nobody reads our staging area any more
+            // Timed out, or the daemon stopped serving: the command stays queued, and the daemon
+            // reads our staging area when it serves again. (Closed or dead: the next request
+            // fails at once, or after one liveness probe, without staging anything.)
+            outstanding = req;
             ec = to_code(st);
             return 0;
         }

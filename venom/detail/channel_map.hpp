@@ -44,7 +44,8 @@ struct Sizes {
     static Sizes of(const ChannelConfig& c, std::uint64_t page = std::max<std::uint64_t>(page_size(), min_page_size)) {
         Sizes s{};
         s.page = page;
-        s.ring_slots = next_pow2(c.cmd_slots);
+        // A client has at most one command queued: a ring larger than max_clients is never used.
+        s.ring_slots = next_pow2(c.cmd_slots < c.max_clients ? c.cmd_slots : c.max_clients);
         s.state_stride = round_up(header_bytes + c.data_size, cache_line);
         s.response_stride = round_up(response_header_bytes + c.max_response_size + error_text_capacity, cache_line);
         s.client_stride = round_up(client_fixed_bytes + c.max_cmd_size, page);

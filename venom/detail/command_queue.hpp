@@ -158,20 +158,27 @@ inline bool queue_skip(const ChannelMap& m, std::uint64_t& head) noexcept {
     std::uint64_t w = word.load(std::memory_order_acquire);
     std::uint32_t c;
     if (queue_front(m, head, c)) return false;
-    // acq_rel: on failure the word may be a publish, whose command the caller then reads.
-    if (!word.compare_exchange_strong(w, slot_free(head + m.ring_slots), std::memory_order_acq_rel,
-                                      std::memory_order_acquire))
-        return false;
+    // A word for a later lap may be a producer's real publish (after a stray word made it help
+    // tail on): leave it for its position and only move head on.
+    if (slot_position_diff(w, head) <= 0) {
+        // acq_rel: on failure the word may be a publish, whose command the caller then reads.
+        if (!word.compare_exchange_strong(w, slot_free(head + m.ring_slots), std::memory_order_acq_rel,
+                                          std::memory_order_acquire))
+            return false;
+    }
     ++head;
     m.cb->head.store(head, std::memory_order_relaxed);
     return true;
 }
 
 /// Daemon: puts tail back to head if a write from outside the protocol moved it more than a
-/// ring ahead (producers would find the queue full for ever). true: repaired.
+/// ring ahead, or behind head (producers would find the queue full, or walk it up one CAS at a
+/// time). Legitimately head - 1 <= tail <= head + R: a producer's publish, which the daemon
+/// acquires, comes after its read of tail, and it moves tail on only after that. true: repaired.
 inline bool queue_repair_tail(const ChannelMap& m, std::uint64_t head) noexcept {
     std::uint64_t t = m.shared->tail.load(std::memory_order_relaxed);
-    if (static_cast<std::int64_t>(t - head) <= static_cast<std::int64_t>(m.ring_slots)) return false;
+    const auto d = static_cast<std::int64_t>(t - head);
+    if (d >= -1 && d <= static_cast<std::int64_t>(m.ring_slots)) return false;
     return m.shared->tail.compare_exchange_strong(t, head, std::memory_order_relaxed, std::memory_order_relaxed);
 }
 

@@ -154,7 +154,7 @@ struct ControlBlock {
     std::uint32_t daemon_pid;
     std::uint64_t created_unix_ns;
     std::uint32_t wait_policy;  ///< the daemon's WaitPolicy (for tools)
-    std::uint32_t ring_slots;   ///< queue slots: cmd_slots rounded up to a power of two
+    std::uint32_t ring_slots;   ///< queue slots: min(cmd_slots, max_clients), rounded up to a power of two
 
     // ---- line 1: where the regions are (offset_ptr: relative to the member itself). Written
     // once at create.

@@ -339,8 +339,9 @@ template <class Grant>
 std::uint32_t claim_client_slot(const ChannelMap& m, LockFile& segment_file, std::uint64_t& generation,
                                 Grant&& grant) {
     std::uint32_t waiting = 0; // slots passed over for a queued command of their predecessor
-    // Two passes: on Windows the daemon's probe of a dead client's slot takes its lock for an
-    // instant, which must not make the last free slot look taken.
+    // Two passes: on Windows a probe of a slot's liveness (the venom tool's) takes its lock for
+    // an instant, which must not make the last free slot look taken; and a slot passed over for
+    // its predecessor's queued command may be free a millisecond later.
     for (std::uint32_t k = 0; k < 2 * m.max_clients; ++k) {
         const std::uint32_t i = k % m.max_clients;
         if (k == m.max_clients) std::this_thread::sleep_for(std::chrono::milliseconds(1));

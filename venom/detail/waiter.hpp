@@ -44,8 +44,10 @@ inline void notify_published(const Event& ev) noexcept {
     WaitWord& w = *ev.word;
     // SYNC POINT (Dekker, notifier side): the seq_cst publish before it, then this load.
     if (w.waiters.load(std::memory_order_seq_cst) != 0) {
-        // relaxed: the futex compares the value itself; the data is ordered by the publish.
-        w.epoch.fetch_add(1, std::memory_order_relaxed);
+        // release: a waiter whose epoch load (acquire) reads this bump also sees the publish,
+        // so it cannot have been counted here yet sleep on the new epoch. The futex compares
+        // the value itself.
+        w.epoch.fetch_add(1, std::memory_order_release);
         event_wake_all(ev);
     }
 }
