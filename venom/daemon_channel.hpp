@@ -40,6 +40,8 @@ struct daemon_impl {
     WaitParams wait;
     std::uint64_t stuck_pos = no_position; ///< a head found passed by tail but unpublished, if any
     clock::time_point stuck_since{};       ///< when it was first found so
+    clock::time_point strays_since{};      ///< when ring words that fit no position were first seen
+    unsigned empty_polls = 0;              ///< poll() calls that found nothing (the ring is scanned every 64th)
     unsigned idle_checks = 0;              ///< abort tests of the idle wait (tail is read every 16th)
     /// Per client slot, the request id last handled: a publish naming a command already handled
     /// (forged by a stray write into the ring) is dropped as stale instead of run twice.
@@ -53,6 +55,8 @@ struct daemon_impl {
     /// spins_per_check spins), so the shells' tail line is not pulled to the daemon's core on
     /// every spin.
     static constexpr unsigned tail_check_every = 16;
+    /// poll() scans the ring for stray words at every this-many-th call that finds nothing.
+    static constexpr unsigned ring_scan_every = 64;
 
     const ChannelMap& map() const noexcept { return segment.map; }
 
@@ -96,10 +100,32 @@ struct daemon_impl {
     /// more than a ring ahead is put back; a head position that tail has passed without a
     /// publish is skipped once it has stayed so for claim_timeout (`until` says till when).
     /// true: the queue changed (look at it again).
-    bool check_queue(clock::time_point& until) {
+    bool check_queue(clock::time_point& until, bool scan_ring = true) {
         const ChannelMap& m = map();
+        bool changed = false;
         if (queue_repair_tail(m, head)) {
             bump(m.cb->queue_repairs);
+            changed = true;
+        }
+        if (scan_ring) {
+            // Ring words that fit no position: repaired once they have stayed claim_timeout.
+            if (queue_count_strays(m, head) == 0) {
+                strays_since = clock::time_point{};
+            } else {
+                const auto now = clock::now();
+                if (strays_since == clock::time_point{}) strays_since = now;
+                const auto due = strays_since + std::chrono::nanoseconds(m.claim_timeout_ns);
+                if (now >= due) {
+                    strays_since = clock::time_point{};
+                    for (std::uint32_t n = queue_fix_strays(m, head); n != 0; --n) bump(m.cb->queue_repairs);
+                    changed = true;
+                } else if (due < until) {
+                    until = due;
+                }
+            }
+        }
+        if (changed) {
+            // A tail put back or ring words reset: producers waiting for space look again.
             notify(m.space_event());
             return true;
         }
@@ -267,7 +293,8 @@ struct daemon_impl {
     void wait_for_work() {
         const ChannelMap& m = map();
         clock::time_point until = clock::time_point::max();
-        if (stuck_pos == head && check_queue(until)) return;
+        const bool repairing = stuck_pos == head || strays_since != clock::time_point{};
+        if (repairing && check_queue(until)) return;
         const bool stuck = stuck_pos == head;
         std::uint32_t client = 0;
         auto ready = [&] { return queue_front(m, head, client); };
@@ -276,7 +303,8 @@ struct daemon_impl {
             return !stuck && ++idle_checks % tail_check_every == 0 &&
                    static_cast<std::int64_t>(m.shared->tail.load(std::memory_order_relaxed) - head) > 0;
         };
-        const auto deadline = stuck ? until : deadline_after(idle_slice);
+        auto deadline = stuck ? until : deadline_after(idle_slice);
+        if (strays_since != clock::time_point{} && until < deadline) deadline = until;
         if (wait_until(m.cmd_event(), ready, abort, wait, deadline) != wait_status::ready &&
             !stop_requested.load(std::memory_order_relaxed))
             check_queue(until);
@@ -408,7 +436,8 @@ public:
         const std::size_t n = d.poll(handler, false);
         if (n == 0) {
             detail::clock::time_point until{};
-            d.check_queue(until); // repairs of the queue (command_queue.hpp)
+            // repairs of the queue (command_queue.hpp); the O(ring) scan only now and then
+            d.check_queue(until, ++d.empty_polls % detail::daemon_impl::ring_scan_every == 0);
         }
         return n;
     }

@@ -55,6 +55,23 @@ struct shell_impl {
     /// system call). `next_probe` belongs to the wait.
     bool daemon_gone(clock::time_point& next_probe) { return gone_or(next_probe, true); }
 
+    /// The abort test of a wait for the answer to `request`: daemon_gone, or (probed as
+    /// often) the command vanished: no ring word names this client and the answer is not in.
+    /// The daemon answers before it frees the slot, so only a write from outside the protocol
+    /// (a buggy shell's, into the queue's shared lines) can erase a publish; without this test
+    /// its sender would wait for ever. `lost` says which.
+    bool gone_or_lost(clock::time_point& next_probe, clock::time_point& next_look, std::uint64_t request,
+                      bool& lost) {
+        if (daemon_gone(next_probe)) return true;
+        const auto now = clock::now();
+        if (next_look == clock::time_point{}) next_look = now + options.daemon_check;
+        if (now < next_look) return false;
+        next_look = now + options.daemon_check;
+        // acquire (in both): a slot the daemon freed after answering shows the answer.
+        lost = !queue_holds_client(map(), id) && !answered(map(), id, request);
+        return lost;
+    }
+
     /// The abort test of a wait for a state update: a stopped daemon still publishes.
     bool daemon_dead(clock::time_point& next_probe) { return gone_or(next_probe, false); }
 
@@ -129,8 +146,11 @@ struct shell_impl {
             // daemon's to read until its answer is in (response_slot.hpp).
             const std::uint64_t previous = outstanding;
             auto done = [&] { return answered(m, id, previous); };
-            const auto st = wait_until(m.response_event(id), done, gone, wait, deadline);
-            if (st != wait_status::ready) {
+            clock::time_point next_look{};
+            bool lost = false;
+            auto gone_lost = [&] { return gone_or_lost(next_probe, next_look, previous, lost); };
+            const auto st = wait_until(m.response_event(id), done, gone_lost, wait, deadline);
+            if (st != wait_status::ready && !lost) {
                 ec = to_code(st);
                 if (st == wait_status::timed_out)
                     last_error_text = "the previous request, which timed out, is still queued: the "
@@ -172,7 +192,17 @@ struct shell_impl {
         notify_published(m.cmd_event()); // after the publish's seq_cst CAS: no fence
 
         auto is_answered = [&] { return answered(m, id, req); };
-        const auto st = wait_until(m.response_event(id), is_answered, gone, wait, deadline);
+        clock::time_point next_look{};
+        bool lost = false;
+        auto gone_lost = [&] { return gone_or_lost(next_probe, next_look, req, lost); };
+        const auto st = wait_until(m.response_event(id), is_answered, gone_lost, wait, deadline);
+        if (lost) {
+            ec = make_error_code(errc::corrupt_channel);
+            last_error_text = "the command vanished from the queue before the daemon answered it (a "
+                              "write from outside venom's protocol into the queue's shared lines, "
+                              "e.g. a buggy shell); it may or may not have run";
+            return 0;
+        }
         if (st != wait_status::ready) {
             // Timed out, or the daemon stopped serving: the command stays queued, and the daemon
             // reads our staging area when it serves again. (Closed or dead: the next request

@@ -2,21 +2,35 @@
 //
 // Each input builds a fresh channel (a daemon and a shell in this process), then runs a little
 // program of operations decoded from the input: write fuzzer bytes over the control block, the
-// command slots, the response slots, the client records, the state buffers or anywhere in the
-// whole segment (Boost's segment header, allocator and name index included: every byte any
-// process that can write the segment controls); write one 8-byte word at an aligned offset
-// (offsets, offset_ptrs, sizes); fill a range with one byte; truncate the segment file and
-// connect (which must refuse it) before restoring its size; let the daemon poll; let the shell
-// read the state, send a request, wait for an update; connect another shell; look at the
-// channel the way the `venom` tool does. After the program a fresh shell connects once more.
+// shared region (the queue's tail, the events' wait words, the ring), the response slots, the
+// client areas (record, request counter, answer wait word, staging header and command bytes),
+// the state buffers or anywhere in the whole segment (Boost's segment header, allocator and
+// name index included: every byte any process that can write the segment controls); write one
+// 8-byte word at an aligned offset (offsets, offset_ptrs, sizes, queue words, the state word);
+// fill a range with one byte; truncate the segment file and connect (which must refuse it)
+// before restoring its size; let the daemon poll; let the shell read the state, send a
+// request, wait for an update; connect another shell; look at the channel the way the `venom`
+// tool does. After the program a fresh shell connects once more.
+// The hostile writes go through a raw read-write mapping of the segment file (detail::attach),
+// not through a shell's own mapping, which is read-only outside the shared region and its own
+// client area (layout 5): they stand for any process that can map the file.
 // Every call must return (bounded), report corruption as a venom::error or error_code, and
 // never touch memory outside the segment (AddressSanitizer) or hit undefined behaviour.
 //
 // Input format: a sequence of operations, each an op byte (taken % 16) and its operands:
-//   0, 1  region write   region (% 6: control block, command slots, response slots, client
-//                        records, state buffers, whole segment), offset (u16; u24 for the
-//                        whole segment), length (% 17), bytes
-//   2, 12 daemon poll
+//   0, 1  region write   region (% 6: control block, shared region, response slots, client
+//                        areas, state buffers, whole segment), offset (u16; u24 for the whole
+//                        segment), length (% 17), bytes. The client areas count only their
+//                        used bytes (client_fixed_bytes + max_cmd_size of each area, one after
+//                        the other), the shared region its SharedLines and ring lines.
+//   2     daemon poll
+//   12    forged answer     status (u8), length (u16), flags (u8): the shell sends a request
+//                           (5 ms timeout) and, once its wait stops spinning, an answer to the
+//                           request id in its staging area is published in its response slot
+//                           with that status and length (flags & 1: length 2^32 - 1 - length)
+//                           over whatever payload and error text the slot holds; flags & 2: an
+//                           8-byte buffer (buffer_too_small), flags & 4: the form that returns a
+//                           vector (and throws)
 //   3     shell read_data
 //   4     shell request   length (% 80: may exceed max_cmd_size), timeout 0
 //   5     shell wait_for_update, timeout 0
@@ -26,10 +40,16 @@
 //   8     truncate          size (u24 % segment size): ftruncate the segment file smaller,
 //                           connect (must fail with a venom::error), inspect, restore the size
 //   9, 14 word write        9: offset (u24, word index % the segment's words); 14: offset
-//                           (u8, word index % the control block's words); then mode (% 4),
-//                           then 8 bytes:
+//                           (u8, word index % the words of the control block and then of the
+//                           shared region's used lines: 0..39 the control block, 40.. tail,
+//                           events, ring); then mode (% 8), then 8 bytes (raw):
 //                           0 raw value, 1 offset_ptr to (offset + signed value),
-//                           2 small value (low byte), 3 ~0 - low byte
+//                           2 small value (low byte), 3 ~0 - low byte,
+//                           4 slot_free(tail + d), 5 slot_published(tail + d, client),
+//                           6 tail + d, 7 the state word make_state_word(version + d, buffer):
+//                           d = the signed low byte of raw shifted left by (byte 1 % 64),
+//                           client = bits 16..26 of raw, buffer = bits 16..18; tail and
+//                           version are the live values
 //   11    fill              offset (u24), length (u16), byte: fill the whole segment's range
 //   15    inspect           the tool's read-only Inspection of the channel, sampled
 //
@@ -39,12 +59,15 @@
 #include "tools/cli/inspect.hpp"
 
 #include <atomic>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <optional>
+#include <signal.h>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -74,6 +97,34 @@ bool trace() {
     return on;
 }
 
+/// The meaningful bytes of one region: `count` pieces of `used` bytes, `stride` apart,
+/// addressed as one run of count * used bytes.
+struct Region {
+    std::uint8_t* p;
+    std::size_t used, stride, count;
+    std::size_t size() const { return used * count; }
+    std::uint8_t* at(std::size_t off) const { return p + (off / used) * stride + off % used; }
+};
+
+/// Op 12's forged answer, published by the fault hook at the first block of a wait of the
+/// shell's request (waiter.hpp, fault::block_begin): the answer to whatever request id the
+/// shell staged, as the daemon would publish it (length and status, then seq). Set only while
+/// that request runs; everything runs on one thread.
+struct Forgery {
+    const venom::detail::ChannelMap* map = nullptr;
+    std::uint32_t client = 0, status = 0, length = 0;
+};
+Forgery* forgery = nullptr;
+
+void forge_answer(venom::detail::fault f) {
+    if (f != venom::detail::fault::block_begin || forgery == nullptr) return;
+    const venom::detail::ChannelMap& m = *forgery->map;
+    venom::detail::ResponseSlot& r = m.response(forgery->client);
+    r.length.store(forgery->length, std::memory_order_relaxed);
+    r.status.store(forgery->status, std::memory_order_relaxed);
+    r.seq.store(m.staging(forgery->client).request.load(std::memory_order_relaxed), std::memory_order_release);
+}
+
 std::string channel_name() {
     static const std::string name = "venom_fuzz_" + std::to_string(::getpid());
     return name;
@@ -87,10 +138,29 @@ void remove_channel_files() {
     ::unlink(segment_file);
     ::unlink(lock_file);
 }
+/// A timeout or a crash ends the process without exit handlers (libFuzzer's _Exit; -fork and
+/// -minimize_crash run many such processes): the first input of each process removes what
+/// processes of this target that are gone left (venom_fuzz_<pid> of a pid no longer running).
+void remove_leftovers_of_dead_runs() {
+    DIR* dir = ::opendir(venom::detail::shm_directory().c_str());
+    if (dir == nullptr) return;
+    const std::string prefix = "venom.venom_fuzz_";
+    std::vector<std::string> dead;
+    while (const dirent* e = ::readdir(dir)) {
+        const std::string file = e->d_name;
+        if (file.compare(0, prefix.size(), prefix) != 0) continue;
+        const long pid = std::strtol(file.c_str() + prefix.size(), nullptr, 10);
+        if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) dead.push_back(file);
+    }
+    ::closedir(dir);
+    for (const std::string& file : dead) ::unlink((venom::detail::shm_directory() + file).c_str());
+}
+
 void register_cleanup() {
     std::snprintf(segment_file, sizeof segment_file, "%s", venom::detail::segment_path(channel_name()).c_str());
     std::snprintf(lock_file, sizeof lock_file, "%s", venom::detail::lock_path(channel_name()).c_str());
     std::atexit(remove_channel_files);
+    remove_leftovers_of_dead_runs();
 }
 
 /// Connects (every hostile state must give a shell or a venom::error), then uses the shell a
@@ -149,23 +219,26 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::optional<venom::ShellChannel> second;
         daemon.write_data(std::string_view("initial state"));
 
-        // The regions, as a shell maps them (process-local view of the segment).
-        const venom::detail::Attachment mapping = venom::detail::attach(channel_name(), {});
-        const venom::detail::ChannelMap& m = mapping.map;
-        struct Region {
-            std::uint8_t* p;
-            std::size_t n;
-        };
+        // The regions, through a raw read-write mapping of the segment (not a shell's, whose
+        // pages are read-only but for the shared region and its own client area).
+        namespace vd = venom::detail;
+        const vd::Attachment mapping = vd::attach(channel_name(), {});
+        const vd::ChannelMap& m = mapping.map;
         std::uint8_t* const seg = mapping.mapping.data();
         const std::size_t seg_size = static_cast<std::size_t>(mapping.mapping.size());
         constexpr std::size_t whole = 5;
+        // The bytes of each region that mean something: a region is `count` pieces of `used`
+        // bytes, `stride` apart (padding to whole pages left out, so that offsets land on
+        // fields).
+        const std::size_t shared_used = sizeof(vd::SharedLines) + std::size_t{m.ring_slots} * vd::cache_line;
+        const std::size_t area_used = vd::client_fixed_bytes + m.max_cmd_size;
         const Region regions[] = {
-            {reinterpret_cast<std::uint8_t*>(m.cb), sizeof(venom::detail::ControlBlock)},
-            {m.slots, m.slot_stride * m.cmd_slots},
-            {m.responses, m.response_stride * m.max_clients},
-            {m.clients, sizeof(venom::detail::ClientRecord) * m.max_clients},
-            {m.state, m.state_stride * m.state_buffers},
-            {seg, seg_size}, // every byte: Boost's header, allocator, name index, our regions
+            {reinterpret_cast<std::uint8_t*>(m.cb), sizeof(vd::ControlBlock), sizeof(vd::ControlBlock), 1},
+            {reinterpret_cast<std::uint8_t*>(m.shared), shared_used, shared_used, 1},
+            {m.responses, m.response_stride, m.response_stride, m.max_clients},
+            {m.clients, area_used, m.client_stride, m.max_clients},
+            {m.state, m.state_stride, m.state_stride, m.state_buffers},
+            {seg, seg_size, seg_size, 1}, // every byte: Boost's header, allocator, name index, our regions
         };
         // A second descriptor on the segment file, for truncating it (the daemon's and the
         // shells' open file descriptions keep their OFD locks: closing this one drops none).
@@ -186,14 +259,37 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             case 1: { // hostile write: region, offset, length, bytes
                 const std::size_t which = in.byte() % 6;
                 const Region& r = regions[which];
-                const std::size_t off = (which == whole ? in.u24() : in.u16()) % r.n;
+                const std::size_t off = (which == whole ? in.u24() : in.u16()) % r.size();
                 std::size_t len = in.byte() % 17;
-                if (len > r.n - off) len = r.n - off;
-                for (std::size_t i = 0; i < len; ++i) r.p[off + i] = in.byte();
+                if (len > r.size() - off) len = r.size() - off;
+                for (std::size_t i = 0; i < len; ++i) *r.at(off + i) = in.byte();
                 break;
             }
-            case 2:
-            case 12: daemon.poll(handler); break;
+            case 2: daemon.poll(handler); break;
+            case 12: { // a forged answer to the shell's next request
+                Forgery f;
+                f.map = &m;
+                f.client = shell.client_id();
+                f.status = in.byte();
+                f.length = in.u16();
+                const std::uint8_t flags = in.byte();
+                if ((flags & 1) != 0) f.length = 0xffffffffu - f.length;
+                forgery = &f;
+                venom::detail::fault_hook.store(&forge_answer, std::memory_order_relaxed);
+                if ((flags & 4) != 0) {
+                    try {
+                        (void)shell.request(std::string_view("forged"), 5ms);
+                    } catch (const venom::error&) {
+                    }
+                } else {
+                    std::error_code ec;
+                    (void)shell.request("forged", 6, buf, (flags & 2) != 0 ? 8 : sizeof buf, 5ms, ec);
+                    if (trace()) std::fprintf(stderr, "forged answer: %s\n", ec ? ec.message().c_str() : "ok");
+                }
+                venom::detail::fault_hook.store(nullptr, std::memory_order_relaxed);
+                forgery = nullptr;
+                break;
+            }
             case 3: {
                 std::error_code ec;
                 (void)shell.read_data(buf, sizeof buf, ec);
@@ -257,24 +353,42 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 break;
             }
             case 9:
-            case 14: { // one 8-byte word at an aligned offset anywhere in the segment (9) or
-                       // in the control block (14: its sizes, counts and region offset_ptrs)
-                const std::size_t cb_at = static_cast<std::size_t>(mapping.record.control_offset);
-                const std::size_t off = code == 9 ? (in.u24() % (seg_size / 8)) * 8
-                                                  : cb_at + (in.byte() % (sizeof(venom::detail::ControlBlock) / 8)) * 8;
-                const std::uint8_t mode = in.byte() % 4;
+            case 14: { // one 8-byte word at an aligned offset anywhere in the segment (9), or
+                       // in the control block and the shared region's used lines (14: sizes,
+                       // counts, region offset_ptrs, the state word, tail, ring words)
+                constexpr std::size_t cb_words = sizeof(vd::ControlBlock) / 8;
+                std::size_t off = 0;
+                if (code == 9) {
+                    off = (in.u24() % (seg_size / 8)) * 8;
+                } else {
+                    const std::size_t w = in.byte() % (cb_words + shared_used / 8);
+                    off = w < cb_words ? m.offset_of(m.cb) + w * 8 : m.offset_of(m.shared) + (w - cb_words) * 8;
+                }
+                const std::uint8_t mode = in.byte() % 8;
                 const std::uint64_t raw = in.u64();
+                // d: a signed distance of any scale (modes 4-7)
+                const auto d = static_cast<std::uint64_t>(static_cast<std::int64_t>(static_cast<std::int8_t>(raw & 0xff)))
+                               << ((raw >> 8) % 64);
+                const std::uint64_t tail = m.shared->tail.load(std::memory_order_relaxed);
                 std::uint64_t v = raw;
-                if (mode == 1) {
+                switch (mode) {
+                case 1: {
                     // an offset_ptr stored at `off` pointing at off + d, d the signed low 24
                     // bits of raw (0: a self-referential pointer, as zeroed memory reads)
-                    std::int64_t d = static_cast<std::int64_t>(raw & 0xffffff);
-                    if (d >= 0x800000) d -= 0x1000000;
-                    v = static_cast<std::uint64_t>(d);
-                } else if (mode == 2) {
-                    v = raw & 0xff;
-                } else if (mode == 3) {
-                    v = ~std::uint64_t{0} - (raw & 0xff);
+                    std::int64_t p = static_cast<std::int64_t>(raw & 0xffffff);
+                    if (p >= 0x800000) p -= 0x1000000;
+                    v = static_cast<std::uint64_t>(p);
+                    break;
+                }
+                case 2: v = raw & 0xff; break;
+                case 3: v = ~std::uint64_t{0} - (raw & 0xff); break;
+                case 4: v = vd::slot_free(tail + d); break;
+                case 5: v = vd::slot_published(tail + d, static_cast<std::uint32_t>((raw >> 16) & vd::slot_client_mask)); break;
+                case 6: v = tail + d; break;
+                case 7:
+                    v = vd::make_state_word(vd::state_version(m) + d, static_cast<std::uint32_t>((raw >> 16) & 7));
+                    break;
+                default: break;
                 }
                 std::memcpy(seg + off, &v, sizeof v);
                 break;

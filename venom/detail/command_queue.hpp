@@ -31,8 +31,10 @@
 // Writes from outside the protocol (the ring and tail are in pages every shell maps writable:
 // a stray write of a buggy shell lands there as easily as anywhere) can still make holes: a
 // head position that tail has passed but that holds no publish. The daemon skips such a
-// position once it has stayed so for ChannelConfig::claim_timeout, and puts a tail that ran
-// more than a ring ahead back to head. Such writes can also forge a publish naming another
+// position once it has stayed so for ChannelConfig::claim_timeout, puts a tail that ran more
+// than a ring ahead (or behind head) back to head, and resets a ring word that does not fit
+// the position its slot stands for (another lap's, a broken state: producers would stay away
+// from that slot for ever) once such words have stayed for claim_timeout. Such writes can also forge a publish naming another
 // client (which re-runs that client's staged command): README, Security, says what shells
 // that share a channel trust each other with.
 // Order: positions are taken in tail order and consumed in position order; a client has at
@@ -180,6 +182,39 @@ inline bool queue_repair_tail(const ChannelMap& m, std::uint64_t head) noexcept 
     const auto d = static_cast<std::int64_t>(t - head);
     if (d >= -1 && d <= static_cast<std::int64_t>(m.ring_slots)) return false;
     return m.shared->tail.compare_exchange_strong(t, head, std::memory_order_relaxed, std::memory_order_relaxed);
+}
+
+/// Whether `word` may stand in the slot of position q while the daemon's head is at most q
+/// and q < head + R: free for q, or published for q. Any other value - another lap's, a
+/// broken state - only a write from outside the protocol leaves, and it would keep producers
+/// away from the slot for ever (they expect slot_free(q) exactly).
+constexpr bool slot_word_fits(std::uint64_t word, std::uint64_t q) noexcept {
+    return word == slot_free(q) ||
+           ((word & slot_published_bit) != 0 && slot_position_diff(word, q) == 0);
+}
+
+/// Daemon: how many ring words do not fit the position their slot stands for now (head ..
+/// head + R - 1). O(R), R <= 1024.
+inline std::uint32_t queue_count_strays(const ChannelMap& m, std::uint64_t head) noexcept {
+    std::uint32_t n = 0;
+    for (std::uint64_t q = head; q != head + m.ring_slots; ++q)
+        if (!slot_word_fits(m.slot(q).word.load(std::memory_order_relaxed), q)) ++n;
+    return n;
+}
+
+/// Daemon: puts every ring word that does not fit its position back to free for it (a CAS
+/// from the value seen: a producer never changes a word that does not fit). Returns how many.
+inline std::uint32_t queue_fix_strays(const ChannelMap& m, std::uint64_t head) noexcept {
+    std::uint32_t n = 0;
+    for (std::uint64_t q = head; q != head + m.ring_slots; ++q) {
+        std::atomic<std::uint64_t>& word = m.slot(q).word;
+        std::uint64_t w = word.load(std::memory_order_acquire);
+        // release: as queue_release, the slot is free for its position's producer.
+        if (!slot_word_fits(w, q) &&
+            word.compare_exchange_strong(w, slot_free(q), std::memory_order_release, std::memory_order_relaxed))
+            ++n;
+    }
+    return n;
 }
 
 /// Whether any slot still holds a published command of `client` (a shell taking over slot
