@@ -208,7 +208,7 @@ struct daemon_impl {
         std::size_t n = 0;
         std::uint32_t status = status_ok;
         // A handler's what(), kept past its exception without allocating (nothing here throws).
-        char what[error_text_capacity + 1] = {};
+        char what[error_text_capacity + 1]; // written by keep() before any use
         auto keep = [&what](const char* text) noexcept {
             std::size_t i = 0;
             for (; i < error_text_capacity && text[i] != '\0'; ++i) what[i] = text[i];
