@@ -719,36 +719,9 @@ BOOST_AUTO_TEST_CASE(hostile_boost_header_and_index) {
 
 namespace {
 
-/// One piece of a mapping of the segment file in this process, as /proc/self/maps shows it.
-struct Vma {
-    std::uintptr_t start = 0, end = 0;
-    std::uint64_t offset = 0; ///< the file offset at `start`
-    bool writable = false;
-};
-
 /// The pieces of every mapping of channel `channel`'s segment file in this process (a shell's
 /// mapping is cut into pieces by its protections).
-std::vector<Vma> segment_vmas(const std::string& channel) {
-    const std::string path = vd::segment_path(channel);
-    std::ifstream maps("/proc/self/maps");
-    std::vector<Vma> out;
-    std::string line;
-    while (std::getline(maps, line)) {
-        std::istringstream in(line);
-        std::string range, perms, offset, dev, inode, file;
-        in >> range >> perms >> offset >> dev >> inode;
-        std::getline(in >> std::ws, file);
-        if (file != path) continue;
-        const auto dash = range.find('-');
-        Vma v;
-        v.start = static_cast<std::uintptr_t>(std::stoull(range.substr(0, dash), nullptr, 16));
-        v.end = static_cast<std::uintptr_t>(std::stoull(range.substr(dash + 1), nullptr, 16));
-        v.offset = std::stoull(offset, nullptr, 16);
-        v.writable = perms.size() > 1 && perms[1] == 'w';
-        out.push_back(v);
-    }
-    return out;
-}
+std::vector<Vma> segment_vmas(const std::string& channel) { return mappings_of(vd::segment_path(channel)); }
 
 /// Sorted, with touching and overlapping ranges merged.
 Ranges merged(Ranges r) {
@@ -778,7 +751,7 @@ Ranges shell_writable(const vd::ChannelMap& m, std::uint32_t id) {
 Ranges writable_ranges(const std::vector<Vma>& vmas) {
     Ranges r;
     for (const Vma& v : vmas)
-        if (v.writable) r.push_back({v.offset, v.offset + (v.end - v.start)});
+        if (v.writable) r.push_back({v.offset, v.offset + (v.end - v.begin)});
     return merged(r);
 }
 
@@ -792,9 +765,9 @@ struct OwnMapping {
 
     explicit OwnMapping(const std::string& channel) : vmas(segment_vmas(channel)) {
         if (vmas.empty()) throw std::runtime_error("no mapping of the segment in /proc/self/maps");
-        base = reinterpret_cast<unsigned char*>(vmas.front().start - vmas.front().offset);
+        base = reinterpret_cast<unsigned char*>(vmas.front().begin - vmas.front().offset);
         for (const Vma& v : vmas)
-            if (v.start - v.offset != vmas.front().start - vmas.front().offset)
+            if (v.begin - v.offset != vmas.front().begin - vmas.front().offset)
                 throw std::runtime_error("more than one mapping of the segment before the shell's own");
         vd::AttachOptions ro;
         ro.writable = false;

@@ -195,35 +195,6 @@ void record_segv(int, siginfo_t* info, void*) {
     g_report->faulted.store(1);
 }
 
-/// One mapping (VMA) of the segment file in this process, from /proc/self/maps.
-struct Vma {
-    std::uintptr_t begin = 0, end = 0;
-    std::uint64_t offset = 0;
-    bool writable = false;
-};
-
-std::vector<Vma> mappings_of(const std::string& path) {
-    std::vector<Vma> out;
-    std::ifstream maps("/proc/self/maps");
-    for (std::string line; std::getline(maps, line);) {
-        std::istringstream in(line);
-        std::string range, perms, offset, dev, inode, file;
-        in >> range >> perms >> offset >> dev >> inode;
-        std::getline(in, file);
-        file.erase(0, file.find_first_not_of(' '));
-        if (file != path && file != path + " (deleted)") continue;
-        const auto dash = range.find('-');
-        Vma v;
-        v.begin = static_cast<std::uintptr_t>(std::stoull(range.substr(0, dash), nullptr, 16));
-        v.end = static_cast<std::uintptr_t>(std::stoull(range.substr(dash + 1), nullptr, 16));
-        v.offset = std::stoull(offset, nullptr, 16);
-        v.writable = perms.size() > 1 && perms[1] == 'w';
-        out.push_back(v);
-    }
-    std::sort(out.begin(), out.end(), [](const Vma& a, const Vma& b) { return a.begin < b.begin; });
-    return out;
-}
-
 /// Writes a byte's own value back (a plain store: only for bytes no other process writes).
 void rewrite(unsigned char* p) {
     volatile unsigned char* v = p;

@@ -34,8 +34,11 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <algorithm>
+#include <fstream>
 #include <functional>
 #include <map>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -442,6 +445,38 @@ inline venom::ShellChannel connect_when_up(const std::string& name,
     options.connect_timeout = limit;
     return venom::ShellChannel::connect(name, options);
 }
+
+#if defined(__linux__)
+/// One mapping (VMA) of a file in this process, from /proc/self/maps (a shell's mapping of its
+/// segment is cut into several by its protections).
+struct Vma {
+    std::uintptr_t begin = 0, end = 0;
+    std::uint64_t offset = 0; ///< the file offset at `begin`
+    bool writable = false;
+};
+
+/// Every mapping of the file at `path` (also once it is unlinked), sorted by address.
+inline std::vector<Vma> mappings_of(const std::string& path) {
+    std::vector<Vma> out;
+    std::ifstream maps("/proc/self/maps");
+    for (std::string line; std::getline(maps, line);) {
+        std::istringstream in(line);
+        std::string range, perms, offset, dev, inode, file;
+        in >> range >> perms >> offset >> dev >> inode;
+        std::getline(in >> std::ws, file);
+        if (file != path && file != path + " (deleted)") continue;
+        const auto dash = range.find('-');
+        Vma v;
+        v.begin = static_cast<std::uintptr_t>(std::stoull(range.substr(0, dash), nullptr, 16));
+        v.end = static_cast<std::uintptr_t>(std::stoull(range.substr(dash + 1), nullptr, 16));
+        v.offset = std::stoull(offset, nullptr, 16);
+        v.writable = perms.size() > 1 && perms[1] == 'w';
+        out.push_back(v);
+    }
+    std::sort(out.begin(), out.end(), [](const Vma& a, const Vma& b) { return a.begin < b.begin; });
+    return out;
+}
+#endif
 
 /// Frees what an aligned operator new gave.
 struct AlignedDelete {

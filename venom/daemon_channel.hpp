@@ -205,33 +205,21 @@ struct daemon_impl {
         }
         const ByteView cmd(m.staging_data(client), length);
         std::uint8_t* out = answer_bytes(m, client);
-        std::size_t n = 0;
-        std::uint32_t status = status_ok;
-        // A handler's what(), kept past its exception without allocating (nothing here throws).
-        char what[error_text_capacity + 1]; // written by keep() before any use
-        auto keep = [&what](const char* text) noexcept {
-            std::size_t i = 0;
-            for (; i < error_text_capacity && text[i] != '\0'; ++i) what[i] = text[i];
-            what[i] = '\0';
+        // An error answer is published inside its catch block, while what() is alive: its
+        // text goes straight into the response slot (publish_error copies and cuts it).
+        auto fail = [&](errc code, const char* text) noexcept {
+            bump(cb.handler_errors);
+            publish_error(m, client, request, static_cast<std::uint32_t>(code), text);
         };
         try {
-            n = invoke(handler, client, cmd, out);
-        } catch (const error& e) {
-            status = static_cast<std::uint32_t>(e.code() == errc::message_too_large ? errc::message_too_large
-                                                                                   : errc::handler_failed);
-            keep(e.what());
-        } catch (const std::exception& e) {
-            status = static_cast<std::uint32_t>(errc::handler_failed);
-            keep(e.what());
-        } catch (...) {
-            status = static_cast<std::uint32_t>(errc::handler_failed);
-            keep("the handler threw an exception not derived from std::exception");
-        }
-        if (status != status_ok) {
-            bump(cb.handler_errors);
-            publish_error(m, client, request, status, what);
-        } else {
+            const std::size_t n = invoke(handler, client, cmd, out);
             publish_answer(m, client, request, status_ok, n);
+        } catch (const error& e) {
+            fail(e.code() == errc::message_too_large ? errc::message_too_large : errc::handler_failed, e.what());
+        } catch (const std::exception& e) {
+            fail(errc::handler_failed, e.what());
+        } catch (...) {
+            fail(errc::handler_failed, "the handler threw an exception not derived from std::exception");
         }
         bump(cb.commands_handled);
     }

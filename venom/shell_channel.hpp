@@ -72,6 +72,17 @@ struct shell_impl {
         return lost;
     }
 
+    /// Waits for the answer to `request` (spin, then sleep) until the deadline, the daemon's
+    /// end (daemon_gone's probes, on `next_probe`), or the command vanishing (`lost`).
+    wait_status wait_for_answer(std::uint64_t request, clock::time_point deadline,
+                                clock::time_point& next_probe, bool& lost) {
+        const ChannelMap& m = map();
+        auto is_answered = [&] { return answered(m, id, request); };
+        clock::time_point next_look{};
+        auto gone_lost = [&] { return gone_or_lost(next_probe, next_look, request, lost); };
+        return wait_until(m.response_event(id), is_answered, gone_lost, wait, deadline);
+    }
+
     /// The abort test of a wait for a state update: a stopped daemon still publishes.
     bool daemon_dead(clock::time_point& next_probe) { return gone_or(next_probe, false); }
 
@@ -144,12 +155,8 @@ struct shell_impl {
         if (outstanding != 0) {
             // A timed-out request's command may still be queued: our staging area is the
             // daemon's to read until its answer is in (response_slot.hpp).
-            const std::uint64_t previous = outstanding;
-            auto done = [&] { return answered(m, id, previous); };
-            clock::time_point next_look{};
             bool lost = false;
-            auto gone_lost = [&] { return gone_or_lost(next_probe, next_look, previous, lost); };
-            const auto st = wait_until(m.response_event(id), done, gone_lost, wait, deadline);
+            const auto st = wait_for_answer(outstanding, deadline, next_probe, lost);
             if (st != wait_status::ready && !lost) {
                 ec = to_code(st);
                 if (st == wait_status::timed_out)
@@ -191,11 +198,8 @@ struct shell_impl {
         bump(m.client_requests(id));
         notify_published(m.cmd_event()); // after the publish's seq_cst CAS: no fence
 
-        auto is_answered = [&] { return answered(m, id, req); };
-        clock::time_point next_look{};
         bool lost = false;
-        auto gone_lost = [&] { return gone_or_lost(next_probe, next_look, req, lost); };
-        const auto st = wait_until(m.response_event(id), is_answered, gone_lost, wait, deadline);
+        const auto st = wait_for_answer(req, deadline, next_probe, lost);
         if (lost) {
             ec = make_error_code(errc::corrupt_channel);
             last_error_text = "the command vanished from the queue before the daemon answered it (a "
