@@ -261,7 +261,9 @@ public:
     /// ShellOptions::trusted_uid - or are not plain files, or this user may not open them),
     /// incompatible_layout (the daemon was built with another venom layout), corrupt_channel.
     /// Needs nothing from the daemon's loop. Allocates. Never runs Boost's code over the
-    /// segment and never waits on it: without connect_timeout it returns or throws at once;
+    /// segment and never waits on it: without connect_timeout it returns or throws at once
+    /// (but for up to 100 ms while the only free client slots wait for the daemon to consume a
+    /// command their last shell left queued);
     /// with it, it retries channel_not_found (sleeping 5 ms between tries) until a daemon is
     /// ready or the time is up.
     static ShellChannel connect(std::string_view name, const ShellOptions& options = {}) {

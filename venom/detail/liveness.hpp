@@ -338,31 +338,38 @@ inline bool daemon_alive(const LockFile& segment_file) noexcept {
 template <class Grant>
 std::uint32_t claim_client_slot(const ChannelMap& m, LockFile& segment_file, std::uint64_t& generation,
                                 Grant&& grant) {
-    std::uint32_t waiting = 0; // slots passed over for a queued command of their predecessor
-    // Two passes: on Windows a probe of a slot's liveness (the venom tool's) takes its lock for
-    // an instant, which must not make the last free slot look taken; and a slot passed over for
-    // its predecessor's queued command may be free a millisecond later.
-    for (std::uint32_t k = 0; k < 2 * m.max_clients; ++k) {
-        const std::uint32_t i = k % m.max_clients;
-        if (k == m.max_clients) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        if (!segment_file.try_lock(segment_first_client_byte + i)) continue;
-        // The lock makes slot i ours: whoever held it before has disconnected or died.
-        if (queue_holds_client(m, i)) {
-            segment_file.unlock(segment_first_client_byte + i);
-            if (k >= m.max_clients) ++waiting;
-            continue;
+    // A slot passed over for its predecessor's queued command frees once the daemon consumes
+    // that command: connect looks again for at most this long before it says too_many_clients.
+    constexpr auto reserved_slot_wait = std::chrono::milliseconds(100);
+    std::uint32_t waiting = 0; // slots passed over in the last pass
+    const auto start = std::chrono::steady_clock::now();
+    // At least two passes: on Windows a probe of a slot's liveness (the venom tool's) takes its
+    // lock for an instant, which must not make the last free slot look taken. More (1 ms apart)
+    // only while a slot is held back for a queued command, up to reserved_slot_wait.
+    for (unsigned pass = 0;; ++pass) {
+        if (pass >= 2 && (waiting == 0 || std::chrono::steady_clock::now() - start >= reserved_slot_wait)) break;
+        if (pass != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        waiting = 0;
+        for (std::uint32_t i = 0; i < m.max_clients; ++i) {
+            if (!segment_file.try_lock(segment_first_client_byte + i)) continue;
+            // The lock makes slot i ours: whoever held it before has disconnected or died.
+            if (queue_holds_client(m, i)) {
+                segment_file.unlock(segment_first_client_byte + i);
+                ++waiting;
+                continue;
+            }
+            grant(i);
+            ClientRecord& rec = m.client(i);
+            // relaxed: only the slot's holder writes these; the release store of state publishes them.
+            generation = rec.generation.load(std::memory_order_relaxed) + 1;
+            rec.generation.store(generation, std::memory_order_relaxed);
+            rec.pid.store(current_pid(), std::memory_order_relaxed);
+            m.client_requests(i).store(0, std::memory_order_relaxed);
+            rec.connected_unix_ns.store(unix_now_ns(), std::memory_order_relaxed);
+            m.response_wait(i).waiters.store(0, std::memory_order_relaxed); // a dead owner's count
+            rec.state.store(client_connected, std::memory_order_release); // SYNC POINT WRITE: connected
+            return i;
         }
-        grant(i);
-        ClientRecord& rec = m.client(i);
-        // relaxed: only the slot's holder writes these; the release store of state publishes them.
-        generation = rec.generation.load(std::memory_order_relaxed) + 1;
-        rec.generation.store(generation, std::memory_order_relaxed);
-        rec.pid.store(current_pid(), std::memory_order_relaxed);
-        m.client_requests(i).store(0, std::memory_order_relaxed);
-        rec.connected_unix_ns.store(unix_now_ns(), std::memory_order_relaxed);
-        m.response_wait(i).waiters.store(0, std::memory_order_relaxed); // a dead owner's count
-        rec.state.store(client_connected, std::memory_order_release); // SYNC POINT WRITE: connected
-        return i;
     }
     std::string text = "all " + std::to_string(m.max_clients) + " client slots are taken";
     if (waiting != 0)
