@@ -37,6 +37,14 @@ struct shell_impl {
     std::uint64_t outstanding = 0;
     WaitParams wait;
     std::string last_error_text;   ///< text of the last error answer (handler_failed ...)
+    /// A request with a command up to this size starts its timeout lazily (at its wait's first
+    /// look at the clock): staging it takes a few microseconds at most, about what the first
+    /// spins of the wait take before that look.
+    static constexpr std::size_t lazy_deadline_max_bytes = 64 * 1024;
+    /// Lines of the last answer past its first (wait_for_answer reads that many ahead), and
+    /// the most it reads ahead.
+    std::uint32_t last_answer_lines = 0;
+    static constexpr std::size_t answer_lookahead_lines = 2;
 
     const ChannelMap& map() const noexcept { return segment.map; }
 
@@ -74,10 +82,18 @@ struct shell_impl {
 
     /// Waits for the answer to `request` (spin, then sleep) until the deadline, the daemon's
     /// end (daemon_gone's probes, on `next_probe`), or the command vanishing (`lost`).
-    wait_status wait_for_answer(std::uint64_t request, clock::time_point deadline,
+    wait_status wait_for_answer(std::uint64_t request, Deadline& deadline,
                                 clock::time_point& next_probe, bool& lost) {
         const ChannelMap& m = map();
-        auto is_answered = [&] { return answered(m, id, request); };
+        // While it spins, the wait reads ahead the lines of the answer past its first (as many
+        // as the last answer had, at most answer_lookahead_lines): they move to this core while
+        // the daemon publishes, not after the seq it waits for. A hint, as in the daemon's wait.
+        const unsigned char* more = reinterpret_cast<const unsigned char*>(&m.response(id)) + cache_line;
+        const std::uint32_t more_lines = last_answer_lines;
+        auto is_answered = [&] {
+            for (std::uint32_t k = 0; k < more_lines; ++k) prefetch_read(more + k * cache_line);
+            return answered(m, id, request);
+        };
         clock::time_point next_look{};
         auto gone_lost = [&] { return gone_or_lost(next_probe, next_look, request, lost); };
         return wait_until(m.response_event(id), is_answered, gone_lost, wait, deadline);
@@ -149,7 +165,10 @@ struct shell_impl {
             last_error_text = gone_text();
             return 0;
         }
-        const auto deadline = deadline_after(timeout); // no clock read without a timeout
+        // No clock read on the way to a quick answer, timeout or not: the deadline starts at
+        // the wait's first look at the clock (waiter.hpp, Deadline), except after staging a
+        // large command, whose copy alone may take a good part of a short timeout.
+        Deadline deadline = n > lazy_deadline_max_bytes ? Deadline(deadline_after(timeout)) : Deadline::lazy(timeout);
         clock::time_point next_probe{};
         auto gone = [&] { return daemon_gone(next_probe); };
         if (outstanding != 0) {
@@ -183,7 +202,7 @@ struct shell_impl {
                 // deadline and the liveness probe here instead, and let the daemon repair.
                 std::this_thread::yield();
                 st = gone() ? wait_status::aborted
-                            : (deadline != clock::time_point::max() && clock::now() >= deadline)
+                            : (deadline.bounded() && deadline.passed(clock::now()))
                                   ? wait_status::timed_out
                                   : wait_status::ready;
             } else {
@@ -217,6 +236,8 @@ struct shell_impl {
         }
         const answer_view a = read_answer(m, id);
         std::size_t len = a.length;
+        last_answer_lines = a.status != status_ok || a.corrupt ? 0 : static_cast<std::uint32_t>(std::min<std::size_t>(
+            answer_lookahead_lines, (response_header_bytes + len - 1) / cache_line));
         if (a.status != status_ok) {
             last_error_text.assign(reinterpret_cast<const char*>(a.bytes), len);
             const bool known = a.status == static_cast<std::uint32_t>(errc::handler_failed) ||
@@ -373,8 +394,9 @@ public:
         auto newer = [&] { return detail::state_version(m) > seen; };
         detail::clock::time_point next_probe{};
         auto gone = [&] { return s.daemon_dead(next_probe); };
-        const auto st = detail::wait_until(m.state_event(), newer, gone, s.wait,
-                                           detail::deadline_after(timeout));
+        // lazy: an update already in, or in within the first spins, reads no clock
+        auto deadline = detail::Deadline::lazy(timeout);
+        const auto st = detail::wait_until(m.state_event(), newer, gone, s.wait, deadline);
         if (st == detail::wait_status::aborted)
             throw error(errc::daemon_gone, "waiting for a state update of \"" + s.name + "\"");
         return st == detail::wait_status::ready;

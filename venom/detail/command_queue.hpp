@@ -81,11 +81,7 @@ inline constexpr unsigned push_max_rounds = 1u << 20;
 /// stages its command, so the line's transfer overlaps with the staging writes instead of
 /// following them (the push's CAS waits for both). A hint; it changes nothing.
 inline void queue_prefetch(const ChannelMap& m) noexcept {
-#if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(&m.slot(m.shared->tail.load(std::memory_order_relaxed)), 1, 3);
-#else
-    (void)m;
-#endif
+    prefetch_write(&m.slot(m.shared->tail.load(std::memory_order_relaxed)));
 }
 
 /// Pushes client `client`'s staged command: claims and publishes the next position in one

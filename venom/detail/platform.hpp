@@ -1,7 +1,7 @@
 // venom/detail/platform.hpp - every OS call venom makes, behind a small interface; the
 // implementations are platform_linux.hpp and platform_windows.hpp. Nothing else includes an OS
 // header. What each provides:
-//   cpu_relax, current_pid, unix_now_ns
+//   cpu_relax, current_pid, unix_now_ns (prefetch_read, prefetch_write: here, for both)
 //   AccessControl                who may open the channel (file mode / security descriptor)
 //   Event, EventSet              block on / wake a WaitWord across processes (futex / semaphore)
 //   LockFile                     byte-range locks the OS releases when a process dies
@@ -15,3 +15,25 @@
 #else
 #error "venom supports Linux and Windows"
 #endif
+
+namespace venom::detail {
+
+/// Asks for the cache line at p, to read it soon (a hint: it loads nothing, never faults).
+inline void prefetch_read(const void* p) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p, 0, 3);
+#else
+    (void)p;
+#endif
+}
+
+/// Asks for the cache line at p, to write it soon (a hint, as prefetch_read).
+inline void prefetch_write(const void* p) noexcept {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p, 1, 3);
+#else
+    (void)p;
+#endif
+}
+
+} // namespace venom::detail
