@@ -385,6 +385,9 @@ struct PeerCommand {
     std::uint64_t size;
     std::uint64_t count;
     std::int64_t gap_ns;
+    /// op_updates: the writer spins between updates (stays on its CPU, its code and lines warm)
+    /// instead of sleeping.
+    std::uint32_t spin_gap = 0;
 };
 
 /// One update-latency timestamp: when write_data (or the raw store) was called and returned.
@@ -413,6 +416,9 @@ struct Ctl {
     RawMsg32 fpong;
     // update-latency raw floors
     alignas(64) std::atomic<std::uint64_t> raw_version;
+    /// update-latency, hot writer: the newest version the reader has seen (the writer waits
+    /// for it before the next update, so none is coalesced on a loaded machine).
+    alignas(64) std::atomic<std::uint64_t> upd_seen;
     alignas(64) std::atomic<std::uint32_t> raw_version32;
     alignas(64) std::atomic<std::uint32_t> phase;  ///< broadcast fixed-rate: 0 floor frames, 1 venom
     alignas(64) unsigned char raw_state[65536];

@@ -12,7 +12,8 @@
 //   update-latency  the peer writes a state (write_data, or a raw store for the floors) every
 //                   millisecond and records when the call returned; the parent waits
 //                   (wait_for_update, or a raw spin / futex wait) and records when it saw the
-//                   new version.
+//                   new version. Then the same with a hot writer: it spins between updates
+//                   (every 20 us), against a spinning reader (raw spin, venom busy_poll).
 //
 // The peer serves one mechanism at a time, on command (Ctl::cmd), so no idle server spins on a
 // core while another mechanism is measured.
@@ -146,9 +147,22 @@ inline int role_peer(const Args& a) {
                     if (!ok) error = std::string("serving ") + mech_info(cmd.mech).label + " failed";
                 } else if (cmd.op == op_updates) {
                     std::int64_t next = now_ns();
+                    std::uint64_t prev_v = 0;
                     for (std::uint64_t i = 0; i < cmd.count; ++i) {
                         next += cmd.gap_ns;
-                        sleep_until_ns(next);
+                        if (cmd.spin_gap != 0) {
+                            // The reader has seen the previous update (or 1 s passed), then
+                            // the gap, spinning: the writer never sleeps, and no update is
+                            // coalesced with the next even when the reader is slow to run.
+                            const std::int64_t give_up = now_ns() + 1000000000LL;
+                            while (prev_v != 0 && ctl->upd_seen.load(std::memory_order_acquire) < prev_v &&
+                                   now_ns() < give_up)
+                                cpu_relax();
+                            next = now_ns() + cmd.gap_ns;
+                            while (now_ns() < next) cpu_relax();
+                        } else {
+                            sleep_until_ns(next);
+                        }
                         std::uint64_t v = 0;
                         std::int64_t t_call = 0, t_ret = 0;
                         if (cmd.mech == m_venom_default || cmd.mech == m_venom_busy) {
@@ -175,6 +189,7 @@ inline int role_peer(const Args& a) {
                             futex_wake(&ctl->raw_version32);
                             t_ret = now_ns();
                         }
+                        prev_v = v;
                         Stamp& s = ctl->ring[v % ring_size];
                         s.t_call = t_call;
                         s.t_return.store(t_ret, std::memory_order_relaxed);
@@ -563,24 +578,30 @@ inline void scenario_update_latency(const Settings& s, Report& rep, Checks& chk)
     PeerSession peer(s);
     Ctl& c = peer.ctl();
 
-    // floor-spin, venom busy_poll reader, floor-futex, venom default reader
-    const std::uint32_t mechs[4] = {m_floor_spin, m_venom_busy, m_floor_futex, m_venom_default};
+    // floor-spin, venom busy_poll reader, floor-futex, venom default reader (a writer that
+    // sleeps between updates); floor-spin and venom busy_poll again with a hot writer
+    constexpr int rows = 6;
+    const std::uint32_t mechs[rows] = {m_floor_spin, m_venom_busy,  m_floor_futex,
+                                       m_venom_default, m_floor_spin, m_venom_busy};
+    auto hot = [](int k) { return k >= 4; };
     Table t("update-latency: from write_data returning to a waiting reader seeing the new version "
             "(negative: seen before the call returned); writer and reader pinned apart; one update "
-            "every " + fmt_ns(static_cast<double>(s.upd_gap_ns)),
+            "every " + fmt_ns(static_cast<double>(s.upd_gap_ns)) + " (the writer sleeps between them), then a hot writer",
             {"size", "reader", "p50", "p90", "p99", "p99.9", "max", "samples", "p50 from call",
              "venom/floor p50", "venom/floor p99"},
             2);
     std::vector<unsigned char> buf(65536);
     for (std::size_t size : s.upd_sizes) {
-        std::vector<std::int64_t> lat[4], from_call[4];
-        std::vector<double> r50[4], r99[4];
+        std::vector<std::int64_t> lat[rows], from_call[rows];
+        std::vector<double> r50[rows], r99[rows];
         std::uint64_t bad = 0, errors = 0, coalesced = 0;
         for (int r = 0; r < s.rounds; ++r) {
-            for (int k = 0; k < 4; ++k) {
+            for (int k = 0; k < rows; ++k) {
                 const std::uint32_t m = mechs[k];
+                const std::int64_t gap = hot(k) ? s.upd_hot_gap_ns : s.upd_gap_ns;
                 progress().set("update-latency: " + fmt_size(size) + ", round " + std::to_string(r + 1) +
-                               "/" + std::to_string(s.rounds) + ", " + mech_info(m).label);
+                               "/" + std::to_string(s.rounds) + ", " + mech_info(m).label +
+                               (hot(k) ? ", hot writer" : ""));
                 std::vector<std::int64_t> seg;
                 venom::ShellChannel* sh = (m == m_venom_busy || m == m_venom_default)
                                               ? &peer.shell(m == m_venom_busy)
@@ -591,7 +612,8 @@ inline void scenario_update_latency(const Settings& s, Report& rep, Checks& chk)
                 // The ring is shared by the mechanisms, whose version numbers run in step: clear
                 // it, or a reader faster than the writer's stamp would match a stale one.
                 for (auto& st : c.ring) st.version.store(0, std::memory_order_relaxed);
-                peer.post(PeerCommand{op_updates, m, size, s.upd_iters, s.upd_gap_ns});
+                c.upd_seen.store(seen, std::memory_order_relaxed);
+                peer.post(PeerCommand{op_updates, m, size, s.upd_iters, gap, hot(k) ? 1u : 0u});
                 // Until the writer's last version: a reader that falls behind sees two updates
                 // as one (counted in `coalesced`), and must not wait for more than are coming.
                 const std::uint64_t last = seen + s.upd_iters;
@@ -641,8 +663,9 @@ inline void scenario_update_latency(const Settings& s, Report& rep, Checks& chk)
                         if (ec || len != size || ver < v || !stamp_ok(buf.data(), len, ver)) ++bad;
                     }
                     seen = v;
+                    c.upd_seen.store(v, std::memory_order_release); // for the hot writer
                 }
-                peer.wait_done(static_cast<std::int64_t>(s.upd_iters) * s.upd_gap_ns * 4 + 10000000000LL);
+                peer.wait_done(static_cast<std::int64_t>(s.upd_iters) * gap * 4 + 10000000000LL);
                 std::vector<std::int64_t> sorted = seg;
                 const Summary sm = summarize(sorted);
                 r50[k].push_back(sm.p50);
@@ -655,15 +678,17 @@ inline void scenario_update_latency(const Settings& s, Report& rep, Checks& chk)
         if (coalesced != 0)
             rep.notes.push_back("update-latency " + fmt_size(size) + ": the reader fell behind " +
                                 std::to_string(coalesced) + " times (two updates seen as one)");
-        for (int k = 0; k < 4; ++k) {
+        for (int k = 0; k < rows; ++k) {
             const std::uint32_t m = mechs[k];
             const Summary sm = summarize(lat[k]);
             const Summary fc = summarize(from_call[k]);
-            Record rec{"update-latency", mech_info(m).key, mech_info(m).variant, size, 1, {}, ""};
+            Record rec{"update-latency", mech_info(m).key,
+                       std::string(mech_info(m).variant) + (hot(k) ? "-hot-writer" : ""), size, 1, {}, ""};
+            rec.set("gap_ns", static_cast<double>(hot(k) ? s.upd_hot_gap_ns : s.upd_gap_ns));
             rec.add_summary(sm);
             rec.set("p50_from_call_ns", fc.p50);
             std::string q50s, q99s;
-            if (k == 1 || k == 3) {
+            if (k == 1 || k == 3 || k == 5) {
                 // Medians of per-round ratios; a round whose floor figure is not positive (the
                 // reader saw the store before the writer's clock read) gives no ratio.
                 const int f = k - 1;
@@ -680,10 +705,13 @@ inline void scenario_update_latency(const Settings& s, Report& rep, Checks& chk)
                 q99s = fmt_ratio(q99);
             }
             rep.add(rec);
+            const std::string hot_label = "; hot writer, every " + fmt_ns(static_cast<double>(s.upd_hot_gap_ns));
             std::string label = k == 0 ? "floor: raw spin on a version word"
                               : k == 1 ? "venom wait_for_update, busy_poll"
                               : k == 2 ? "floor: raw futex wait"
-                                       : "venom wait_for_update, default";
+                              : k == 3 ? "venom wait_for_update, default"
+                              : k == 4 ? "floor: raw spin" + hot_label
+                                       : "venom busy_poll" + hot_label;
             t.row({k == 0 ? fmt_size(size) : "", label, fmt_ns(sm.p50), fmt_ns(sm.p90),
                    fmt_ns(sm.p99), fmt_ns(sm.p999), fmt_ns(sm.max), std::to_string(sm.n),
                    fmt_ns(fc.p50), q50s, q99s});

@@ -50,6 +50,9 @@ struct Settings {
     std::uint64_t upd_iters = 200;       ///< updates per segment
     std::int64_t upd_gap_ns = 1000000;   ///< between updates (readers go to sleep meanwhile)
     std::vector<std::size_t> upd_sizes{64};
+    /// The hot-writer rows: the writer spins this long between updates instead of sleeping, so
+    /// one update follows the other the way a feed handler publishes (the one-way target).
+    std::int64_t upd_hot_gap_ns = 20000;
 
     // idle
     double idle_seconds = 5.0;

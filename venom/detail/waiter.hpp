@@ -136,8 +136,38 @@ private:
 /// Outcome of wait_until: ready, timed out, or an abort code (nonzero errc from `abort`).
 enum class wait_status { ready, timed_out, aborted };
 
-/// Spins between two looks at the clock, the abort test and a yield in the spin phase.
+/// Spins between two looks at the clock and the abort test in the spin phase.
 inline constexpr unsigned spins_per_check = 64;
+
+/// How often a spinning wait yields its CPU, learnt per thread. A yield is what lets the
+/// process being waited for run on a machine with fewer cores than busy processes (16 shells on
+/// 2 cores: 0.2x of one shell's throughput without it, 0.5x-1x with it; README, Performance),
+/// but it is a system call (about 0.7 us on this project's test machine, the time of 25 spins),
+/// and an answer or update that lands during it waits for it to end. So a yield that came back
+/// at once (nothing else wanted the CPU) doubles the checks until the next one, up to
+/// max_checks_per_yield; one that took long (something else ran) yields again at every check.
+struct YieldPacer {
+    static constexpr unsigned max_checks_per_yield = 64;
+    /// A yield longer than this ran something else.
+    static constexpr std::chrono::microseconds ran_other{5};
+    unsigned checks_per_yield = 1;
+
+    /// The thread's pacer (its learning carries from one wait to the next).
+    static YieldPacer& mine() noexcept {
+        static thread_local YieldPacer p;
+        return p;
+    }
+
+    /// At the `check`-th check of a wait: yields if it is time; returns the clock's reading.
+    clock::time_point at_check(unsigned check) noexcept {
+        if (check % checks_per_yield != 0) return clock::now();
+        const auto before = clock::now();
+        std::this_thread::yield();
+        const auto after = clock::now();
+        checks_per_yield = after - before > ran_other ? 1u : std::min(2 * checks_per_yield, max_checks_per_yield);
+        return after;
+    }
+};
 
 /// Waits until ready() is true, the deadline passes, or abort() returns true.
 /// ready() must be cheap (it runs in the spin loop); abort() runs every spins_per_check spins
@@ -152,17 +182,15 @@ wait_status wait_until(const Event& ev, Ready&& ready, Abort&& abort, const Wait
     // ---- spin phase
     const bool busy = params.policy == WaitPolicy::busy_poll;
     clock::time_point spin_end{}; // set at the first check
-    for (unsigned i = 1;; ++i) {
+    YieldPacer& pacer = YieldPacer::mine();
+    for (unsigned i = 1, check = 0;; ++i) {
         if (ready()) return wait_status::ready;
         cpu_relax();
         if (i % spins_per_check == 0) {
-            // Let a runnable thread of this CPU go first: on a machine with fewer cores than
-            // waiting processes, the process being waited for is often that thread (16 shells
-            // on 2 cores: 0.2x of one shell's throughput without this, 0.5x-1x with it; see
-            // README, Performance). Costs nothing when the CPU has nothing else to run, and an
-            // answer that comes within 64 spins never gets here.
-            std::this_thread::yield();
-            const auto now = clock::now();
+            // Now and then let a runnable thread of this CPU go first: on a machine with fewer
+            // cores than waiting processes, the process being waited for is often that thread
+            // (YieldPacer). An answer that comes within spins_per_check spins never gets here.
+            const auto now = pacer.at_check(check++);
             if (abort()) return ready() ? wait_status::ready : wait_status::aborted;
             if (deadline.passed(now)) return ready() ? wait_status::ready : wait_status::timed_out;
             if (busy) continue;
