@@ -34,7 +34,7 @@
 // Writers. Every line has one writer, except the WaitWords (an event's `epoch` is bumped by
 // its notifiers, `waiters` counted by its waiters: waiter.hpp) and the queue's lines (tail:
 // every shell's CAS; a CmdSlot: the claimant's publish CAS, the daemon's release and
-// revocation: command_queue.hpp). Both kinds are written by single atomic operations only, so
+// repairs: command_queue.hpp). Both kinds are written by single atomic operations only, so
 // no process can leave them torn. Everything written non-atomically - a command's bytes, an
 // answer's bytes, the state's bytes - lies in memory of one writer: the client's own staging
 // area, the daemon's response slots and state buffers.

@@ -18,6 +18,9 @@
 // reset when its slot is claimed again). A notifier killed between the bump and the wake
 // leaves the waiter asleep until its time slice ends: every block is sliced (at most
 // `check_every`), and the waiter re-checks its condition and its abort test after each slice.
+// The spin phase reads no clock for its first spins_per_check spins, yields its CPU now and
+// then (YieldPacer: as often as that lets something else run), and a lazy Deadline starts
+// only at the first look at the clock: a wait answered quickly costs loads and pauses only.
 #pragma once
 
 #include <venom/config.hpp>
@@ -127,6 +130,9 @@ public:
     /// Whether there is a deadline at all (a wait without one never needs the clock for it).
     bool bounded() const noexcept { return !started_ || at_ != clock::time_point::max(); }
 
+    /// Whether it has started (a lazy one starts at its first at(); a fixed one always has).
+    bool started() const noexcept { return started_; }
+
 private:
     clock::time_point at_ = clock::time_point::max();
     std::chrono::nanoseconds pending_{0};
@@ -164,8 +170,13 @@ struct YieldPacer {
         const auto before = clock::now();
         std::this_thread::yield();
         const auto after = clock::now();
-        checks_per_yield = after - before > ran_other ? 1u : std::min(2 * checks_per_yield, max_checks_per_yield);
+        learn(after - before);
         return after;
+    }
+
+    /// A yield took `took`: back to yielding at every check if something else ran, else half as often.
+    void learn(clock::duration took) noexcept {
+        checks_per_yield = took > ran_other ? 1u : std::min(2 * checks_per_yield, max_checks_per_yield);
     }
 };
 
