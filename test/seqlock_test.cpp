@@ -4,6 +4,11 @@
 // and reader progress under a busy writer.
 #include "test_support.hpp"
 
+#if defined(__linux__)
+#include <pthread.h>
+#include <sched.h>
+#endif
+
 #include <cstdlib>
 #include <memory>
 #include <new>
@@ -291,6 +296,43 @@ BOOST_AUTO_TEST_CASE(published_buffer_always_ahead_is_reported_not_spun_on) {
         }
     }
 }
+
+#if defined(__linux__)
+BOOST_AUTO_TEST_CASE(a_disagreeing_buffer_is_corrupt_within_milliseconds_on_a_loaded_cpu) {
+    // The same forgery, read by a thread that shares its CPU with three spinning threads: each
+    // of its yields gives the CPU away for up to a scheduler slice, so a thousand tries would
+    // take seconds (the fuzzer hit that: 2 s per read_data, give_up, on a busy machine). The
+    // reader must call it corrupt after seqlock_same_version_time instead.
+    HeapChannel ch(state_config(64, 3));
+    const auto in = bytes_of(1, 10);
+    vd::seqlock_write(ch.map(), in.data(), in.size());
+    ch.buffer(1).seq.store(2 * 1 + 1); // odd, for ever, version 1 still published
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> spinners;
+    for (int i = 0; i < 3; ++i)
+        spinners.emplace_back([&] {
+            pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+            while (!stop.load(std::memory_order_relaxed)) vd::cpu_relax();
+        });
+    vd::snapshot s;
+    double ms = 0;
+    std::thread reader([&] {
+        pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+        unsigned char out[64];
+        const auto t0 = Clock::now();
+        s = vd::seqlock_read(ch.map(), out, sizeof out, std::chrono::seconds(20));
+        ms = ms_since(t0);
+    });
+    reader.join();
+    stop = true;
+    for (auto& t : spinners) t.join();
+    BOOST_TEST((s.ec == errc::corrupt_channel), s.ec.message());
+    BOOST_TEST(ms < 2000.0, ms << " ms");
+}
+#endif
 
 BOOST_AUTO_TEST_CASE(length_over_data_size_is_corrupt) {
     constexpr std::size_t data_size = 64;

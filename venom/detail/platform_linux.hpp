@@ -23,7 +23,9 @@
 
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -47,6 +49,20 @@ inline void cpu_relax() noexcept {
 #else
     std::atomic_signal_fence(std::memory_order_seq_cst);
 #endif
+}
+
+/// Gives the CPU to another runnable thread, if any; returns whether one ran meanwhile (this
+/// thread was switched out: its count of involuntary context switches, which a yield that
+/// hands the CPU over increments, moved since this thread's last call). A failed count says
+/// "ran" (the caller keeps yielding: the safe side).
+inline bool yield_cpu() noexcept {
+    static thread_local long last_switches = -1;
+    ::sched_yield();
+    rusage ru{};
+    if (::getrusage(RUSAGE_THREAD, &ru) != 0) return true;
+    const bool ran = last_switches >= 0 && ru.ru_nivcsw != last_switches;
+    last_switches = ru.ru_nivcsw;
+    return ran;
 }
 
 inline std::uint32_t current_pid() noexcept { return static_cast<std::uint32_t>(::getpid()); }

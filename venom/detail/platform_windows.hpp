@@ -54,6 +54,9 @@ namespace venom::detail {
 
 inline void cpu_relax() noexcept { YieldProcessor(); }
 
+/// Gives the CPU to another ready thread of this processor, if any; returns whether one ran.
+inline bool yield_cpu() noexcept { return SwitchToThread() != 0; }
+
 inline std::uint32_t current_pid() noexcept { return static_cast<std::uint32_t>(GetCurrentProcessId()); }
 
 /// The size of a memory page (the granularity of view protections).

@@ -18,8 +18,11 @@
 // The writer never waits for readers.
 // Process death: a writer killed mid-write leaves one buffer odd, but `version` still names the
 // previous complete buffer, so readers never wait on it. A reader's death costs nothing.
-// Corrupt values: a seq below 2v for the published version, or a length over data_size in a
-// buffer whose seq checked out, are reported as corrupt_channel, never trusted.
+// Corrupt values: a seq below 2v for the published version, a length over data_size in a
+// buffer whose seq checked out, or a published version whose buffer keeps disagreeing with it
+// (any other seq, for seqlock_same_version_tries tries or seqlock_same_version_time, whichever
+// ends first: no writer touches the newest buffer without first publishing newer versions)
+// are reported as corrupt_channel, never trusted, and never waited on longer than that.
 //
 // The copy races with the writer by design (the seqlock detects it): racy_copy.hpp says how the
 // bytes are copied, and why that is sound; only the sequence check decides whether they are used.
@@ -72,6 +75,12 @@ inline constexpr unsigned seqlock_same_version_tries = 1000;
 /// Tries that retry at once (a pause between them); after these the reader yields between
 /// tries and keeps to its give_up time.
 inline constexpr unsigned seqlock_fast_tries = 8;
+/// The same for as long as this, in yielding tries: a version whose buffer disagrees with it
+/// while the version stays put is corrupt, not a lapping writer (a writer reaches the newest
+/// buffer only after publishing newer versions, which the next look at the state word sees).
+/// On a loaded machine, where each yield can take milliseconds, this ends such a read long
+/// before seqlock_same_version_tries would.
+inline constexpr std::chrono::milliseconds seqlock_same_version_time{5};
 
 /// The reader's half: copies a complete version into out[0, cap). Lock-free; retries while the
 /// writer laps the buffer being copied, yielding after a few tries, and gives up with
@@ -84,11 +93,13 @@ inline snapshot seqlock_read(const ChannelMap& m, void* out, std::size_t cap,
     clock::time_point end{};
     std::uint64_t last_v = 0;
     unsigned same_v = 0; // failed tries in a row that saw the same version
+    clock::time_point same_since{}; // first yielding try that saw it (unset: not yet)
     for (unsigned attempt = 0;; ++attempt) {
         const std::uint64_t word = cb.state_word.load(std::memory_order_acquire); // SYNC POINT READ: published
         const std::uint64_t v = state_version_of(word);
         const std::uint32_t index = state_buffer_of(word);
         same_v = (v == last_v) ? same_v + 1 : 0;
+        if (same_v == 0) same_since = clock::time_point{};
         last_v = v;
         // A writer that lapped our buffer has published newer versions long before we retry
         // a thousand times; a version that never moves while its buffer's seq disagrees is a
@@ -131,9 +142,16 @@ inline snapshot seqlock_read(const ChannelMap& m, void* out, std::size_t cap,
         }
         // The writer lapped us: try again with the newest version.
         if (attempt >= seqlock_fast_tries) {
-            if (attempt == seqlock_fast_tries) end = deadline_after(give_up);
-            else if (clock::now() >= end) {
+            const auto now = clock::now();
+            if (attempt == seqlock_fast_tries) end = saturating_add(now, give_up);
+            else if (now >= end) {
                 r.ec = make_error_code(errc::timeout);
+                return r;
+            }
+            if (same_since == clock::time_point{}) {
+                same_since = now;
+            } else if (now - same_since >= seqlock_same_version_time) {
+                r.ec = make_error_code(errc::corrupt_channel);
                 return r;
             }
             std::this_thread::yield();

@@ -146,16 +146,17 @@ enum class wait_status { ready, timed_out, aborted };
 inline constexpr unsigned spins_per_check = 64;
 
 /// How often a spinning wait yields its CPU, learnt per thread. A yield is what lets the
-/// process being waited for run on a machine with fewer cores than busy processes (16 shells on
+/// process being waited for run on a machine with fewer cores than busy threads (16 shells on
 /// 2 cores: 0.2x of one shell's throughput without it, 0.5x-1x with it; README, Performance),
 /// but it is a system call (about 0.7 us on this project's test machine, the time of 25 spins),
-/// and an answer or update that lands during it waits for it to end. So a yield that came back
-/// at once (nothing else wanted the CPU) doubles the checks until the next one, up to
-/// max_checks_per_yield; one that took long (something else ran) yields again at every check.
+/// and an answer or update that lands during it waits for it to end. So a yield that gave the
+/// CPU to nobody (platform.hpp, yield_cpu: no context switch) doubles the checks until the next
+/// one, up to max_checks_per_yield; one that let another thread run - or a preemption since
+/// the last yield - sets it back to every check. (Timing the yield instead is fooled by a
+/// thread that runs briefly and yields back: the fuzzer's reader and daemon threads on a busy
+/// machine starved each other that way.)
 struct YieldPacer {
     static constexpr unsigned max_checks_per_yield = 64;
-    /// A yield longer than this ran something else.
-    static constexpr std::chrono::microseconds ran_other{5};
     unsigned checks_per_yield = 1;
 
     /// The thread's pacer (its learning carries from one wait to the next).
@@ -166,17 +167,13 @@ struct YieldPacer {
 
     /// At the `check`-th check of a wait: yields if it is time; returns the clock's reading.
     clock::time_point at_check(unsigned check) noexcept {
-        if (check % checks_per_yield != 0) return clock::now();
-        const auto before = clock::now();
-        std::this_thread::yield();
-        const auto after = clock::now();
-        learn(after - before);
-        return after;
+        if (check % checks_per_yield == 0) learn(yield_cpu());
+        return clock::now();
     }
 
-    /// A yield took `took`: back to yielding at every check if something else ran, else half as often.
-    void learn(clock::duration took) noexcept {
-        checks_per_yield = took > ran_other ? 1u : std::min(2 * checks_per_yield, max_checks_per_yield);
+    /// A yield let another thread run (`ran`), or gave the CPU to nobody.
+    void learn(bool ran) noexcept {
+        checks_per_yield = ran ? 1u : std::min(2 * checks_per_yield, max_checks_per_yield);
     }
 };
 
