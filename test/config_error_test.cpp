@@ -70,7 +70,7 @@ auto echo_handler() {
 }
 
 constexpr int first_errc = 1;
-constexpr int last_errc = 15;
+constexpr int last_errc = 17;
 
 } // namespace
 
@@ -93,6 +93,8 @@ BOOST_AUTO_TEST_CASE(errc_values_are_stable_and_in_the_venom_category) {
     BOOST_TEST(static_cast<int>(errc::out_of_memory) == 13);
     BOOST_TEST(static_cast<int>(errc::corrupt_channel) == 14);
     BOOST_TEST(static_cast<int>(errc::system_failure) == 15);
+    BOOST_TEST(static_cast<int>(errc::state_busy) == 16);
+    BOOST_TEST(static_cast<int>(errc::wrong_size) == 17);
 
     std::set<std::string> messages;
     for (int v = first_errc; v <= last_errc; ++v) {

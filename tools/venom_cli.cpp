@@ -101,6 +101,8 @@ const char* errc_key(int v) {
     case venom::errc::out_of_memory: return "out_of_memory";
     case venom::errc::corrupt_channel: return "corrupt_channel";
     case venom::errc::system_failure: return "system_failure";
+    case venom::errc::state_busy: return "state_busy";
+    case venom::errc::wrong_size: return "wrong_size";
     }
     return "error";
 }

@@ -16,6 +16,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -36,7 +37,6 @@ struct daemon_impl {
     std::uint64_t head = 0;             ///< next queue position (the run/poll thread only)
     std::atomic<bool> stop_requested{false};
     std::atomic<bool> running{false};   ///< inside run(): its end stops serving (stop() does not)
-    std::mutex write_mutex;             ///< one write_data at a time
     WaitParams wait;
     std::uint64_t stuck_pos = no_position; ///< a head found passed by tail but unpublished, if any
     clock::time_point stuck_since{};       ///< when it was first found so
@@ -46,6 +46,20 @@ struct daemon_impl {
     /// Per client slot, the request id last handled: a publish naming a command already handled
     /// (forged by a stray write into the ring) is dropped as stale instead of run twice.
     std::vector<std::uint64_t> last_request;
+    /// The state writer's lock and loan bookkeeping, shared with the StateLoan out, if any: a
+    /// loan that outlives its daemon (or races with its destruction) locks this, not freed
+    /// memory, and finds `daemon` null.
+    struct writer_state {
+        std::mutex mutex;               ///< one write_data, loan or publish at a time
+        daemon_impl* daemon = nullptr;  ///< null once the daemon closed (guarded by mutex)
+        bool loan_out = false;          ///< a StateLoan is out (guarded by mutex)
+    };
+    std::shared_ptr<writer_state> writer = make_writer(this);
+    static std::shared_ptr<writer_state> make_writer(daemon_impl* d) {
+        auto w = std::make_shared<writer_state>();
+        w->daemon = d;
+        return w;
+    }
     /// The sender of the last command handled, and how many of its staging lines that command
     /// spanned: the idle wait looks at those lines while it spins (see wait_for_work).
     std::uint32_t last_sender = 0;
@@ -72,6 +86,12 @@ struct daemon_impl {
     /// segment's and lock file's names (liveness.hpp, "Daemon close"). Also undoes a create
     /// that failed part-way: whatever of the segment and the files it holds. Idempotent.
     void close() noexcept {
+        {
+            // After this, a loan still out reports daemon_gone; one publishing now finishes
+            // first (it holds the lock), while the mapping is still there.
+            std::lock_guard<std::mutex> guard(writer->mutex);
+            writer->daemon = nullptr;
+        }
         if (segment.mapped()) {
             // SYNC POINT WRITE: channel closed (shells read it in their abort test, after
             // loading an epoch that the wakes below bump: waiter.hpp).
@@ -323,6 +343,127 @@ struct daemon_impl {
 
 } // namespace detail
 
+/// A state buffer lent for writing the next version in place (DaemonChannel::loan): no copy.
+///     venom::StateLoan loan = daemon.loan(n);  // n <= data_size bytes of a free state buffer
+///     fill(loan.data(), loan.size());          // the next version, written where it lies
+///     loan.publish();                          // readers see it (publish(m): the first m bytes)
+/// Until publish() readers go on seeing the current version; a loan dropped (drop(), or
+/// destroyed) unpublished is abandoned: the version does not move. One loan at a time per
+/// daemon, and no write_data while it is out (both fail with errc::state_busy). Movable, not
+/// copyable; it may be published from another thread than the one that took it. The bytes are
+/// the daemon's until publish: a slow reader still copying that buffer's old version sees its
+/// copy fail its sequence check and retries (seqlock.hpp), so nothing half-written is ever
+/// read. A loan that outlives its daemon publishes nothing (daemon_gone).
+class StateLoan {
+public:
+    StateLoan() noexcept = default;
+    StateLoan(StateLoan&& o) noexcept { take(o); }
+    StateLoan& operator=(StateLoan&& o) noexcept {
+        if (this != &o) {
+            drop();
+            take(o);
+        }
+        return *this;
+    }
+    StateLoan(const StateLoan&) = delete;
+    StateLoan& operator=(const StateLoan&) = delete;
+    ~StateLoan() { drop(); }
+
+    /// Whether this loan is out (taken, not yet published or dropped).
+    bool active() const noexcept { return token_ != nullptr; }
+    explicit operator bool() const noexcept { return active(); }
+    /// The lent bytes (size() of them, 64-byte aligned); null when not active.
+    unsigned char* data() const noexcept { return active() ? write_.data : nullptr; }
+    std::size_t size() const noexcept { return active() ? size_ : 0; }
+    /// The version readers will see once it is published.
+    std::uint64_t version() const noexcept { return active() ? write_.version : 0; }
+
+    /// Publishes all size() bytes as the next version. Throws as publish(m, ec) reports.
+    void publish() { publish(size_); }
+    /// Publishes the first m bytes (m <= size()) as the next version.
+    void publish(std::size_t m) {
+        std::error_code ec;
+        publish(m, ec);
+        if (ec) throw error(ec, publish_text(ec, m));
+    }
+    /// Non-throwing form. ec: message_too_large (m > size(): nothing published, the loan stays
+    /// out), daemon_gone (the daemon was destroyed: nothing published), or
+    /// std::errc::invalid_argument (this loan is not active: already published or dropped).
+    void publish(std::size_t m, std::error_code& ec) noexcept {
+        ec.clear();
+        if (!active()) {
+            ec = std::make_error_code(std::errc::invalid_argument);
+            return;
+        }
+        if (m > size_) {
+            ec = make_error_code(errc::message_too_large);
+            return;
+        }
+        const std::shared_ptr<detail::daemon_impl::writer_state> w = std::move(token_);
+        std::lock_guard<std::mutex> guard(w->mutex);
+        if (w->daemon == nullptr) {
+            ec = make_error_code(errc::daemon_gone);
+            return;
+        }
+        detail::state_publish(w->daemon->map(), write_, m);
+        w->loan_out = false;
+    }
+
+    /// Abandons the loan unpublished (the version does not move); nothing if not active.
+    void drop() noexcept {
+        if (!active()) return;
+        const std::shared_ptr<detail::daemon_impl::writer_state> w = std::move(token_);
+        std::lock_guard<std::mutex> guard(w->mutex);
+        w->loan_out = false;
+    }
+
+private:
+    friend class DaemonChannel;
+    std::shared_ptr<detail::daemon_impl::writer_state> token_;
+    detail::state_write write_{};
+    std::size_t size_ = 0;
+
+    void take(StateLoan& o) noexcept {
+        token_ = std::move(o.token_);
+        write_ = o.write_;
+        size_ = o.size_;
+    }
+    std::string publish_text(std::error_code ec, std::size_t m) const {
+        if (ec == errc::message_too_large)
+            return "StateLoan::publish of " + std::to_string(m) + " bytes; the loan has " + std::to_string(size_);
+        if (ec == errc::daemon_gone) return "StateLoan::publish: its DaemonChannel was destroyed; nothing was published";
+        return "StateLoan::publish: this loan is not out (already published, dropped or moved from)";
+    }
+};
+
+/// A loan of a state holding one T (DaemonChannel::loan<T>): value() is the T to fill in place.
+/// T is trivially copyable (checked at compile time); its bytes are the state's, sizeof(T) of them.
+template <class T>
+class TypedLoan {
+public:
+    TypedLoan() noexcept = default;
+    bool active() const noexcept { return loan_.active(); }
+    explicit operator bool() const noexcept { return active(); }
+    /// The T being written. \pre active().
+    T& value() const noexcept { return *value_; }
+    T* operator->() const noexcept { return value_; }
+    T& operator*() const noexcept { return *value_; }
+    std::uint64_t version() const noexcept { return loan_.version(); }
+    void publish() { loan_.publish(); }
+    void publish(std::error_code& ec) noexcept { loan_.publish(sizeof(T), ec); }
+    void drop() noexcept { loan_.drop(); }
+
+private:
+    friend class DaemonChannel;
+    explicit TypedLoan(StateLoan l) noexcept : loan_(std::move(l)) {
+        // A T begins its life in the lent bytes; default-initialised (for a trivially copyable
+        // T: the bytes as they are, the previous occupant's).
+        value_ = std::launder(new (loan_.data()) T);
+    }
+    StateLoan loan_;
+    T* value_ = nullptr;
+};
+
 /// The daemon (single writer) of a named channel. Movable, not copyable.
 ///
 /// Threads: run()/poll() from one thread at a time; write_data() from any thread (serialised
@@ -391,14 +532,66 @@ public:
 
     /// Publishes a new state (replaces the old one). Throws message_too_large over data_size.
     /// Never waits for readers; wait-free apart from the internal writer mutex.
+    /// Throws state_busy while a StateLoan of this daemon is out.
     void write_data(const void* data, std::size_t size) {
-        const auto& m = impl().map();
+        auto& d = impl();
+        const auto& m = d.map();
         if (size > m.data_size)
             throw error(errc::message_too_large, "write_data of " + std::to_string(size) +
                                                      " bytes; data_size is " +
                                                      std::to_string(m.data_size));
-        std::lock_guard<std::mutex> guard(impl_->write_mutex);
+        std::lock_guard<std::mutex> guard(d.writer->mutex);
+        if (d.writer->loan_out) throw error(errc::state_busy, loan_out_text("write_data"));
         detail::seqlock_write(m, data, size);
+    }
+
+    /// Lends the buffer of the next version, n <= data_size bytes of it, for writing in place
+    /// (StateLoan). Throws message_too_large (n > data_size) or state_busy (a loan is out).
+    /// Never waits for readers.
+    StateLoan loan(std::size_t n) {
+        std::error_code ec;
+        StateLoan l = loan(n, ec);
+        if (ec == errc::message_too_large)
+            throw error(ec, "loan of " + std::to_string(n) + " bytes; data_size is " +
+                                std::to_string(impl().map().data_size));
+        if (ec) throw error(ec, loan_out_text("loan"));
+        return l;
+    }
+    /// Non-throwing form: an inactive loan and ec (message_too_large, state_busy) on failure.
+    StateLoan loan(std::size_t n, std::error_code& ec) noexcept {
+        auto& d = impl();
+        const auto& m = d.map();
+        ec.clear();
+        StateLoan l;
+        if (n > m.data_size) {
+            ec = make_error_code(errc::message_too_large);
+            return l;
+        }
+        std::lock_guard<std::mutex> guard(d.writer->mutex);
+        if (d.writer->loan_out) {
+            ec = make_error_code(errc::state_busy);
+            return l;
+        }
+        d.writer->loan_out = true;
+        l.token_ = d.writer;
+        l.write_ = detail::state_begin(m);
+        l.size_ = n;
+        return l;
+    }
+
+    /// A loan of sizeof(T) bytes holding a T to fill in place (TypedLoan). Throws as loan(n).
+    template <class T>
+    TypedLoan<T> loan() {
+        detail::check_state_type<T>();
+        return TypedLoan<T>(loan(sizeof(T)));
+    }
+
+    /// Publishes `value`'s bytes as the next state (a trivially copyable T; readers use
+    /// ShellChannel::read<T>). Throws as write_data.
+    template <class T>
+    void write(const T& value) {
+        detail::check_state_type<T>();
+        write_data(&value, sizeof(T));
     }
     /// Any contiguous container of bytes: std::string_view, std::string, std::vector<uint8_t>...
     template <class Bytes, class = std::enable_if_t<detail::is_byte_container_v<Bytes>>>
@@ -479,6 +672,9 @@ public:
 
 private:
     explicit DaemonChannel(std::unique_ptr<detail::daemon_impl> p) noexcept : impl_(std::move(p)) {}
+    static std::string loan_out_text(const char* what) {
+        return std::string(what) + ": a StateLoan of this daemon is still out; publish or drop it first";
+    }
     detail::daemon_impl& impl() const noexcept {
         assert(impl_ && "use of a moved-from venom::DaemonChannel");
         return *impl_;

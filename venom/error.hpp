@@ -26,6 +26,8 @@ enum class errc : int {
     out_of_memory,          ///< the shared-memory file system has no room for the channel
     corrupt_channel,        ///< a value read from shared memory is out of range
     system_failure,         ///< an OS call failed in an unexpected way (see the message)
+    state_busy,             ///< the state writer is busy: a StateLoan is out (publish or drop it)
+    wrong_size,             ///< a typed read: the state's size is not sizeof(T) (nothing was read)
 };
 
 namespace detail {
@@ -77,6 +79,13 @@ public:
         case errc::corrupt_channel:
             return "corrupt channel: a value in shared memory is out of range; the daemon should "
                    "be restarted";
+        case errc::state_busy:
+            return "state busy: a StateLoan of this daemon is still out; publish or drop it, "
+                   "then retry the loan or write_data";
+        case errc::wrong_size:
+            return "wrong size: the state's size is not the size of the type read; nothing was "
+                   "read. Check that the daemon writes that type (write<T>, loan<T>), and that "
+                   "both sides were built with the same definition of it";
         case errc::system_failure:
             return "system failure: an operating-system call failed unexpectedly; check the "
                    "detail that follows (resources, permissions of the channel's files) and retry";

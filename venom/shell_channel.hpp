@@ -37,6 +37,7 @@ struct shell_impl {
     std::uint64_t outstanding = 0;
     WaitParams wait;
     std::string last_error_text;   ///< text of the last error answer (handler_failed ...)
+    mutable std::size_t last_state_size = 0; ///< the state's size seen by the last typed read
     /// A request with a command up to this size starts its timeout lazily (at its wait's first
     /// look at the clock): staging it takes a few microseconds at most, about what the first
     /// spins of the wait take before that look.
@@ -379,6 +380,31 @@ public:
         if (ec) throw error(ec, "read_data");
         out.resize(n);
         return out;
+    }
+
+    /// The state as a T (the daemon writes it with write<T> or loan<T>; T trivially copyable,
+    /// default-constructible). Throws wrong_size if the state is not sizeof(T) bytes (also
+    /// before the first write: the empty state), with nothing read; otherwise as read_data.
+    template <class T>
+    T read() const {
+        T value;
+        std::error_code ec;
+        read(value, ec);
+        if (ec == errc::wrong_size)
+            throw error(ec, "read<T>: the state is " + std::to_string(impl().last_state_size) +
+                                " bytes, T is " + std::to_string(sizeof(T)));
+        if (ec) throw error(ec, "read<T>");
+        return value;
+    }
+    /// Non-throwing form, straight into `out` (no copy in between, whatever T's size). On
+    /// wrong_size `out` is untouched; on timeout or corrupt_channel its bytes are unspecified.
+    template <class T>
+    void read(T& out, std::error_code& ec, std::uint64_t* version = nullptr) const noexcept {
+        detail::check_state_type<T>();
+        const auto s = detail::seqlock_read(impl().map(), &out, sizeof(T), std::chrono::seconds(2), true);
+        ec = s.ec;
+        impl().last_state_size = s.length;
+        if (version != nullptr) *version = s.version;
     }
 
     /// Number of write_data calls the daemon has made (0: no state yet).

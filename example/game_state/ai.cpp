@@ -39,8 +39,8 @@ int main(int argc, char** argv) {
                 throw;
             }
             std::error_code ec;
-            shell.read_data(world.get(), sizeof *world, ec, &seen);
-            if (ec) throw venom::error(ec, "read_data");
+            shell.read(*world, ec, &seen); // typed: a World, whole, or wrong_size
+            if (ec) throw venom::error(ec, "read<World>");
             ++updates;
             if (last_tick != 0 && world->tick > last_tick + 1) missed += world->tick - last_tick - 1;
             last_tick = world->tick;

@@ -44,8 +44,8 @@ int main(int argc, char** argv) {
                 throw;
             }
             std::error_code ec;
-            shell.read_data(world.get(), sizeof *world, ec, &seen);
-            if (ec) throw venom::error(ec, "read_data");
+            shell.read(*world, ec, &seen); // typed: a World, whole, or wrong_size
+            if (ec) throw venom::error(ec, "read<World>");
             // A delta update: the entities that moved more than half a unit since the last one.
             std::uint64_t moved = 0;
             for (std::uint32_t i = 0; i < world->entity_count; ++i) {

@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
         std::mutex steer_mutex;              // between the handler and the physics thread
         std::vector<std::pair<game::Steer, std::uint32_t>> pending;
         std::atomic<std::uint64_t> tick{0};
-        daemon.write_data(&world, sizeof world);
+        daemon.write(world);
         std::printf("physics: \"%s\", %u entities at %.0f Hz (pid %d)\n", name.c_str(), world.entity_count,
                     game::tick_hz, static_cast<int>(venom::process_id()));
         std::fflush(stdout);
@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
                 }
                 world.tick = k;
                 world.published_ns = game::now_ns();
-                daemon.write_data(&world, sizeof world); // never waits for any reader
+                daemon.write(world); // never waits for any reader
                 tick.store(k, std::memory_order_relaxed);
             }
             daemon.stop();

@@ -4,7 +4,7 @@
 //   venom_market_feed [channel] [seconds] [ticks_per_second]
 //
 // One thread does everything, the way a feed handler pinned to its core does: it publishes a
-// TopOfBook every 1/rate seconds (write_data: the newest snapshot replaces the previous one;
+// TopOfBook every 1/rate seconds (write<T>: the newest snapshot replaces the previous one;
 // readers always get a whole one) and, while it waits for the next tick, handles the orders
 // that came in (poll: never blocks), stamping each with its tick-to-order time.
 // SIGINT/SIGTERM or the time limit stop it.
@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
             tob.ask_qty = static_cast<std::uint32_t>(1 + (r >> 24) % 50);
             tob.seq = k;
             tob.published_ns = market::now_ns();
-            daemon.write_data(&tob, sizeof tob);
+            daemon.write(tob); // typed: sizeof(TopOfBook) bytes, checked by read<T> on the other side
             published = k;
         }
         daemon.poll(on_order); // the last orders in the queue

@@ -56,8 +56,8 @@ int main(int argc, char** argv) {
             }
             if (!updated) continue;
             std::error_code ec;
-            shell.read_data(&tob, sizeof tob, ec, &seen); // the non-throwing hot-path form
-            if (ec) throw venom::error(ec, "read_data");
+            shell.read(tob, ec, &seen); // typed, non-throwing: wrong_size unless the state is a TopOfBook
+            if (ec) throw venom::error(ec, "read<TopOfBook>");
             ++ticks;
             if (last_seq != 0 && tob.seq > last_seq + 1) skipped += tob.seq - last_seq - 1;
             last_seq = tob.seq;

@@ -56,8 +56,8 @@ int follow(const std::string& loop, const std::string& channel, double seconds, 
             throw;
         }
         std::error_code ec;
-        shell.read_data(reading.get(), sizeof(Reading), ec, &seen); // lock-free, never torn
-        if (ec) throw venom::error(ec, "read_data");
+        shell.read(*reading, ec, &seen); // typed, lock-free, never torn; wrong_size if not a Reading
+        if (ec) throw venom::error(ec, "read<Reading>");
         latency_us.push_back(static_cast<double>(sensors::now_ns() - reading->published_ns) / 1e3);
         if (last != 0 && reading->seq > last + 1) missed += reading->seq - last - 1;
         last = reading->seq;

@@ -1,6 +1,7 @@
 // example/sensors/sensor_hub.cpp - the sensor daemon: publishes IMU samples at 1 kHz and lidar
 // scans at 20 Hz, each on its own channel. It only publishes: it never calls run(), and its
-// readers need nothing from it but write_data().
+// readers need nothing from it but write<T>() and, for the lidar scans it computes in place,
+// loan<T>().
 //
 //   venom_sensor_hub [name] [seconds]       channels <name>.imu and <name>.lidar
 #include "sensors.hpp"
@@ -41,9 +42,6 @@ int main(int argc, char** argv) {
         std::fflush(stdout);
 
         sensors::ImuSample sample{};
-        auto scan = std::make_unique<sensors::LidarScan>();
-        scan->angle_min = -3.14159265f;
-        scan->angle_step = 2 * 3.14159265f / sensors::lidar_points;
         const auto start = std::chrono::steady_clock::now();
         const auto period = std::chrono::duration<double>(1.0 / sensors::imu_hz);
         const auto per_scan = static_cast<std::uint64_t>(sensors::imu_hz / sensors::lidar_hz);
@@ -61,13 +59,18 @@ int main(int argc, char** argv) {
             sample.accel[2] = 9.81f;
             sample.gyro[2] = 0.05f * std::sin(0.5f * t);
             sample.published_ns = sensors::now_ns();
-            imu.write_data(&sample, sizeof sample);
+            imu.write(sample); // typed: readers read<ImuSample>, whose size is checked
             if (k % per_scan == 0) {
+                // The scan is computed straight into the channel's next state buffer (a loan):
+                // no copy of its 7 KiB, and readers see it only once it is published, whole.
+                venom::TypedLoan<sensors::LidarScan> scan = lidar.loan<sensors::LidarScan>();
                 scan->seq = k / per_scan;
+                scan->angle_min = -3.14159265f;
+                scan->angle_step = 2 * 3.14159265f / sensors::lidar_points;
                 for (std::uint32_t i = 0; i < sensors::lidar_points; ++i)
                     scan->ranges[i] = 5.0f + 2.0f * std::sin(static_cast<float>(i) * 0.01f + t);
                 scan->published_ns = sensors::now_ns();
-                lidar.write_data(scan.get(), sizeof *scan);
+                scan.publish();
             }
         }
         std::printf("sensor hub: published %llu IMU samples and %llu lidar scans\n",

@@ -3,10 +3,12 @@
 //
 //   venom_video_producer [channel] [seconds] [fps]
 //
-// The state area holds state_buffers copies of the frame; 2 buffers (199 MB of /dev/shm) are
-// enough at 30 fps: a consumer then has one frame time (33 ms) to copy the newest frame, and
-// copying 99.5 MB takes a few ms to a few tens of ms. Docker's default /dev/shm (64 MB) is too
-// small: the producer says so (errc::out_of_memory) - run the container with --shm-size=512m.
+// Each frame is drawn straight into the channel's next state buffer (DaemonChannel::loan): no
+// copy into shared memory. The state area holds state_buffers frames; 2 buffers (199 MB of
+// /dev/shm) are enough at 30 fps: a consumer then has one frame time (33 ms) to copy the
+// newest frame, and copying 99.5 MB takes a few ms to a few tens of ms. Docker's default
+// /dev/shm (64 MB) is too small: the producer says so (errc::out_of_memory) - run the
+// container with --shm-size=512m.
 #include "frame.hpp"
 
 #include <venom/venom.hpp>
@@ -41,23 +43,28 @@ int main(int argc, char** argv) {
     try {
         auto daemon = venom::DaemonChannel::create(name, config);
 
-        // The picture: a gradient, once; each frame moves a bright bar down and stamps the
-        // sampled words. A real source would decode or capture into this buffer instead.
-        std::vector<unsigned char> frame(video::frame_bytes);
-        unsigned char* pixels = frame.data() + sizeof(video::FrameHeader);
-        for (std::size_t y = 0; y < video::height; ++y) {
-            unsigned char* row = pixels + y * video::width * video::channels;
-            for (std::size_t x = 0; x < video::width * video::channels; ++x)
-                row[x] = static_cast<unsigned char>((x / 3 + y) & 0xff);
-        }
-        std::printf("producer: \"%s\", %ux%u RGB frames of %.1f MB at %.0f fps (pid %d)\n", name.c_str(),
-                    video::width, video::height, static_cast<double>(video::frame_bytes) / 1e6, fps,
+        // The picture: a gradient; each frame moves a bright bar down and stamps the sampled
+        // words. It is drawn straight into the next state buffer (a loan): nothing is copied
+        // into shared memory. A real source would decode or capture into loan.data() the same
+        // way. A buffer comes back with the frame it held state_buffers frames ago, so the
+        // gradient is drawn once per buffer and each frame only adds its bar and stamps.
+        std::vector<const unsigned char*> painted; // buffers that hold the gradient already
+        std::vector<unsigned char> row0(video::width * video::channels);
+        for (std::size_t x = 0; x < row0.size(); ++x) row0[x] = static_cast<unsigned char>(x / 3);
+        auto paint_gradient = [&](unsigned char* pixels) {
+            for (std::size_t y = 0; y < video::height; ++y) {
+                unsigned char* row = pixels + y * row0.size();
+                for (std::size_t x = 0; x < row0.size(); ++x) row[x] = static_cast<unsigned char>(row0[x] + y);
+            }
+        };
+        std::printf("producer: \"%s\", %ux%u RGB frames of %.1f MB at %.0f fps, drawn in place (pid %d)\n",
+                    name.c_str(), video::width, video::height, static_cast<double>(video::frame_bytes) / 1e6, fps,
                     static_cast<int>(venom::process_id()));
         std::fflush(stdout);
 
         const auto period = std::chrono::duration<double>(1.0 / fps);
         const auto start = std::chrono::steady_clock::now();
-        std::vector<double> write_ms;
+        std::vector<double> frame_ms;
         std::uint64_t n = 0;
         while (!g_stop) {
             const auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
@@ -67,23 +74,31 @@ int main(int argc, char** argv) {
                 break; // on time, or (on a machine too busy for 30 fps) at the time limit
             std::this_thread::sleep_until(due);
             ++n;
-            const std::size_t bar = (n * 16) % video::height;
-            std::fill_n(pixels + bar * video::width * video::channels, 16 * video::width * video::channels,
-                        static_cast<unsigned char>(n));
-            video::stamp(pixels, n);
-            video::FrameHeader h{video::magic, n, video::now_ns(), video::width, video::height,
-                                 video::channels, video::samples, video::checksum(pixels), {0, 0}};
-            std::memcpy(frame.data(), &h, sizeof h);
             const auto t0 = std::chrono::steady_clock::now();
-            daemon.write_data(frame.data(), frame.size()); // one 99.5 MB copy into shared memory
-            write_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+            venom::StateLoan loan = daemon.loan(video::frame_bytes); // the next buffer; readers keep the last frame
+            unsigned char* pixels = loan.data() + sizeof(video::FrameHeader);
+            if (std::find(painted.begin(), painted.end(), loan.data()) == painted.end()) {
+                paint_gradient(pixels);
+                painted.push_back(loan.data());
+            }
+            const std::size_t bar = (n * 16) % video::height;
+            std::fill_n(pixels + bar * row0.size(), 16 * row0.size(), static_cast<unsigned char>(n));
+            video::stamp(pixels, n);
+            const video::FrameHeader h{video::magic, n, video::now_ns(), video::width, video::height,
+                                       video::channels, video::samples, video::checksum(pixels), {0, 0}};
+            std::memcpy(loan.data(), &h, sizeof h);
+            loan.publish(); // consumers see frame n from now on, whole
+            frame_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
         }
         const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        std::sort(write_ms.begin(), write_ms.end());
-        const double median = write_ms.empty() ? 0.0 : write_ms[write_ms.size() / 2];
-        std::printf("producer: %llu frames in %.2f s (%.1f fps); write_data median %.1f ms (%.1f GB/s)\n",
+        std::sort(frame_ms.begin(), frame_ms.end());
+        const double median = frame_ms.empty() ? 0.0 : frame_ms[frame_ms.size() / 2];
+        std::printf("producer: %llu frames in %.2f s (%.1f fps); each drawn in place and published "
+                    "(median %.2f ms per frame): %llu copies of %.1f MB into shared memory not made "
+                    "(%.1f GB)\n",
                     static_cast<unsigned long long>(n), elapsed, static_cast<double>(n) / elapsed, median,
-                    median > 0 ? static_cast<double>(video::frame_bytes) / (median * 1e6) : 0.0);
+                    static_cast<unsigned long long>(n), static_cast<double>(video::frame_bytes) / 1e6,
+                    static_cast<double>(n) * static_cast<double>(video::frame_bytes) / 1e9);
     } catch (const venom::error& e) {
         std::fprintf(stderr, "producer: %s\n", e.what());
         return 1;

@@ -6,7 +6,8 @@
 // (buffer of v - 1) + 1, wrapping at N.
 //   owners:  the daemon (single writer) writes everything; readers only read.
 //   writer:  (v, b) = (version + 1, next buffer)
-//            b.seq = 2v + 1 (odd: being written); copy data; b.length = n
+//            b.seq = 2v + 1 (odd: being written); copy data (or the caller writes it in
+//            place: a StateLoan, between state_begin and state_publish); b.length = n
 //            b.seq = 2v (SYNC POINT WRITE: buffer complete); state_word = (v, b) (seq_cst:
 //            SYNC POINT WRITE: published, and the notifier half of the wait's Dekker pair)
 //   reader:  (v, b) = state_word (SYNC POINT READ: published)
@@ -18,6 +19,8 @@
 // The writer never waits for readers.
 // Process death: a writer killed mid-write leaves one buffer odd, but `version` still names the
 // previous complete buffer, so readers never wait on it. A reader's death costs nothing.
+// A write begun and never published (an abandoned loan) is the same as a writer that died
+// mid-write: its buffer stays odd, the version does not move, and the next write reuses it.
 // Corrupt values: a seq below 2v for the published version, a length over data_size in a
 // buffer whose seq checked out, or a published version whose buffer keeps disagreeing with it
 // (any other seq, for seqlock_same_version_tries tries or seqlock_same_version_time, whichever
@@ -35,26 +38,65 @@
 #include <cstring>
 #include <system_error>
 #include <thread>
+#include <type_traits>
 
 namespace venom::detail {
 
-/// The writer's half. \pre one writer at a time (the daemon serialises write_data).
-inline void seqlock_write(const ChannelMap& m, const void* data, std::size_t n) noexcept {
+/// The compile-time checks of a typed state's T (write<T>, loan<T>, read<T>).
+template <class T>
+constexpr void check_state_type() {
+    static_assert(std::is_trivially_copyable_v<T>,
+                  "a venom typed state is raw bytes in shared memory that other processes read: "
+                  "T must be trivially copyable (no pointers or references into this process, no "
+                  "virtual functions, no owning members such as std::string or std::vector)");
+    static_assert(!std::is_pointer_v<T>, "a pointer means nothing in another process");
+    static_assert(alignof(T) <= cache_line, "a state buffer's bytes are 64-byte aligned");
+}
+
+/// A write in progress: the version it will publish and the buffer it writes (state_begin).
+struct state_write {
+    std::uint64_t version = 0;
+    std::uint32_t index = 0;
+    StateBuffer* buffer = nullptr;
+    unsigned char* data = nullptr; ///< data_size bytes of the buffer
+};
+
+/// The writer's half, step 1: takes the buffer of the next version and marks it being written
+/// (odd seq). Until state_publish, readers go on reading the newest complete version; a write
+/// never published (an abandoned loan) leaves the buffer odd and the version where it was, and
+/// the next write takes the same buffer again. \pre one writer at a time (the daemon
+/// serialises writes and loans).
+inline state_write state_begin(const ChannelMap& m) noexcept {
     ControlBlock& cb = *m.cb;
     // relaxed: only this writer stores the state word.
     const std::uint64_t word = cb.state_word.load(std::memory_order_relaxed);
-    const std::uint64_t v = state_version_of(word) + 1;
-    std::uint32_t i = state_buffer_of(word) + 1;
-    if (i >= m.state_buffers || v == 1) i = 0;
-    StateBuffer& b = m.buffer(i);
-    b.seq.store(2 * v + 1, std::memory_order_relaxed);
+    state_write w;
+    w.version = state_version_of(word) + 1;
+    w.index = state_buffer_of(word) + 1;
+    if (w.index >= m.state_buffers || w.version == 1) w.index = 0;
+    w.buffer = &m.buffer(w.index);
+    w.buffer->seq.store(2 * w.version + 1, std::memory_order_relaxed);
     // The odd seq must be visible before any byte of the new data (readers' s2 check).
     std::atomic_thread_fence(std::memory_order_release);
-    racy_copy_to_shared(m.buffer_data(b), data, n);
-    b.length.store(n, std::memory_order_relaxed);
-    b.seq.store(2 * v, std::memory_order_release);                          // SYNC POINT WRITE: buffer complete
-    cb.state_word.store(make_state_word(v, i), std::memory_order_seq_cst); // SYNC POINT WRITE: published
+    w.data = m.buffer_data(*w.buffer);
+    return w;
+}
+
+/// The writer's half, step 2: the first n bytes of w.data are the new version; readers see it.
+/// \pre n <= data_size.
+inline void state_publish(const ChannelMap& m, const state_write& w, std::size_t n) noexcept {
+    w.buffer->length.store(n, std::memory_order_relaxed);
+    w.buffer->seq.store(2 * w.version, std::memory_order_release);                          // SYNC POINT WRITE: buffer complete
+    m.cb->state_word.store(make_state_word(w.version, w.index), std::memory_order_seq_cst); // SYNC POINT WRITE: published
     notify_published(m.state_event());
+}
+
+/// The writer's half, whole: a copy of data[0, n) becomes the next version.
+/// \pre one writer at a time, n <= data_size.
+inline void seqlock_write(const ChannelMap& m, const void* data, std::size_t n) noexcept {
+    const state_write w = state_begin(m);
+    racy_copy_to_shared(w.data, data, n);
+    state_publish(m, w, n);
 }
 
 /// The state's version (number of writes) as a reader sees it.
@@ -86,8 +128,11 @@ inline constexpr std::chrono::milliseconds seqlock_same_version_time{5};
 /// writer laps the buffer being copied, yielding after a few tries, and gives up with
 /// errc::timeout after `give_up` (a writer that always overwrites a state before any reader can
 /// copy it).
+/// `exact` (a typed read): only a state of exactly cap bytes is copied; any other length is
+/// reported as wrong_size with nothing copied (the empty state of version 0 too).
 inline snapshot seqlock_read(const ChannelMap& m, void* out, std::size_t cap,
-                             std::chrono::nanoseconds give_up = std::chrono::seconds(2)) noexcept {
+                             std::chrono::nanoseconds give_up = std::chrono::seconds(2),
+                             bool exact = false) noexcept {
     const ControlBlock& cb = *m.cb;
     snapshot r;
     clock::time_point end{};
@@ -111,6 +156,7 @@ inline snapshot seqlock_read(const ChannelMap& m, void* out, std::size_t cap,
         r.version = v;
         if (v == 0) { // nothing written yet: the empty state
             r.length = 0;
+            if (exact && cap != 0) r.ec = make_error_code(errc::wrong_size);
             return r;
         }
         if (index >= m.state_buffers) {
@@ -126,7 +172,8 @@ inline snapshot seqlock_read(const ChannelMap& m, void* out, std::size_t cap,
         if (s1 == 2 * v) {
             const std::uint64_t n = b.length.load(std::memory_order_relaxed);
             bool too_small = false;
-            if (n <= m.data_size && n <= cap) {
+            const bool mismatch = exact && n != cap;
+            if (n <= m.data_size && n <= cap && !mismatch) {
                 racy_copy_from_shared(out, m.buffer_data(b), static_cast<std::size_t>(n));
             } else {
                 too_small = true;
@@ -136,6 +183,7 @@ inline snapshot seqlock_read(const ChannelMap& m, void* out, std::size_t cap,
             if (b.seq.load(std::memory_order_relaxed) == s1) {
                 r.length = static_cast<std::size_t>(n);
                 if (n > m.data_size) r.ec = make_error_code(errc::corrupt_channel);
+                else if (mismatch) r.ec = make_error_code(errc::wrong_size);
                 else if (too_small) r.ec = make_error_code(errc::buffer_too_small);
                 return r;
             }
