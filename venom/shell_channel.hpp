@@ -37,7 +37,6 @@ struct shell_impl {
     std::uint64_t outstanding = 0;
     WaitParams wait;
     std::string last_error_text;   ///< text of the last error answer (handler_failed ...)
-    mutable std::size_t last_state_size = 0; ///< the state's size seen by the last typed read
     /// A request with a command up to this size starts its timeout lazily (at its wait's first
     /// look at the clock): staging it takes a few microseconds at most, about what the first
     /// spins of the wait take before that look.
@@ -312,6 +311,13 @@ public:
     ~ShellChannel() = default;
 
 private:
+    /// A typed read of exactly n bytes into out (seqlock_read's exact mode: wrong_size, with
+    /// nothing copied, for a state of any other length); T is checked at compile time.
+    template <class T>
+    detail::snapshot read_exact(T* out, std::size_t n) const noexcept {
+        detail::check_state_type<T>();
+        return detail::seqlock_read(impl().map(), out, n, std::chrono::seconds(2), true);
+    }
     static ShellChannel connect_once(std::string_view name, const ShellOptions& options) {
         auto impl = std::make_unique<detail::shell_impl>();
         impl->name = std::string(name);
@@ -388,22 +394,19 @@ public:
     template <class T>
     T read() const {
         T value;
-        std::error_code ec;
-        read(value, ec);
-        if (ec == errc::wrong_size)
-            throw error(ec, "read<T>: the state is " + std::to_string(impl().last_state_size) +
-                                " bytes, T is " + std::to_string(sizeof(T)));
-        if (ec) throw error(ec, "read<T>");
+        const detail::snapshot s = read_exact(&value, sizeof(T));
+        if (s.ec == errc::wrong_size)
+            throw error(s.ec, "read<T>: the state is " + std::to_string(s.length) + " bytes (version " +
+                                  std::to_string(s.version) + "), T is " + std::to_string(sizeof(T)));
+        if (s.ec) throw error(s.ec, "read<T>");
         return value;
     }
     /// Non-throwing form, straight into `out` (no copy in between, whatever T's size). On
     /// wrong_size `out` is untouched; on timeout or corrupt_channel its bytes are unspecified.
     template <class T>
     void read(T& out, std::error_code& ec, std::uint64_t* version = nullptr) const noexcept {
-        detail::check_state_type<T>();
-        const auto s = detail::seqlock_read(impl().map(), &out, sizeof(T), std::chrono::seconds(2), true);
+        const detail::snapshot s = read_exact(&out, sizeof(T));
         ec = s.ec;
-        impl().last_state_size = s.length;
         if (version != nullptr) *version = s.version;
     }
 
