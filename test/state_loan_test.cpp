@@ -221,7 +221,7 @@ BOOST_AUTO_TEST_CASE(a_typed_read_of_the_wrong_size_reads_nothing) {
     d.write_data("short"); // 5 bytes
     s.read(out, ec);
     BOOST_TEST((ec == errc::wrong_size));
-    BOOST_TEST(out.sequence == 3u); // untouched
+    BOOST_TEST(out.sequence == 3u); // untouched (no write raced with the read)
     BOOST_TEST(fails_with(errc::wrong_size, [&] { (void)s.read<TopOfBook>(); }));
     d.write_data(std::string(sizeof(TopOfBook) + 1, 'x')); // longer
     s.read(out, ec);
@@ -251,15 +251,20 @@ BOOST_AUTO_TEST_CASE(typed_loan_fills_the_value_in_place) {
         BOOST_TEST(l.version() == i);
         l.publish();
         BOOST_TEST(!l.active());
+        BOOST_TEST(l.operator->() == nullptr); // published: no pointer left into the state
         const TopOfBook got = s.read<TopOfBook>();
         BOOST_TEST(got.sequence == i);
         BOOST_TEST(got.ask == 100.25 + static_cast<double>(i));
         BOOST_TEST(got.ask_size == i * 20);
     }
-    std::error_code ec;
     venom::TypedLoan<TopOfBook> dropped = d.loan<TopOfBook>();
     dropped->sequence = 999;
-    dropped.drop();
+    venom::TypedLoan<TopOfBook> moved = std::move(dropped);
+    BOOST_TEST(!dropped.active()); // NOLINT(bugprone-use-after-move): specified
+    BOOST_TEST(dropped.operator->() == nullptr);
+    BOOST_TEST(moved->sequence == 999u);
+    moved.drop();
+    BOOST_TEST(moved.operator->() == nullptr); // no pointer left into a buffer it gave back
     BOOST_TEST(s.read<TopOfBook>().sequence == 10u);
     BOOST_TEST(s.version() == 10u);
 }

@@ -47,8 +47,9 @@ struct daemon_impl {
     /// (forged by a stray write into the ring) is dropped as stale instead of run twice.
     std::vector<std::uint64_t> last_request;
     /// The state writer's lock and loan bookkeeping, shared with the StateLoan out, if any: a
-    /// loan that outlives its daemon (or races with its destruction) locks this, not freed
-    /// memory, and finds `daemon` null.
+    /// loan's publish() or drop() after (or racing with) its daemon's destruction locks this,
+    /// not freed memory, and finds `daemon` null. (Its bytes are gone with the mapping: filling
+    /// a loan while another thread destroys the daemon writes into unmapped memory.)
     struct writer_state {
         std::mutex mutex;               ///< one write_data, loan or publish at a time
         daemon_impl* daemon = nullptr;  ///< null once the daemon closed (guarded by mutex)
@@ -353,7 +354,8 @@ struct daemon_impl {
 /// copyable; it may be published from another thread than the one that took it. The bytes are
 /// the daemon's until publish: a slow reader still copying that buffer's old version sees its
 /// copy fail its sequence check and retries (seqlock.hpp), so nothing half-written is ever
-/// read. A loan that outlives its daemon publishes nothing (daemon_gone).
+/// read. A loan that outlives its daemon publishes nothing (daemon_gone), but its data() is
+/// gone with the daemon's mapping: end loans (and stop filling them) before the daemon.
 class StateLoan {
 public:
     StateLoan() noexcept = default;
@@ -430,7 +432,8 @@ private:
     }
     std::string publish_text(std::error_code ec, std::size_t m) const {
         if (ec == errc::message_too_large)
-            return "StateLoan::publish of " + std::to_string(m) + " bytes; the loan has " + std::to_string(size_);
+            return "StateLoan::publish of " + std::to_string(m) + " bytes; the loan has " + std::to_string(size_) +
+                   ": publish at most that, or take a larger loan";
         if (ec == errc::daemon_gone) return "StateLoan::publish: its DaemonChannel was destroyed; nothing was published";
         return "StateLoan::publish: this loan is not out (already published, dropped or moved from)";
     }
@@ -442,22 +445,41 @@ template <class T>
 class TypedLoan {
 public:
     TypedLoan() noexcept = default;
+    TypedLoan(TypedLoan&& o) noexcept : loan_(std::move(o.loan_)), value_(o.value_) { o.value_ = nullptr; }
+    TypedLoan& operator=(TypedLoan&& o) noexcept {
+        if (this != &o) {
+            loan_ = std::move(o.loan_); // drops ours, if out
+            value_ = o.value_;
+            o.value_ = nullptr;
+        }
+        return *this;
+    }
     bool active() const noexcept { return loan_.active(); }
     explicit operator bool() const noexcept { return active(); }
-    /// The T being written. \pre active().
+    /// The T being written. \pre active() (null once published, dropped or moved from).
     T& value() const noexcept { return *value_; }
     T* operator->() const noexcept { return value_; }
     T& operator*() const noexcept { return *value_; }
     std::uint64_t version() const noexcept { return loan_.version(); }
-    void publish() { loan_.publish(); }
-    void publish(std::error_code& ec) noexcept { loan_.publish(sizeof(T), ec); }
-    void drop() noexcept { loan_.drop(); }
+    void publish() {
+        loan_.publish();
+        value_ = nullptr;
+    }
+    void publish(std::error_code& ec) noexcept {
+        loan_.publish(sizeof(T), ec);
+        if (!loan_.active()) value_ = nullptr;
+    }
+    void drop() noexcept {
+        loan_.drop();
+        value_ = nullptr;
+    }
 
 private:
     friend class DaemonChannel;
     explicit TypedLoan(StateLoan l) noexcept : loan_(std::move(l)) {
-        // A T begins its life in the lent bytes; default-initialised (for a trivially copyable
-        // T: the bytes as they are, the previous occupant's).
+        // A T begins its life in the lent bytes, default-initialised: members with default
+        // initialisers get them, the others are indeterminate (in practice an older version's
+        // bytes, or an abandoned loan's). Set every field; never read one you did not set.
         value_ = std::launder(new (loan_.data()) T);
     }
     StateLoan loan_;
@@ -546,8 +568,9 @@ public:
     }
 
     /// Lends the buffer of the next version, n <= data_size bytes of it, for writing in place
-    /// (StateLoan). Throws message_too_large (n > data_size) or state_busy (a loan is out).
-    /// Never waits for readers.
+    /// (StateLoan). Throws message_too_large (n > data_size) or state_busy (a loan is out:
+    /// also `l = daemon.loan(n)` while `l` is still out, since the new loan is taken before
+    /// the old one is dropped; publish or drop it first). Never waits for readers.
     StateLoan loan(std::size_t n) {
         std::error_code ec;
         StateLoan l = loan(n, ec);
@@ -591,6 +614,9 @@ public:
     template <class T>
     void write(const T& value) {
         detail::check_state_type<T>();
+        static_assert(!detail::is_byte_container_v<T>,
+                      "write<T> publishes T's own bytes; for the bytes a string_view, span or "
+                      "vector holds, use write_data");
         write_data(&value, sizeof(T));
     }
     /// Any contiguous container of bytes: std::string_view, std::string, std::vector<uint8_t>...
@@ -663,7 +689,7 @@ public:
         }
     }
 
-    /// Number of write_data calls so far (the state's version).
+    /// Number of states published so far (write_data, write<T>, published loans): the version.
     std::uint64_t version() const noexcept {
         return detail::state_version(impl().map());
     }

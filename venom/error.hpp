@@ -27,7 +27,7 @@ enum class errc : int {
     corrupt_channel,        ///< a value read from shared memory is out of range
     system_failure,         ///< an OS call failed in an unexpected way (see the message)
     state_busy,             ///< the state writer is busy: a StateLoan is out (publish or drop it)
-    wrong_size,             ///< a typed read: the state's size is not sizeof(T) (nothing was read)
+    wrong_size,             ///< a typed read: the state's size is not sizeof(T) (no T was read)
 };
 
 namespace detail {
@@ -83,7 +83,7 @@ public:
             return "state busy: a StateLoan of this daemon is still out; publish or drop it, "
                    "then retry the loan or write_data";
         case errc::wrong_size:
-            return "wrong size: the state's size is not the size of the type read; nothing was "
+            return "wrong size: the state's size is not the size of the type read; no value was "
                    "read. Check that the daemon writes that type (write<T>, loan<T>), and that "
                    "both sides were built with the same definition of it";
         case errc::system_failure:

@@ -311,8 +311,8 @@ public:
     ~ShellChannel() = default;
 
 private:
-    /// A typed read of exactly n bytes into out (seqlock_read's exact mode: wrong_size, with
-    /// nothing copied, for a state of any other length); T is checked at compile time.
+    /// A typed read of exactly n bytes into out (seqlock_read's exact mode: wrong_size for a
+    /// state of any other length); T is checked at compile time.
     template <class T>
     detail::snapshot read_exact(T* out, std::size_t n) const noexcept {
         detail::check_state_type<T>();
@@ -393,6 +393,8 @@ public:
     /// before the first write: the empty state), with nothing read; otherwise as read_data.
     template <class T>
     T read() const {
+        static_assert(!detail::is_byte_container_v<T>,
+                      "read<T> reads T's own bytes; for the state's bytes use read_data");
         T value;
         const detail::snapshot s = read_exact(&value, sizeof(T));
         if (s.ec == errc::wrong_size)
@@ -401,8 +403,9 @@ public:
         if (s.ec) throw error(s.ec, "read<T>");
         return value;
     }
-    /// Non-throwing form, straight into `out` (no copy in between, whatever T's size). On
-    /// wrong_size `out` is untouched; on timeout or corrupt_channel its bytes are unspecified.
+    /// Non-throwing form, straight into `out` (no copy in between, whatever T's size). On any
+    /// error `out`'s bytes are unspecified (untouched, unless a try copied part of a state that
+    /// a writer lapped before the error was found); only success gives a T the daemon wrote.
     template <class T>
     void read(T& out, std::error_code& ec, std::uint64_t* version = nullptr) const noexcept {
         const detail::snapshot s = read_exact(&out, sizeof(T));
@@ -410,7 +413,7 @@ public:
         if (version != nullptr) *version = s.version;
     }
 
-    /// Number of write_data calls the daemon has made (0: no state yet).
+    /// Number of states the daemon has published (write_data, write<T>, loans; 0: no state yet).
     std::uint64_t version() const noexcept {
         return detail::state_version(impl().map());
     }

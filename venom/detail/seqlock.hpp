@@ -50,6 +50,7 @@ constexpr void check_state_type() {
                   "T must be trivially copyable (no pointers or references into this process, no "
                   "virtual functions, no owning members such as std::string or std::vector)");
     static_assert(!std::is_pointer_v<T>, "a pointer means nothing in another process");
+    static_assert(!std::is_array_v<T>, "wrap the array in a struct (a typed state is one object)");
     static_assert(alignof(T) <= cache_line, "a state buffer's bytes are 64-byte aligned");
 }
 
@@ -106,7 +107,7 @@ inline std::uint64_t state_version(const ChannelMap& m) noexcept {
 
 /// Outcome of one read.
 struct snapshot {
-    std::error_code ec;       ///< empty, buffer_too_small (needed = length), corrupt_channel, timeout
+    std::error_code ec;       ///< empty, buffer_too_small (needed = length), wrong_size (exact reads), corrupt_channel, timeout
     std::size_t length = 0;   ///< the state's length (also when the buffer was too small)
     std::uint64_t version = 0;
 };
@@ -129,7 +130,9 @@ inline constexpr std::chrono::milliseconds seqlock_same_version_time{5};
 /// errc::timeout after `give_up` (a writer that always overwrites a state before any reader can
 /// copy it).
 /// `exact` (a typed read): only a state of exactly cap bytes is copied; any other length is
-/// reported as wrong_size with nothing copied (the empty state of version 0 too).
+/// reported as wrong_size (the empty state of version 0 too). A wrong_size copies nothing of
+/// its own, but an earlier try may have copied part of a state of the right size that a
+/// writer then lapped: on any error, out's bytes are unspecified.
 inline snapshot seqlock_read(const ChannelMap& m, void* out, std::size_t cap,
                              std::chrono::nanoseconds give_up = std::chrono::seconds(2),
                              bool exact = false) noexcept {
