@@ -149,7 +149,6 @@ inline int role_peer(const Args& a) {
                     std::int64_t next = now_ns();
                     std::uint64_t prev_v = 0;
                     for (std::uint64_t i = 0; i < cmd.count; ++i) {
-                        next += cmd.gap_ns;
                         if (cmd.spin_gap != 0) {
                             // The reader has seen the previous update (or 1 s passed), then
                             // the gap, spinning: the writer never sleeps, and no update is
@@ -161,6 +160,7 @@ inline int role_peer(const Args& a) {
                             next = now_ns() + cmd.gap_ns;
                             while (now_ns() < next) cpu_relax();
                         } else {
+                            next += cmd.gap_ns;
                             sleep_until_ns(next);
                         }
                         std::uint64_t v = 0;
@@ -584,6 +584,7 @@ inline void scenario_update_latency(const Settings& s, Report& rep, Checks& chk)
     const std::uint32_t mechs[rows] = {m_floor_spin, m_venom_busy,  m_floor_futex,
                                        m_venom_default, m_floor_spin, m_venom_busy};
     auto hot = [](int k) { return k >= 4; };
+    auto gap_of = [&](int k) { return hot(k) ? s.upd_hot_gap_ns : s.upd_gap_ns; };
     Table t("update-latency: from write_data returning to a waiting reader seeing the new version "
             "(negative: seen before the call returned); writer and reader pinned apart; one update "
             "every " + fmt_ns(static_cast<double>(s.upd_gap_ns)) + " (the writer sleeps between them), then a hot writer",
@@ -598,7 +599,7 @@ inline void scenario_update_latency(const Settings& s, Report& rep, Checks& chk)
         for (int r = 0; r < s.rounds; ++r) {
             for (int k = 0; k < rows; ++k) {
                 const std::uint32_t m = mechs[k];
-                const std::int64_t gap = hot(k) ? s.upd_hot_gap_ns : s.upd_gap_ns;
+                const std::int64_t gap = gap_of(k);
                 progress().set("update-latency: " + fmt_size(size) + ", round " + std::to_string(r + 1) +
                                "/" + std::to_string(s.rounds) + ", " + mech_info(m).label +
                                (hot(k) ? ", hot writer" : ""));
@@ -684,7 +685,7 @@ inline void scenario_update_latency(const Settings& s, Report& rep, Checks& chk)
             const Summary fc = summarize(from_call[k]);
             Record rec{"update-latency", mech_info(m).key,
                        std::string(mech_info(m).variant) + (hot(k) ? "-hot-writer" : ""), size, 1, {}, ""};
-            rec.set("gap_ns", static_cast<double>(hot(k) ? s.upd_hot_gap_ns : s.upd_gap_ns));
+            rec.set("gap_ns", static_cast<double>(gap_of(k)));
             rec.add_summary(sm);
             rec.set("p50_from_call_ns", fc.p50);
             std::string q50s, q99s;

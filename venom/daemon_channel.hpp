@@ -61,8 +61,9 @@ struct daemon_impl {
         w->daemon = d;
         return w;
     }
-    /// The sender of the last command handled, and how many of its staging lines that command
-    /// spanned: the idle wait looks at those lines while it spins (see wait_for_work).
+    /// The sender of the last command handled (a valid client id: handle() sets it only after
+    /// checking), and how many of its staging lines that command spanned: the idle wait looks
+    /// at those lines while it spins (see wait_for_work).
     std::uint32_t last_sender = 0;
     std::uint32_t last_sender_lines = 0;
 
@@ -321,9 +322,8 @@ struct daemon_impl {
         // not wait for it after the slot word, one dependent line transfer fewer. A hint: it
         // changes nothing (a prefetch), and costs a cached look when the guess is wrong.
         const unsigned char* ahead = reinterpret_cast<const unsigned char*>(&m.staging(last_sender));
-        const std::uint32_t ahead_lines = last_sender < m.max_clients ? last_sender_lines : 0;
         auto ready = [&] {
-            for (std::uint32_t k = 0; k < ahead_lines; ++k) prefetch_read(ahead + k * cache_line);
+            for (std::uint32_t k = 0; k < last_sender_lines; ++k) prefetch_read(ahead + k * cache_line);
             return queue_front(m, head, client);
         };
         auto abort = [&] {

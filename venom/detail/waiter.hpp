@@ -31,8 +31,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <thread>
-#include <utility>
 
 namespace venom::detail {
 
@@ -153,8 +151,7 @@ inline constexpr unsigned spins_per_check = 64;
 /// CPU to nobody (platform.hpp, yield_cpu: no context switch) doubles the checks until the next
 /// one, up to max_checks_per_yield; one that let another thread run - or a preemption since
 /// the last yield - sets it back to every check. (Timing the yield instead is fooled by a
-/// thread that runs briefly and yields back: the fuzzer's reader and daemon threads on a busy
-/// machine starved each other that way.)
+/// thread that runs briefly and yields back: the yield looks short, so it backs off.)
 struct YieldPacer {
     static constexpr unsigned max_checks_per_yield = 64;
     unsigned checks_per_yield = 1;
@@ -236,14 +233,6 @@ wait_status wait_until(const Event& ev, Ready&& ready, Abort&& abort, const Wait
         if (stop || abort()) return ready() ? wait_status::ready : wait_status::aborted;
         if (deadline.passed(clock::now())) return ready() ? wait_status::ready : wait_status::timed_out;
     }
-}
-
-/// wait_until with a fixed deadline (or time_point::max(): none).
-template <class Ready, class Abort>
-wait_status wait_until(const Event& ev, Ready&& ready, Abort&& abort, const WaitParams& params,
-                       clock::time_point deadline) {
-    Deadline d(deadline);
-    return wait_until(ev, std::forward<Ready>(ready), std::forward<Abort>(abort), params, d);
 }
 
 } // namespace venom::detail
