@@ -334,6 +334,34 @@ BOOST_AUTO_TEST_CASE(a_disagreeing_buffer_is_corrupt_within_milliseconds_on_a_lo
 }
 #endif
 
+BOOST_AUTO_TEST_CASE(exact_reads_of_forged_lengths) {
+    // A typed read (exact mode) of hostile lengths: over data_size is corrupt, never copied; any
+    // other length than cap is wrong_size, never copied; only exactly cap is read.
+    constexpr std::size_t data_size = 64;
+    HeapChannel ch(state_config(data_size, 3));
+    const auto in = bytes_of(1, 16);
+    vd::seqlock_write(ch.map(), in.data(), in.size());
+    std::vector<unsigned char> out(16, '#');
+    auto untouched = [&] { return std::count(out.begin(), out.end(), '#') == 16; };
+    for (std::uint64_t forged : {std::uint64_t{data_size + 1}, ~std::uint64_t{0}}) {
+        ch.buffer(1).length.store(forged);
+        const auto s = vd::seqlock_read(ch.map(), out.data(), out.size(), std::chrono::seconds(5), true);
+        BOOST_TEST((s.ec == errc::corrupt_channel), s.ec.message());
+        BOOST_TEST(untouched());
+    }
+    for (std::uint64_t forged : {std::uint64_t{0}, std::uint64_t{15}, std::uint64_t{17}, std::uint64_t{data_size}}) {
+        ch.buffer(1).length.store(forged);
+        const auto s = vd::seqlock_read(ch.map(), out.data(), out.size(), std::chrono::seconds(5), true);
+        BOOST_TEST((s.ec == errc::wrong_size), "length " << forged << ": " << s.ec.message());
+        BOOST_TEST(s.length == forged);
+        BOOST_TEST(untouched());
+    }
+    ch.buffer(1).length.store(16);
+    const auto s = vd::seqlock_read(ch.map(), out.data(), out.size(), std::chrono::seconds(5), true);
+    BOOST_TEST(!s.ec);
+    BOOST_TEST((out == in));
+}
+
 BOOST_AUTO_TEST_CASE(length_over_data_size_is_corrupt) {
     constexpr std::size_t data_size = 64;
     HeapChannel ch(state_config(data_size, 3));
