@@ -910,6 +910,62 @@ BOOST_AUTO_TEST_CASE(tail_run_ahead_or_behind_is_put_back) {
     }
 }
 
+/// The repair of a far-behind tail races with producers walking that tail up (each of their
+/// steps is a CAS of it): it must not need to win at its first attempt, and must stay bounded
+/// when it never wins. The hook stands in for the producers, moving tail between the daemon's
+/// read and its CAS every time.
+namespace tail_race {
+std::atomic<const vd::ChannelMap*> map{nullptr};
+std::atomic<unsigned> moves_left{0};
+std::atomic<unsigned> calls{0};
+void move_tail(vd::fault f) {
+    if (f != vd::fault::tail_repair) return;
+    calls.fetch_add(1);
+    if (moves_left.load() == 0) return;
+    moves_left.fetch_sub(1);
+    map.load()->shared->tail.fetch_add(1); // a producer helped tail on
+}
+} // namespace tail_race
+
+BOOST_AUTO_TEST_CASE(tail_repair_outlasts_producers_moving_the_tail) {
+    HeapChannel ch(queue_config(8, 100, 8));
+    const vd::ChannelMap& m = ch.map();
+    start_queue_at(m, 40);
+    const std::uint64_t head = 40;
+    tail_race::map.store(&m);
+    vd::fault_hook.store(&tail_race::move_tail);
+    struct Unhook {
+        ~Unhook() { vd::fault_hook.store(nullptr); }
+    } unhook;
+    for (std::uint64_t far : {std::uint64_t{1} << 40, std::uint64_t{1} << 51}) {
+        for (unsigned moves : {1u, 100u, vd::repair_tail_max_attempts - 1}) {
+            BOOST_TEST_CONTEXT("tail = head - " << far << ", moved " << moves << " times during the repair") {
+                m.shared->tail.store(head - far);
+                tail_race::moves_left.store(moves);
+                tail_race::calls.store(0);
+                BOOST_TEST(vd::queue_repair_tail(m, head), "repaired although it lost " << moves << " CASes");
+                BOOST_TEST(m.shared->tail.load() == head);
+                BOOST_TEST(tail_race::calls.load() == moves + 1);
+            }
+        }
+    }
+    // Producers that win every time: the repair gives up after its bound (check_queue tries
+    // again at its next look) rather than spin on.
+    m.shared->tail.store(head - (std::uint64_t{1} << 40));
+    tail_race::moves_left.store(~0u);
+    tail_race::calls.store(0);
+    BOOST_TEST(!vd::queue_repair_tail(m, head));
+    BOOST_TEST(tail_race::calls.load() == vd::repair_tail_max_attempts);
+    BOOST_TEST(m.shared->tail.load() == head - (std::uint64_t{1} << 40) + vd::repair_tail_max_attempts);
+    // Moved into the legitimate range meanwhile (head - 1 .. head + R): nothing to repair.
+    m.shared->tail.store(head - 3);
+    tail_race::moves_left.store(2);
+    tail_race::calls.store(0);
+    BOOST_TEST(!vd::queue_repair_tail(m, head));
+    BOOST_TEST(m.shared->tail.load() == head - 1, "left where the producers put it");
+    BOOST_TEST(tail_race::calls.load() == 2u);
+}
+
 // ================================================================================ real channel
 
 BOOST_AUTO_TEST_CASE(capacity_1_channel_loses_nothing) {

@@ -328,8 +328,12 @@ struct daemon_impl {
         };
         auto abort = [&] {
             if (stop_requested.load(std::memory_order_relaxed)) return true;
-            return !stuck && ++idle_checks % tail_check_every == 0 &&
-                   static_cast<std::int64_t>(m.shared->tail.load(std::memory_order_relaxed) - head) > 0;
+            if (stuck || ++idle_checks % tail_check_every != 0) return false;
+            // Tail past head with nothing published there (a hole), or further behind head
+            // than a publish in flight leaves it (a stray write: producers walk it up one CAS
+            // at a time): check_queue repairs either.
+            const auto d = static_cast<std::int64_t>(m.shared->tail.load(std::memory_order_relaxed) - head);
+            return d > 0 || d < -1;
         };
         // The idle slice starts lazily: a command that comes within the first spins reads no
         // clock. A repair due sooner ends the wait at its due time.

@@ -48,6 +48,7 @@
 #pragma once
 
 #include <venom/detail/channel_map.hpp>
+#include <venom/detail/fault.hpp>
 
 #include <cstdint>
 
@@ -169,15 +170,26 @@ inline bool queue_skip(const ChannelMap& m, std::uint64_t& head) noexcept {
     return true;
 }
 
+/// Daemon: a bound on queue_repair_tail's attempts. Producers walking a far-behind tail up
+/// CAS it at every step, so one attempt almost always loses to them (ASan builds lost it for
+/// seconds on end); each lost attempt reloads the tail and tries again, up to this many.
+inline constexpr unsigned repair_tail_max_attempts = 1024;
+
 /// Daemon: puts tail back to head if a write from outside the protocol moved it more than a
 /// ring ahead, or behind head (producers would find the queue full, or walk it up one CAS at a
 /// time). Legitimately head - 1 <= tail <= head + R: a producer's publish, which the daemon
 /// acquires, comes after its read of tail, and it moves tail on only after that. true: repaired.
 inline bool queue_repair_tail(const ChannelMap& m, std::uint64_t head) noexcept {
     std::uint64_t t = m.shared->tail.load(std::memory_order_relaxed);
-    const auto d = static_cast<std::int64_t>(t - head);
-    if (d >= -1 && d <= static_cast<std::int64_t>(m.ring_slots)) return false;
-    return m.shared->tail.compare_exchange_strong(t, head, std::memory_order_relaxed, std::memory_order_relaxed);
+    for (unsigned attempt = 0; attempt < repair_tail_max_attempts; ++attempt) {
+        const auto d = static_cast<std::int64_t>(t - head);
+        if (d >= -1 && d <= static_cast<std::int64_t>(m.ring_slots)) return false;
+        fault_point(fault::tail_repair);
+        // relaxed: tail carries no data. On failure t holds the tail a producer moved to.
+        if (m.shared->tail.compare_exchange_strong(t, head, std::memory_order_relaxed, std::memory_order_relaxed))
+            return true;
+    }
+    return false; // still out of range: the next check_queue tries again
 }
 
 /// Whether `word` may stand in the slot of position q while the daemon's head is at most q
