@@ -97,6 +97,7 @@ struct Stats {
     std::atomic<std::uint64_t> scribbles;      ///< writes made
     std::atomic<std::uint64_t> handled;        ///< commands the daemon's handler answered
     std::atomic<std::uint64_t> states;         ///< write_data calls
+    std::atomic<std::uint64_t> states_busy;    ///< write_data calls refused (state_busy: forged pins)
     // the shell's outcomes
     std::atomic<std::uint64_t> ok, wrong, timeouts, gone, corrupt, other_errors;
     std::atomic<std::uint64_t> reads_ok, read_errors;
@@ -187,8 +188,12 @@ VENOM_CHILD_ROLE(hostile_daemon) {
     const auto give_up = Clock::now() + 300s; // the test died: stop anyway
     std::thread writer([&] {
         for (std::uint64_t v = 1; !done.load(); ++v) {
-            daemon.write_data("state " + std::to_string(v));
-            stats->states.fetch_add(1);
+            // A pin word forged by the scribbling may hold a buffer back (view_pins.hpp): a
+            // refused write (state_busy) is counted, and the next one tries again.
+            const std::string st = "state " + std::to_string(v);
+            std::error_code ec;
+            daemon.write_data(st.data(), st.size(), ec);
+            (ec ? stats->states_busy : stats->states).fetch_add(1);
             std::this_thread::sleep_for(1ms);
         }
     });
@@ -342,10 +347,11 @@ template <class Done> ConnectTally connect_until(const std::string& name, Done&&
 }
 
 /// 50 newcomers in a row: each connects or is refused with a venom::error, within 5 s.
-ConnectTally fifty_connects(const std::string& name, const char* when) {
+ConnectTally fifty_connects(const std::string& name, const char* when,
+                            std::chrono::milliseconds request_timeout = 20ms) {
     ConnectTally t;
     for (int i = 0; i < 50; ++i) {
-        const ConnectOutcome o = connect_once(name, 20ms);
+        const ConnectOutcome o = connect_once(name, request_timeout);
         t.add(o);
         BOOST_TEST(o.seconds < 5.0, "connect " << i << " " << when << " took " << o.seconds << " s: " << o.text);
         if (!o.connected) BOOST_TEST(o.error.category().name() == std::string("venom"), o.text);
@@ -424,7 +430,7 @@ BOOST_AUTO_TEST_CASE(a_second_process_scribbling_while_the_daemon_and_a_shell_ru
                        << " read errors; reconnects " << stats->reconnects_ok.load() << " ok, "
                        << stats->reconnects_failed.load() << " refused (old shell kept)");
     BOOST_TEST_MESSAGE("daemon: " << stats->handled.load() << " commands answered, "
-                                  << stats->states.load() << " states published");
+                                  << stats->states.load() << " states published, " << stats->states_busy.load() << " refused (state_busy)");
     BOOST_TEST(shell_rc == 0, "the shell exited with " << shell_rc << " (negative: killed by that signal)");
     BOOST_TEST(daemon_rc == 0, "the daemon exited with " << daemon_rc << " (negative: killed by that signal)");
 }
@@ -962,8 +968,9 @@ void buggy_shell_scenario(scribble_scope scope) {
                                                                                      << " answers in 5 s)");
     // The buggy shell's last stray words in the ring cost a claim_timeout each until the
     // daemon repairs them (command_queue.hpp): the channel has settled once its repairs stop
-    // (no new one for 100 ms, twenty claim timeouts). Newcomers' 20 ms requests are judged
-    // after that.
+    // (no new one for 100 ms, twenty claim timeouts). Newcomers' requests are judged after
+    // that, with 200 ms each: the point is that they are served, and on 2 cores the honest
+    // shell's spinning and a sanitizer's slowdown can cost a newcomer a few scheduler slices.
     std::uint64_t repairs_settled = 0;
     {
         vd::AttachOptions ro;
@@ -984,7 +991,7 @@ void buggy_shell_scenario(scribble_scope scope) {
         BOOST_TEST(settled, "the daemon was still repairing the queue 5 s after the buggy shell left");
         repairs_settled = seen;
     }
-    const ConnectTally after = fifty_connects(name.str(), "after the buggy shell left");
+    const ConnectTally after = fifty_connects(name.str(), "after the buggy shell left", 200ms);
     BOOST_TEST_MESSAGE("after the buggy shell left: " << after.summary());
     BOOST_TEST(after.connected == 50);
     BOOST_TEST(after.answered >= 49, "newcomers answered after the buggy shell left: " << after.answered << " of 50 (" << after.summary() << ")");

@@ -94,7 +94,7 @@ sanitize() {
     echo "== TSan: the in-process (threaded) tests"
     cmake_build build/tsan RelWithDebInfo -DVENOM_SANITIZE=thread -DVENOM_BUILD_BENCH=OFF
     (cd build/tsan && VENOM_TEST_SCALE=0.2 TSAN_OPTIONS=halt_on_error=1 \
-        ctest --output-on-failure -j1 -R '^(api_test|config_error_test|seqlock_test|queue_test|wait_test|state_loan_test)$')
+        ctest --output-on-failure -j1 -R '^(api_test|config_error_test|seqlock_test|queue_test|wait_test|state_loan_test|view_test)$')
     echo "== libFuzzer: 60 s over the seed corpus"
     bash tools/fuzz.sh 60
     echo "== sanitizers passed in $((SECONDS - t0)) s"

@@ -446,7 +446,9 @@ void stat_json(const Inspection& ins, const Counters& c0, const Counters& c1) {
             .end_object();
         j.kv("wait_policy", wait_policy_name(cb.wait_policy));
         j.key("state").begin_object().kv("version", c1.version).kv("length", c1.state_length)
-            .kv("updates_per_s", per_second(c0.version, c1.version, dt)).end_object();
+            .kv("updates_per_s", per_second(c0.version, c1.version, dt))
+            .kv("pinned_buffers", c1.pinned_buffers).kv("state_busy", c1.state_busy)
+            .kv("pins_cleared", c1.pins_cleared).end_object();
         j.key("queue").begin_object().kv("depth", c1.depth(m.cmd_slots)).kv("capacity", m.cmd_slots)
             .kv("head", c1.head).kv("tail", c1.tail).end_object();
         j.key("commands").begin_object().kv("handled", c1.handled)
@@ -487,6 +489,9 @@ std::string stat_text(const Inspection& ins, const Counters& c0, const Counters&
       << ", max_clients " << m.max_clients << ", max_response_size " << human_bytes(m.max_response_size) << "\n";
     o << "state     version " << c1.version << " (" << human_bytes(c1.state_length) << "), "
       << fixed(per_second(c0.version, c1.version, dt)) << " updates/s\n";
+    o << "views     " << c1.pinned_buffers << " of the " << m.state_buffers - 1
+      << " buffers other than the newest held by views; writes refused (state_busy) " << c1.state_busy
+      << "; dead shells' pins cleared " << c1.pins_cleared << "\n";
     o << "queue     depth " << c1.depth(m.cmd_slots) << " of " << m.cmd_slots << " (head " << c1.head
       << ", tail " << c1.tail << ")\n";
     o << "commands  handled " << c1.handled << " (" << fixed(per_second(c0.handled, c1.handled, dt))

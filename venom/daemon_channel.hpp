@@ -9,6 +9,7 @@
 #include <venom/detail/response_slot.hpp>
 #include <venom/detail/segment.hpp>
 #include <venom/detail/seqlock.hpp>
+#include <venom/detail/view_pins.hpp>
 #include <venom/detail/waiter.hpp>
 
 #include <atomic>
@@ -54,6 +55,9 @@ struct daemon_impl {
         std::mutex mutex;               ///< one write_data, loan or publish at a time
         daemon_impl* daemon = nullptr;  ///< null once the daemon closed (guarded by mutex)
         bool loan_out = false;          ///< a StateLoan is out (guarded by mutex)
+        /// Per client slot: until when its last liveness probe (a pin in the writer's way:
+        /// view_pins.hpp) counts (guarded by mutex).
+        std::vector<clock::time_point> pin_owner_alive_until;
     };
     std::shared_ptr<writer_state> writer = make_writer(this);
     static std::shared_ptr<writer_state> make_writer(daemon_impl* d) {
@@ -61,6 +65,30 @@ struct daemon_impl {
         w->daemon = d;
         return w;
     }
+    /// The writer's W2 (view_pins.hpp): the buffers views pin, asked with `candidate`'s seq
+    /// odd. A client whose pin is in the way is probed (at most once per pin_owner_recheck); a
+    /// dead one's pins are cleared and count for nothing. \pre writer->mutex held.
+    std::uint32_t pinned_buffers_now(std::uint32_t candidate, std::uint64_t candidate_old) noexcept {
+        const ChannelMap& m = map();
+        auto& alive_until = writer->pin_owner_alive_until;
+        return pinned_buffers(m, candidate, candidate_old, [&](std::uint32_t i, ViewPins& pins) {
+            const auto now = clock::now();
+            if (i < alive_until.size() && now < alive_until[i]) return true;
+            if (client_alive(segment_lock, i)) {
+                if (i < alive_until.size()) alive_until[i] = now + pin_owner_recheck;
+                return true;
+            }
+            for (std::uint32_t n = clear_dead_pins(pins); n != 0; --n) bump(m.cb->pins_cleared);
+            return false;
+        });
+    }
+    /// state_begin with this daemon's views. \pre writer->mutex held.
+    state_write begin_write() noexcept {
+        state_write w = state_begin(map(), [this](std::uint32_t c, std::uint64_t old) { return pinned_buffers_now(c, old); });
+        if (w.buffer == nullptr) bump(map().cb->state_busy);
+        return w;
+    }
+
     /// The sender of the last command handled (a valid client id: handle() sets it only after
     /// checking), and how many of its staging lines that command spanned: the idle wait looks
     /// at those lines while it spins (see wait_for_work).
@@ -534,6 +562,7 @@ public:
             impl->segment.bind_events(impl->name, impl->incarnation, access);
             impl->segment.events->open_all();
             impl->last_request.assign(impl->segment.map.max_clients, 0);
+            impl->writer->pin_owner_alive_until.assign(impl->segment.map.max_clients, detail::clock::time_point{});
             const std::uint64_t segment_size = impl->segment.map.cb->segment_size;
             if (!impl->segment_lock.try_lock(detail::segment_daemon_byte))
                 throw error(errc::system_failure, "could not lock " + live + " (another process "
@@ -557,18 +586,40 @@ public:
     ~DaemonChannel() = default;
 
     /// Publishes a new state (replaces the old one). Throws message_too_large over data_size.
-    /// Never waits for readers; wait-free apart from the internal writer mutex.
-    /// Throws state_busy while a StateLoan of this daemon is out.
+    /// Never waits for readers; wait-free apart from the internal writer mutex (and, when a
+    /// view's pin is in its way, a liveness probe of that shell, at most every 10 ms each).
+    /// Throws state_busy while a StateLoan of this daemon is out, or when shells' views pin
+    /// every state buffer but the newest (nothing written; ShellChannel::view).
     void write_data(const void* data, std::size_t size) {
+        std::error_code ec;
+        write_data(data, size, ec);
+        if (ec == errc::message_too_large)
+            throw error(ec, "write_data of " + std::to_string(size) + " bytes; data_size is " +
+                                std::to_string(impl().map().data_size));
+        if (ec) throw error(ec, busy_text("write_data"));
+    }
+    /// Non-throwing form: ec is message_too_large or state_busy (nothing written: a loan is
+    /// out, or views pin every buffer but the newest; busy_reason() says which).
+    void write_data(const void* data, std::size_t size, std::error_code& ec) noexcept {
         auto& d = impl();
         const auto& m = d.map();
-        if (size > m.data_size)
-            throw error(errc::message_too_large, "write_data of " + std::to_string(size) +
-                                                     " bytes; data_size is " +
-                                                     std::to_string(m.data_size));
+        ec.clear();
+        if (size > m.data_size) {
+            ec = make_error_code(errc::message_too_large);
+            return;
+        }
         std::lock_guard<std::mutex> guard(d.writer->mutex);
-        if (d.writer->loan_out) throw error(errc::state_busy, loan_out_text("write_data"));
-        detail::seqlock_write(m, data, size);
+        if (d.writer->loan_out) {
+            ec = make_error_code(errc::state_busy);
+            return;
+        }
+        const detail::state_write w = d.begin_write();
+        if (w.buffer == nullptr) {
+            ec = make_error_code(errc::state_busy);
+            return;
+        }
+        detail::racy_copy_to_shared(w.data, data, size);
+        detail::state_publish(m, w, size);
     }
 
     /// Lends the buffer of the next version, n <= data_size bytes of it, for writing in place
@@ -581,10 +632,11 @@ public:
         if (ec == errc::message_too_large)
             throw error(ec, "loan of " + std::to_string(n) + " bytes; data_size is " +
                                 std::to_string(impl().map().data_size));
-        if (ec) throw error(ec, loan_out_text("loan"));
+        if (ec) throw error(ec, busy_text("loan"));
         return l;
     }
-    /// Non-throwing form: an inactive loan and ec (message_too_large, state_busy) on failure.
+    /// Non-throwing form: an inactive loan and ec (message_too_large, state_busy: a loan is
+    /// out, or views pin every buffer but the newest) on failure.
     StateLoan loan(std::size_t n, std::error_code& ec) noexcept {
         auto& d = impl();
         const auto& m = d.map();
@@ -599,9 +651,13 @@ public:
             ec = make_error_code(errc::state_busy);
             return l;
         }
+        l.write_ = d.begin_write();
+        if (l.write_.buffer == nullptr) {
+            ec = make_error_code(errc::state_busy);
+            return StateLoan();
+        }
         d.writer->loan_out = true;
         l.token_ = d.writer;
-        l.write_ = detail::state_begin(m);
         l.size_ = n;
         return l;
     }
@@ -700,10 +756,30 @@ public:
     const std::string& name() const noexcept { return impl().name; }
     const ChannelConfig& config() const noexcept { return impl().config; }
 
+    /// Why the writer refuses a write now (state_busy): a loan out, or views; "" if neither.
+    std::string busy_reason() const {
+        auto& d = impl();
+        std::lock_guard<std::mutex> guard(d.writer->mutex);
+        if (d.writer->loan_out) return "a StateLoan of this daemon is still out; publish or drop it first";
+        const auto& m = d.map();
+        // The newest buffer is never written, pinned or not: count the others.
+        const std::uint32_t newest = detail::state_buffer_of(m.cb->state_word.load(std::memory_order_relaxed));
+        const std::uint32_t mask =
+            detail::pinned_buffers(m, m.state_buffers, 0, [](std::uint32_t, detail::ViewPins&) { return true; }) &
+            ~(1u << newest);
+        std::uint32_t pinned = 0;
+        for (std::uint32_t b = 0; b < m.state_buffers; ++b) pinned += (mask >> b) & 1u;
+        if (pinned + 1 < m.state_buffers) return "";
+        return "views pin " + std::to_string(pinned) + " of the " + std::to_string(m.state_buffers - 1) +
+               " state buffers other than the newest (a view holds its buffer until released; views of "
+               "the newest version share one)";
+    }
+
 private:
     explicit DaemonChannel(std::unique_ptr<detail::daemon_impl> p) noexcept : impl_(std::move(p)) {}
-    static std::string loan_out_text(const char* what) {
-        return std::string(what) + ": a StateLoan of this daemon is still out; publish or drop it first";
+    std::string busy_text(const char* what) const {
+        std::string why = busy_reason();
+        return std::string(what) + ": " + (why.empty() ? "views pinned every state buffer but the newest" : why);
     }
     detail::daemon_impl& impl() const noexcept {
         assert(impl_ && "use of a moved-from venom::DaemonChannel");

@@ -80,8 +80,10 @@ public:
             return "corrupt channel: a value in shared memory is out of range; the daemon should "
                    "be restarted";
         case errc::state_busy:
-            return "state busy: a StateLoan of this daemon is still out; publish or drop it, "
-                   "then retry the loan or write_data";
+            return "state busy: nothing was written; a StateLoan of this daemon is still out "
+                   "(publish or drop it), or shells' views pin every state buffer but the newest "
+                   "(they must release views, or the channel needs more state_buffers); retry the "
+                   "loan or write_data";
         case errc::wrong_size:
             return "wrong size: the state's size is not the size of the type read; no value was "
                    "read. Check that the daemon writes that type (write<T>, loan<T>), and that "

@@ -9,6 +9,7 @@
 #include <venom/detail/response_slot.hpp>
 #include <venom/detail/segment.hpp>
 #include <venom/detail/seqlock.hpp>
+#include <venom/detail/view_pins.hpp>
 #include <venom/detail/waiter.hpp>
 
 #include <cassert>
@@ -45,6 +46,9 @@ struct shell_impl {
     /// the most it reads ahead.
     std::uint32_t last_answer_lines = 0;
     static constexpr std::size_t answer_lookahead_lines = 2;
+    /// This shell's views (view_pins.hpp). A view holds a shared_ptr to this impl: the slot,
+    /// and with it the pins, stays ours until the last view is released.
+    ViewTable views;
 
     const ChannelMap& map() const noexcept { return segment.map; }
 
@@ -269,6 +273,86 @@ struct shell_impl {
 
 } // namespace detail
 
+/// A version of the state read in place (ShellChannel::view): data() and size() are the bytes
+/// the daemon published as version(), and they do not change while the view lives - the
+/// daemon writes other buffers meanwhile (view_pins.hpp), and a write that finds every buffer
+/// but the newest held by views fails with state_busy instead. Release views promptly: each
+/// one holds a state buffer back (views of one version share it). Movable, not copyable; may be
+/// released from any thread. A view keeps its shell's connection and mapping (it outlives the
+/// ShellChannel, and the daemon: a dead daemon's last state stays readable through it).
+/// The empty state (version 0, before the first write) is a view of size 0.
+class StateView {
+public:
+    StateView() noexcept = default;
+    StateView(StateView&& o) noexcept { take(o); }
+    StateView& operator=(StateView&& o) noexcept {
+        if (this != &o) {
+            release();
+            take(o);
+        }
+        return *this;
+    }
+    StateView(const StateView&) = delete;
+    StateView& operator=(const StateView&) = delete;
+    ~StateView() { release(); }
+
+    /// Whether this view holds a version (taken, not yet released or moved from).
+    bool active() const noexcept { return owner_ != nullptr; }
+    explicit operator bool() const noexcept { return active(); }
+    /// The version's bytes (64-byte aligned); null for the empty state or an inactive view.
+    const unsigned char* data() const noexcept { return data_; }
+    std::size_t size() const noexcept { return size_; }
+    std::uint64_t version() const noexcept { return version_; }
+
+    /// Lets the version go: the daemon may reuse its buffer (once no other view of it in this
+    /// shell remains). data() is not to be read after this. Nothing if not active.
+    void release() noexcept {
+        if (owner_ == nullptr) return;
+        if (slot_ != detail::view_taken::no_slot) owner_->views.release(owner_->map(), owner_->id, slot_);
+        owner_.reset();
+        data_ = nullptr;
+        size_ = 0;
+    }
+
+private:
+    friend class ShellChannel;
+    std::shared_ptr<detail::shell_impl> owner_;
+    std::uint32_t slot_ = detail::view_taken::no_slot;
+    const unsigned char* data_ = nullptr;
+    std::size_t size_ = 0;
+    std::uint64_t version_ = 0;
+
+    void take(StateView& o) noexcept {
+        owner_ = std::move(o.owner_);
+        slot_ = o.slot_;
+        data_ = o.data_;
+        size_ = o.size_;
+        version_ = o.version_;
+        o.data_ = nullptr;
+        o.size_ = 0;
+    }
+};
+
+/// A view of a state holding one T (ShellChannel::view<T>): value() is the daemon's T, in place.
+template <class T>
+class TypedView {
+public:
+    TypedView() noexcept = default;
+    bool active() const noexcept { return view_.active(); }
+    explicit operator bool() const noexcept { return active(); }
+    /// The T. \pre active() (a moved-from or released view has none).
+    const T& value() const noexcept { return *reinterpret_cast<const T*>(view_.data()); }
+    const T* operator->() const noexcept { return reinterpret_cast<const T*>(view_.data()); }
+    const T& operator*() const noexcept { return value(); }
+    std::uint64_t version() const noexcept { return view_.version(); }
+    void release() noexcept { view_.release(); }
+
+private:
+    friend class ShellChannel;
+    explicit TypedView(StateView v) noexcept : view_(std::move(v)) {}
+    StateView view_;
+};
+
 /// A client of a channel. Movable, not copyable.
 ///
 /// Threads: request() and wait_for_update() from one thread at a time (one outstanding
@@ -319,7 +403,7 @@ private:
         return detail::seqlock_read(impl().map(), out, n, std::chrono::seconds(2), true);
     }
     static ShellChannel connect_once(std::string_view name, const ShellOptions& options) {
-        auto impl = std::make_unique<detail::shell_impl>();
+        auto impl = std::make_shared<detail::shell_impl>();
         impl->name = std::string(name);
         impl->options = options;
         impl->wait.policy = options.wait;
@@ -418,6 +502,56 @@ public:
         return detail::state_version(impl().map());
     }
 
+    /// The newest complete version, read in place (StateView): no copy, and bytes that cannot
+    /// change while the view lives. Any number of views may be out. Throws corrupt_channel,
+    /// or timeout (the daemon overwrote every version for
+    /// 2 s before one could be pinned). Lock-free against the daemon (a mutex orders this
+    /// shell's own threads); after the daemon is gone it views the last state it published.
+    StateView view() const {
+        std::error_code ec;
+        StateView v = view(ec);
+        if (ec) throw error(ec, "view of \"" + impl().name + "\"");
+        return v;
+    }
+    /// Non-throwing form: an inactive view and ec on failure.
+    StateView view(std::error_code& ec) const noexcept {
+        auto& s = impl();
+        const detail::view_taken t = s.views.take(s.map(), s.id, s.generation, [](detail::view_step) {});
+        ec = t.ec;
+        StateView v;
+        if (ec) return v;
+        v.owner_ = impl_;
+        v.slot_ = t.slot;
+        v.data_ = t.data;
+        v.size_ = t.length;
+        v.version_ = t.version;
+        return v;
+    }
+
+    /// A view of the state as a T (the daemon writes it with write<T> or loan<T>). Throws
+    /// wrong_size if the state is not sizeof(T) bytes (the empty state too); otherwise as view().
+    template <class T>
+    TypedView<T> view() const {
+        detail::check_state_type<T>();
+        StateView v = view();
+        if (v.size() != sizeof(T) || v.version() == 0)
+            throw error(errc::wrong_size, "view<T>: the state is " + std::to_string(v.size()) + " bytes (version " +
+                                              std::to_string(v.version()) + "), T is " + std::to_string(sizeof(T)));
+        return TypedView<T>(std::move(v));
+    }
+    /// Non-throwing form: an inactive view and ec (wrong_size, or as view(ec)) on failure.
+    template <class T>
+    TypedView<T> view(std::error_code& ec) const noexcept {
+        detail::check_state_type<T>();
+        StateView v = view(ec);
+        if (ec) return TypedView<T>();
+        if (v.size() != sizeof(T) || v.version() == 0) {
+            ec = make_error_code(errc::wrong_size);
+            return TypedView<T>();
+        }
+        return TypedView<T>(std::move(v));
+    }
+
     /// Waits until the version is above `seen` (spin, then sleep). Returns true on an update,
     /// false on timeout; throws daemon_gone once the daemon is gone.
     bool wait_for_update(std::uint64_t seen, std::chrono::nanoseconds timeout) {
@@ -496,7 +630,7 @@ public:
     }
 
 private:
-    explicit ShellChannel(std::unique_ptr<detail::shell_impl> p) noexcept : impl_(std::move(p)) {}
+    explicit ShellChannel(std::shared_ptr<detail::shell_impl> p) noexcept : impl_(std::move(p)) {}
     detail::shell_impl& impl() const noexcept {
         assert(impl_ && "use of a moved-from venom::ShellChannel");
         return *impl_;
@@ -509,7 +643,7 @@ private:
             what += ": " + s.last_error_text;
         throw error(ec, what);
     }
-    std::unique_ptr<detail::shell_impl> impl_;
+    std::shared_ptr<detail::shell_impl> impl_;
 };
 
 } // namespace venom

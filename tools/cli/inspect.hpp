@@ -71,6 +71,8 @@ struct Counters {
     std::uint64_t state_length = 0;  ///< bytes of the newest state
     std::uint64_t head = 0, tail = 0;
     std::uint64_t handled = 0, malformed = 0, stale = 0, handler_errors = 0, repairs = 0;
+    std::uint64_t state_busy = 0, pins_cleared = 0; ///< writes refused for views; dead shells' pins cleared
+    std::uint32_t pinned_buffers = 0;               ///< buffers other than the newest that views hold now
 
     std::uint64_t depth(std::uint32_t capacity) const {
         if (tail < head) return 0;
@@ -132,6 +134,13 @@ public:
         c.stale = b.commands_stale.load(std::memory_order_relaxed);
         c.handler_errors = b.handler_errors.load(std::memory_order_relaxed);
         c.repairs = b.queue_repairs.load(std::memory_order_relaxed);
+        c.state_busy = b.state_busy.load(std::memory_order_relaxed);
+        c.pins_cleared = b.pins_cleared.load(std::memory_order_relaxed);
+        // As the writer would count them (view_pins.hpp), read from outside: a moment's picture.
+        const std::uint32_t mask =
+            vd::pinned_buffers(m, m.state_buffers, 0, [](std::uint32_t, vd::ViewPins&) { return true; });
+        for (std::uint32_t i = 0; i < m.state_buffers; ++i)
+            if (i != vd::state_buffer_of(word) && (mask >> i) & 1u) ++c.pinned_buffers;
         return c;
     }
 

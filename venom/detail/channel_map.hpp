@@ -124,6 +124,9 @@ struct ChannelMap {
     WaitWord& response_wait(std::uint32_t id) const noexcept {
         return *reinterpret_cast<WaitWord*>(client_area(id) + client_wait_line * cache_line);
     }
+    ViewPins& pins(std::uint32_t id) const noexcept {
+        return *reinterpret_cast<ViewPins*>(client_area(id) + client_pins_line * cache_line);
+    }
     StagingHeader& staging(std::uint32_t id) const noexcept {
         return *reinterpret_cast<StagingHeader*>(client_area(id) + client_staging_line * cache_line);
     }

@@ -17,6 +17,7 @@
 //             |  line 0-2  identity, configuration, region offsets (daemon, at create)|
 //             |  line 3    state word: version and buffer   (daemon per write_data) |
 //             |  line 4    head mirror and counters         (daemon per command)    |
+//             |            (the state_busy and pins_cleared counters: per write)    |
 //             +-------------------------------------------------------------------+
 //   state --> | StateBuffer[state_buffers]: header | data   (daemon)   shells: R    |
 //             +-------------------------------------------------------------------+
@@ -28,7 +29,8 @@
 //             +-------------------------------------------------------------------+
 //   clients > | ClientArea[max_clients], each a whole number of pages:              |
 //             |  line 0 record (connect) | line 1 requests | line 2 answer wait |   |
-//             |  line 3 staging: header + command bytes           owner: RW, rest R |
+//             |  line 3 view pins | line 4 staging: header + command bytes         |
+//             |                                                  owner: RW, rest R |
 //             +-------------------------------------------------------------------+
 //
 // Writers. Every line has one writer, except the WaitWords (an event's `epoch` is bumped by
@@ -77,7 +79,7 @@ inline constexpr std::size_t cache_line = 64;
 /// "VENOMCH\0" little-endian: the first word of every ControlBlock.
 inline constexpr std::uint64_t channel_magic = 0x0048434d4f4e4556ull;
 /// Bumped whenever any struct in this file, or the meaning of a field, changes.
-inline constexpr std::uint32_t layout_version = 5;
+inline constexpr std::uint32_t layout_version = 6;
 
 /// Name under which the daemon constructs an offset_ptr to the ControlBlock in Boost's index (for
 /// a debugger's view; venom itself finds the block through the NameRecord, never the index).
@@ -183,6 +185,8 @@ struct ControlBlock {
     std::atomic<std::uint64_t> commands_stale;     ///< dropped: sender disconnected
     std::atomic<std::uint64_t> handler_errors;     ///< handler threw or answered too much
     std::atomic<std::uint64_t> queue_repairs;      ///< holes skipped, tails put back (command_queue.hpp)
+    std::atomic<std::uint64_t> state_busy;         ///< writes and loans refused: views pinned every buffer but the newest
+    std::atomic<std::uint64_t> pins_cleared;       ///< pin words of dead shells cleared (view_pins.hpp)
 };
 
 /// The lines every shell writes (mapped read-write by all): the queue's tail and the events.
@@ -226,7 +230,18 @@ struct ClientRecord {
     std::atomic<std::uint64_t> connected_unix_ns;
 };
 
-/// Header of a client's staging area (ClientArea line 3): the command, written by its client
+/// Pin words per shell: one per version it views (views of one version share a word), a
+/// cache line of them. Each word holds a buffer of its own, so with at most
+/// limits::max_state_buffers (8) buffers a shell never runs out (config.hpp checks it).
+inline constexpr std::uint32_t views_per_shell = 8;
+
+/// A client's view pins (ClientArea line 3; view_pins.hpp has the protocol): written by its
+/// client when it takes or releases a view, read by the daemon at each write.
+struct ViewPins {
+    std::atomic<std::uint64_t> pin[views_per_shell];
+};
+
+/// Header of a client's staging area (ClientArea line 4): the command, written by its client
 /// before it claims a queue position; the bytes start right after it (staging_inline_capacity
 /// in the same line) and run on for max_cmd_size bytes. Only its client writes it.
 struct StagingHeader {
@@ -241,7 +256,8 @@ inline constexpr std::size_t staging_inline_capacity = cache_line - staging_head
 inline constexpr std::size_t client_record_line = 0;   ///< ClientRecord
 inline constexpr std::size_t client_requests_line = 1; ///< requests sent (client, per request)
 inline constexpr std::size_t client_wait_line = 2;     ///< the answer's WaitWord
-inline constexpr std::size_t client_staging_line = 3;  ///< StagingHeader + command bytes
+inline constexpr std::size_t client_pins_line = 3;     ///< ViewPins
+inline constexpr std::size_t client_staging_line = 4;  ///< StagingHeader + command bytes
 inline constexpr std::size_t client_fixed_bytes = client_staging_line * cache_line + staging_header_bytes;
 
 /// Header of one state buffer; the data (data_size bytes) follows at +64.
@@ -313,6 +329,7 @@ static_assert(offsetof(ControlBlock, state_word) == 3 * cache_line,
               "the state word alone on line 3: readers poll it, nothing else changes there");
 static_assert(offsetof(ControlBlock, head) == 4 * cache_line,
               "the head mirror and counters (changed per command) off the state word's line");
+static_assert(offsetof(ControlBlock, pins_cleared) + 8 == 5 * cache_line, "counters fill line 4 exactly");
 static_assert(sizeof(ControlBlock) == 5 * cache_line, "ControlBlock is five lines");
 static_assert(offsetof(SharedLines, tail) == 0 && offsetof(SharedLines, cmd_wait) == cache_line &&
                   offsetof(SharedLines, space_wait) == 2 * cache_line &&
@@ -323,6 +340,8 @@ static_assert(sizeof(ResponseSlot) == 16 && response_inline_capacity == 48,
               "an answer of up to 48 bytes shares the header's line");
 static_assert(sizeof(StagingHeader) == 16 && staging_inline_capacity == 48,
               "a command of up to 48 bytes shares the staging header's line");
+static_assert(sizeof(ViewPins) == cache_line && std::is_standard_layout_v<ViewPins>,
+              "a shell's pins are one line: the daemon reads one line per client per write");
 static_assert(sizeof(ClientRecord) <= cache_line && sizeof(WaitWord) <= cache_line,
               "each client line holds what it names");
 static_assert(sizeof(StateBuffer) <= header_bytes, "a state buffer's header fits the line before its data");

@@ -359,6 +359,8 @@ std::uint32_t claim_client_slot(const ChannelMap& m, LockFile& segment_file, std
                 continue;
             }
             grant(i);
+            // A dead predecessor's view pins (view_pins.hpp), before this shell pins anything.
+            for (auto& pin : m.pins(i).pin) pin.store(0, std::memory_order_relaxed);
             ClientRecord& rec = m.client(i);
             // relaxed: only the slot's holder writes these; the release store of state publishes them.
             generation = rec.generation.load(std::memory_order_relaxed) + 1;

@@ -140,6 +140,7 @@ inline ControlBlock* lay_out_channel(unsigned char* block, const ChannelConfig& 
         std::memset(area, 0, client_fixed_bytes);
         new (area + client_record_line * cache_line) ClientRecord();
         new (area + client_wait_line * cache_line) WaitWord();
+        new (area + client_pins_line * cache_line) ViewPins();
         new (area + client_staging_line * cache_line) StagingHeader();
     }
     for (std::uint32_t i = 0; i < c.state_buffers; ++i) new (state + i * s.state_stride) StateBuffer();

@@ -3,9 +3,11 @@
 // Design. state_buffers (N >= 2) buffers, each {seq, length, data}; ControlBlock::state_word
 // holds the number of completed writes (the version) and the buffer holding the newest one
 // (make_state_word), so a reader finds it without a division. Version v lives in buffer
-// (buffer of v - 1) + 1, wrapping at N.
+// (buffer of v - 1) + 1, wrapping at N, unless views pin that one (view_pins.hpp): then in
+// the next buffer no view pins, and nowhere (state_busy) if they pin all but the newest.
 //   owners:  the daemon (single writer) writes everything; readers only read.
-//   writer:  (v, b) = (version + 1, next buffer)
+//   writer:  (v, b) = (version + 1, a buffer other than the newest that no view pins:
+//            view_pins.hpp; with no views, the next one in turn)
 //            b.seq = 2v + 1 (odd: being written); copy data (or the caller writes it in
 //            place: a StateLoan, between state_begin and state_publish); b.length = n
 //            b.seq = 2v (SYNC POINT WRITE: buffer complete); state_word = (v, b) (seq_cst:
@@ -62,25 +64,54 @@ struct state_write {
     unsigned char* data = nullptr; ///< data_size bytes of the buffer
 };
 
-/// The writer's half, step 1: takes the buffer of the next version and marks it being written
+/// No buffer is pinned (a writer without views: tests, tools).
+struct no_pins {
+    std::uint32_t operator()(std::uint32_t, std::uint64_t) const noexcept { return 0; }
+};
+
+/// The writer's half, step 1: takes a buffer for the next version and marks it being written
 /// (odd seq). Until state_publish, readers go on reading the newest complete version; a write
 /// never published (an abandoned loan) leaves the buffer odd and the version where it was, and
-/// the next write takes the same buffer again. \pre one writer at a time (the daemon
-/// serialises writes and loans).
-inline state_write state_begin(const ChannelMap& m) noexcept {
+/// the next write may take the same buffer again.
+/// The candidates are every buffer but the newest, from the one after it on (with no views
+/// the buffers are used in turn). `pinned(c, old)`, asked after c's seq is odd (view_pins.hpp,
+/// W1-W3; old: c's seq before), gives the mask of buffers views pin: a pinned c gets its seq back and the next
+/// candidate is tried (each with its own W1-W2: a dead shell's pin is cleared only when it
+/// is in a candidate's way). Every candidate pinned: w.buffer is null, nothing
+/// changed (state_busy). \pre one writer at a time (the daemon serialises writes and loans).
+template <class Pinned = no_pins>
+state_write state_begin(const ChannelMap& m, Pinned&& pinned = Pinned{}) noexcept {
     ControlBlock& cb = *m.cb;
     // relaxed: only this writer stores the state word.
     const std::uint64_t word = cb.state_word.load(std::memory_order_relaxed);
     state_write w;
     w.version = state_version_of(word) + 1;
-    w.index = state_buffer_of(word) + 1;
-    if (w.index >= m.state_buffers || w.version == 1) w.index = 0;
-    w.buffer = &m.buffer(w.index);
-    w.buffer->seq.store(2 * w.version + 1, std::memory_order_relaxed);
-    // The odd seq must be visible before any byte of the new data (readers' s2 check).
-    std::atomic_thread_fence(std::memory_order_release);
-    w.data = m.buffer_data(*w.buffer);
-    return w;
+    // Before the first write no buffer holds a version: all are candidates, from buffer 0.
+    const std::uint32_t newest = w.version == 1 ? m.state_buffers : state_buffer_of(word);
+    for (std::uint32_t step = 0; step < m.state_buffers; ++step) {
+        const std::uint32_t c = newest >= m.state_buffers ? step : (newest + 1 + step) % m.state_buffers;
+        if (c == newest) continue;
+        StateBuffer& b = m.buffer(c);
+        // relaxed: only this writer stores seq.
+        const std::uint64_t old = b.seq.load(std::memory_order_relaxed);
+        // seq_cst: W1 of the view handshake (view_pins.hpp), before pinned()'s seq_cst reads.
+        b.seq.store(2 * w.version + 1, std::memory_order_seq_cst);
+        const std::uint32_t mask = pinned(c, old);
+        if ((mask & (1u << c)) != 0) {
+            // release: nothing was written; copy readers that saw `old` before keep a valid copy.
+            b.seq.store(old, std::memory_order_release);
+            continue;
+        }
+        // The odd seq must be visible before any byte of the new data (readers' s2 check):
+        // the seq_cst store above orders it on every platform; the fence says so for readers
+        // of this code and costs nothing after it.
+        std::atomic_thread_fence(std::memory_order_release);
+        w.index = c;
+        w.buffer = &b;
+        w.data = m.buffer_data(b);
+        return w;
+    }
+    return w; // every candidate pinned: w.buffer == nullptr
 }
 
 /// The writer's half, step 2: the first n bytes of w.data are the new version; readers see it.
@@ -92,12 +123,16 @@ inline void state_publish(const ChannelMap& m, const state_write& w, std::size_t
     notify_published(m.state_event());
 }
 
-/// The writer's half, whole: a copy of data[0, n) becomes the next version.
+/// The writer's half, whole: a copy of data[0, n) becomes the next version. false: every
+/// buffer but the newest is pinned (state_begin), nothing written.
 /// \pre one writer at a time, n <= data_size.
-inline void seqlock_write(const ChannelMap& m, const void* data, std::size_t n) noexcept {
-    const state_write w = state_begin(m);
+template <class Pinned = no_pins>
+bool seqlock_write(const ChannelMap& m, const void* data, std::size_t n, Pinned&& pinned = Pinned{}) noexcept {
+    const state_write w = state_begin(m, pinned);
+    if (w.buffer == nullptr) return false;
     racy_copy_to_shared(w.data, data, n);
     state_publish(m, w, n);
+    return true;
 }
 
 /// The state's version (number of writes) as a reader sees it.

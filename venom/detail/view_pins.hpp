@@ -1,0 +1,297 @@
+// venom/detail/view_pins.hpp - views: reading a state buffer in place, pinned against reuse.
+//
+// Design. A shell that views a version pins its buffer: it writes a pin word naming the
+// buffer in its own client area (layout.hpp: ViewPins, ClientArea line 3; views_per_shell
+// words, one cache line, written only by that shell). The writer (the daemon, seqlock.hpp:
+// state_begin) never takes a buffer that a pin names, and never the newest one; when every
+// other buffer is pinned it takes none and the write fails with state_busy. The writer never
+// waits for a reader.
+//   owners:  pin words: their shell (and the daemon, which clears a dead shell's: below);
+//            StateBuffer::seq and the state word: the daemon (seqlock.hpp).
+//   pin word: 0 = none; else make_pin(generation, v, b) = pin_flag | generation << 48 |
+//            (v mod 2^44) << 3 | b: "client of this connection generation views version v,
+//            in buffer b". Only b matters to the writer; the generation tells a dead shell's
+//            pin from its successor's (the clear below is a CAS of the exact value).
+//   reader (ShellChannel::view, one of its free pin words P):
+//     R1  (v, b) = state word (acquire: SYNC POINT READ: published); v == 0: the empty
+//         state, no pin needed
+//     R2  P = make_pin(g, v, b)                                            (seq_cst)
+//     R3  s = b.seq                                                        (seq_cst)
+//     R4  s == 2v: the view holds version v, whole (R3 also acquires the writer's release
+//         of 2v: SYNC POINT READ: buffer complete); else P = 0 and retry from R1
+//     R5  release: P = 0 (release: every read of the bytes comes before the writer's
+//         acquire of the cleared pin; SYNC POINT WRITE: view released)
+//   writer (state_begin, for candidate c != newest, in turn):
+//     W1  old = c.seq; c.seq = 2V + 1 (odd: being written)                 (seq_cst)
+//     W2  read every client's pin words                                    (seq_cst)
+//     W3  a live client's pin names c and the version c held (old / 2): c.seq = old
+//         (nothing was written), next candidate; none: write version V into c (seqlock.hpp
+//         goes on from there). A pin naming another version is no reader's (below): ignored.
+// Why a view's bytes never change under it. Let R accept at R4 and W be any write of c that
+// starts (W1) while R's pin is still stored. R2 and R3, W1 and W2 are seq_cst, so they lie in
+// one total order S, each pair in program order.
+//   - W2 after R2 in S: W2 reads R's pin (or, once R released, a later value) and leaves c
+//     alone (W3). A dead-shell clear cannot remove it: R's pin carries R's generation and the
+//     clear is a CAS of the dead shell's exact value.
+//   - W2 before R2 in S: then W1 < W2 < R2 < R3 in S, so R3 reads W's odd value or a later
+//     one of c.seq. R accepts only 2v, so it read W's own 2V = 2v after W's data (a complete
+//     version, written before R accepted - nothing of W writes after its 2V), or a later
+//     writer's 2V', which the same argument applies to; a restore (W3) puts back the value c
+//     held, with c's bytes untouched.
+//   Hence no write starts on c while the pin stands, after R accepted. And a pin (v, c) that
+//   a write W finds while c holds u != v cannot be accepted: the write that put u into c
+//   did not see the pin (or it would not have written c), so its W2 - and its W1 - came
+//   before R2 in S, and R3 reads that odd value or a later one, never the older 2v. So the
+//   writer counts only pins of the version their buffer holds. The newest buffer is
+//   never a candidate, so a reader that pins the newest version never fails R4 unless a newer
+//   one was published meanwhile (then R1 sees it): the retry loop ends, bounded as reads are
+//   (seqlock.hpp: a newest buffer that keeps disagreeing is corrupt_channel).
+// Process death or stall. A reader stopped at any step holds at most its pins: the writer
+// writes other buffers (state_busy once every buffer but the newest is pinned). A reader
+// killed with pins out: the daemon, finding a pin of client i in its way, probes C_i
+// (liveness.hpp; at most once per pin_owner_recheck per client, the system call off the write
+// path otherwise) and, if no process holds it, CASes that client's pin words from the values
+// it read to 0 (ControlBlock::pins_cleared). The next shell to take slot i zeroes them too,
+// before it pins anything. The daemon killed: views stay valid, the mapping is the shell's.
+// A view keeps its shell's connection (slot, mapping) until it is released.
+// Corrupt values: a pin naming no buffer (b >= state_buffers), or a version its buffer does
+// not hold, is ignored; one naming a buffer and its version can only hold that buffer back.
+// A shell (or a stray write into its own pages) can so make writes fail with state_busy -
+// README, Security - for as long as it lives, but it cannot write any other shell's pins, nor
+// the state.
+#pragma once
+
+#include <venom/config.hpp>
+#include <venom/detail/channel_map.hpp>
+#include <venom/detail/seqlock.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <system_error>
+#include <thread>
+
+namespace venom::detail {
+
+static_assert(views_per_shell >= limits::max_state_buffers,
+              "a shell can pin every buffer at once: it never runs out of pin words");
+
+inline constexpr std::uint64_t pin_flag = std::uint64_t{1} << 47;
+inline constexpr unsigned pin_version_shift = state_index_bits;
+inline constexpr unsigned pin_version_bits = 44;
+inline constexpr unsigned pin_generation_shift = 48;
+inline constexpr std::uint64_t pin_buffer_mask = (1u << state_index_bits) - 1;
+
+constexpr std::uint64_t make_pin(std::uint64_t generation, std::uint64_t version, std::uint32_t buffer) noexcept {
+    return pin_flag | (generation << pin_generation_shift) |
+           ((version & ((std::uint64_t{1} << pin_version_bits) - 1)) << pin_version_shift) | buffer;
+}
+constexpr bool pin_set(std::uint64_t pin) noexcept { return (pin & pin_flag) != 0; }
+constexpr std::uint32_t pin_buffer(std::uint64_t pin) noexcept {
+    return static_cast<std::uint32_t>(pin & pin_buffer_mask);
+}
+static_assert(pin_version_shift + pin_version_bits == 47 && pin_generation_shift == 48,
+              "buffer, version, flag and generation fields do not overlap");
+
+/// The daemon rechecks a pinning client's liveness (a system call) at most this often.
+inline constexpr std::chrono::milliseconds pin_owner_recheck{10};
+
+/// The version field of a pin (v mod 2^44).
+constexpr std::uint64_t pin_version(std::uint64_t pin) noexcept {
+    return (pin >> pin_version_shift) & ((std::uint64_t{1} << pin_version_bits) - 1);
+}
+/// The pin version a buffer's seq stands for: its complete version mod 2^44, or no_pin_version
+/// (odd: being written or abandoned; 0: never written). No reader can hold such a buffer.
+inline constexpr std::uint64_t no_pin_version = ~std::uint64_t{0};
+constexpr std::uint64_t pin_version_of_seq(std::uint64_t seq) noexcept {
+    return (seq & 1) != 0 || seq == 0 ? no_pin_version : (seq / 2) & ((std::uint64_t{1} << pin_version_bits) - 1);
+}
+
+/// Writer, W2: a bitmask of the buffers that some client's pin holds (bit b: buffer b), read
+/// seq_cst after the candidate's odd seq (the W1/W2 half of the handshake). `candidate_old` is
+/// the candidate's seq before W1 (pass state_buffers as the candidate for a plain look).
+/// A pin counts only if its version is the one its buffer holds: a reader accepts a pin only
+/// when R3 reads that version's 2v, and every pin stored before a buffer's last write was seen
+/// by that write (or could not be accepted), so a pin naming another version - stale, or
+/// forged by a stray write - is never a reader's. `owner(i, pins)` is asked about each client i
+/// with a pin that holds `candidate`: it returns false once it has cleared a dead client's
+/// pins (they then count for nothing). O(max_clients) lines.
+/// \pre the caller is the writer (it reads the other buffers' seq as the only one who writes them).
+template <class Owner>
+std::uint32_t pinned_buffers(const ChannelMap& m, std::uint32_t candidate, std::uint64_t candidate_old,
+                             Owner&& owner) noexcept {
+    std::uint64_t holds[1u << state_index_bits];
+    for (std::uint32_t x = 0; x < m.state_buffers; ++x)
+        // relaxed: the writer's own stores.
+        holds[x] = pin_version_of_seq(x == candidate ? candidate_old : m.buffer(x).seq.load(std::memory_order_relaxed));
+    std::uint32_t mask = 0;
+    for (std::uint32_t i = 0; i < m.max_clients; ++i) {
+        ViewPins& p = m.pins(i);
+        std::uint32_t mine = 0;
+        for (std::uint32_t k = 0; k < views_per_shell; ++k) {
+            // seq_cst: W2 (see the design note); also acquires a released pin's reads (R5).
+            const std::uint64_t w = p.pin[k].load(std::memory_order_seq_cst);
+            if (pin_set(w) && pin_buffer(w) < m.state_buffers && pin_version(w) == holds[pin_buffer(w)])
+                mine |= 1u << pin_buffer(w);
+        }
+        if ((mine & (1u << candidate)) != 0 && !owner(i, p)) mine = 0;
+        mask |= mine;
+    }
+    return mask;
+}
+
+/// Daemon: clears dead client `i`'s pin words (CAS from what it reads: a successor's pins,
+/// carrying another generation, stay). Returns how many it cleared.
+inline std::uint32_t clear_dead_pins(ViewPins& p) noexcept {
+    std::uint32_t n = 0;
+    for (std::uint32_t k = 0; k < views_per_shell; ++k) {
+        std::uint64_t w = p.pin[k].load(std::memory_order_relaxed);
+        // relaxed: the dead shell reads nothing any more; the writer's next scan is seq_cst.
+        if (w != 0 && p.pin[k].compare_exchange_strong(w, 0, std::memory_order_relaxed, std::memory_order_relaxed)) ++n;
+    }
+    return n;
+}
+
+/// Reader, R2-R4 for one try: pins (v, b) in pin word `k` of client `id` and checks the
+/// buffer still holds v. `after_pin` runs between R2 and R3 (tests force interleavings there;
+/// a no-op otherwise). true: pinned; false: the pin is cleared again (retry from R1).
+template <class AfterPin>
+bool pin_try(const ChannelMap& m, std::uint32_t id, std::uint32_t k, std::uint64_t pin, std::uint64_t v,
+             std::uint32_t b, AfterPin&& after_pin) noexcept {
+    std::atomic<std::uint64_t>& word = m.pins(id).pin[k];
+    word.store(pin, std::memory_order_seq_cst); // R2
+    after_pin();
+    // seq_cst: R3 (also acquire: SYNC POINT READ: buffer complete, pairs with state_publish).
+    if (m.buffer(b).seq.load(std::memory_order_seq_cst) == 2 * v) return true;
+    word.store(0, std::memory_order_relaxed); // nothing was read through it
+    return false;
+}
+
+/// Reader, R5: releases pin word `k` of client `id`.
+inline void pin_release(const ChannelMap& m, std::uint32_t id, std::uint32_t k) noexcept {
+    // release: SYNC POINT WRITE: view released (our reads of the buffer come first).
+    m.pins(id).pin[k].store(0, std::memory_order_release);
+}
+
+/// Where ViewTable::take calls its hook: after R1 (before R2), and after R2 (before R3).
+enum class view_step { before_pin, before_check };
+
+/// A view taken (ViewTable::take): the bytes of one version, pinned. slot == no_slot: the
+/// empty state of version 0 (nothing pinned) or an error.
+struct view_taken {
+    static constexpr std::uint32_t no_slot = ~0u;
+    std::error_code ec; ///< empty, corrupt_channel, timeout
+    std::uint32_t slot = no_slot;
+    const unsigned char* data = nullptr;
+    std::size_t length = 0;
+    std::uint64_t version = 0;
+};
+
+/// A shell's pin words as this process uses them: views of one version share a word (a count
+/// of them here, in process memory); thread-safe. The shell's client slot `id` and connection
+/// `generation` are fixed for the table's life.
+class ViewTable {
+public:
+    /// R1-R4: a view of the newest version. Retries while a writer starts on the buffer
+    /// between R1 and R3 (each retry sees a newer version), yielding after a few tries; gives
+    /// up with timeout after `give_up`, and with corrupt_channel when the published version
+    /// stays put while its buffer disagrees with it (as seqlock_read). `hook(view_step)` runs
+    /// between R1 and R2 and between R2 and R3 of each try (tests force interleavings there).
+    template <class Hook>
+    view_taken take(const ChannelMap& m, std::uint32_t id, std::uint64_t generation, Hook&& hook,
+                    std::chrono::nanoseconds give_up = std::chrono::seconds(2)) noexcept {
+        std::lock_guard<std::mutex> guard(mutex_);
+        view_taken r;
+        clock::time_point end{}, same_since{};
+        std::uint64_t last_v = 0;
+        unsigned same_v = 0;
+        for (unsigned attempt = 0;; ++attempt) {
+            // R1. SYNC POINT READ: published (pairs with state_publish's seq_cst store).
+            const std::uint64_t word = m.cb->state_word.load(std::memory_order_acquire);
+            const std::uint64_t v = state_version_of(word);
+            const std::uint32_t b = state_buffer_of(word);
+            r.version = v;
+            if (v == 0) return r; // the empty state: nothing to pin
+            if (b >= m.state_buffers) return fail(r, errc::corrupt_channel);
+            same_v = (v == last_v) ? same_v + 1 : 0;
+            if (same_v == 0) same_since = clock::time_point{};
+            last_v = v;
+            if (same_v > seqlock_same_version_tries) return fail(r, errc::corrupt_channel);
+            std::uint32_t k = view_taken::no_slot;
+            for (std::uint32_t i = 0; i < views_per_shell; ++i) {
+                if (slots_[i].refs != 0 && slots_[i].version == v && slots_[i].buffer == b) { // already pinned here
+                    ++slots_[i].refs;
+                    return held(r, m, i);
+                }
+                if (slots_[i].refs == 0 && k == view_taken::no_slot) k = i;
+            }
+            // Each word in use holds a buffer of its own (the writer never reuses a pinned
+            // buffer), and views_per_shell >= state_buffers: a word is always free, unless
+            // something wrote our pin words or the buffers' seq from outside the protocol.
+            if (k == view_taken::no_slot) return fail(r, errc::corrupt_channel);
+            hook(view_step::before_pin);
+            if (pin_try(m, id, k, make_pin(generation, v, b), v, b, [&] { hook(view_step::before_check); })) {
+                // relaxed: stored before the 2v that R3 acquired; the buffer is ours now.
+                const std::uint64_t n = m.buffer(b).length.load(std::memory_order_relaxed);
+                if (n > m.data_size) {
+                    pin_release(m, id, k);
+                    return fail(r, errc::corrupt_channel);
+                }
+                slots_[k] = slot{1, v, b, static_cast<std::size_t>(n)};
+                return held(r, m, k);
+            }
+            // A writer started on b after R1 (b is no longer the newest): look again.
+            if (attempt >= seqlock_fast_tries) {
+                const auto now = clock::now();
+                if (attempt == seqlock_fast_tries) end = saturating_add(now, give_up);
+                else if (now >= end) return fail(r, errc::timeout);
+                if (same_since == clock::time_point{}) same_since = now;
+                else if (now - same_since >= seqlock_same_version_time) return fail(r, errc::corrupt_channel);
+                std::this_thread::yield();
+            } else {
+                cpu_relax();
+            }
+        }
+    }
+
+    /// R5 for one view of slot k: the last view of a version releases its pin word.
+    void release(const ChannelMap& m, std::uint32_t id, std::uint32_t k) noexcept {
+        std::lock_guard<std::mutex> guard(mutex_);
+        if (k >= views_per_shell || slots_[k].refs == 0) return;
+        if (--slots_[k].refs == 0) pin_release(m, id, k);
+    }
+
+    /// Views held now (for tests and tools): pin words in use, and views in all.
+    std::uint32_t words_in_use() const noexcept {
+        std::lock_guard<std::mutex> guard(mutex_);
+        std::uint32_t n = 0;
+        for (const slot& s : slots_) n += s.refs != 0;
+        return n;
+    }
+
+private:
+    struct slot {
+        std::uint32_t refs = 0; ///< views of this version in this process
+        std::uint64_t version = 0;
+        std::uint32_t buffer = 0;
+        std::size_t length = 0;
+    };
+    mutable std::mutex mutex_;
+    slot slots_[views_per_shell];
+
+    static view_taken& fail(view_taken& r, errc e) noexcept {
+        r.ec = make_error_code(e);
+        r.slot = view_taken::no_slot;
+        return r;
+    }
+    view_taken& held(view_taken& r, const ChannelMap& m, std::uint32_t k) const noexcept {
+        r.slot = k;
+        r.version = slots_[k].version;
+        r.length = slots_[k].length;
+        r.data = m.buffer_data(m.buffer(slots_[k].buffer));
+        return r;
+    }
+};
+
+} // namespace venom::detail
