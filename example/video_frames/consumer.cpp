@@ -1,9 +1,14 @@
 // example/video_frames/consumer.cpp - a video consumer: takes each new frame as it appears,
-// verifies its checksum, and prints the frame rate and copy bandwidth it achieved.
+// in place (a view: no copy), verifies its checksum there, and prints the frame rate, what a
+// view cost and the CPU it used.
 //
 //   venom_video_consumer [channel] [seconds]
 //
 // It runs until the producer stops (or the time limit); exit 1 if a frame failed its check.
+// An inference or render step would work on view.data() where the check is: the frame stays
+// whole and unchanged until the view is released (the producer draws into other buffers
+// meanwhile). Release it before waiting for the next frame: a view kept across frames holds a
+// buffer the producer then cannot draw into.
 #include "frame.hpp"
 
 #include <venom/venom.hpp>
@@ -11,9 +16,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <cstdlib>
+#include <cstring>
 #include <string>
-#include <thread>
 #include <vector>
 
 namespace {
@@ -31,11 +37,12 @@ int main(int argc, char** argv) {
     const double seconds = argc > 2 ? std::atof(argv[2]) : 10.0;
     try {
         auto shell = connect_when_up(name);
-        std::vector<unsigned char> frame(video::frame_bytes); // one buffer, reused for every frame
         std::uint64_t seen = shell.version(), frames = 0, bad = 0, dropped = 0, last = 0;
-        std::vector<double> copy_ms;
+        std::vector<double> view_ms;
         std::chrono::steady_clock::time_point first{}, latest{};
-        const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+        const auto start = std::chrono::steady_clock::now();
+        const std::clock_t cpu0 = std::clock();
+        const auto end = start + std::chrono::duration<double>(seconds);
         while (std::chrono::steady_clock::now() < end) {
             bool updated = false;
             try {
@@ -46,16 +53,16 @@ int main(int argc, char** argv) {
             }
             if (!updated) continue;
             const auto t0 = std::chrono::steady_clock::now();
-            std::error_code ec;
-            const std::size_t n = shell.read_data(frame.data(), frame.size(), ec, &seen);
+            venom::StateView frame = shell.view(); // the newest frame, where it lies
             const auto t1 = std::chrono::steady_clock::now();
-            if (ec) throw venom::error(ec, "read_data");
-            copy_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+            view_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+            seen = frame.version();
             video::FrameHeader h;
             std::memcpy(&h, frame.data(), sizeof h);
-            const bool ok = n == video::frame_bytes && h.magic == video::magic && h.width == video::width &&
-                            h.height == video::height &&
+            const bool ok = frame.size() == video::frame_bytes && h.magic == video::magic &&
+                            h.width == video::width && h.height == video::height &&
                             h.checksum == video::checksum(frame.data() + sizeof h);
+            frame.release(); // done with it: the producer may draw into its buffer again
             if (!ok) {
                 ++bad;
                 std::fprintf(stderr, "consumer: frame %llu failed its check\n", static_cast<unsigned long long>(h.frame_no));
@@ -67,16 +74,21 @@ int main(int argc, char** argv) {
             last = h.frame_no;
             ++frames;
         }
-        std::sort(copy_ms.begin(), copy_ms.end());
+        const double cpu_s = static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC;
+        const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::sort(view_ms.begin(), view_ms.end());
         const double span = std::chrono::duration<double>(latest - first).count();
         const double fps = frames > 1 && span > 0 ? static_cast<double>(frames - 1) / span : 0.0;
-        const double median = copy_ms.empty() ? 0.0 : copy_ms[copy_ms.size() / 2];
+        const double median = view_ms.empty() ? 0.0 : view_ms[view_ms.size() / 2];
         std::printf("consumer %u: %llu frames verified, %llu bad, %llu skipped; %.1f fps\n", shell.client_id(),
                     static_cast<unsigned long long>(frames), static_cast<unsigned long long>(bad),
                     static_cast<unsigned long long>(dropped), fps);
-        std::printf("consumer %u: read_data median %.1f ms = %.1f GB/s; delivered %.2f GB/s\n", shell.client_id(),
-                    median, median > 0 ? static_cast<double>(video::frame_bytes) / (median * 1e6) : 0.0,
-                    fps * static_cast<double>(video::frame_bytes) / 1e9);
+        std::printf("consumer %u: each frame viewed in place (median %.4f ms per view): %llu copies of %.1f MB "
+                    "out of shared memory not made (%.1f GB); CPU %.2f%% of one core\n",
+                    shell.client_id(), median, static_cast<unsigned long long>(frames),
+                    static_cast<double>(video::frame_bytes) / 1e6,
+                    static_cast<double>(frames) * static_cast<double>(video::frame_bytes) / 1e9,
+                    wall_s > 0 ? 100.0 * cpu_s / wall_s : 0.0);
         if (bad != 0 || frames == 0) return 1;
     } catch (const venom::error& e) {
         std::fprintf(stderr, "consumer: %s\n", e.what());

@@ -4,11 +4,13 @@
 //   venom_video_producer [channel] [seconds] [fps]
 //
 // Each frame is drawn straight into the channel's next state buffer (DaemonChannel::loan): no
-// copy into shared memory. The state area holds state_buffers frames; 2 buffers (199 MB of
-// /dev/shm) are enough at 30 fps: a consumer then has one frame time (33 ms) to copy the
-// newest frame, and copying 99.5 MB takes a few ms to a few tens of ms. Docker's default
-// /dev/shm (64 MB) is too small: the producer says so (errc::out_of_memory) - run the
-// container with --shm-size=512m.
+// copy into shared memory; consumers view it where it lies (ShellChannel::view): no copy out.
+// The state area holds state_buffers frames, 3 here (299 MB of /dev/shm): the newest, the one
+// being drawn, and one that a consumer still viewing the previous frame may hold - so a
+// consumer has a whole frame time (33 ms) past the next frame to finish with a frame. When
+// consumers hold every buffer but the newest, the frame is skipped (state_busy: counted) and
+// the next one is drawn on time. Docker's default /dev/shm (64 MB) is too small: the producer
+// says so (errc::out_of_memory) - run the container with --shm-size=512m.
 #include "frame.hpp"
 
 #include <venom/venom.hpp>
@@ -39,7 +41,7 @@ int main(int argc, char** argv) {
     std::signal(SIGTERM, on_signal);
 
     venom::ChannelConfig config{video::frame_bytes, 4, 8}; // data_size, cmd_slots, max_clients
-    config.state_buffers = 2;                              // 2 x 99.5 MB of /dev/shm
+    config.state_buffers = 3;                              // 3 x 99.5 MB of /dev/shm
     try {
         auto daemon = venom::DaemonChannel::create(name, config);
 
@@ -65,7 +67,7 @@ int main(int argc, char** argv) {
         const auto period = std::chrono::duration<double>(1.0 / fps);
         const auto start = std::chrono::steady_clock::now();
         std::vector<double> frame_ms;
-        std::uint64_t n = 0;
+        std::uint64_t n = 0, busy = 0;
         while (!g_stop) {
             const auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                          period * static_cast<double>(n));
@@ -75,7 +77,13 @@ int main(int argc, char** argv) {
             std::this_thread::sleep_until(due);
             ++n;
             const auto t0 = std::chrono::steady_clock::now();
-            venom::StateLoan loan = daemon.loan(video::frame_bytes); // the next buffer; readers keep the last frame
+            std::error_code ec;
+            venom::StateLoan loan = daemon.loan(video::frame_bytes, ec); // a free buffer; readers keep the last frame
+            if (ec == venom::errc::state_busy) { // consumers' views hold every other buffer: skip this frame
+                ++busy;
+                continue;
+            }
+            if (ec) throw venom::error(ec, "loan");
             unsigned char* pixels = loan.data() + sizeof(video::FrameHeader);
             if (std::find(painted.begin(), painted.end(), loan.data()) == painted.end()) {
                 paint_gradient(pixels);
@@ -95,10 +103,11 @@ int main(int argc, char** argv) {
         const double median = frame_ms.empty() ? 0.0 : frame_ms[frame_ms.size() / 2];
         std::printf("producer: %llu frames in %.2f s (%.1f fps); each drawn in place and published "
                     "(median %.2f ms per frame): %llu copies of %.1f MB into shared memory not made "
-                    "(%.1f GB)\n",
+                    "(%.1f GB); %llu skipped (views held every other buffer)\n",
                     static_cast<unsigned long long>(n), elapsed, static_cast<double>(n) / elapsed, median,
-                    static_cast<unsigned long long>(n), static_cast<double>(video::frame_bytes) / 1e6,
-                    static_cast<double>(n) * static_cast<double>(video::frame_bytes) / 1e9);
+                    static_cast<unsigned long long>(n - busy), static_cast<double>(video::frame_bytes) / 1e6,
+                    static_cast<double>(n - busy) * static_cast<double>(video::frame_bytes) / 1e9,
+                    static_cast<unsigned long long>(busy));
     } catch (const venom::error& e) {
         std::fprintf(stderr, "producer: %s\n", e.what());
         return 1;
