@@ -45,6 +45,13 @@ struct Settings {
     double frame_hz = 30;
     double frame_seconds = 2.0;
     std::vector<int> frame_readers{1, 2};
+    // zero-copy: per-frame cost at these sizes (and the 8K frame), with these reader counts;
+    // frames at frame_hz with each (hold fraction of a frame time) x (state_buffers) x (readers)
+    std::vector<std::uint64_t> zc_sizes{65536, 1u << 20, 16u << 20, 7680ull * 4320 * 3};
+    std::vector<int> zc_readers{1, 4};
+    std::vector<int> zc_frame_readers{1, 4};
+    std::vector<std::uint32_t> zc_buffers{2, 3, 4};
+    std::vector<double> zc_hold_fractions{0.25, 1.5};
 
     // update-latency
     std::uint64_t upd_iters = 200;       ///< updates per segment
@@ -100,6 +107,9 @@ struct Settings {
         s.bc_seconds = 2.0;
         s.frame_seconds = 5.0;
         s.frame_readers = {1, 2, 3};
+        s.zc_readers = {1, 2, 4};
+        s.zc_frame_readers = {1, 2, 4};
+        s.zc_hold_fractions = {0.25, 1.0, 1.5};
         s.upd_iters = 500;
         s.upd_sizes = {64, 65536};
         s.idle_busy_seconds = 5.0;
@@ -127,6 +137,11 @@ struct Settings {
         s.frame_size = 7680ull * 4320 * 3 / 64;
         s.frame_seconds = 0.3;
         s.frame_readers = {1};
+        s.zc_sizes = {65536, 1u << 20};
+        s.zc_readers = {1};
+        s.zc_frame_readers = {1};
+        s.zc_buffers = {2, 3};
+        s.zc_hold_fractions = {0.25};
         s.upd_iters = 30;
         s.idle_seconds = 0.5;
         s.idle_busy_seconds = 0.3;

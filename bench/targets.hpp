@@ -65,6 +65,26 @@ inline void judge_targets(Report& rep) {
                                      "(64 B, from the write_data call, hot writer)",
                                      measured, status});
     }
+    // Issue "Zero-copy state": a view of the 8K frame against copying it; readers' CPU at 30 fps.
+    add("a view of the 8K frame (99.5 MB) costs < 1% of copying it (view / memcpy, per reader)",
+        list([](const Record& r) {
+                 return r.scenario == "zero-copy" && r.variant == "static" && r.size >= (64u << 20);
+             },
+             "ratio_vs_memcpy", [](double v) { return v < 0.01; },
+             [](const Record& r) { return std::to_string(r.peers) + " reader(s)"; }));
+    {
+        std::string measured;
+        int status = -1;
+        for (const Record& r : rep.records)
+            if (r.scenario == "zero-copy" && r.variant == "frames-hold-0.25" && r.peers == 4 &&
+                r.get("buffers") == 3) {
+                const double v = r.get("reader_cpu_pct");
+                measured = fmt("%.2f%% of a core (slowest of 4)", v);
+                status = v < 1.0 ? 1 : 0;
+            }
+        rep.targets.push_back(Target{"4 readers viewing 8K frames at 30 fps use < 1% CPU each (3 buffers)",
+                                     measured.empty() ? "not measured" : measured, status});
+    }
     add("unix socket p50 >= 30x venom p50 (default policy)",
         list([](const Record& r) { return r.scenario == "rpc-latency" && r.mechanism == "uds"; },
              "ratio_p50_vs_venom", [](double v) { return v >= 30; }, by_size));

@@ -13,6 +13,7 @@
 #include "scenario_idle.hpp"
 #include "scenario_latency.hpp"
 #include "scenario_throughput.hpp"
+#include "scenario_zerocopy.hpp"
 #include "settings.hpp"
 #include "targets.hpp"
 
@@ -27,7 +28,7 @@ namespace po = boost::program_options;
 
 namespace {
 
-const char* const all_scenarios[] = {"rpc-latency", "rpc-throughput", "broadcast", "update-latency", "idle"};
+const char* const all_scenarios[] = {"rpc-latency", "rpc-throughput", "broadcast", "update-latency", "zero-copy", "idle"};
 
 int run_role(const std::string& role, const std::vector<std::string>& kv) {
     vb::Args a;
@@ -43,6 +44,8 @@ int run_role(const std::string& role, const std::vector<std::string>& kv) {
         if (role == "tp_uds_client") return vb::role_tp_uds_client(a);
         if (role == "bc_writer") return vb::role_bc_writer(a);
         if (role == "bc_reader") return vb::role_bc_reader(a);
+        if (role == "zc_writer") return vb::role_zc_writer(a);
+        if (role == "zc_reader") return vb::role_zc_reader(a);
         if (role == "idle_daemon") return vb::role_idle_daemon(a);
         if (role == "idle_shell") return vb::role_idle_shell(a);
     } catch (const std::exception& e) {
@@ -151,6 +154,10 @@ int main(int argc, char** argv) {
         "                  new version, against a raw spin and a raw futex wait on a version word;\n"
         "                  then a hot writer (it spins 20 us between updates) to a spinning reader:\n"
         "                  the one-way latency, from the write_data call.\n"
+        "  zero-copy       loans and views: the cost of a view against read_data and memcpy at 64 KiB\n"
+        "                  .. 8K frame size, 1 and 4 readers; 8K frames at 30 Hz drawn into loans and\n"
+        "                  viewed in place by readers that hold each a part of the frame time: publish\n"
+        "                  to view held, the readers' CPU, and state_busy at 2, 3 and 4 state buffers.\n"
         "  idle            CPU used by a daemon and shells with nothing to do, over 5 s.\n"
         "\n"
         "Ratios: venom/floor (>1: venom is slower than the floor by that factor), alt/venom (>1: the\n"
@@ -163,7 +170,7 @@ int main(int argc, char** argv) {
         ("help,h", "this text")
         ("scenario,s", po::value<std::vector<std::string>>()->composing(),
          "run only this scenario (repeatable, or comma-separated): rpc-latency, rpc-throughput, "
-         "broadcast, update-latency, idle")
+         "broadcast, update-latency, zero-copy, idle")
         ("full", "the full mode: 20 rounds, 5x more samples, up to 4 readers and 8 idle shells "
                  "(about 10 minutes); default is the quick mode (under 2 minutes on 2 cores)")
         ("smoke", "every scenario, tiny (a few seconds); checks that the figures are sane "
@@ -300,6 +307,7 @@ int main(int argc, char** argv) {
                 else if (sc == "rpc-throughput") vb::scenario_rpc_throughput(s, rep, chk);
                 else if (sc == "broadcast") vb::scenario_broadcast(s, rep, chk);
                 else if (sc == "update-latency") vb::scenario_update_latency(s, rep, chk);
+                else if (sc == "zero-copy") vb::scenario_zero_copy(s, rep, chk);
                 else if (sc == "idle") vb::scenario_idle(s, rep, chk);
             } catch (const std::exception& e) {
                 chk.failures.push_back(sc + ": " + e.what());
