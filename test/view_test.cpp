@@ -51,7 +51,7 @@ template <class Hook>
 int heap_write(const vd::ChannelMap& m, Hook&& hook) {
     const vd::state_write w = vd::state_begin(m, [&](std::uint32_t c, std::uint64_t old) {
         hook(true);
-        const std::uint32_t mask = vd::pinned_buffers(m, c, old, [](std::uint32_t, vd::ViewPins&) { return true; });
+        const std::uint32_t mask = vd::pinned_buffers(m, c, old, [](std::uint32_t, const std::uint64_t*) { return true; });
         hook(false);
         return mask;
     });
@@ -177,7 +177,9 @@ BOOST_AUTO_TEST_CASE(every_interleaving_of_pin_and_buffer_choice) {
         int version4_buffer;
     };
     // R1 (stale by the time of R2: versions 2 and 3 come in between) then the four steps in
-    // each of their orders; a rejected try retries (its R2, R3 at the end).
+    // each of their orders; a rejected try retries (its R2, R3 at the end). The reader's first
+    // try also counts it in SharedLines::viewers (R0) just before its R2, so the orders with
+    // W2 first also cover a writer that saw no viewer and read no pin.
     const Case cases[] = {
         // Pin and check before the writer starts: the writer sees the pin and skips buffer 0.
         {"R2 R3 W1 W2", {"R1", "Wprep", "R2", "R3", "W1", "W2", "Wafter", "W2", "Wafter"}, 1, 1, 1},
@@ -248,6 +250,7 @@ BOOST_AUTO_TEST_CASE(pins_of_another_version_count_for_nothing) {
     // buffer 0 with version 1000 (it holds 1), buffer 1 with version 1 (it holds 2), a buffer
     // that does not exist, and a bare flag.
     vd::ViewPins& p = m.pins(2);
+    m.shared->viewers.store(1); // client 2 counts as a viewer: writes read the pins
     p.pin[0].store(vd::make_pin(5, 1000, 0));
     p.pin[1].store(vd::make_pin(5, 1, 1));
     p.pin[2].store(vd::make_pin(5, 3, 6));
@@ -262,6 +265,11 @@ BOOST_AUTO_TEST_CASE(pins_of_another_version_count_for_nothing) {
         BOOST_TEST((b == 0 || b == 2), "write " << i << " went to " << b << ": buffer 1 holds the pinned version " << v - 1);
     }
     BOOST_TEST(holds_version(m.buffer_data(m.buffer(1)), state_bytes, v - 1));
+    // With no viewer counted, no pin line is read at all: the same pin holds nothing.
+    m.shared->viewers.store(0);
+    bool used_1 = false;
+    for (int i = 0; i < 4; ++i) used_1 = used_1 || heap_write(m) == 1;
+    BOOST_TEST(used_1, "viewers == 0: the writer reads no pin");
 }
 
 // ================================================================ the public API
@@ -272,8 +280,11 @@ BOOST_AUTO_TEST_CASE(views_through_the_api) {
     cfg.state_buffers = 3;
     auto daemon = venom::DaemonChannel::create(name.str(), cfg);
     auto shell = venom::ShellChannel::connect(name.str());
+    auto viewers = [&] { return vd::attach(name.str(), {}).map.shared->viewers.load(); };
+    BOOST_TEST(viewers() == 0u, "no shell has viewed: writes read no pin line");
     {
         venom::StateView empty = shell.view();
+        BOOST_TEST(viewers() == 0u, "the empty state pins nothing");
         BOOST_TEST(empty.active());
         BOOST_TEST(empty.version() == 0u);
         BOOST_TEST(empty.size() == 0u);
@@ -287,7 +298,9 @@ BOOST_AUTO_TEST_CASE(views_through_the_api) {
     write_version(1, ec);
     BOOST_REQUIRE(!ec);
     venom::StateView a = shell.view();
+    BOOST_TEST(viewers() == 1u, "the first view counts this shell in");
     venom::StateView b = shell.view(); // the same version: the same buffer, one pin
+    BOOST_TEST(viewers() == 1u, "once per connection");
     BOOST_TEST(a.version() == 1u);
     BOOST_TEST(a.data() == b.data());
     BOOST_TEST(reinterpret_cast<std::uintptr_t>(a.data()) % 64 == 0u);
@@ -329,6 +342,9 @@ BOOST_AUTO_TEST_CASE(views_through_the_api) {
     BOOST_TEST(moved.version() == 10u);
     moved = venom::StateView();
     BOOST_TEST(!moved.active());
+    BOOST_TEST(viewers() == 1u, "counted until it disconnects");
+    shell = venom::ShellChannel::connect(name.str()); // the old one disconnects
+    BOOST_TEST(viewers() == 0u, "a shell that disconnects takes its 1 back");
 }
 
 BOOST_AUTO_TEST_CASE(a_view_outlives_its_shell_and_its_daemon) {
@@ -483,6 +499,8 @@ BOOST_AUTO_TEST_CASE(a_stopped_viewer_holds_its_buffers_a_killed_one_releases_th
         return !ec;
     }, 2s), "writes go on once the viewer is dead: " << ec.message());
     BOOST_TEST(s.counter(&vd::ControlBlock::pins_cleared) >= cleared_before + 1);
+    BOOST_TEST(vd::attach(s.name.str(), {}).map.shared->viewers.load() == 0u,
+               "the dead viewer's 1 was taken back with its pins");
     for (int i = 0; i < 10; ++i) {
         s.write(ec);
         BOOST_TEST(!ec);
@@ -500,6 +518,25 @@ BOOST_AUTO_TEST_CASE(a_viewer_that_releases_frees_its_buffers) {
     s.write(ec);
     BOOST_TEST(!ec, ec.message());
     BOOST_TEST(s.counter(&vd::ControlBlock::pins_cleared) == 0u, "a clean exit releases its own pins");
+    BOOST_TEST(vd::attach(s.name.str(), {}).map.shared->viewers.load() == 0u, "and its 1 in the viewer count");
+}
+
+BOOST_AUTO_TEST_CASE(the_next_owner_of_a_dead_viewers_slot_cleans_up_after_it) {
+    ViewerSetup s;
+    s.start();
+    // Killed with its views while no write is in their way: the first to touch the slot again
+    // is a newcomer, which takes the dead viewer's 1 back and zeroes its pins at connect.
+    const std::uint64_t cleared_before = s.counter(&vd::ControlBlock::pins_cleared);
+    s.child.kill(SIGKILL);
+    BOOST_TEST(s.child.wait(10s) == -SIGKILL);
+    BOOST_TEST(vd::attach(s.name.str(), {}).map.shared->viewers.load() == 1u);
+    std::vector<venom::ShellChannel> newcomers;
+    for (int i = 0; i < 4; ++i) newcomers.push_back(venom::ShellChannel::connect(s.name.str())); // every slot
+    BOOST_TEST(vd::attach(s.name.str(), {}).map.shared->viewers.load() == 0u);
+    std::error_code ec;
+    s.write(ec);
+    BOOST_TEST(!ec, "the dead viewer's buffers are free again: " << ec.message());
+    BOOST_TEST(s.counter(&vd::ControlBlock::pins_cleared) == cleared_before, "the newcomer cleared them, not the writer");
 }
 #endif
 

@@ -71,14 +71,17 @@ struct daemon_impl {
     std::uint32_t pinned_buffers_now(std::uint32_t candidate, std::uint64_t candidate_old) noexcept {
         const ChannelMap& m = map();
         auto& alive_until = writer->pin_owner_alive_until;
-        return pinned_buffers(m, candidate, candidate_old, [&](std::uint32_t i, ViewPins& pins) {
+        return pinned_buffers(m, candidate, candidate_old, [&](std::uint32_t i, const std::uint64_t* seen) {
             const auto now = clock::now();
             if (i < alive_until.size() && now < alive_until[i]) return true;
+            // Read before the probe: a successor that takes the slot after it has its own mark.
+            const std::uint32_t mark = m.client(i).viewer.load(std::memory_order_relaxed);
             if (client_alive(segment_lock, i)) {
                 if (i < alive_until.size()) alive_until[i] = now + pin_owner_recheck;
                 return true;
             }
-            for (std::uint32_t n = clear_dead_pins(pins); n != 0; --n) bump(m.cb->pins_cleared);
+            for (std::uint32_t n = clear_dead_pins(m.pins(i), seen); n != 0; --n) bump(m.cb->pins_cleared);
+            take_back_viewer(m, i, mark);
             return false;
         });
     }
@@ -765,7 +768,7 @@ public:
         // The newest buffer is never written, pinned or not: count the others.
         const std::uint32_t newest = detail::state_buffer_of(m.cb->state_word.load(std::memory_order_relaxed));
         const std::uint32_t mask =
-            detail::pinned_buffers(m, m.state_buffers, 0, [](std::uint32_t, detail::ViewPins&) { return true; }) &
+            detail::pinned_buffers(m, m.state_buffers, 0, [](std::uint32_t, const std::uint64_t*) { return true; }) &
             ~(1u << newest);
         std::uint32_t pinned = 0;
         for (std::uint32_t b = 0; b < m.state_buffers; ++b) pinned += (mask >> b) & 1u;

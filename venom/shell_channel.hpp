@@ -56,6 +56,7 @@ struct shell_impl {
 
     void disconnect() noexcept {
         if (record == nullptr) return;
+        views.unregister(map(), id, generation); // no view is left: the impl outlives them
         release_client_slot(map(), segment_lock, id);
         segment_lock.close();
         record = nullptr;

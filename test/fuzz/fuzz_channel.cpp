@@ -3,7 +3,7 @@
 // Each input builds a fresh channel (a daemon and a shell in this process), then runs a little
 // program of operations decoded from the input: write fuzzer bytes over the control block, the
 // shared region (the queue's tail, the events' wait words, the ring), the response slots, the
-// client areas (record, request counter, answer wait word, staging header and command bytes),
+// client areas (record, request counter, answer wait word, view pins, staging header and command bytes),
 // the state buffers or anywhere in the whole segment (Boost's segment header, allocator and
 // name index included: every byte any process that can write the segment controls); write one
 // 8-byte word at an aligned offset (offsets, offset_ptrs, sizes, queue words, the state word);
@@ -13,7 +13,7 @@
 // tool does. After the program a fresh shell connects once more.
 // The hostile writes go through a raw read-write mapping of the segment file (detail::attach),
 // not through a shell's own mapping, which is read-only outside the shared region and its own
-// client area (layout 5): they stand for any process that can map the file.
+// client area (layout 6): they stand for any process that can map the file.
 // Every call must return (bounded), report corruption as a venom::error or error_code, and
 // never touch memory outside the segment (AddressSanitizer) or hit undefined behaviour.
 //
@@ -31,12 +31,12 @@
 //                           over whatever payload and error text the slot holds; flags & 2: an
 //                           8-byte buffer (buffer_too_small), flags & 4: the form that returns a
 //                           vector (and throws)
-//   3     shell read_data
+//   3     shell read_data, then a view of the state (every byte of it read)
 //   4     shell request   length (% 80: may exceed max_cmd_size), timeout 0
 //   5     shell wait_for_update, timeout 0
 //   6, 10, 13  connect a second shell (replacing the last) and send a request; 6 also reads
 //               the state
-//   7     daemon write_data  length (u8)
+//   7     daemon write_data  length (u8) (state_busy, from forged pins, is an outcome)
 //   8     truncate          size (u24 % segment size): ftruncate the segment file smaller,
 //                           connect (must fail with a venom::error), inspect, restore the size
 //   9, 14 word write        9: offset (u24, word index % the segment's words); 14: offset
@@ -293,6 +293,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             case 3: {
                 std::error_code ec;
                 (void)shell.read_data(buf, sizeof buf, ec);
+                // And in place: every byte a view shows must lie in the mapping (ASan), and
+                // the view is released again (its pin word back to 0).
+                venom::StateView v = shell.view(ec);
+                unsigned sum = 0;
+                for (std::size_t i = 0; i < v.size(); ++i) sum += v.data()[i];
+                if (trace()) std::fprintf(stderr, "view: %s, %zu bytes, sum %u\n", ec ? ec.message().c_str() : "ok", v.size(), sum);
                 break;
             }
             case 4: {
@@ -316,7 +322,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 const std::size_t len = in.byte();
                 std::uint8_t state[256];
                 std::memset(state, static_cast<int>(len), sizeof state);
-                daemon.write_data(state, len);
+                std::error_code ec; // state_busy: forged pin words may hold every other buffer
+                daemon.write_data(state, len, ec);
                 break;
             }
             case 8: { // truncate the segment file, connect, restore the size

@@ -12,7 +12,14 @@
 //            (v mod 2^44) << 3 | b: "client of this connection generation views version v,
 //            in buffer b". Only b matters to the writer; the generation tells a dead shell's
 //            pin from its successor's (the clear below is a CAS of the exact value).
+//   viewer count: SharedLines::viewers, the number of connected shells that have viewed;
+//            while it is 0 a write reads no pin line (one load: the cost of views to a channel
+//            that has none). A shell adds 1 before its first pin (R0) and takes it back at
+//            disconnect; ClientRecord::viewer marks that it did (viewer_mark(generation)), so
+//            that whoever cleans up after a dead one - the daemon, or the slot's next owner -
+//            takes its 1 back, once (CAS of the mark read before the liveness probe).
 //   reader (ShellChannel::view, one of its free pin words P):
+//     R0  first view of this connection: record.viewer = mark; viewers += 1          (seq_cst)
 //     R1  (v, b) = state word (acquire: SYNC POINT READ: published); v == 0: the empty
 //         state, no pin needed
 //     R2  P = make_pin(g, v, b)                                            (seq_cst)
@@ -23,7 +30,7 @@
 //         acquire of the cleared pin; SYNC POINT WRITE: view released)
 //   writer (state_begin, for candidate c != newest, in turn):
 //     W1  old = c.seq; c.seq = 2V + 1 (odd: being written)                 (seq_cst)
-//     W2  read every client's pin words                                    (seq_cst)
+//     W2  viewers == 0: no pin to read; else read every client's pin words    (seq_cst)
 //     W3  a live client's pin names c and the version c held (old / 2): c.seq = old
 //         (nothing was written), next candidate; none: write version V into c (seqlock.hpp
 //         goes on from there). A pin naming another version is no reader's (below): ignored.
@@ -38,6 +45,9 @@
 //     version, written before R accepted - nothing of W writes after its 2V), or a later
 //     writer's 2V', which the same argument applies to; a restore (W3) puts back the value c
 //     held, with c's bytes untouched.
+//   - The count: if R0 precedes W2's load of viewers in S, W2 sees at least R's 1 and reads
+//     the pins as above; if not, W1 < W2 < R0 < R2 < R3 in S and R3 reads W's odd value or
+//     a later one: the second case.
 //   Hence no write starts on c while the pin stands, after R accepted. And a pin (v, c) that
 //   a write W finds while c holds u != v cannot be accepted: the write that put u into c
 //   did not see the pin (or it would not have written c), so its W2 - and its W1 - came
@@ -57,8 +67,11 @@
 // Corrupt values: a pin naming no buffer (b >= state_buffers), or a version its buffer does
 // not hold, is ignored; one naming a buffer and its version can only hold that buffer back.
 // A shell (or a stray write into its own pages) can so make writes fail with state_busy -
-// README, Security - for as long as it lives, but it cannot write any other shell's pins, nor
-// the state.
+// README, Security - for as long as it lives. The count is in the shared lines, which every
+// shell writes: a stray write that zeroes it (or a viewer mark forged in a shell's own record
+// and then taken back at its death) lets writes skip the pins, and so overwrite a buffer
+// another shell views - shells that share a channel trust each other with that, as with the
+// queue. A count too high only costs the scan.
 #pragma once
 
 #include <venom/config.hpp>
@@ -111,16 +124,20 @@ constexpr std::uint64_t pin_version_of_seq(std::uint64_t seq) noexcept {
 /// Writer, W2: a bitmask of the buffers that some client's pin holds (bit b: buffer b), read
 /// seq_cst after the candidate's odd seq (the W1/W2 half of the handshake). `candidate_old` is
 /// the candidate's seq before W1 (pass state_buffers as the candidate for a plain look).
-/// A pin counts only if its version is the one its buffer holds: a reader accepts a pin only
-/// when R3 reads that version's 2v, and every pin stored before a buffer's last write was seen
-/// by that write (or could not be accepted), so a pin naming another version - stale, or
-/// forged by a stray write - is never a reader's. `owner(i, pins)` is asked about each client i
-/// with a pin that holds `candidate`: it returns false once it has cleared a dead client's
-/// pins (they then count for nothing). O(max_clients) lines.
+/// While SharedLines::viewers is 0 no connected shell has ever viewed: nothing is read but
+/// that word. A pin counts only if its version is the one its buffer holds: a reader accepts
+/// a pin only when R3 reads that version's 2v, and every pin stored before a buffer's last
+/// write was seen by that write (or could not be accepted), so a pin naming another version -
+/// stale, or forged by a stray write - is never a reader's. `owner(i, seen)` is asked about
+/// each client i with a pin that holds `candidate` (`seen`: its pin words as this scan read
+/// them): it returns false once it has found the client dead and cleared those pins (they
+/// then count for nothing). O(max_clients) lines once any shell views.
 /// \pre the caller is the writer (it reads the other buffers' seq as the only one who writes them).
 template <class Owner>
 std::uint32_t pinned_buffers(const ChannelMap& m, std::uint32_t candidate, std::uint64_t candidate_old,
                              Owner&& owner) noexcept {
+    // seq_cst: W2 begins here (R0 is the other half: see the design note).
+    if (m.shared->viewers.load(std::memory_order_seq_cst) == 0) return 0;
     std::uint64_t holds[1u << state_index_bits];
     for (std::uint32_t x = 0; x < m.state_buffers; ++x)
         // relaxed: the writer's own stores.
@@ -128,25 +145,40 @@ std::uint32_t pinned_buffers(const ChannelMap& m, std::uint32_t candidate, std::
     std::uint32_t mask = 0;
     for (std::uint32_t i = 0; i < m.max_clients; ++i) {
         ViewPins& p = m.pins(i);
+        std::uint64_t seen[views_per_shell];
         std::uint32_t mine = 0;
         for (std::uint32_t k = 0; k < views_per_shell; ++k) {
             // seq_cst: W2 (see the design note); also acquires a released pin's reads (R5).
-            const std::uint64_t w = p.pin[k].load(std::memory_order_seq_cst);
-            if (pin_set(w) && pin_buffer(w) < m.state_buffers && pin_version(w) == holds[pin_buffer(w)])
-                mine |= 1u << pin_buffer(w);
+            seen[k] = p.pin[k].load(std::memory_order_seq_cst);
+            if (pin_set(seen[k]) && pin_buffer(seen[k]) < m.state_buffers &&
+                pin_version(seen[k]) == holds[pin_buffer(seen[k])])
+                mine |= 1u << pin_buffer(seen[k]);
         }
-        if ((mine & (1u << candidate)) != 0 && !owner(i, p)) mine = 0;
+        if ((mine & (1u << candidate)) != 0 && !owner(i, static_cast<const std::uint64_t*>(seen))) mine = 0;
         mask |= mine;
     }
     return mask;
 }
 
-/// Daemon: clears dead client `i`'s pin words (CAS from what it reads: a successor's pins,
-/// carrying another generation, stay). Returns how many it cleared.
-inline std::uint32_t clear_dead_pins(ViewPins& p) noexcept {
+/// Takes a dead (or departed) connection's 1 back from SharedLines::viewers if its record
+/// still carries `mark` (the value read before its liveness was probed: a successor's mark
+/// differs). Returns whether it did.
+inline bool take_back_viewer(const ChannelMap& m, std::uint32_t i, std::uint32_t mark) noexcept {
+    if (mark == 0) return false;
+    std::uint32_t expected = mark;
+    // relaxed: the count is read seq_cst by writers; a stale 1 costs a scan, never safety.
+    if (!m.client(i).viewer.compare_exchange_strong(expected, 0, std::memory_order_relaxed, std::memory_order_relaxed))
+        return false;
+    m.shared->viewers.fetch_sub(1, std::memory_order_relaxed);
+    return true;
+}
+
+/// Daemon: clears a dead client's pin words from the values `seen` before its liveness was
+/// probed (CAS: a successor's pins, carrying another generation, stay). Returns how many.
+inline std::uint32_t clear_dead_pins(ViewPins& p, const std::uint64_t* seen) noexcept {
     std::uint32_t n = 0;
     for (std::uint32_t k = 0; k < views_per_shell; ++k) {
-        std::uint64_t w = p.pin[k].load(std::memory_order_relaxed);
+        std::uint64_t w = seen[k];
         // relaxed: the dead shell reads nothing any more; the writer's next scan is seq_cst.
         if (w != 0 && p.pin[k].compare_exchange_strong(w, 0, std::memory_order_relaxed, std::memory_order_relaxed)) ++n;
     }
@@ -174,7 +206,7 @@ inline void pin_release(const ChannelMap& m, std::uint32_t id, std::uint32_t k) 
     m.pins(id).pin[k].store(0, std::memory_order_release);
 }
 
-/// Where ViewTable::take calls its hook: after R1 (before R2), and after R2 (before R3).
+/// Where ViewTable::take calls its hook: after R1 (before R0 and R2), and after R2 (before R3).
 enum class view_step { before_pin, before_check };
 
 /// A view taken (ViewTable::take): the bytes of one version, pinned. slot == no_slot: the
@@ -231,6 +263,13 @@ public:
             // something wrote our pin words or the buffers' seq from outside the protocol.
             if (k == view_taken::no_slot) return fail(r, errc::corrupt_channel);
             hook(view_step::before_pin);
+            if (!registered_) { // R0, once per connection: writes look at pins from now on
+                // relaxed: read by whoever cleans up after this connection, after our death.
+                m.client(id).viewer.store(viewer_mark(generation), std::memory_order_relaxed);
+                // seq_cst: R0, before R2 (with the writer's seq_cst load of the count).
+                m.shared->viewers.fetch_add(1, std::memory_order_seq_cst);
+                registered_ = true;
+            }
             if (pin_try(m, id, k, make_pin(generation, v, b), v, b, [&] { hook(view_step::before_check); })) {
                 // relaxed: stored before the 2v that R3 acquired; the buffer is ours now.
                 const std::uint64_t n = m.buffer(b).length.load(std::memory_order_relaxed);
@@ -262,7 +301,14 @@ public:
         if (--slots_[k].refs == 0) pin_release(m, id, k);
     }
 
-    /// Views held now (for tests and tools): pin words in use, and views in all.
+    /// At disconnect (no view left): takes this connection's 1 back from SharedLines::viewers.
+    void unregister(const ChannelMap& m, std::uint32_t id, std::uint64_t generation) noexcept {
+        std::lock_guard<std::mutex> guard(mutex_);
+        if (registered_) take_back_viewer(m, id, viewer_mark(generation));
+        registered_ = false;
+    }
+
+    /// Views held now (for tests and tools): pin words in use.
     std::uint32_t words_in_use() const noexcept {
         std::lock_guard<std::mutex> guard(mutex_);
         std::uint32_t n = 0;
@@ -279,6 +325,7 @@ private:
     };
     mutable std::mutex mutex_;
     slot slots_[views_per_shell];
+    bool registered_ = false; ///< this connection counts in SharedLines::viewers
 
     static view_taken& fail(view_taken& r, errc e) noexcept {
         r.ec = make_error_code(e);
