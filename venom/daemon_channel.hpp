@@ -58,6 +58,7 @@ struct daemon_impl {
         /// Per client slot: until when its last liveness probe (a pin in the writer's way:
         /// view_pins.hpp) counts (guarded by mutex).
         std::vector<clock::time_point> pin_owner_alive_until;
+        PinScanner pins; ///< the clients that view (view_pins.hpp; guarded by mutex)
     };
     std::shared_ptr<writer_state> writer = make_writer(this);
     static std::shared_ptr<writer_state> make_writer(daemon_impl* d) {
@@ -65,29 +66,44 @@ struct daemon_impl {
         w->daemon = d;
         return w;
     }
-    /// The writer's W2 (view_pins.hpp): the buffers views pin, asked with `candidate`'s seq
-    /// odd. A client whose pin is in the way is probed (at most once per pin_owner_recheck); a
-    /// dead one's pins are cleared and count for nothing. \pre writer->mutex held.
-    std::uint32_t pinned_buffers_now(std::uint32_t candidate, std::uint64_t candidate_old) noexcept {
-        const ChannelMap& m = map();
-        auto& alive_until = writer->pin_owner_alive_until;
-        return pinned_buffers(m, candidate, candidate_old, [&](std::uint32_t i, const std::uint64_t* seen) {
-            const auto now = clock::now();
-            if (i < alive_until.size() && now < alive_until[i]) return true;
-            // Read before the probe: a successor that takes the slot after it has its own mark.
-            const std::uint32_t mark = m.client(i).viewer.load(std::memory_order_relaxed);
-            if (client_alive(segment_lock, i)) {
-                if (i < alive_until.size()) alive_until[i] = now + pin_owner_recheck;
-                return true;
-            }
-            for (std::uint32_t n = clear_dead_pins(m.pins(i), seen); n != 0; --n) bump(m.cb->pins_cleared);
-            take_back_viewer(m, i, mark);
-            return false;
-        });
-    }
+    /// The writer's W0 and W2 (view_pins.hpp), for state_begin. A client whose pin is in the
+    /// way is probed (at most once per pin_owner_recheck); a dead one's pins and viewer mark
+    /// are cleared and it leaves the list. \pre writer->mutex held.
+    struct write_pins {
+        daemon_impl& d;
+        bool any() noexcept { return d.writer->pins.any(d.map()); }
+        std::uint32_t operator()(std::uint32_t candidate, std::uint64_t candidate_old) noexcept {
+            const ChannelMap& m = d.map();
+            auto& alive_until = d.writer->pin_owner_alive_until;
+            auto& pins = d.writer->pins;
+            std::uint32_t dead = ~0u;
+            const std::uint32_t mask = pins.pinned(m, candidate, candidate_old, [&](std::uint32_t i, const std::uint64_t* seen) {
+                const auto now = clock::now();
+                if (i < alive_until.size() && now < alive_until[i]) return true;
+                // Read before the probe: a successor that takes the slot after it has its own
+                // mark and generation (and clears the dead one's pins itself).
+                const std::uint32_t mark = m.client(i).viewer.load(std::memory_order_relaxed);
+                const std::uint64_t generation = m.client(i).generation.load(std::memory_order_acquire);
+                if (client_alive(d.segment_lock, i)) {
+                    if (i < alive_until.size()) alive_until[i] = now + pin_owner_recheck;
+                    return true;
+                }
+                fault_point(fault::pin_owner_dead);
+                // A successor took the slot meanwhile: it has zeroed the dead one's pins, and
+                // what is there now is its own.
+                if (m.client(i).generation.load(std::memory_order_acquire) != generation) return true;
+                for (std::uint32_t n = clear_dead_pins(m.pins(i), seen); n != 0; --n) bump(m.cb->pins_cleared);
+                clear_viewer_mark(m, i, mark);
+                dead = i;
+                return false;
+            });
+            if (dead != ~0u) pins.drop(dead); // not while pinned() walks the list
+            return mask;
+        }
+    };
     /// state_begin with this daemon's views. \pre writer->mutex held.
     state_write begin_write() noexcept {
-        state_write w = state_begin(map(), [this](std::uint32_t c, std::uint64_t old) { return pinned_buffers_now(c, old); });
+        state_write w = state_begin(map(), write_pins{*this});
         if (w.buffer == nullptr) bump(map().cb->state_busy);
         return w;
     }
@@ -566,6 +582,7 @@ public:
             impl->segment.events->open_all();
             impl->last_request.assign(impl->segment.map.max_clients, 0);
             impl->writer->pin_owner_alive_until.assign(impl->segment.map.max_clients, detail::clock::time_point{});
+            impl->writer->pins = detail::PinScanner(impl->segment.map.max_clients);
             const std::uint64_t segment_size = impl->segment.map.cb->segment_size;
             if (!impl->segment_lock.try_lock(detail::segment_daemon_byte))
                 throw error(errc::system_failure, "could not lock " + live + " (another process "
@@ -594,35 +611,19 @@ public:
     /// Throws state_busy while a StateLoan of this daemon is out, or when shells' views pin
     /// every state buffer but the newest (nothing written; ShellChannel::view).
     void write_data(const void* data, std::size_t size) {
-        std::error_code ec;
-        write_data(data, size, ec);
-        if (ec == errc::message_too_large)
-            throw error(ec, "write_data of " + std::to_string(size) + " bytes; data_size is " +
-                                std::to_string(impl().map().data_size));
-        if (ec) throw error(ec, busy_text("write_data"));
+        const errc e = write_impl(data, size);
+        if (e == errc{}) return;
+        if (e == errc::message_too_large)
+            throw error(e, "write_data of " + std::to_string(size) + " bytes; data_size is " +
+                               std::to_string(impl().map().data_size));
+        throw error(e, busy_text("write_data"));
     }
     /// Non-throwing form: ec is message_too_large or state_busy (nothing written: a loan is
     /// out, or views pin every buffer but the newest; busy_reason() says which).
     void write_data(const void* data, std::size_t size, std::error_code& ec) noexcept {
-        auto& d = impl();
-        const auto& m = d.map();
-        ec.clear();
-        if (size > m.data_size) {
-            ec = make_error_code(errc::message_too_large);
-            return;
-        }
-        std::lock_guard<std::mutex> guard(d.writer->mutex);
-        if (d.writer->loan_out) {
-            ec = make_error_code(errc::state_busy);
-            return;
-        }
-        const detail::state_write w = d.begin_write();
-        if (w.buffer == nullptr) {
-            ec = make_error_code(errc::state_busy);
-            return;
-        }
-        detail::racy_copy_to_shared(w.data, data, size);
-        detail::state_publish(m, w, size);
+        const errc e = write_impl(data, size);
+        if (e == errc{}) ec.clear();
+        else ec = make_error_code(e);
     }
 
     /// Lends the buffer of the next version, n <= data_size bytes of it, for writing in place
@@ -767,9 +768,7 @@ public:
         const auto& m = d.map();
         // The newest buffer is never written, pinned or not: count the others.
         const std::uint32_t newest = detail::state_buffer_of(m.cb->state_word.load(std::memory_order_relaxed));
-        const std::uint32_t mask =
-            detail::pinned_buffers(m, m.state_buffers, 0, [](std::uint32_t, const std::uint64_t*) { return true; }) &
-            ~(1u << newest);
+        const std::uint32_t mask = detail::pinned_buffers_any(m) & ~(1u << newest);
         std::uint32_t pinned = 0;
         for (std::uint32_t b = 0; b < m.state_buffers; ++b) pinned += (mask >> b) & 1u;
         if (pinned + 1 < m.state_buffers) return "";
@@ -780,6 +779,20 @@ public:
 
 private:
     explicit DaemonChannel(std::unique_ptr<detail::daemon_impl> p) noexcept : impl_(std::move(p)) {}
+    /// write_data's work; errc{} (0): written. No error_code on the way (its category
+    /// functions are out-of-line calls: a few ns of a 16 B write).
+    errc write_impl(const void* data, std::size_t size) noexcept {
+        auto& d = impl();
+        const auto& m = d.map();
+        if (size > m.data_size) return errc::message_too_large;
+        std::lock_guard<std::mutex> guard(d.writer->mutex);
+        if (d.writer->loan_out) return errc::state_busy;
+        const detail::state_write w = d.begin_write();
+        if (w.buffer == nullptr) return errc::state_busy;
+        detail::racy_copy_to_shared(w.data, data, size);
+        detail::state_publish(m, w, size);
+        return errc{};
+    }
     std::string busy_text(const char* what) const {
         std::string why = busy_reason();
         return std::string(what) + ": " + (why.empty() ? "views pinned every state buffer but the newest" : why);

@@ -329,8 +329,10 @@ private:
         data_ = o.data_;
         size_ = o.size_;
         version_ = o.version_;
+        o.slot_ = detail::view_taken::no_slot;
         o.data_ = nullptr;
         o.size_ = 0;
+        o.version_ = 0;
     }
 };
 

@@ -137,8 +137,7 @@ public:
         c.state_busy = b.state_busy.load(std::memory_order_relaxed);
         c.pins_cleared = b.pins_cleared.load(std::memory_order_relaxed);
         // As the writer would count them (view_pins.hpp), read from outside: a moment's picture.
-        const std::uint32_t mask =
-            vd::pinned_buffers(m, m.state_buffers, 0, [](std::uint32_t, const std::uint64_t*) { return true; });
+        const std::uint32_t mask = vd::pinned_buffers_any(m);
         for (std::uint32_t i = 0; i < m.state_buffers; ++i)
             if (i != vd::state_buffer_of(word) && (mask >> i) & 1u) ++c.pinned_buffers;
         return c;

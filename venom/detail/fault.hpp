@@ -15,6 +15,7 @@ enum class fault {
     lock_file_exists,   ///< platform: a daemon's O_EXCL create of a channel file found one there
     record_read,        ///< liveness.hpp: attach read a valid record, before opening the segment
     tail_repair,        ///< command_queue.hpp: the daemon read an out-of-range tail, before its CAS
+    pin_owner_dead,     ///< daemon: a viewer whose pin is in a write's way probed dead, before its pins are cleared
 };
 using fault_fn = void (*)(fault);
 inline std::atomic<fault_fn> fault_hook{nullptr};

@@ -24,7 +24,7 @@
 //   answers > | ResponseSlot[max_clients]: header+inline data | data | error text   |
 //             |                                  (daemon)              shells: R  |
 //             +-------------------------------------------------------------------+
-//   shared -> | SharedLines: tail | cmd_wait | space_wait | state_wait | viewers RW |
+//   shared -> | SharedLines: tail | cmd_wait | space_wait | state_wait | view regs  |
 //             | CmdSlot[ring_slots]: one atomic word per line                       |
 //             +-------------------------------------------------------------------+
 //   clients > | ClientArea[max_clients], each a whole number of pages:              |
@@ -198,9 +198,9 @@ struct SharedLines {
     alignas(cache_line) WaitWord space_wait;
     /// Shells waiting for a state update; the daemon wakes them.
     alignas(cache_line) WaitWord state_wait;
-    /// Connected shells that have taken a view (view_pins.hpp): while it is 0 a write reads
-    /// no pin line. Each shell adds 1 at its first view and takes it back when it disconnects.
-    alignas(cache_line) std::atomic<std::uint64_t> viewers;
+    /// Bumped by every shell that sets or clears its viewer mark (view_pins.hpp): the daemon
+    /// rebuilds its list of viewers when it moves. Only grows.
+    alignas(cache_line) std::atomic<std::uint64_t> view_registrations;
 };
 
 /// One queue slot: a single atomic word on its own line (command_queue.hpp has its values).
@@ -231,13 +231,13 @@ struct ClientRecord {
     std::atomic<std::uint32_t> pid;
     std::atomic<std::uint64_t> generation;  ///< bumped at each connect; high half of request ids
     std::atomic<std::uint64_t> connected_unix_ns;
-    /// Nonzero (viewer_mark(generation)) once this connection added itself to
-    /// SharedLines::viewers: whoever cleans up after a dead holder takes that 1 back (CAS).
+    /// Nonzero (viewer_mark(generation)) once this connection has viewed: the daemon reads
+    /// its pins at each write (view_pins.hpp). Whoever cleans up after a dead one clears it.
     std::atomic<std::uint32_t> viewer;
 };
 
-/// ClientRecord::viewer of a connection that counts in SharedLines::viewers: its generation's
-/// low 31 bits and a set top bit (never 0), so a successor's mark differs from a dead one's.
+/// ClientRecord::viewer of a connection that views: its generation's low 31 bits and a set
+/// top bit (never 0), so a successor's mark differs from a dead one's.
 constexpr std::uint32_t viewer_mark(std::uint64_t generation) noexcept {
     return static_cast<std::uint32_t>(generation & 0x7fffffffu) | 0x80000000u;
 }
@@ -346,7 +346,7 @@ static_assert(sizeof(ControlBlock) == 5 * cache_line, "ControlBlock is five line
 static_assert(offsetof(SharedLines, tail) == 0 && offsetof(SharedLines, cmd_wait) == cache_line &&
                   offsetof(SharedLines, space_wait) == 2 * cache_line &&
                   offsetof(SharedLines, state_wait) == 3 * cache_line &&
-                  offsetof(SharedLines, viewers) == 4 * cache_line && sizeof(SharedLines) == 5 * cache_line,
+                  offsetof(SharedLines, view_registrations) == 4 * cache_line && sizeof(SharedLines) == 5 * cache_line,
               "tail, each event and the viewer count on a line of their own (false sharing)");
 static_assert(sizeof(CmdSlot) == 8, "a queue slot is one word (padded to a line by the ring's stride)");
 static_assert(sizeof(ResponseSlot) == 16 && response_inline_capacity == 48,

@@ -360,8 +360,8 @@ std::uint32_t claim_client_slot(const ChannelMap& m, LockFile& segment_file, std
                 continue;
             }
             grant(i);
-            // A dead predecessor's views (view_pins.hpp): its 1 in the viewer count, its pins.
-            take_back_viewer(m, i, m.client(i).viewer.load(std::memory_order_relaxed));
+            // A dead predecessor's views (view_pins.hpp): its viewer mark, its pins.
+            clear_viewer_mark(m, i, m.client(i).viewer.load(std::memory_order_relaxed));
             for (auto& pin : m.pins(i).pin) pin.store(0, std::memory_order_relaxed);
             ClientRecord& rec = m.client(i);
             // relaxed: only the slot's holder writes these; the release store of state publishes them.

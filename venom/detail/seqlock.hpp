@@ -17,7 +17,8 @@
 //            copy; fence; s2 = b.seq; s1 == s2: the copy is version v, whole.
 // Why readers progress under a busy writer: the writer touches the buffer a reader copies only
 // N - 1 writes later, so a reader that copies as fast as the writer writes always has N - 1
-// write-times to finish; a plain one-buffer seqlock gives it none.
+// write-times to finish; a plain one-buffer seqlock gives it none. (With k buffers pinned by
+// views, N - 1 - k: the writer rotates through the others.)
 // The writer never waits for readers.
 // Process death: a writer killed mid-write leaves one buffer odd, but `version` still names the
 // previous complete buffer, so readers never wait on it. A reader's death costs nothing.
@@ -66,6 +67,7 @@ struct state_write {
 
 /// No buffer is pinned (a writer without views: tests, tools).
 struct no_pins {
+    bool any() const noexcept { return false; }
     std::uint32_t operator()(std::uint32_t, std::uint64_t) const noexcept { return 0; }
 };
 
@@ -74,8 +76,9 @@ struct no_pins {
 /// never published (an abandoned loan) leaves the buffer odd and the version where it was, and
 /// the next write may take the same buffer again.
 /// The candidates are every buffer but the newest, from the one after it on (with no views
-/// the buffers are used in turn). `pinned(c, old)`, asked after c's seq is odd (view_pins.hpp,
-/// W1-W3; old: c's seq before), gives the mask of buffers views pin: a pinned c gets its seq back and the next
+/// the buffers are used in turn). `pinned.any()` (W0) says whether any shell views; if so,
+/// `pinned(c, old)`, asked after c's seq is odd (view_pins.hpp, W1-W3; old: c's seq before),
+/// gives the mask of buffers views pin: a pinned c gets its seq back and the next
 /// candidate is tried (each with its own W1-W2: a dead shell's pin is cleared only when it
 /// is in a candidate's way). Every candidate pinned: w.buffer is null, nothing
 /// changed (state_busy). \pre one writer at a time (the daemon serialises writes and loans).
@@ -88,23 +91,27 @@ state_write state_begin(const ChannelMap& m, Pinned&& pinned = Pinned{}) noexcep
     w.version = state_version_of(word) + 1;
     // Before the first write no buffer holds a version: all are candidates, from buffer 0.
     const std::uint32_t newest = w.version == 1 ? m.state_buffers : state_buffer_of(word);
+    // W0 (view_pins.hpp): no shell views - no pin to look for, and no fence for it.
+    const bool views = pinned.any();
     for (std::uint32_t step = 0; step < m.state_buffers; ++step) {
         const std::uint32_t c = newest >= m.state_buffers ? step : (newest + 1 + step) % m.state_buffers;
         if (c == newest) continue;
         StateBuffer& b = m.buffer(c);
         // relaxed: only this writer stores seq.
         const std::uint64_t old = b.seq.load(std::memory_order_relaxed);
-        // seq_cst: W1 of the view handshake (view_pins.hpp), before pinned()'s seq_cst reads.
-        b.seq.store(2 * w.version + 1, std::memory_order_seq_cst);
-        const std::uint32_t mask = pinned(c, old);
+        if (!views) {
+            b.seq.store(2 * w.version + 1, std::memory_order_relaxed);
+        } else {
+            // seq_cst: W1 of the view handshake, before pinned()'s seq_cst reads (W2).
+            b.seq.store(2 * w.version + 1, std::memory_order_seq_cst);
+        }
+        const std::uint32_t mask = views ? pinned(c, old) : 0;
         if ((mask & (1u << c)) != 0) {
             // release: nothing was written; copy readers that saw `old` before keep a valid copy.
             b.seq.store(old, std::memory_order_release);
             continue;
         }
-        // The odd seq must be visible before any byte of the new data (readers' s2 check):
-        // the seq_cst store above orders it on every platform; the fence says so for readers
-        // of this code and costs nothing after it.
+        // The odd seq must be visible before any byte of the new data (readers' s2 check).
         std::atomic_thread_fence(std::memory_order_release);
         w.index = c;
         w.buffer = &b;

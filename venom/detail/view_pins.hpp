@@ -8,19 +8,23 @@
 // waits for a reader.
 //   owners:  pin words: their shell (and the daemon, which clears a dead shell's: below);
 //            StateBuffer::seq and the state word: the daemon (seqlock.hpp).
-//   pin word: 0 = none; else make_pin(generation, v, b) = pin_flag | generation << 48 |
-//            (v mod 2^44) << 3 | b: "client of this connection generation views version v,
-//            in buffer b". Only b matters to the writer; the generation tells a dead shell's
-//            pin from its successor's (the clear below is a CAS of the exact value).
-//   viewer count: SharedLines::viewers, the number of connected shells that have viewed;
-//            while it is 0 a write reads no pin line (one load: the cost of views to a channel
-//            that has none). A shell adds 1 before its first pin (R0) and takes it back at
-//            disconnect; ClientRecord::viewer marks that it did (viewer_mark(generation)), so
-//            that whoever cleans up after a dead one - the daemon, or the slot's next owner -
-//            takes its 1 back, once (CAS of the mark read before the liveness probe).
+//   pin word: 0 = none; else make_pin(generation, v, b) = (generation mod 2^32) << 32 |
+//            pin_flag | (v mod 2^24) << 3 | b: "client of this connection generation views
+//            version v, in buffer b". The writer uses b and v; the generation tells a dead
+//            shell's pin from its successor's (the clear below is a CAS of the exact value,
+//            and is skipped once the slot's generation has moved).
+//   viewers: ClientRecord::viewer, set (viewer_mark(generation)) by a shell before its
+//            first pin and cleared when it disconnects; SharedLines::view_registrations, a
+//            counter every shell bumps after setting or clearing its mark. The daemon keeps,
+//            in its own memory, the list of clients whose mark is set (PinScanner), rebuilt
+//            when the counter moves; a write reads the pin lines of those clients only, and
+//            nothing but the counter while the list is empty (a channel nobody views pays one
+//            load per write). Whoever cleans up after a dead viewer - the daemon, or the
+//            slot's next owner - clears its mark (CAS of the value read before the probe).
 //   reader (ShellChannel::view, one of its free pin words P):
-//     R0  first view of this connection: record.viewer = mark; viewers += 1          (seq_cst)
-//     R1  (v, b) = state word (acquire: SYNC POINT READ: published); v == 0: the empty
+//     R0  first view of this connection: record.viewer = mark;
+//         view_registrations += 1                                               (seq_cst)
+//     R1  (v, b) = state word (seq_cst; SYNC POINT READ: published); v == 0: the empty
 //         state, no pin needed
 //     R2  P = make_pin(g, v, b)                                            (seq_cst)
 //     R3  s = b.seq                                                        (seq_cst)
@@ -28,9 +32,12 @@
 //         of 2v: SYNC POINT READ: buffer complete); else P = 0 and retry from R1
 //     R5  release: P = 0 (release: every read of the bytes comes before the writer's
 //         acquire of the cleared pin; SYNC POINT WRITE: view released)
-//   writer (state_begin, for candidate c != newest, in turn):
-//     W1  old = c.seq; c.seq = 2V + 1 (odd: being written)                 (seq_cst)
-//     W2  viewers == 0: no pin to read; else read every client's pin words    (seq_cst)
+//   writer (state_begin; V = the version it writes):
+//     W0  r = view_registrations (seq_cst); r moved: rebuild the list from the marks
+//         (acquire); views = the list is not empty
+//     for candidate c != newest, in turn:
+//     W1  old = c.seq; c.seq = 2V + 1 (odd: being written)  (seq_cst if views, else relaxed)
+//     W2  views: read the pin words of every client on the list               (seq_cst)
 //     W3  a live client's pin names c and the version c held (old / 2): c.seq = old
 //         (nothing was written), next candidate; none: write version V into c (seqlock.hpp
 //         goes on from there). A pin naming another version is no reader's (below): ignored.
@@ -45,9 +52,15 @@
 //     version, written before R accepted - nothing of W writes after its 2V), or a later
 //     writer's 2V', which the same argument applies to; a restore (W3) puts back the value c
 //     held, with c's bytes untouched.
-//   - The count: if R0 precedes W2's load of viewers in S, W2 sees at least R's 1 and reads
-//     the pins as above; if not, W1 < W2 < R0 < R2 < R3 in S and R3 reads W's odd value or
-//     a later one: the second case.
+//   - R is not on W's list: then W0 read the counter before R0 in S (had R0 come first,
+//     W0 would have read R0's value or a later one - the counter only grows - and, since
+//     R0 releases R's mark and W0 acquires it, rebuilt the list with R on it). So W0 < R0,
+//     and every R1 of R, after R0, comes after W0 - and after the publish of V - 1, which
+//     precedes W0 in W's program order. So R1 reads version V - 1, whose buffer was the
+//     newest when W began and is no candidate of W, or V or later, which W has published:
+//     its bytes were all written before. Either way W never writes a buffer R pins, fenced
+//     or not. (This is why R0 comes before the first R1, and why a write to a channel
+//     nobody views needs no fence.)
 //   Hence no write starts on c while the pin stands, after R accepted. And a pin (v, c) that
 //   a write W finds while c holds u != v cannot be accepted: the write that put u into c
 //   did not see the pin (or it would not have written c), so its W2 - and its W1 - came
@@ -61,17 +74,19 @@
 // killed with pins out: the daemon, finding a pin of client i in its way, probes C_i
 // (liveness.hpp; at most once per pin_owner_recheck per client, the system call off the write
 // path otherwise) and, if no process holds it, CASes that client's pin words from the values
-// it read to 0 (ControlBlock::pins_cleared). The next shell to take slot i zeroes them too,
-// before it pins anything. The daemon killed: views stay valid, the mapping is the shell's.
+// it read to 0 (ControlBlock::pins_cleared), clears its mark and drops it from the list. The
+// next shell to take slot i clears both too, before it pins anything; a dead viewer whose
+// pins are in nobody's way costs each write one more pin line until then. The daemon killed: views stay valid, the mapping is the shell's.
 // A view keeps its shell's connection (slot, mapping) until it is released.
 // Corrupt values: a pin naming no buffer (b >= state_buffers), or a version its buffer does
 // not hold, is ignored; one naming a buffer and its version can only hold that buffer back.
 // A shell (or a stray write into its own pages) can so make writes fail with state_busy -
-// README, Security - for as long as it lives. The count is in the shared lines, which every
-// shell writes: a stray write that zeroes it (or a viewer mark forged in a shell's own record
-// and then taken back at its death) lets writes skip the pins, and so overwrite a buffer
-// another shell views - shells that share a channel trust each other with that, as with the
-// queue. A count too high only costs the scan.
+// README, Security - for as long as it lives. The counter is in the shared lines, which
+// every shell writes: a stray write that sets it back to the value the daemon last saw, just
+// as a shell registers, hides that shell from the daemon's list, so writes skip its pins and
+// may overwrite a buffer it views - shells that share a channel trust each other with that,
+// as with the queue. Any other value costs a rebuild; a mark forged into a shell's own record
+// only adds its pin line to the scan.
 #pragma once
 
 #include <venom/config.hpp>
@@ -84,16 +99,21 @@
 #include <mutex>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 namespace venom::detail {
 
 static_assert(views_per_shell >= limits::max_state_buffers,
               "a shell can pin every buffer at once: it never runs out of pin words");
 
-inline constexpr std::uint64_t pin_flag = std::uint64_t{1} << 47;
+// A pin word: buffer (bits 0-2), version mod 2^24 (3-26), flag (27), the connection's
+// generation mod 2^32 (32-63). A false version match only holds a buffer back (R3 compares the
+// whole 2v), so 24 bits do; the generation is what keeps a dead shell's pin apart from a
+// successor's (the daemon's clear is a CAS of the dead one's value), so it gets 32.
 inline constexpr unsigned pin_version_shift = state_index_bits;
-inline constexpr unsigned pin_version_bits = 44;
-inline constexpr unsigned pin_generation_shift = 48;
+inline constexpr unsigned pin_version_bits = 24;
+inline constexpr std::uint64_t pin_flag = std::uint64_t{1} << (pin_version_shift + pin_version_bits);
+inline constexpr unsigned pin_generation_shift = 32;
 inline constexpr std::uint64_t pin_buffer_mask = (1u << state_index_bits) - 1;
 
 constexpr std::uint64_t make_pin(std::uint64_t generation, std::uint64_t version, std::uint32_t buffer) noexcept {
@@ -104,74 +124,128 @@ constexpr bool pin_set(std::uint64_t pin) noexcept { return (pin & pin_flag) != 
 constexpr std::uint32_t pin_buffer(std::uint64_t pin) noexcept {
     return static_cast<std::uint32_t>(pin & pin_buffer_mask);
 }
-static_assert(pin_version_shift + pin_version_bits == 47 && pin_generation_shift == 48,
+static_assert(pin_version_shift + pin_version_bits + 1 <= pin_generation_shift,
               "buffer, version, flag and generation fields do not overlap");
 
 /// The daemon rechecks a pinning client's liveness (a system call) at most this often.
 inline constexpr std::chrono::milliseconds pin_owner_recheck{10};
 
-/// The version field of a pin (v mod 2^44).
+/// The version field of a pin (v mod 2^24).
 constexpr std::uint64_t pin_version(std::uint64_t pin) noexcept {
     return (pin >> pin_version_shift) & ((std::uint64_t{1} << pin_version_bits) - 1);
 }
-/// The pin version a buffer's seq stands for: its complete version mod 2^44, or no_pin_version
+/// The pin version a buffer's seq stands for: its complete version mod 2^24, or no_pin_version
 /// (odd: being written or abandoned; 0: never written). No reader can hold such a buffer.
 inline constexpr std::uint64_t no_pin_version = ~std::uint64_t{0};
 constexpr std::uint64_t pin_version_of_seq(std::uint64_t seq) noexcept {
     return (seq & 1) != 0 || seq == 0 ? no_pin_version : (seq / 2) & ((std::uint64_t{1} << pin_version_bits) - 1);
 }
 
-/// Writer, W2: a bitmask of the buffers that some client's pin holds (bit b: buffer b), read
-/// seq_cst after the candidate's odd seq (the W1/W2 half of the handshake). `candidate_old` is
-/// the candidate's seq before W1 (pass state_buffers as the candidate for a plain look).
-/// While SharedLines::viewers is 0 no connected shell has ever viewed: nothing is read but
-/// that word. A pin counts only if its version is the one its buffer holds: a reader accepts
-/// a pin only when R3 reads that version's 2v, and every pin stored before a buffer's last
-/// write was seen by that write (or could not be accepted), so a pin naming another version -
-/// stale, or forged by a stray write - is never a reader's. `owner(i, seen)` is asked about
-/// each client i with a pin that holds `candidate` (`seen`: its pin words as this scan read
-/// them): it returns false once it has found the client dead and cleared those pins (they
-/// then count for nothing). O(max_clients) lines once any shell views.
-/// \pre the caller is the writer (it reads the other buffers' seq as the only one who writes them).
-template <class Owner>
-std::uint32_t pinned_buffers(const ChannelMap& m, std::uint32_t candidate, std::uint64_t candidate_old,
-                             Owner&& owner) noexcept {
-    // seq_cst: W2 begins here (R0 is the other half: see the design note).
-    if (m.shared->viewers.load(std::memory_order_seq_cst) == 0) return 0;
-    std::uint64_t holds[1u << state_index_bits];
-    for (std::uint32_t x = 0; x < m.state_buffers; ++x)
-        // relaxed: the writer's own stores.
-        holds[x] = pin_version_of_seq(x == candidate ? candidate_old : m.buffer(x).seq.load(std::memory_order_relaxed));
-    std::uint32_t mask = 0;
-    for (std::uint32_t i = 0; i < m.max_clients; ++i) {
-        ViewPins& p = m.pins(i);
-        std::uint64_t seen[views_per_shell];
-        std::uint32_t mine = 0;
-        for (std::uint32_t k = 0; k < views_per_shell; ++k) {
-            // seq_cst: W2 (see the design note); also acquires a released pin's reads (R5).
-            seen[k] = p.pin[k].load(std::memory_order_seq_cst);
-            if (pin_set(seen[k]) && pin_buffer(seen[k]) < m.state_buffers &&
-                pin_version(seen[k]) == holds[pin_buffer(seen[k])])
-                mine |= 1u << pin_buffer(seen[k]);
-        }
-        if ((mine & (1u << candidate)) != 0 && !owner(i, static_cast<const std::uint64_t*>(seen))) mine = 0;
-        mask |= mine;
+/// One client's pins as W2 reads them: the buffers they hold (bit b: buffer b), given what
+/// each buffer holds now (`holds`: pin_version_of_seq per buffer). A pin counts only if its
+/// version is the one its buffer holds: a reader accepts a pin only when R3 reads that
+/// version's 2v, and every pin stored before a buffer's last write was seen by that write (or
+/// could not be accepted), so a pin naming another version - stale, or forged by a stray
+/// write - is never a reader's. `seen` gets the words as read.
+inline std::uint32_t client_pins(const ChannelMap& m, std::uint32_t i, const std::uint64_t* holds,
+                                 std::uint64_t* seen) noexcept {
+    ViewPins& p = m.pins(i);
+    std::uint32_t mine = 0;
+    for (std::uint32_t k = 0; k < views_per_shell; ++k) {
+        // seq_cst: W2 (see the design note); also acquires a released pin's reads (R5).
+        seen[k] = p.pin[k].load(std::memory_order_seq_cst);
+        if (pin_set(seen[k]) && pin_buffer(seen[k]) < m.state_buffers && pin_version(seen[k]) == holds[pin_buffer(seen[k])])
+            mine |= 1u << pin_buffer(seen[k]);
     }
+    return mine;
+}
+
+/// What each buffer holds now, as pin versions; the candidate's from `candidate_old`, its seq
+/// before W1. \pre the caller is the writer (the only one who writes seq) or only looks.
+inline void buffers_held(const ChannelMap& m, std::uint32_t candidate, std::uint64_t candidate_old,
+                         std::uint64_t* holds) noexcept {
+    for (std::uint32_t x = 0; x < m.state_buffers; ++x)
+        // relaxed: the writer's own stores (or a tool's look: a moment's picture).
+        holds[x] = pin_version_of_seq(x == candidate ? candidate_old : m.buffer(x).seq.load(std::memory_order_relaxed));
+}
+
+/// The buffers any client's pins hold now, reading every client (a tool's look, busy_reason).
+inline std::uint32_t pinned_buffers_any(const ChannelMap& m) noexcept {
+    std::uint64_t holds[1u << state_index_bits], seen[views_per_shell];
+    buffers_held(m, m.state_buffers, 0, holds);
+    std::uint32_t mask = 0;
+    for (std::uint32_t i = 0; i < m.max_clients; ++i) mask |= client_pins(m, i, holds, seen);
     return mask;
 }
 
-/// Takes a dead (or departed) connection's 1 back from SharedLines::viewers if its record
-/// still carries `mark` (the value read before its liveness was probed: a successor's mark
-/// differs). Returns whether it did.
-inline bool take_back_viewer(const ChannelMap& m, std::uint32_t i, std::uint32_t mark) noexcept {
+/// Clears client i's viewer mark if it still is `mark` (the value read before its liveness
+/// was probed: a successor's differs), and says so to the daemon (the counter moves).
+inline bool clear_viewer_mark(const ChannelMap& m, std::uint32_t i, std::uint32_t mark) noexcept {
     if (mark == 0) return false;
     std::uint32_t expected = mark;
-    // relaxed: the count is read seq_cst by writers; a stale 1 costs a scan, never safety.
+    // relaxed: the daemon rereads marks after the counter's seq_cst bump below.
     if (!m.client(i).viewer.compare_exchange_strong(expected, 0, std::memory_order_relaxed, std::memory_order_relaxed))
         return false;
-    m.shared->viewers.fetch_sub(1, std::memory_order_relaxed);
+    m.shared->view_registrations.fetch_add(1, std::memory_order_seq_cst);
     return true;
 }
+
+/// The writer's side of views (W0, W2): the daemon's own list of the clients whose viewer
+/// mark is set, rebuilt from the marks when SharedLines::view_registrations moves. Writer
+/// only (the daemon's write mutex); holds max_clients ids, allocated once.
+class PinScanner {
+public:
+    PinScanner() = default;
+    explicit PinScanner(std::uint32_t max_clients) : ids_(max_clients, 0) {}
+
+    /// W0: whether a write must look at pins now.
+    bool any(const ChannelMap& m) noexcept {
+        // seq_cst: W0 (after the previous write's seq_cst publish; against the readers' R0).
+        const std::uint64_t r = m.shared->view_registrations.load(std::memory_order_seq_cst);
+        if (r != seen_) {
+            seen_ = r;
+            count_ = 0;
+            for (std::uint32_t i = 0; i < m.max_clients && i < ids_.size(); ++i)
+                // acquire: a mark stored before a registration that W0 read (R0's release).
+                if (m.client(i).viewer.load(std::memory_order_acquire) != 0) ids_[count_++] = i;
+        }
+        return count_ != 0;
+    }
+
+    /// W2: the buffers the listed clients' pins hold, read seq_cst after the candidate's odd
+    /// seq. `owner(i, seen)` is asked about each client i with a pin that holds `candidate`
+    /// (`seen`: its pin words as read): it returns false once it has found the client dead and
+    /// cleared those pins (they then count for nothing; drop(i) takes it off the list).
+    template <class Owner>
+    std::uint32_t pinned(const ChannelMap& m, std::uint32_t candidate, std::uint64_t candidate_old, Owner&& owner) noexcept {
+        std::uint64_t holds[1u << state_index_bits], seen[views_per_shell];
+        buffers_held(m, candidate, candidate_old, holds);
+        std::uint32_t mask = 0;
+        for (std::uint32_t n = 0; n < count_; ++n) {
+            const std::uint32_t i = ids_[n];
+            std::uint32_t mine = client_pins(m, i, holds, seen);
+            if ((mine & (1u << candidate)) != 0 && !owner(i, static_cast<const std::uint64_t*>(seen))) mine = 0;
+            mask |= mine;
+        }
+        return mask;
+    }
+
+    /// Takes client i off the list (its pins were cleared: it is dead).
+    void drop(std::uint32_t i) noexcept {
+        for (std::uint32_t n = 0; n < count_; ++n)
+            if (ids_[n] == i) {
+                ids_[n] = ids_[--count_];
+                return;
+            }
+    }
+
+    std::uint32_t listed() const noexcept { return count_; }
+
+private:
+    std::vector<std::uint32_t> ids_;
+    std::uint32_t count_ = 0;
+    std::uint64_t seen_ = 0; ///< the counter as of the last rebuild (0: nobody registered yet)
+};
 
 /// Daemon: clears a dead client's pin words from the values `seen` before its liveness was
 /// probed (CAS: a successor's pins, carrying another generation, stay). Returns how many.
@@ -196,7 +270,9 @@ bool pin_try(const ChannelMap& m, std::uint32_t id, std::uint32_t k, std::uint64
     after_pin();
     // seq_cst: R3 (also acquire: SYNC POINT READ: buffer complete, pairs with state_publish).
     if (m.buffer(b).seq.load(std::memory_order_seq_cst) == 2 * v) return true;
-    word.store(0, std::memory_order_relaxed); // nothing was read through it
+    // release: this word may have been released (R5) by another thread of this shell just
+    // before; the writer's acquire of this 0 must still order those reads before its writes.
+    word.store(0, std::memory_order_release);
     return false;
 }
 
@@ -239,13 +315,22 @@ public:
         std::uint64_t last_v = 0;
         unsigned same_v = 0;
         for (unsigned attempt = 0;; ++attempt) {
-            // R1. SYNC POINT READ: published (pairs with state_publish's seq_cst store).
-            const std::uint64_t word = m.cb->state_word.load(std::memory_order_acquire);
+            // R1. seq_cst: after R0 in S (the fast-path half of the proof); also SYNC POINT
+            // READ: published (pairs with state_publish's seq_cst store).
+            const std::uint64_t word = m.cb->state_word.load(std::memory_order_seq_cst);
             const std::uint64_t v = state_version_of(word);
             const std::uint32_t b = state_buffer_of(word);
             r.version = v;
             if (v == 0) return r; // the empty state: nothing to pin
             if (b >= m.state_buffers) return fail(r, errc::corrupt_channel);
+            if (!registered_) { // R0, once per connection: writes look at our pins from now on
+                // relaxed: published by the release of the seq_cst bump below.
+                m.client(id).viewer.store(viewer_mark(generation), std::memory_order_relaxed);
+                // seq_cst: R0, before the R1 whose buffer is pinned (with the writer's W0).
+                m.shared->view_registrations.fetch_add(1, std::memory_order_seq_cst);
+                registered_ = true;
+                continue; // R1 again, now after R0
+            }
             same_v = (v == last_v) ? same_v + 1 : 0;
             if (same_v == 0) same_since = clock::time_point{};
             last_v = v;
@@ -263,13 +348,6 @@ public:
             // something wrote our pin words or the buffers' seq from outside the protocol.
             if (k == view_taken::no_slot) return fail(r, errc::corrupt_channel);
             hook(view_step::before_pin);
-            if (!registered_) { // R0, once per connection: writes look at pins from now on
-                // relaxed: read by whoever cleans up after this connection, after our death.
-                m.client(id).viewer.store(viewer_mark(generation), std::memory_order_relaxed);
-                // seq_cst: R0, before R2 (with the writer's seq_cst load of the count).
-                m.shared->viewers.fetch_add(1, std::memory_order_seq_cst);
-                registered_ = true;
-            }
             if (pin_try(m, id, k, make_pin(generation, v, b), v, b, [&] { hook(view_step::before_check); })) {
                 // relaxed: stored before the 2v that R3 acquired; the buffer is ours now.
                 const std::uint64_t n = m.buffer(b).length.load(std::memory_order_relaxed);
@@ -301,10 +379,11 @@ public:
         if (--slots_[k].refs == 0) pin_release(m, id, k);
     }
 
-    /// At disconnect (no view left): takes this connection's 1 back from SharedLines::viewers.
+    /// At disconnect (no view left): clears this connection's viewer mark (the daemon drops it
+    /// from its list at its next write).
     void unregister(const ChannelMap& m, std::uint32_t id, std::uint64_t generation) noexcept {
         std::lock_guard<std::mutex> guard(mutex_);
-        if (registered_) take_back_viewer(m, id, viewer_mark(generation));
+        if (registered_) clear_viewer_mark(m, id, viewer_mark(generation));
         registered_ = false;
     }
 
@@ -325,7 +404,7 @@ private:
     };
     mutable std::mutex mutex_;
     slot slots_[views_per_shell];
-    bool registered_ = false; ///< this connection counts in SharedLines::viewers
+    bool registered_ = false; ///< this connection's viewer mark is set
 
     static view_taken& fail(view_taken& r, errc e) noexcept {
         r.ec = make_error_code(e);
