@@ -251,8 +251,32 @@ struct SlotCopy {
 struct BcRun {
     SlotCopy writer;
     std::vector<SlotCopy> readers;
-    double seconds = 0;
 };
+
+/// The end of a writer-and-readers run (broadcast, zero-copy): timed runs (`seconds` > 0)
+/// are told to stop after that long; then the readers are collected, the writer is let go
+/// (stop = 2: it closes the channel only once no reader waits on it) and collected, and every
+/// slot's figures copied. Fails on any child's error.
+inline void finish_writer_readers(CtlSegment& ctl, Child& writer, std::vector<Child>& readers, double seconds,
+                                  SlotCopy& writer_out, std::vector<SlotCopy>& readers_out) {
+    if (seconds > 0) {
+        sleep_ns(static_cast<std::int64_t>(seconds * 1e9));
+        ctl->stop.store(1);
+        futex_wake(&ctl->stop);
+    }
+    for (std::size_t i = 0; i < readers.size(); ++i) {
+        const int rc = readers[i].wait(seconds > 0 ? 60000000000LL : 300000000000LL);
+        if (rc != 0) fail("a reader failed (exit " + std::to_string(rc) + "): " + ctl->slots[1 + i].error);
+    }
+    ctl->stop.store(2);
+    futex_wake(&ctl->stop);
+    const int rc = writer.wait(60000000000LL);
+    if (rc != 0) fail(std::string("the writer failed: ") + ctl->slots[0].error);
+    for (std::size_t i = 0; i <= readers.size(); ++i)
+        if (ctl->slots[i].status.load() != 0) fail(ctl->slots[i].error);
+    writer_out = SlotCopy::of(ctl->slots[0]);
+    for (std::size_t i = 0; i < readers.size(); ++i) readers_out.push_back(SlotCopy::of(ctl->slots[1 + i]));
+}
 
 /// Fixed rate: how long the floor phase (raw frames) runs before venom's: a quarter of the
 /// venom phase, at least 3 frames.
@@ -284,36 +308,10 @@ inline BcRun bc_run(const Settings& s, const std::string& raw, std::uint64_t siz
                           {"version", version}})));
     wait_ready(*ctl, 1, readers, 120000000000LL, "reader");
     BcRun out;
-    const std::int64_t t0 = now_ns();
     ctl->go.store(1);
     futex_wake(&ctl->go);
-    if (mode == bc_static) {
-        for (std::size_t i = 0; i < rs.size(); ++i) {
-            const int rc = rs[i].wait(300000000000LL);
-            if (rc != 0)
-                fail("a reader failed (exit " + std::to_string(rc) + "): " + ctl->slots[1 + i].error);
-        }
-        ctl->stop.store(2);
-        futex_wake(&ctl->stop);
-    } else {
-        sleep_ns(static_cast<std::int64_t>((seconds + floor_seconds(seconds, hz)) * 1e9));
-        ctl->stop.store(1);
-        futex_wake(&ctl->stop);
-        for (std::size_t i = 0; i < rs.size(); ++i) {
-            const int rc = rs[i].wait(60000000000LL);
-            if (rc != 0)
-                fail("a reader failed (exit " + std::to_string(rc) + "): " + ctl->slots[1 + i].error);
-        }
-        ctl->stop.store(2); // the writer may close the channel now
-        futex_wake(&ctl->stop);
-    }
-    out.seconds = static_cast<double>(now_ns() - t0) / 1e9;
-    const int rc = writer.wait(60000000000LL);
-    if (rc != 0) fail(std::string("the writer failed: ") + ctl->slots[0].error);
-    for (int i = 0; i <= readers; ++i)
-        if (ctl->slots[i].status.load() != 0) fail(ctl->slots[i].error);
-    out.writer = SlotCopy::of(ctl->slots[0]);
-    for (int i = 0; i < readers; ++i) out.readers.push_back(SlotCopy::of(ctl->slots[1 + i]));
+    finish_writer_readers(ctl, writer, rs, mode == bc_static ? 0 : seconds + floor_seconds(seconds, hz), out.writer,
+                          out.readers);
     return out;
 }
 

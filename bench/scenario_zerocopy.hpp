@@ -278,24 +278,8 @@ inline ZcRun zc_run(const Settings& s, const std::string& raw, std::uint64_t siz
     wait_ready(*ctl, 1, readers, 120000000000LL, "reader");
     ctl->go.store(1);
     futex_wake(&ctl->go);
-    if (mode == zc_frames) {
-        sleep_ns(static_cast<std::int64_t>(seconds * 1e9));
-        ctl->stop.store(1);
-        futex_wake(&ctl->stop);
-    }
-    for (std::size_t i = 0; i < rs.size(); ++i) {
-        const int rc = rs[i].wait(300000000000LL);
-        if (rc != 0) fail("a reader failed (exit " + std::to_string(rc) + "): " + ctl->slots[1 + i].error);
-    }
-    ctl->stop.store(2);
-    futex_wake(&ctl->stop);
-    const int rc = writer.wait(60000000000LL);
-    if (rc != 0) fail(std::string("the writer failed: ") + ctl->slots[0].error);
-    for (int i = 0; i <= readers; ++i)
-        if (ctl->slots[i].status.load() != 0) fail(ctl->slots[i].error);
     ZcRun out;
-    out.writer = SlotCopy::of(ctl->slots[0]);
-    for (int i = 0; i < readers; ++i) out.readers.push_back(SlotCopy::of(ctl->slots[1 + i]));
+    finish_writer_readers(ctl, writer, rs, mode == zc_frames ? seconds : 0, out.writer, out.readers);
     return out;
 }
 
