@@ -306,6 +306,8 @@ public:
     /// up with timeout after `give_up`, and with corrupt_channel when the published version
     /// stays put while its buffer disagrees with it (as seqlock_read). `hook(view_step)` runs
     /// between R1 and R2 and between R2 and R3 of each try (tests force interleavings there).
+    /// The table's mutex is held throughout: other threads' release() of this shell waits for
+    /// it (microseconds; up to give_up only under a writer that laps every try).
     template <class Hook>
     view_taken take(const ChannelMap& m, std::uint32_t id, std::uint64_t generation, Hook&& hook,
                     std::chrono::nanoseconds give_up = std::chrono::seconds(2)) noexcept {
