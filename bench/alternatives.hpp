@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/alternatives.hpp - what people use instead of venom, as echo RPC servers and clients
 // with the same request sizes: a pipe pair, a Unix domain socket (SOCK_STREAM), TCP loopback
 // with TCP_NODELAY, boost::interprocess::message_queue, and ZeroMQ ipc:// REQ/REP (compiled in

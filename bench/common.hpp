@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/common.hpp - what every part of venom_bench shares: the clock, CPU pinning, the futex
 // calls of the raw baselines, the control segment through which the parent drives its children,
 // spawning this binary as a child (and never leaving one behind), per-process CPU time, and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/floor.hpp - the hardware floor, without any library: what moving the same bytes
 // between two processes through shared memory costs at the least.
 //

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSL-1.0
 # bench/plot.gnuplot - turns venom_bench's CSV (--csv FILE) into PNG charts.
 #
 #   venom_bench --csv bench.csv

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/results.hpp - what a run produces: records (one measured configuration each, with named
 // figures), aligned text tables, the list of targets met or missed, and the --json / --csv
 // writers.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/scenario_broadcast.hpp - broadcast: the daemon publishes a state (write_data), readers
 // copy it out (read_data), in separate processes, writer and readers pinned apart.
 //

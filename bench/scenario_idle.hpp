@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/scenario_idle.hpp - idle: CPU used by a daemon waiting for commands (run()) and shells
 // waiting for a state update that never comes (wait_for_update), nothing else happening, over
 // 5 s; from the processes' scheduler run time (/proc/<pid>/task/*/schedstat, nanoseconds).

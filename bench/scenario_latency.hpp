@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/scenario_latency.hpp - the two latency scenarios, measured from the parent against one
 // "peer" child pinned to another CPU:
 //

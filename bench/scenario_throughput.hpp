@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/scenario_throughput.hpp - rpc-throughput: requests/s of 1, 2, 4, 8, 16 shells (one
 // process each) against one daemon, every answer checked; more shells than cores on purpose.
 // The daemon is pinned (as in rpc-latency); shell i is pinned to CPU B, then to the next CPU in

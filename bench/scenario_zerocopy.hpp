@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/scenario_zerocopy.hpp - zero-copy broadcast: the daemon writes states in place
 // (DaemonChannel::loan), readers read them in place (ShellChannel::view), in separate
 // processes, writer and readers pinned apart.

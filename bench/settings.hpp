@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/settings.hpp - how much each scenario measures in the quick (default), --full and
 // --smoke modes, the CPUs to pin to, and the sanity checks a run accumulates.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/stats.hpp - exact percentiles of recorded samples (every round trip is kept and sorted:
 // Debian ships no C/C++ HdrHistogram, and with at most a few million samples per figure an
 // exact sort is both simpler and more precise), and medians of per-round ratios.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/targets.hpp - the performance targets, judged on the figures of this run. They
 // are benchmark figures, not tests: a miss is reported (and explained in the README), never
 // turned into a failure exit.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // bench/venom_bench.cpp - venom's benchmark: venom through its public API, side by side with
 // the hardware floor and the alternatives (pipe, Unix socket, TCP loopback,
 // boost::interprocess::message_queue, ZeroMQ) in the same run, reported as ratios.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // example/daemon.cpp - a venom daemon: publishes a global state and answers requests.
 //
 //   venom_example_daemon [channel] [seconds]

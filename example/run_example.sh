@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Runs the example: one daemon, three shells at once; checks every shell got its pong and that
 # the daemon stopped cleanly and removed its channel.  usage: run_example.sh DAEMON SHELL [PINGS]
 set -euo pipefail

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // example/shell.cpp - a venom shell: reads the daemon's state, pings it, sets the state.
 //
 //   venom_example_shell [channel] [pings]

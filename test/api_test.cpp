@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // test/api_test.cpp - the public API as venom_memory programs use it, in one process.
 #include "test_support.hpp"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // test/chaos_test.cpp - kill -9 storms: a daemon, 8 shells looping checksummed requests and a
 // verifying reader; shells are SIGKILLed at random and replaced, then the daemon is killed and
 // restarted again and again. Nothing may hang, no answer may be wrong or foreign, every

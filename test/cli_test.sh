@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Tests of the `venom` tool: every subcommand against a live channel, a stale one (its daemon
 # killed with SIGKILL) and a missing one; output and exit code checked. The live channel is served
 # by the example daemon (a state "tick N: ..." every 100 ms; "ping" -> "pong", "set X" -> "ok").

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // test/config_error_test.cpp - error codes, configuration and name validation, and every error
 // the public API reports (with the channel still usable afterwards), plus the API's forms:
 // handler forms, request overloads, poll/stop, moves, versions.

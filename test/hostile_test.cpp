@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // test/hostile_test.cpp - hostile bytes anywhere in a live channel's segment, Boost's own
 // header, allocator and name index included. Whoever can write the segment (any process of a
 // user the channel's access lets in) controls every byte of it; venom must stay bounded and

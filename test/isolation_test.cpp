@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // test/isolation_test.cpp - what one shell can do to the others (Linux only): write where it
 // must not (read-only mappings), be stopped at any instruction (SIGSTOP), or die at any
 // instruction (SIGKILL), while a daemon and other shells go on being served correctly.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // test/multiprocess_test.cpp - venom across processes: daemons and shells in child processes
 // (this binary re-run in a role via spawn_self), crashes (SIGKILL) on either side, slot reuse,
 // many concurrent shells, and a large state read by other processes under a busy writer.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // test/permissions_test.cpp - who may connect, and what another user can do to a channel.
 //
 // Who may connect: the channel's files are owner-only (segment 0600, lock file 0600) by

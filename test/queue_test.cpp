@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // test/queue_test.cpp - tests of the bounded MPSC command queue (detail/command_queue.hpp):
 // queue_push (one CAS claims and publishes), queue_front / queue_release, and the daemon's
 // repairs of writes from outside the protocol (queue_skip, queue_repair_tail).

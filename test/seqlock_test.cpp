@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // test/seqlock_test.cpp - unit tests of the state area's multi-buffer seqlock
 // (detail::seqlock_write / seqlock_read) over a channel laid out on an ordinary heap buffer,
 // including protocol states written by hand (a writer that died mid-write, corrupt values)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // test/soak_test.cpp - many state updates with verifying readers in other processes: zero torn
 // reads, and no slowdown over time (no leak, no growing cost per update).
 //

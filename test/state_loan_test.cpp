@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // test/state_loan_test.cpp - writes in place (DaemonChannel::loan, StateLoan) and typed states
 // (write<T>, loan<T>, read<T>), through the public API, daemon and shell in one process: what
 // readers see before and after a publish, abandoned loans, one loan at a time, a loan published

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // test/test_support.hpp - shared by venom's tests: Boost.Test set-up, unique channel names with
 // RAII removal, and re-running the test binary itself as a child process (so multi-process
 // tests port to Windows: no fork).

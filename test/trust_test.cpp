@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // test/trust_test.cpp - files in /dev/shm that venom did not make, restarts that race, and the
 // narrow windows of the waiter and the queue's dead-claim recovery, each hit deterministically
 // (a fault-injection hook, venom/detail/fault.hpp, or a protocol state written by hand) rather

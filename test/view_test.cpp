@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // test/view_test.cpp - views: state buffers read in place and pinned (detail/view_pins.hpp).
 //   1. Every interleaving of a reader's pin (R2) and check (R3) with a writer's odd seq (W1)
 //      and pin scan (W2), forced step by step in two threads (a Script), over a HeapChannel:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // test/wait_test.cpp - unit tests of the hybrid wait's parts (detail/waiter.hpp) in one
 // process: the lazy Deadline (a quick wait reads no clock for it; a started one is never
 // restarted), the YieldPacer's learning, and wait_until's outcomes with a lazy deadline. The

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # venom's developer entry point. On a fresh Debian 12 machine (as root, or with sudo) it installs
 # what it needs, builds, and runs.
 #   bash tools/dev.sh demo    build the examples and run the example daemon with three shells
@@ -105,5 +106,5 @@ case "${1:-}" in
     test) test_all ;;
     sanitize) sanitize ;;
     deps) deps ;;
-    *) sed -n '2,8p' "$0"; exit 2 ;;
+    *) sed -n '3,10p' "$0"; exit 2 ;;
 esac

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Builds the libFuzzer target (clang, ASan + UBSan) and runs it.
 #   bash tools/fuzz.sh [seconds=60]    runs from the committed seed corpus, keeps new inputs in a
 #                                      scratch corpus; exits non-zero on a finding (full log:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tools/venom_cli.cpp - `venom`, the operator's tool: see into the venom channels running on
 // this machine (like AeronStat for Aeron or iox2 for iceoryx2).
 //
@@ -1023,7 +1024,8 @@ void print_main_help(FILE* out) {
                       "usage: venom COMMAND [options]      (venom COMMAND --help: its options)\n\ncommands:\n",
                  venom::version_major, venom::version_minor, venom::version_patch);
     for (const auto& c : commands) std::fprintf(out, "  %-7s %s\n", c.name, c.summary);
-    std::fprintf(out, "\nEvery command takes --json: one JSON object per line on stdout, errors too.\n\n%s",
+    std::fprintf(out, "\nEvery command takes --json: one JSON object per line on stdout, errors too.\n"
+                      "venom --version: this tool's venom version and the shared-memory layout it reads.\n\n%s",
                  exit_code_help);
 }
 

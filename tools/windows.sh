@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Cross-builds venom's tests and examples for Windows x86-64 with mingw-w64 (posix threads)
 # against the system Boost headers, and runs them under wine.
 #   bash tools/windows.sh          build and run everything; exits non-zero on any failure

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // venom/bytes.hpp - byte views handed to handlers, the response writer of the zero-allocation
 // handler form, and the test for "contiguous container of bytes" used by the overloads.
 #pragma once

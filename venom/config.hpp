@@ -1,6 +1,9 @@
+// SPDX-License-Identifier: BSL-1.0
 // venom/config.hpp - what a daemon chooses when it creates a channel (ChannelConfig), what a
 // shell chooses when it connects (ShellOptions), the limits on both, and name validation.
 #pragma once
+
+#include <venom/version.hpp> // first: the C++17 check comes before any C++17 in this header
 
 #include <venom/error.hpp>
 

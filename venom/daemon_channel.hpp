@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // venom/daemon_channel.hpp - the daemon side: creates a channel, publishes its state, serves
 // requests.
 #pragma once

@@ -1,8 +1,11 @@
+// SPDX-License-Identifier: BSL-1.0
 // venom/error.hpp - venom's error codes, their category and the exception type.
 //
 // Set-up paths (create, connect, config) throw venom::error; hot paths also offer forms that
 // report a std::error_code instead. Every message says what to do about the error.
 #pragma once
+
+#include <venom/version.hpp> // first: the C++17 check
 
 #include <string>
 #include <system_error>

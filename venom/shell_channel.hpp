@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // venom/shell_channel.hpp - the shell side: connects to a channel, reads the daemon's state,
 // sends requests and receives its own answers.
 #pragma once

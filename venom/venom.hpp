@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // venom/venom.hpp - everything: #include <venom/venom.hpp>
 //
 // venom: a header-only shared-memory IPC library on Boost.Interprocess. A daemon (single writer)
@@ -10,12 +11,9 @@
 #include <venom/daemon_channel.hpp>
 #include <venom/error.hpp>
 #include <venom/shell_channel.hpp>
+#include <venom/version.hpp>
 
 namespace venom {
 /// This process's id (as the channel's tools show it), on Linux and Windows alike.
 inline std::uint32_t process_id() noexcept { return detail::current_pid(); }
-
-inline constexpr int version_major = 0;
-inline constexpr int version_minor = 1;
-inline constexpr int version_patch = 0;
 } // namespace venom

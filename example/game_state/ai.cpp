@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // example/game_state/ai.cpp - an AI shell: reads the world after every physics tick and steers
 // the entities it looks after towards the centre of the arena.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // example/game_state/network.cpp - a network shell: reads the world after every tick and works
 // out what it would send to remote players (the entities that moved), without sending
 // anything. It only reads: it never sends a command.

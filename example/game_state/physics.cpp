@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // example/game_state/physics.cpp - the physics daemon: steps the world at 120 Hz, publishes it
 // after every step, and applies steering commands from AI shells.
 //

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Runs the game example briefly: physics at 120 Hz for 3 s, an AI shell and a network shell;
 # after 1 s the network shell is killed (SIGKILL) and a new one connects in its place. The
 # physics daemon's ticks per second must stay at 120 (here: at least 100, on a busy machine).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // example/game_state/world.hpp - the world the physics daemon publishes and the commands it
 // takes, shared by every process of the game. Copy this folder and change the structs.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // example/market_data/feed.cpp - a market-data feed: publishes top-of-book snapshots at a high
 // rate and takes orders from strategies (the gateway side of the channel).
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // example/market_data/market_data.hpp - what the feed and the strategy agree on. Copy this
 // folder and change the structs: both sides include this one header.
 //

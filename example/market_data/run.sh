@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Runs the market-data example briefly: a feed at 100k ticks/s for 2 s and two strategies.
 #   usage: run.sh FEED STRATEGY [SECONDS]
 set -uo pipefail

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // example/market_data/strategy.cpp - a trading strategy: reads every top-of-book snapshot as
 // it appears, sends an order when the spread is one tick, and prints tick-to-order latency
 // percentiles (from the feed publishing the tick to the feed receiving the order).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // example/sensors/control.cpp - a control loop: waits for each new sensor reading with
 // wait_for_update (it spins for 50 us, then sleeps in the kernel until the hub publishes: no
 // polling, ~no CPU between readings), reads it without any lock, and acts on it.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Runs the sensors example briefly: the hub for 2 s, a balance loop on the IMU (1 kHz) and an
 # obstacle-avoidance loop on the lidar (20 Hz), both waiting for updates instead of polling.
 #   usage: run.sh HUB CONTROL [SECONDS]

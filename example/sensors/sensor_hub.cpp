@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // example/sensors/sensor_hub.cpp - the sensor daemon: publishes IMU samples at 1 kHz and lidar
 // scans at 20 Hz, each on its own channel. It only publishes: it never calls run(), and its
 // readers need nothing from it but write<T>() and, for the lidar scans it computes in place,

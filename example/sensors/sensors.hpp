@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // example/sensors/sensors.hpp - what the sensor hub publishes, shared by the hub and every
 // control loop. Copy this folder and change the structs.
 //

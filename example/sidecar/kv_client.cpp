@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // example/sidecar/kv_client.cpp - a client of the key-value sidecar: puts its own keys, reads
 // them back, checks that a missing key is an error, then reads the keys of its peers (other
 // client processes) once they are done.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // example/sidecar/kv_service.cpp - a key-value sidecar: answers get/put/del commands from any
 // number of shells on the machine (the service's own processes, scripts, `venom call`), and
 // publishes its statistics as the channel's state.

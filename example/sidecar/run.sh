@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Runs the sidecar example briefly: the key-value service and three clients at once, each
 # writing and verifying its own keys and then its peers'.
 #   usage: run.sh SERVICE CLIENT [KEYS]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // example/video_frames/consumer.cpp - a video consumer: takes each new frame as it appears,
 // in place (a view: no copy), verifies its checksum there, and prints the frame rate, what a
 // view cost and the CPU it used.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // example/video_frames/frame.hpp - the frame format shared by producer and consumer: an 8K RGB
 // frame (7680 x 4320 x 3 bytes, 99.5 MB) behind a 64-byte header. Copy this folder and change
 // the format: both sides include this one header.

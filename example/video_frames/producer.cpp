@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // example/video_frames/producer.cpp - a video source: publishes an 8K RGB frame (99.5 MB) 30
 // times a second. Consumers (inference, rendering, recording) each read the newest frame.
 //

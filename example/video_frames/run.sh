@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSL-1.0
 # Runs the video example briefly: 8K frames at 30 fps for 2 s and a consumer verifying them
 # (VIDEO_CONSUMERS=N: N consumers).
 #   usage: run.sh PRODUCER CONSUMER [SECONDS]

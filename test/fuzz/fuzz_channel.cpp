@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // test/fuzz/fuzz_channel.cpp - libFuzzer target: hostile bytes in a live channel's shared memory.
 //
 // Each input builds a fresh channel (a daemon and a shell in this process), then runs a little

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tools/cli/format.hpp - how `venom` shows numbers and bytes to people: sizes, durations,
 // hex dumps, "is this text?", and the hex a command can be given in.
 #pragma once

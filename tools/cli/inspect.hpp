@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tools/cli/inspect.hpp - looking into a channel without taking part in it.
 //
 // An Inspection finds a channel the way a shell does (venom/detail/liveness.hpp: the daemon's

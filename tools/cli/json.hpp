@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // tools/cli/json.hpp - a tiny JSON writer for `venom --json`: one compact object per line, so
 // that --watch and --follow produce JSON Lines a script can read one line at a time.
 #pragma once

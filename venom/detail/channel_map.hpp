@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // venom/detail/channel_map.hpp - a process-local, validated view of a channel segment.
 //
 // The ControlBlock reaches its regions through offset_ptr. Each process resolves them once,

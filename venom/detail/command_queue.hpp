@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // venom/detail/command_queue.hpp - the bounded MPSC command queue (shells -> daemon).
 //
 // Design. A ring of R = ring_slots (a power of two) slots, each ONE atomic word on its own

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // venom/detail/fault.hpp - fault injection for tests that must hit a narrow window every time,
 // not by luck. A test sets `fault_hook`; the hook runs at each named point below. In
 // production the hook is null: one relaxed load and a predictable branch, only on paths that

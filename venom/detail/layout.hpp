@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // venom/detail/layout.hpp - the shared-memory layout of a venom channel: an ABI between
 // processes built at different times. Only types, sizes and offsets live here; the protocols
 // that use them are in command_queue.hpp (the queue), response_slot.hpp (answers),

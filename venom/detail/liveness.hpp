@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // venom/detail/liveness.hpp - who owns a channel's name, how a shell finds a live daemon's
 // segment without trusting the segment, client slots, and takeover of a dead daemon's name.
 //

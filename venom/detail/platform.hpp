@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // venom/detail/platform.hpp - every OS call venom makes, behind a small interface; the
 // implementations are platform_linux.hpp and platform_windows.hpp. Nothing else includes an OS
 // header. What each provides:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // venom/detail/platform_linux.hpp - the Linux half of the platform layer (see platform.hpp).
 //   Event        a futex on the WaitWord's epoch, in the segment itself (no kernel object)
 //   LockFile     a channel file opened only after it passed the checks (a regular file - no

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // venom/detail/platform_windows.hpp - the Windows half of the platform layer (see platform.hpp).
 //
 //   segment     native Windows shared memory (managed_windows_shared_memory, segment.hpp),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // venom/detail/racy_copy.hpp - copies of seqlock-protected bytes, which race with the writer by
 // design.
 //

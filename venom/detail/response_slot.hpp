@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // venom/detail/response_slot.hpp - a client's answers (daemon -> one shell).
 //
 // Design. One ResponseSlot per client slot, in the responses region, which shells map

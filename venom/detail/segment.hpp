@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // venom/detail/segment.hpp - creating a channel's managed segment (the daemon), and the
 // process-local handle on a mapped channel.
 //

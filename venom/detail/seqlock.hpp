@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // venom/detail/seqlock.hpp - the state area: a multi-buffer seqlock.
 //
 // Design. state_buffers (N >= 2) buffers, each {seq, length, data}; ControlBlock::state_word

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // venom/detail/view_pins.hpp - views: reading a state buffer in place, pinned against reuse.
 //
 // Design. A shell that views a version pins its buffer: it writes a pin word naming the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: BSL-1.0
 // venom/detail/waiter.hpp - the hybrid wait: spin briefly, then block in the kernel (a futex on
 // the WaitWord on Linux, a named semaphore on Windows: platform.hpp, Event).
 //
