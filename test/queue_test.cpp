@@ -938,10 +938,10 @@ BOOST_AUTO_TEST_CASE(tail_repair_outlasts_producers_moving_the_tail) {
     struct Unhook {
         ~Unhook() { vd::fault_hook.store(nullptr); }
     } unhook;
-    for (std::uint64_t far : {std::uint64_t{1} << 40, std::uint64_t{1} << 51}) {
+    for (std::uint64_t behind : {std::uint64_t{1} << 40, std::uint64_t{1} << 51}) {
         for (unsigned moves : {1u, 100u, vd::repair_tail_max_attempts - 1}) {
-            BOOST_TEST_CONTEXT("tail = head - " << far << ", moved " << moves << " times during the repair") {
-                m.shared->tail.store(head - far);
+            BOOST_TEST_CONTEXT("tail = head - " << behind << ", moved " << moves << " times during the repair") {
+                m.shared->tail.store(head - behind);
                 tail_race::moves_left.store(moves);
                 tail_race::calls.store(0);
                 BOOST_TEST(vd::queue_repair_tail(m, head), "repaired although it lost " << moves << " CASes");
