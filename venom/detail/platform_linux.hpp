@@ -119,8 +119,15 @@ public:
     explicit AccessControl(std::uint32_t access, bool record = false) noexcept
         : mode_((access == 1 ? 0660u : access == 2 ? 0666u : 0600u) & (record ? 0644u : 0666u)) {}
     unsigned mode() const noexcept { return mode_; }
+    template <class T>
+    static T permissions_arg(void (boost::interprocess::permissions::*)(T)); // declared only: for decltype
     boost::interprocess::permissions permissions() const noexcept {
-        return boost::interprocess::permissions(static_cast<int>(mode_));
+        // Boost's (private) os_permissions_type is int up to 1.80 and mode_t (unsigned) from
+        // 1.81: take it from set_permissions' parameter, so neither gives a sign conversion.
+        using os_type = decltype(permissions_arg(&boost::interprocess::permissions::set_permissions));
+        boost::interprocess::permissions p;
+        p.set_permissions(static_cast<os_type>(mode_));
+        return p;
     }
 
 private:
