@@ -97,8 +97,8 @@ int heap_write(const vd::ChannelMap& m) {
 }
 
 /// Steps of two threads in a fixed order. A thread calls gate(step) before each step it
-/// takes and done() after it (or at its next gate): gate blocks until every step before this
-/// one in the script is done. A gate that waits more than 5 s fails the script (no hang).
+/// takes and done() after it (Script::Thread does both: a step ends at the thread's next
+/// one): gate blocks until every step before this one in the script is done. A gate that waits more than 5 s fails the script (no hang).
 class Script {
 public:
     explicit Script(std::vector<std::string> steps) : steps_(std::move(steps)) {}
@@ -122,6 +122,25 @@ public:
         std::lock_guard<std::mutex> lock(mu_);
         return failure_ + "at step " + std::to_string(pos_) + " of " + std::to_string(steps_.size());
     }
+
+    /// One thread's steps: step(name) ends the thread's previous step (if any) and waits for
+    /// `name`'s turn; the last step ends when the Thread goes out of scope.
+    class Thread {
+    public:
+        explicit Thread(Script& s) : s_(s) {}
+        ~Thread() {
+            if (pending_) s_.done();
+        }
+        void operator()(const std::string& name) {
+            if (pending_) s_.done();
+            s_.gate(name);
+            pending_ = true;
+        }
+
+    private:
+        Script& s_;
+        bool pending_ = false;
+    };
 
 private:
     mutable std::mutex mu_;
@@ -155,12 +174,7 @@ Outcome run_interleaving(const std::vector<std::string>& steps) {
     Outcome out;
     vd::ViewTable views;
     std::thread reader([&] {
-        bool pending = false;
-        auto step = [&](const char* name) {
-            if (pending) script.done();
-            script.gate(name);
-            pending = true;
-        };
+        Script::Thread step(script);
         step("R1");
         out.view = views.take(m, 0, 1, [&](vd::view_step s) {
             if (s == vd::view_step::before_pin) {
@@ -170,15 +184,9 @@ Outcome run_interleaving(const std::vector<std::string>& steps) {
                 step("R3");
             }
         });
-        if (pending) script.done();
     });
     std::thread writer([&] {
-        bool pending = false;
-        auto step = [&](const char* name) {
-            if (pending) script.done();
-            script.gate(name);
-            pending = true;
-        };
+        Script::Thread step(script);
         step("Wprep");
         heap_write(m);
         heap_write(m);
@@ -188,7 +196,6 @@ Outcome run_interleaving(const std::vector<std::string>& steps) {
             else if (w == wstep::w2_ends) step("Wafter"); // the restore and the next candidate's W1
             else step("Wdata");                          // the bytes and the publish
         });
-        if (pending) script.done();
     });
     reader.join();
     writer.join();

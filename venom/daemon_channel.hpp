@@ -69,16 +69,15 @@ struct daemon_impl {
     }
     /// The writer's W0 and W2 (view_pins.hpp), for state_begin. A client whose pin is in the
     /// way is probed (at most once per pin_owner_recheck); a dead one's pins and viewer mark
-    /// are cleared and it leaves the list. \pre writer->mutex held.
+    /// are cleared (the mark's counter bump makes the next write rebuild the list without it).
+    /// \pre writer->mutex held.
     struct write_pins {
         daemon_impl& d;
         bool any() noexcept { return d.writer->pins.any(d.map()); }
         std::uint32_t operator()(std::uint32_t candidate, std::uint64_t candidate_old) noexcept {
             const ChannelMap& m = d.map();
             auto& alive_until = d.writer->pin_owner_alive_until;
-            auto& pins = d.writer->pins;
-            std::uint32_t dead = ~0u;
-            const std::uint32_t mask = pins.pinned(m, candidate, candidate_old, [&](std::uint32_t i, const std::uint64_t* seen) {
+            return d.writer->pins.pinned(m, candidate, candidate_old, [&](std::uint32_t i, const std::uint64_t* seen) {
                 const auto now = clock::now();
                 if (i < alive_until.size() && now < alive_until[i]) return true;
                 // Read before the probe: a successor that takes the slot after it has its own
@@ -95,11 +94,8 @@ struct daemon_impl {
                 if (m.client(i).generation.load(std::memory_order_acquire) != generation) return true;
                 for (std::uint32_t n = clear_dead_pins(m.pins(i), seen); n != 0; --n) bump(m.cb->pins_cleared);
                 clear_viewer_mark(m, i, mark);
-                dead = i;
                 return false;
             });
-            if (dead != ~0u) pins.drop(dead); // not while pinned() walks the list
-            return mask;
         }
     };
     /// state_begin with this daemon's views. \pre writer->mutex held.
@@ -788,10 +784,10 @@ private:
         if (size > m.data_size) return errc::message_too_large;
         std::lock_guard<std::mutex> guard(d.writer->mutex);
         if (d.writer->loan_out) return errc::state_busy;
-        const detail::state_write w = d.begin_write();
-        if (w.buffer == nullptr) return errc::state_busy;
-        detail::racy_copy_to_shared(w.data, data, size);
-        detail::state_publish(m, w, size);
+        if (!detail::seqlock_write(m, data, size, detail::daemon_impl::write_pins{d})) {
+            detail::bump(m.cb->state_busy);
+            return errc::state_busy;
+        }
         return errc{};
     }
     std::string busy_text(const char* what) const {

@@ -75,7 +75,8 @@
 // killed with pins out: the daemon, finding a pin of client i in its way, probes C_i
 // (liveness.hpp; at most once per pin_owner_recheck per client, the system call off the write
 // path otherwise) and, if no process holds it, CASes that client's pin words from the values
-// it read to 0 (ControlBlock::pins_cleared), clears its mark and drops it from the list. The
+// it read to 0 (ControlBlock::pins_cleared) and clears its mark (the next write's rebuild
+// leaves it off the list). The
 // next shell to take slot i clears both too, before it pins anything; a dead viewer whose
 // pins are in nobody's way costs each write one more pin line until then. The daemon killed: views stay valid, the mapping is the shell's.
 // A view keeps its shell's connection (slot, mapping) until it is released.
@@ -216,7 +217,7 @@ public:
     /// W2: the buffers the listed clients' pins hold, read seq_cst after the candidate's odd
     /// seq. `owner(i, seen)` is asked about each client i with a pin that holds `candidate`
     /// (`seen`: its pin words as read): it returns false once it has found the client dead and
-    /// cleared those pins (they then count for nothing; drop(i) takes it off the list).
+    /// cleared those pins (they then count for nothing).
     template <class Owner>
     std::uint32_t pinned(const ChannelMap& m, std::uint32_t candidate, std::uint64_t candidate_old, Owner&& owner) noexcept {
         std::uint64_t holds[1u << state_index_bits], seen[views_per_shell];
@@ -230,17 +231,6 @@ public:
         }
         return mask;
     }
-
-    /// Takes client i off the list (its pins were cleared: it is dead).
-    void drop(std::uint32_t i) noexcept {
-        for (std::uint32_t n = 0; n < count_; ++n)
-            if (ids_[n] == i) {
-                ids_[n] = ids_[--count_];
-                return;
-            }
-    }
-
-    std::uint32_t listed() const noexcept { return count_; }
 
 private:
     std::vector<std::uint32_t> ids_;
