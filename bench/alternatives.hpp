@@ -180,8 +180,10 @@ struct MqPair {
         bip::message_queue::remove((base + ".req").c_str());
         bip::message_queue::remove((base + ".resp").c_str());
         MqPair p;
-        p.req = std::make_unique<bip::message_queue>(bip::create_only, (base + ".req").c_str(), 16, max_msg);
-        p.resp = std::make_unique<bip::message_queue>(bip::create_only, (base + ".resp").c_str(), 16, max_msg);
+        p.req = std::make_unique<bip::message_queue>(bip::create_only, (base + ".req").c_str(), 16,
+                                                     max_msg);
+        p.resp = std::make_unique<bip::message_queue>(bip::create_only, (base + ".resp").c_str(),
+                                                      16, max_msg);
         return p;
     }
     static MqPair open(const std::string& base) {
@@ -242,7 +244,8 @@ struct ZmqSocket {
     }
     void bind(const std::string& ep) {
         open(ZMQ_REP);
-        if (zmq_bind(sock, ep.c_str()) != 0) fail("zmq_bind " + ep + ": " + zmq_strerror(zmq_errno()));
+        if (zmq_bind(sock, ep.c_str()) != 0)
+            fail("zmq_bind " + ep + ": " + zmq_strerror(zmq_errno()));
     }
     void connect(const std::string& ep) {
         open(ZMQ_REQ);

@@ -63,8 +63,7 @@ inline void sleep_until_ns(std::int64_t t) noexcept {
     timespec ts;
     ts.tv_sec = static_cast<time_t>(t / 1000000000);
     ts.tv_nsec = static_cast<long>(t % 1000000000);
-    while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {
-    }
+    while (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) == EINTR) {}
 }
 
 inline void cpu_relax() noexcept {
@@ -84,7 +83,8 @@ inline void futex_wait(std::atomic<std::uint32_t>* w, std::uint32_t expected,
     timespec ts;
     ts.tv_sec = static_cast<time_t>(timeout_ns / 1000000000);
     ts.tv_nsec = static_cast<long>(timeout_ns % 1000000000);
-    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(w), FUTEX_WAIT, expected, &ts, nullptr, 0);
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(w), FUTEX_WAIT, expected, &ts, nullptr,
+              0);
 }
 inline void futex_wake(std::atomic<std::uint32_t>* w) noexcept {
     ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(w), FUTEX_WAKE, 0x7fffffff, nullptr,
@@ -249,7 +249,9 @@ public:
             if (r == pid_) {
                 children().remove(pid_);
                 pid_ = -1;
-                exit_code_ = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? -WTERMSIG(st) : -999;
+                exit_code_ = WIFEXITED(st)     ? WEXITSTATUS(st)
+                             : WIFSIGNALED(st) ? -WTERMSIG(st)
+                                               : -999;
                 return exit_code_;
             }
             if (now_ns() > end) {
@@ -348,9 +350,9 @@ private:
 
 // ---- the control segment ---------------------------------------------------------------------
 
-inline constexpr std::size_t max_msg = 4096;     ///< largest RPC request of the benchmark
-inline constexpr std::size_t ring_size = 4096;   ///< update-latency timestamps kept
-inline constexpr int max_slots = 64;             ///< children that report results at once
+inline constexpr std::size_t max_msg = 4096;   ///< largest RPC request of the benchmark
+inline constexpr std::size_t ring_size = 4096; ///< update-latency timestamps kept
+inline constexpr int max_slots = 64;           ///< children that report results at once
 
 /// One message area of the raw ping-pong floor: the sequence word and the payload share the
 /// first cache line, so a request of up to 48 bytes is exactly one line transfer each way.
@@ -370,12 +372,12 @@ struct alignas(64) RawMsg32 {
 struct alignas(64) ChildSlot {
     std::atomic<std::uint32_t> ready;
     std::atomic<std::uint32_t> done;
-    std::atomic<std::int32_t> status;   ///< 0 ok, else failed (error holds why)
+    std::atomic<std::int32_t> status; ///< 0 ok, else failed (error holds why)
     std::atomic<std::uint32_t> pid;
-    std::atomic<std::uint64_t> ops;     ///< completed operations
-    std::atomic<std::uint64_t> errors;  ///< failed operations (venom error codes, timeouts)
-    std::atomic<std::uint64_t> bad;     ///< wrong answers / torn or mismatched states
-    double v[256];                      ///< figures (meaning set by the role)
+    std::atomic<std::uint64_t> ops;    ///< completed operations
+    std::atomic<std::uint64_t> errors; ///< failed operations (venom error codes, timeouts)
+    std::atomic<std::uint64_t> bad;    ///< wrong answers / torn or mismatched states
+    double v[256];                     ///< figures (meaning set by the role)
     char error[256];
 };
 
@@ -403,11 +405,11 @@ struct Ctl {
     std::uint64_t magic;
     std::int32_t parent_pid;
     std::uint32_t tcp_port;
-    alignas(64) std::atomic<std::uint32_t> go;    ///< start barrier (futex word)
-    alignas(64) std::atomic<std::uint32_t> stop;  ///< end of a timed run (futex word)
-    alignas(64) std::atomic<std::uint32_t> cmd_seq;   ///< peer command posted (futex word)
+    alignas(64) std::atomic<std::uint32_t> go;      ///< start barrier (futex word)
+    alignas(64) std::atomic<std::uint32_t> stop;    ///< end of a timed run (futex word)
+    alignas(64) std::atomic<std::uint32_t> cmd_seq; ///< peer command posted (futex word)
     PeerCommand cmd;
-    alignas(64) std::atomic<std::uint32_t> done_seq;  ///< peer command finished (futex word)
+    alignas(64) std::atomic<std::uint32_t> done_seq; ///< peer command finished (futex word)
     std::atomic<std::int32_t> cmd_status;
     char cmd_error[256];
     // raw floors: each side writes its own message area
@@ -421,7 +423,8 @@ struct Ctl {
     /// for it before the next update, so none is coalesced on a loaded machine).
     alignas(64) std::atomic<std::uint64_t> upd_seen;
     alignas(64) std::atomic<std::uint32_t> raw_version32;
-    alignas(64) std::atomic<std::uint32_t> phase;  ///< broadcast fixed-rate: 0 floor frames, 1 venom
+    /// broadcast fixed-rate: 0 floor frames, 1 venom
+    alignas(64) std::atomic<std::uint32_t> phase;
     alignas(64) unsigned char raw_state[65536];
     alignas(64) Stamp ring[ring_size];
     ChildSlot slots[max_slots];
@@ -560,10 +563,10 @@ inline std::int64_t process_cpu_ns(int pid) {
 /// CPU accounting of the whole machine (/proc/stat) and of this run (this process and its
 /// reaped children), to tell how much of the machine other processes and the hypervisor took.
 struct CpuSnapshot {
-    double busy_s = 0;   ///< all CPUs: user+nice+system+irq+softirq
-    double steal_s = 0;  ///< time the hypervisor ran something else
-    double total_s = 0;  ///< all CPUs: every column (wall time x CPUs)
-    double ours_s = 0;   ///< user+system of this process and its waited-for children
+    double busy_s = 0;  ///< all CPUs: user+nice+system+irq+softirq
+    double steal_s = 0; ///< time the hypervisor ran something else
+    double total_s = 0; ///< all CPUs: every column (wall time x CPUs)
+    double ours_s = 0;  ///< user+system of this process and its waited-for children
 };
 
 inline CpuSnapshot cpu_snapshot() {
@@ -573,14 +576,17 @@ inline CpuSnapshot cpu_snapshot() {
     long long v[10] = {};
     f >> cpu;
     for (auto& x : v) f >> x;
-    const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK) > 0 ? ::sysconf(_SC_CLK_TCK) : 100);
+    const double hz =
+        static_cast<double>(::sysconf(_SC_CLK_TCK) > 0 ? ::sysconf(_SC_CLK_TCK) : 100);
     c.busy_s = static_cast<double>(v[0] + v[1] + v[2] + v[5] + v[6]) / hz;
     c.steal_s = static_cast<double>(v[7]) / hz;
     c.total_s = static_cast<double>(v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7]) / hz;
     rusage self{}, kids{};
     ::getrusage(RUSAGE_SELF, &self);
     ::getrusage(RUSAGE_CHILDREN, &kids);
-    auto sec = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+    auto sec = [](const timeval& t) {
+        return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+    };
     c.ours_s = sec(self.ru_utime) + sec(self.ru_stime) + sec(kids.ru_utime) + sec(kids.ru_stime);
     return c;
 }
@@ -598,7 +604,10 @@ inline std::pair<double, double> foreign_load(const CpuSnapshot& a, const CpuSna
 
 class Progress {
 public:
-    void enable(bool on) { on_ = on; tty_ = ::isatty(2) != 0; }
+    void enable(bool on) {
+        on_ = on;
+        tty_ = ::isatty(2) != 0;
+    }
     /// A status line: rewritten in place on a terminal, a plain line per call elsewhere only
     /// when `milestone` (so logs stay short).
     void set(const std::string& text, bool milestone = false) {
@@ -667,8 +676,8 @@ template <class Body> int run_in_slot(const Args& a, Body&& body) {
 }
 
 /// Builds the argv of a child: --role R --arg k=v ...
-inline std::vector<std::string> role_argv(const std::string& role,
-                                          const std::vector<std::pair<std::string, std::string>>& kv) {
+inline std::vector<std::string> role_argv(
+    const std::string& role, const std::vector<std::pair<std::string, std::string>>& kv) {
     std::vector<std::string> a{"--role", role};
     for (auto& [k, v] : kv) {
         a.push_back("--arg");

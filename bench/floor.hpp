@@ -80,7 +80,8 @@ struct FloorSpinClient {
     Ctl* c = nullptr;
     std::uint64_t seq = 0;
 
-    void roundtrip(const unsigned char* req, unsigned char* resp, std::size_t n, bool quit = false) {
+    void roundtrip(const unsigned char* req, unsigned char* resp, std::size_t n,
+                   bool quit = false) {
         std::memcpy(c->ping.payload, req, n);
         c->ping.len.store(n, std::memory_order_relaxed);
         seq = (seq & ~quit_bit64) + 1;
@@ -105,7 +106,8 @@ struct FloorFutexClient {
     Ctl* c = nullptr;
     std::uint32_t seq = 0;
 
-    void roundtrip(const unsigned char* req, unsigned char* resp, std::size_t n, bool quit = false) {
+    void roundtrip(const unsigned char* req, unsigned char* resp, std::size_t n,
+                   bool quit = false) {
         std::memcpy(c->fping.payload, req, n);
         c->fping.len = static_cast<std::uint32_t>(n);
         seq = ((seq & ~quit_bit32) + 1) & ~quit_bit32;

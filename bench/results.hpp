@@ -42,8 +42,12 @@ inline std::string fmt_ratio(double r) {
     if (r >= 10) return fmt("%.1fx", r);
     return fmt("%.2fx", r);
 }
-inline std::string fmt_gbps(double g) { return std::isnan(g) ? "-" : fmt(g < 10 ? "%.2f GB/s" : "%.1f GB/s", g); }
-inline std::string fmt_pct(double p) { return std::isnan(p) ? "-" : fmt(p < 10 ? "%.2f%%" : "%.1f%%", p); }
+inline std::string fmt_gbps(double g) {
+    return std::isnan(g) ? "-" : fmt(g < 10 ? "%.2f GB/s" : "%.1f GB/s", g);
+}
+inline std::string fmt_pct(double p) {
+    return std::isnan(p) ? "-" : fmt(p < 10 ? "%.2f%%" : "%.1f%%", p);
+}
 inline std::string fmt_rate(double r) {
     if (std::isnan(r)) return "-";
     if (r >= 1e6) return fmt("%.2f M/s", r / 1e6);
@@ -98,9 +102,9 @@ struct Record {
 
 /// A target of the issue, judged on this run.
 struct Target {
-    std::string what;      ///< the target as stated
-    std::string measured;  ///< the figure(s) measured
-    int status = -1;       ///< 1 met, 0 missed, -1 not measured in this run
+    std::string what;     ///< the target as stated
+    std::string measured; ///< the figure(s) measured
+    int status = -1;      ///< 1 met, 0 missed, -1 not measured in this run
 };
 
 // ---- aligned tables -------------------------------------------------------------------------
@@ -155,14 +159,14 @@ private:
 // ---- the run's report ----------------------------------------------------------------------
 
 struct Report {
-    std::string mode;           ///< quick, full, smoke
-    std::string command;        ///< the command line
-    std::string machine;        ///< CPU model, cores, kernel
-    std::string started;        ///< UTC time
+    std::string mode;    ///< quick, full, smoke
+    std::string command; ///< the command line
+    std::string machine; ///< CPU model, cores, kernel
+    std::string started; ///< UTC time
     std::vector<Record> records;
     std::vector<Target> targets;
-    std::vector<std::string> tables;  ///< rendered, in scenario order
-    std::vector<std::string> notes;   ///< skipped baselines, pinning, failures
+    std::vector<std::string> tables; ///< rendered, in scenario order
+    std::vector<std::string> notes;  ///< skipped baselines, pinning, failures
 
     Record& add(Record r) {
         records.push_back(std::move(r));
@@ -226,8 +230,10 @@ inline void write_json(const Report& rep, const std::string& path) {
         const Target& t = rep.targets[i];
         o << "    {\"target\": \"" << json_escape(t.what) << "\", \"measured\": \""
           << json_escape(t.measured) << "\", \"status\": \""
-          << (t.status == 1 ? "met" : t.status == 0 ? "missed" : "not measured") << "\"}"
-          << (i + 1 < rep.targets.size() ? "," : "") << "\n";
+          << (t.status == 1   ? "met"
+              : t.status == 0 ? "missed"
+                              : "not measured")
+          << "\"}" << (i + 1 < rep.targets.size() ? "," : "") << "\n";
     }
     o << "  ]\n}\n";
 }

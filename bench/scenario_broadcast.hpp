@@ -53,10 +53,12 @@ inline int role_bc_writer(const Args& a) {
 
         if (mode == bc_static) {
             const auto rounds = static_cast<int>(a.num("rounds"));
-            const std::uint64_t reps = std::max<std::uint64_t>(2, static_cast<std::uint64_t>(a.num("batch")) / size);
+            const std::uint64_t reps =
+                std::max<std::uint64_t>(2, static_cast<std::uint64_t>(a.num("batch")) / size);
             // first touch of every page: the raw buffer and each of the rotating state buffers
             time_memcpy(rawp, src.data(), size, 2);
-            for (std::uint32_t i = 0; i < 2 * cfg.state_buffers; ++i) d.write_data(src.data(), size);
+            for (std::uint32_t i = 0; i < 2 * cfg.state_buffers; ++i)
+                d.write_data(src.data(), size);
             for (int r = 0; r < rounds; ++r) {
                 me.v[2 * r] = gbps(size * reps, time_memcpy(rawp, src.data(), size, reps));
                 const std::int64_t t0 = now_ns();
@@ -86,7 +88,8 @@ inline int role_bc_writer(const Args& a) {
                 // The floor first, at the same rate: the same bytes into raw shared memory,
                 // announced by a version word and a futex wake, so that the readers' memcpy
                 // copies a frame just written by another core, as read_data will.
-                const std::int64_t floor_end = next + static_cast<std::int64_t>(a.real("floor_s") * 1e9);
+                const std::int64_t floor_end =
+                    next + static_cast<std::int64_t>(a.real("floor_s") * 1e9);
                 while (ctl->stop.load(std::memory_order_relaxed) == 0 && now_ns() < floor_end) {
                     sleep_until_ns(next);
                     std::memcpy(rawp, src.data(), size);
@@ -141,7 +144,8 @@ inline int role_bc_reader(const Args& a) {
 
         if (mode == bc_static) {
             const auto rounds = static_cast<int>(a.num("rounds"));
-            const std::uint64_t reps = std::max<std::uint64_t>(2, static_cast<std::uint64_t>(a.num("batch")) / size);
+            const std::uint64_t reps =
+                std::max<std::uint64_t>(2, static_cast<std::uint64_t>(a.num("batch")) / size);
             const std::uint64_t expect = static_cast<std::uint64_t>(a.num("version"));
             auto read_batch = [&] {
                 const std::int64_t t0 = now_ns();
@@ -258,8 +262,9 @@ struct BcRun {
 /// are told to stop after that long; then the readers are collected, the writer is let go
 /// (stop = 2: it closes the channel only once no reader waits on it) and collected, and every
 /// slot's figures copied. Fails on any child's error.
-inline void finish_writer_readers(CtlSegment& ctl, Child& writer, std::vector<Child>& readers, double seconds,
-                                  SlotCopy& writer_out, std::vector<SlotCopy>& readers_out) {
+inline void finish_writer_readers(CtlSegment& ctl, Child& writer, std::vector<Child>& readers,
+                                  double seconds, SlotCopy& writer_out,
+                                  std::vector<SlotCopy>& readers_out) {
     if (seconds > 0) {
         sleep_ns(static_cast<std::int64_t>(seconds * 1e9));
         ctl->stop.store(1);
@@ -267,7 +272,8 @@ inline void finish_writer_readers(CtlSegment& ctl, Child& writer, std::vector<Ch
     }
     for (std::size_t i = 0; i < readers.size(); ++i) {
         const int rc = readers[i].wait(seconds > 0 ? 60000000000LL : 300000000000LL);
-        if (rc != 0) fail("a reader failed (exit " + std::to_string(rc) + "): " + ctl->slots[1 + i].error);
+        if (rc != 0)
+            fail("a reader failed (exit " + std::to_string(rc) + "): " + ctl->slots[1 + i].error);
     }
     ctl->stop.store(2);
     futex_wake(&ctl->stop);
@@ -276,7 +282,8 @@ inline void finish_writer_readers(CtlSegment& ctl, Child& writer, std::vector<Ch
     for (std::size_t i = 0; i <= readers.size(); ++i)
         if (ctl->slots[i].status.load() != 0) fail(ctl->slots[i].error);
     writer_out = SlotCopy::of(ctl->slots[0]);
-    for (std::size_t i = 0; i < readers.size(); ++i) readers_out.push_back(SlotCopy::of(ctl->slots[1 + i]));
+    for (std::size_t i = 0; i < readers.size(); ++i)
+        readers_out.push_back(SlotCopy::of(ctl->slots[1 + i]));
 }
 
 /// Fixed rate: how long the floor phase (raw frames) runs before venom's: a quarter of the
@@ -292,26 +299,40 @@ inline BcRun bc_run(const Settings& s, const std::string& raw, std::uint64_t siz
     ctl.reset();
     const std::string chan = s.chan("bc");
     const std::string sz = std::to_string(size), md = std::to_string(mode),
-                      rounds = std::to_string(s.bc_rounds), batch = std::to_string(s.bc_batch_bytes);
-    Child writer = Child::spawn(role_argv(
-        "bc_writer", {{"ctl", ctl.name()}, {"slot", "0"}, {"cpu", std::to_string(s.cpu_a)},
-                      {"chan", chan}, {"raw", raw}, {"size", sz}, {"mode", md}, {"rounds", rounds},
-                      {"batch", batch}, {"hz", fmt("%.6f", hz)},
-                      {"floor_s", fmt("%.6f", floor_seconds(seconds, hz))}}));
+                      rounds = std::to_string(s.bc_rounds),
+                      batch = std::to_string(s.bc_batch_bytes);
+    Child writer = Child::spawn(
+        role_argv("bc_writer", {{"ctl", ctl.name()},
+                                {"slot", "0"},
+                                {"cpu", std::to_string(s.cpu_a)},
+                                {"chan", chan},
+                                {"raw", raw},
+                                {"size", sz},
+                                {"mode", md},
+                                {"rounds", rounds},
+                                {"batch", batch},
+                                {"hz", fmt("%.6f", hz)},
+                                {"floor_s", fmt("%.6f", floor_seconds(seconds, hz))}}));
     wait_ready(*ctl, 0, 1, 120000000000LL, "writer");
     const std::string version = std::to_string(ctl->slots[0].ops.load());
     std::vector<Child> rs;
     for (int i = 0; i < readers; ++i)
-        rs.push_back(Child::spawn(role_argv(
-            "bc_reader", {{"ctl", ctl.name()}, {"slot", std::to_string(1 + i)},
-                          {"cpu", std::to_string(s.cpu_for(i))}, {"chan", chan}, {"raw", raw},
-                          {"size", sz}, {"mode", md}, {"rounds", rounds}, {"batch", batch},
-                          {"version", version}})));
+        rs.push_back(Child::spawn(role_argv("bc_reader", {{"ctl", ctl.name()},
+                                                          {"slot", std::to_string(1 + i)},
+                                                          {"cpu", std::to_string(s.cpu_for(i))},
+                                                          {"chan", chan},
+                                                          {"raw", raw},
+                                                          {"size", sz},
+                                                          {"mode", md},
+                                                          {"rounds", rounds},
+                                                          {"batch", batch},
+                                                          {"version", version}})));
     wait_ready(*ctl, 1, readers, 120000000000LL, "reader");
     BcRun out;
     ctl->go.store(1);
     futex_wake(&ctl->go);
-    finish_writer_readers(ctl, writer, rs, mode == bc_static ? 0 : seconds + floor_seconds(seconds, hz), out.writer,
+    finish_writer_readers(ctl, writer, rs,
+                          mode == bc_static ? 0 : seconds + floor_seconds(seconds, hz), out.writer,
                           out.readers);
     return out;
 }
@@ -326,23 +347,28 @@ inline void scenario_broadcast(const Settings& s, Report& rep, Checks& chk) {
     auto check_run = [&](const BcRun& run, const std::string& what) {
         for (auto& r : run.readers) {
             chk.expect(r.bad == 0, "broadcast " + what + ": " + std::to_string(r.bad) +
-                                              " torn or wrong states read");
-            chk.expect(r.errors == 0, "broadcast " + what + ": " +
-                                                 std::to_string(r.errors) + " read errors");
+                                       " torn or wrong states read");
+            chk.expect(r.errors == 0,
+                       "broadcast " + what + ": " + std::to_string(r.errors) + " read errors");
             chk.expect(r.ops > 0, "broadcast " + what + ": a reader read nothing");
         }
     };
 
     // ---- static: read_data and write_data against memcpy
-    Table ts("broadcast (state written once): read_data and write_data against memcpy of the same "
-             "size in raw shared memory, " + std::to_string(s.bc_rounds) +
-             " interleaved rounds; GB/s per reader (median of rounds); ratios are medians of per-round ratios",
-             {"size", "readers", "memcpy out", "read_data", "read/memcpy", "memcpy in", "write_data",
-              "write/memcpy"},
-             1);
+    Table ts(
+        "broadcast (state written once): read_data and write_data against memcpy of the same "
+        "size in raw shared memory, " +
+            std::to_string(s.bc_rounds) +
+            " interleaved rounds; GB/s per reader (median of rounds); ratios are medians of "
+            "per-round ratios",
+        {"size", "readers", "memcpy out", "read_data", "read/memcpy", "memcpy in", "write_data",
+         "write/memcpy"},
+        1);
     for (std::uint64_t size : s.bc_sizes) {
         for (int nr : s.bc_static_readers) {
-            progress().set("broadcast: static, " + fmt_size(size) + ", " + std::to_string(nr) + " reader(s)", true);
+            progress().set(
+                "broadcast: static, " + fmt_size(size) + ", " + std::to_string(nr) + " reader(s)",
+                true);
             const BcRun run = bc_run(s, raw, size, bc_static, nr, 0, 0);
             check_run(run, "static " + fmt_size(size));
             std::vector<double> mc, rd, q;
@@ -359,16 +385,39 @@ inline void scenario_broadcast(const Settings& s, Report& rep, Checks& chk) {
                 wq.push_back(run.writer.v[2 * k + 1] / run.writer.v[2 * k]);
             }
             const double mcm = median(mc), rdm = median(rd), qm = median(q);
-            rep.add(Record{"broadcast", "memcpy", "static", size, nr, {{"gb_per_s", mcm}}, "floor: memcpy out of raw shared memory, per reader"});
-            rep.add(Record{"broadcast", "read_data", "static", size, nr,
-                           {{"gb_per_s", rdm}, {"ratio_vs_memcpy", qm},
+            rep.add(Record{"broadcast",
+                           "memcpy",
+                           "static",
+                           size,
+                           nr,
+                           {{"gb_per_s", mcm}},
+                           "floor: memcpy out of raw shared memory, per reader"});
+            rep.add(Record{"broadcast",
+                           "read_data",
+                           "static",
+                           size,
+                           nr,
+                           {{"gb_per_s", rdm},
+                            {"ratio_vs_memcpy", qm},
                             {"ratio_min_round", *std::min_element(q.begin(), q.end())}},
                            "per reader"});
             std::string wms, wds, wqs;
             if (nr == s.bc_static_readers.front()) {
                 const double a = median(wm), b = median(wd), c = median(wq);
-                rep.add(Record{"broadcast", "memcpy-write", "static", size, 0, {{"gb_per_s", a}}, "floor: memcpy into raw shared memory"});
-                rep.add(Record{"broadcast", "write_data", "static", size, 0, {{"gb_per_s", b}, {"ratio_vs_memcpy", c}}, ""});
+                rep.add(Record{"broadcast",
+                               "memcpy-write",
+                               "static",
+                               size,
+                               0,
+                               {{"gb_per_s", a}},
+                               "floor: memcpy into raw shared memory"});
+                rep.add(Record{"broadcast",
+                               "write_data",
+                               "static",
+                               size,
+                               0,
+                               {{"gb_per_s", b}, {"ratio_vs_memcpy", c}},
+                               ""});
                 wms = fmt_gbps(a);
                 wds = fmt_gbps(b);
                 wqs = fmt_ratio(c);
@@ -388,7 +437,9 @@ inline void scenario_broadcast(const Settings& s, Report& rep, Checks& chk) {
              1);
     for (std::uint64_t size : s.bc_sizes) {
         for (int nr : s.bc_flat_readers) {
-            progress().set("broadcast: flat out, " + fmt_size(size) + ", " + std::to_string(nr) + " reader(s)", true);
+            progress().set(
+                "broadcast: flat out, " + fmt_size(size) + ", " + std::to_string(nr) + " reader(s)",
+                true);
             const BcRun run = bc_run(s, raw, size, bc_flat, nr, 0, s.bc_seconds);
             check_run(run, "flat-out " + fmt_size(size));
             const double wsec = run.writer.v[0];
@@ -401,30 +452,48 @@ inline void scenario_broadcast(const Settings& s, Report& rep, Checks& chk) {
             }
             const double wg = writes * static_cast<double>(size) / wsec / 1e9;
             const double seen = distinct / nr / writes;
-            rep.add(Record{"broadcast", "write_data", "flat-out", size, nr,
-                           {{"gb_per_s", wg}, {"writes_per_s", writes / wsec}, {"write_p50_ns", run.writer.v[1]}}, ""});
-            rep.add(Record{"broadcast", "read_data", "flat-out", size, nr,
-                           {{"gb_per_s", delivered / nr}, {"gb_per_s_total", delivered},
-                            {"versions_seen_fraction", seen}, {"reads_per_s", reads / nr}},
+            rep.add(Record{"broadcast",
+                           "write_data",
+                           "flat-out",
+                           size,
+                           nr,
+                           {{"gb_per_s", wg},
+                            {"writes_per_s", writes / wsec},
+                            {"write_p50_ns", run.writer.v[1]}},
+                           ""});
+            rep.add(Record{"broadcast",
+                           "read_data",
+                           "flat-out",
+                           size,
+                           nr,
+                           {{"gb_per_s", delivered / nr},
+                            {"gb_per_s_total", delivered},
+                            {"versions_seen_fraction", seen},
+                            {"reads_per_s", reads / nr}},
                            "delivered: distinct versions x size, per reader"});
-            tf.row({nr == s.bc_flat_readers.front() ? fmt_size(size) : "", std::to_string(nr), fmt_gbps(wg),
-                    fmt_rate(writes / wsec), fmt_gbps(delivered / nr), fmt_gbps(delivered),
-                    fmt_pct(100 * seen), fmt_rate(reads / nr)});
-            chk.expect(writes > 0 && delivered > 0, "broadcast flat-out: nothing delivered at " + fmt_size(size));
+            tf.row({nr == s.bc_flat_readers.front() ? fmt_size(size) : "", std::to_string(nr),
+                    fmt_gbps(wg), fmt_rate(writes / wsec), fmt_gbps(delivered / nr),
+                    fmt_gbps(delivered), fmt_pct(100 * seen), fmt_rate(reads / nr)});
+            chk.expect(writes > 0 && delivered > 0,
+                       "broadcast flat-out: nothing delivered at " + fmt_size(size));
         }
     }
     rep.tables.push_back(tf.str());
 
     // ---- fixed rate, and the 8K frame
-    Table tr("broadcast (fixed rate): readers wait_for_update, then read_data each version; before "
-             "that, for a quarter of the time, the writer puts the same bytes at the same rate in raw "
-             "shared memory and readers memcpy them (the floor, equally fresh); the 8K frame is "
-             "7680x4320x3 bytes at 30 Hz",
-             {"case", "size", "readers", "rate", "delivered/reader", "versions seen", "read p50",
-              "read p99", "memcpy p50", "memcpy p99", "read/memcpy"},
-             1);
-    auto rate_case = [&](const std::string& variant, std::uint64_t size, double hz, int nr, double secs) {
-        progress().set("broadcast: " + variant + ", " + fmt_size(size) + ", " + std::to_string(nr) + " reader(s)", true);
+    Table tr(
+        "broadcast (fixed rate): readers wait_for_update, then read_data each version; before "
+        "that, for a quarter of the time, the writer puts the same bytes at the same rate in raw "
+        "shared memory and readers memcpy them (the floor, equally fresh); the 8K frame is "
+        "7680x4320x3 bytes at 30 Hz",
+        {"case", "size", "readers", "rate", "delivered/reader", "versions seen", "read p50",
+         "read p99", "memcpy p50", "memcpy p99", "read/memcpy"},
+        1);
+    auto rate_case = [&](const std::string& variant, std::uint64_t size, double hz, int nr,
+                         double secs) {
+        progress().set("broadcast: " + variant + ", " + fmt_size(size) + ", " + std::to_string(nr) +
+                           " reader(s)",
+                       true);
         const BcRun run = bc_run(s, raw, size, bc_rate, nr, hz, secs);
         check_run(run, variant + " " + fmt_size(size));
         const double writes = static_cast<double>(run.writer.ops);
@@ -440,25 +509,39 @@ inline void scenario_broadcast(const Settings& s, Report& rep, Checks& chk) {
             missed += r.v[5];
         }
         const double seen = distinct / nr / writes;
-        Record rec{"broadcast", "read_data", variant, size, nr,
-                   {{"rate_hz", writes / wsec}, {"gb_per_s", delivered / nr}, {"gb_per_s_total", delivered},
-                    {"versions_seen_fraction", seen}, {"versions_missed", missed},
-                    {"read_p50_ns", p50}, {"read_p99_ns", p99}, {"memcpy_p50_ns", mc},
-                    {"memcpy_p99_ns", mc99}, {"ratio_vs_memcpy", mc / p50},
-                    {"write_p50_ns", run.writer.v[1]}},
-                   "read and memcpy of fresh frames, p50/p99 of the slowest reader; ratio: bandwidth"};
+        Record rec{
+            "broadcast",
+            "read_data",
+            variant,
+            size,
+            nr,
+            {{"rate_hz", writes / wsec},
+             {"gb_per_s", delivered / nr},
+             {"gb_per_s_total", delivered},
+             {"versions_seen_fraction", seen},
+             {"versions_missed", missed},
+             {"read_p50_ns", p50},
+             {"read_p99_ns", p99},
+             {"memcpy_p50_ns", mc},
+             {"memcpy_p99_ns", mc99},
+             {"ratio_vs_memcpy", mc / p50},
+             {"write_p50_ns", run.writer.v[1]}},
+            "read and memcpy of fresh frames, p50/p99 of the slowest reader; ratio: bandwidth"};
         rep.add(rec);
         tr.row({variant, fmt_size(size), std::to_string(nr), fmt("%.0f Hz", writes / wsec),
                 fmt_gbps(delivered / nr), fmt_pct(100 * seen), fmt_ns(p50), fmt_ns(p99), fmt_ns(mc),
                 fmt_ns(mc99), fmt_ratio(mc / p50)});
-        chk.expect(distinct > 0, "broadcast " + variant + ": nothing delivered at " + fmt_size(size));
+        chk.expect(distinct > 0,
+                   "broadcast " + variant + ": nothing delivered at " + fmt_size(size));
     };
     for (std::uint64_t size : s.bc_sizes)
         for (int nr : s.bc_rate_readers)
-            rate_case("fixed-rate", size, std::min(1000.0, s.bc_rate_cap_bytes / static_cast<double>(size)),
-                      nr, s.bc_seconds);
+            rate_case("fixed-rate", size,
+                      std::min(1000.0, s.bc_rate_cap_bytes / static_cast<double>(size)), nr,
+                      s.bc_seconds);
     tr.separator();
-    for (int nr : s.frame_readers) rate_case("8k-frame", s.frame_size, s.frame_hz, nr, s.frame_seconds);
+    for (int nr : s.frame_readers)
+        rate_case("8k-frame", s.frame_size, s.frame_hz, nr, s.frame_seconds);
     rep.tables.push_back(tr.str());
 }
 

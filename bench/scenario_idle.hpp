@@ -45,20 +45,24 @@ inline int role_idle_shell(const Args& a) {
 }
 
 inline void scenario_idle(const Settings& s, Report& rep, Checks& chk) {
-    Table t("idle: CPU used while nothing happens (daemon in run(), shells in wait_for_update), "
-            "from each process's scheduler run time",
-            {"policy", "daemon", "shells", "daemon CPU", "shell CPU (max)", "shell CPU (mean)", "window"},
-            1);
+    Table t(
+        "idle: CPU used while nothing happens (daemon in run(), shells in wait_for_update), "
+        "from each process's scheduler run time",
+        {"policy", "daemon", "shells", "daemon CPU", "shell CPU (max)", "shell CPU (mean)",
+         "window"},
+        1);
     for (auto policy : {venom::WaitPolicy::spin_then_block, venom::WaitPolicy::busy_poll}) {
         const bool busy = policy == venom::WaitPolicy::busy_poll;
         const int shells = busy ? 1 : s.idle_shells;
         const double window = busy ? s.idle_busy_seconds : s.idle_seconds;
-        progress().set(std::string("idle: ") + policy_name(policy) + ", " + fmt("%.1f", window) + " s", true);
+        progress().set(
+            std::string("idle: ") + policy_name(policy) + ", " + fmt("%.1f", window) + " s", true);
         CtlSegment& ctl = *s.ctl;
         ctl.reset();
         const std::string chan = s.chan("idle");
-        Child d = Child::spawn(role_argv("idle_daemon", {{"ctl", ctl.name()}, {"slot", "0"}, {"chan", chan},
-                                                         {"policy", policy_name(policy)}}));
+        Child d = Child::spawn(role_argv(
+            "idle_daemon",
+            {{"ctl", ctl.name()}, {"slot", "0"}, {"chan", chan}, {"policy", policy_name(policy)}}));
         wait_ready(*ctl, 0, 1, 30000000000LL, "idle daemon");
         std::vector<Child> sh;
         for (int i = 0; i < shells; ++i)
@@ -92,15 +96,23 @@ inline void scenario_idle(const Settings& s, Report& rep, Checks& chk) {
             ssum += pct(i);
         }
         const double smean = ssum / shells;
-        rep.add(Record{"idle", "venom", policy_name(policy), 0, shells,
-                       {{"daemon_cpu_pct", dp}, {"shell_cpu_pct_max", smax}, {"shell_cpu_pct_mean", smean},
+        rep.add(Record{"idle",
+                       "venom",
+                       policy_name(policy),
+                       0,
+                       shells,
+                       {{"daemon_cpu_pct", dp},
+                        {"shell_cpu_pct_max", smax},
+                        {"shell_cpu_pct_mean", smean},
                         {"window_s", wall / 1e9}},
                        ""});
-        t.row({busy ? "busy_poll (contrast)" : "spin_then_block (default)", "1", std::to_string(shells),
-               fmt_pct(dp), fmt_pct(smax), fmt_pct(smean), fmt("%.1f s", wall / 1e9)});
+        t.row({busy ? "busy_poll (contrast)" : "spin_then_block (default)", "1",
+               std::to_string(shells), fmt_pct(dp), fmt_pct(smax), fmt_pct(smean),
+               fmt("%.1f s", wall / 1e9)});
         if (!busy)
-            chk.expect(dp < 50 && smax < 50, "idle: a default-policy process spins while idle (daemon " +
-                                                 fmt_pct(dp) + ", shell " + fmt_pct(smax) + ")");
+            chk.expect(dp < 50 && smax < 50,
+                       "idle: a default-policy process spins while idle (daemon " + fmt_pct(dp) +
+                           ", shell " + fmt_pct(smax) + ")");
     }
     rep.tables.push_back(t.str());
 }

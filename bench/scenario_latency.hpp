@@ -45,9 +45,9 @@ enum Mech : std::uint32_t {
 };
 
 struct MechInfo {
-    const char* key;      ///< CSV/JSON mechanism
-    const char* variant;  ///< CSV/JSON variant
-    const char* label;    ///< table
+    const char* key;     ///< CSV/JSON mechanism
+    const char* variant; ///< CSV/JSON variant
+    const char* label;   ///< table
 };
 inline const MechInfo& mech_info(std::uint32_t m) {
     static const MechInfo info[m_count] = {
@@ -95,8 +95,8 @@ inline int role_peer(const Args& a) {
         pin_self(static_cast<int>(a.num("cpu", -1)));
         auto busy = venom::DaemonChannel::create(a.str("chan_busy"),
                                                  peer_channel_config(venom::WaitPolicy::busy_poll));
-        auto dflt = venom::DaemonChannel::create(a.str("chan_default"),
-                                                 peer_channel_config(venom::WaitPolicy::spin_then_block));
+        auto dflt = venom::DaemonChannel::create(
+            a.str("chan_default"), peer_channel_config(venom::WaitPolicy::spin_then_block));
         const int uds_l = uds_listen(a.str("uds"));
         std::uint32_t port = 0;
         const int tcp_l = tcp_listen(port);
@@ -145,7 +145,8 @@ inline int role_peer(const Args& a) {
 #endif
                     default: ok = false;
                     }
-                    if (!ok) error = std::string("serving ") + mech_info(cmd.mech).label + " failed";
+                    if (!ok)
+                        error = std::string("serving ") + mech_info(cmd.mech).label + " failed";
                 } else if (cmd.op == op_updates) {
                     std::int64_t next = now_ns();
                     std::uint64_t prev_v = 0;
@@ -155,7 +156,8 @@ inline int role_peer(const Args& a) {
                             // the gap, spinning: the writer never sleeps, and no update is
                             // coalesced with the next even when the reader is slow to run.
                             const std::int64_t give_up = now_ns() + 1000000000LL;
-                            while (prev_v != 0 && ctl->upd_seen.load(std::memory_order_acquire) < prev_v &&
+                            while (prev_v != 0 &&
+                                   ctl->upd_seen.load(std::memory_order_acquire) < prev_v &&
                                    now_ns() < give_up)
                                 cpu_relax();
                             next = now_ns() + cmd.gap_ns;
@@ -181,7 +183,8 @@ inline int role_peer(const Args& a) {
                             ctl->raw_version.store(v, std::memory_order_release);
                             t_ret = now_ns();
                         } else {
-                            const std::uint32_t v32 = ctl->raw_version32.load(std::memory_order_relaxed) + 1;
+                            const std::uint32_t v32 =
+                                ctl->raw_version32.load(std::memory_order_relaxed) + 1;
                             v = v32;
                             stamp(buf.data(), cmd.size, v);
                             t_call = now_ns();
@@ -284,8 +287,7 @@ public:
         try {
             post(PeerCommand{op_exit, 0, 0, 0, 0});
             wait_done(5000000000LL);
-        } catch (...) {
-        }
+        } catch (...) {}
         peer_.wait(5000000000LL);
         for (int fd : {pipe_.rfd, pipe_.wfd, uds_fd_, tcp_fd_})
             if (fd >= 0) ::close(fd);
@@ -314,7 +316,8 @@ public:
     /// (each after a pause of gap_ns, if any), appended to `out`; ends with the quit request.
     /// Returns the number of answers that were not the request echoed.
     std::uint64_t segment(std::uint32_t m, std::size_t n, std::uint64_t iters, std::uint64_t warmup,
-                          std::int64_t gap_ns, std::int64_t limit_ns, std::vector<std::uint32_t>& out) {
+                          std::int64_t gap_ns, std::int64_t limit_ns,
+                          std::vector<std::uint32_t>& out) {
         post(PeerCommand{op_serve, m, n, 0, 0});
         std::uint64_t bad = 0;
         switch (m) {
@@ -399,7 +402,9 @@ private:
             c.roundtrip(req, resp, n);
             const std::int64_t t1 = now_ns();
             if (std::memcmp(resp, req, 16) != 0 || resp[n - 1] != req[n - 1]) ++bad;
-            if (i >= warmup) out.push_back(static_cast<std::uint32_t>(std::min<std::int64_t>(t1 - t0, UINT32_MAX)));
+            if (i >= warmup)
+                out.push_back(
+                    static_cast<std::uint32_t>(std::min<std::int64_t>(t1 - t0, UINT32_MAX)));
             if (t1 - start > limit_ns && i >= warmup + 10) break;
         }
         if (std::memcmp(resp, req, n) != 0) ++bad;
@@ -439,7 +444,7 @@ inline void scenario_rpc_latency(const Settings& s, Report& rep, Checks& chk) {
     PeerSession peer(s);
 
     std::vector<std::uint32_t> mechs{m_floor_spin, m_venom_busy, m_venom_default, m_pipe, m_uds,
-                                     m_tcp, m_mq};
+                                     m_tcp,        m_mq};
     if (zmq_available()) mechs.push_back(m_zmq);
     else rep.notes.push_back("zeromq: skipped (libzmq not installed)");
 
@@ -447,7 +452,8 @@ inline void scenario_rpc_latency(const Settings& s, Report& rep, Checks& chk) {
     // samples[m][size], and per-round p50 / p99 for the ratios
     std::vector<std::vector<std::vector<std::uint32_t>>> samples(
         m_count, std::vector<std::vector<std::uint32_t>>(ns));
-    std::vector<std::vector<std::vector<double>>> r50(m_count, std::vector<std::vector<double>>(ns)),
+    std::vector<std::vector<std::vector<double>>> r50(m_count,
+                                                      std::vector<std::vector<double>>(ns)),
         r99 = r50;
     std::vector<std::uint64_t> bad(m_count, 0);
     const auto limit = static_cast<std::int64_t>(s.segment_limit_s * 1e9);
@@ -480,8 +486,9 @@ inline void scenario_rpc_latency(const Settings& s, Report& rep, Checks& chk) {
             progress().set("rpc-latency: blocking path, round " + std::to_string(r + 1) + "/" +
                            std::to_string(s.rounds) + ", " + mech_info(m).label);
             std::vector<std::uint32_t> seg;
-            idle_bad += peer.segment(m, s.idle_size, s.idle_iters, 5, s.idle_gap_ns,
-                                     static_cast<std::int64_t>(s.idle_iters) * s.idle_gap_ns * 4, seg);
+            idle_bad +=
+                peer.segment(m, s.idle_size, s.idle_iters, 5, s.idle_gap_ns,
+                             static_cast<std::int64_t>(s.idle_iters) * s.idle_gap_ns * 4, seg);
             std::vector<std::uint32_t> sorted = seg;
             const Summary sm = summarize(sorted);
             idle50[k].push_back(sm.p50);
@@ -501,7 +508,8 @@ inline void scenario_rpc_latency(const Settings& s, Report& rep, Checks& chk) {
                 std::string(s.cpu_a >= 0 ? " pinned to CPUs " + std::to_string(s.cpu_a) + "/" +
                                                std::to_string(s.cpu_b)
                                          : " (not pinned)") +
-                "; " + std::to_string(s.rounds) + " interleaved rounds; ratios are medians of per-round ratios",
+                "; " + std::to_string(s.rounds) +
+                " interleaved rounds; ratios are medians of per-round ratios",
             {"size", "mechanism", "p50", "p90", "p99", "p99.9", "max", "samples", "venom/floor p50",
              "venom/floor p99", "alt/venom p50", "alt/venom p99"},
             2);
@@ -533,7 +541,7 @@ inline void scenario_rpc_latency(const Settings& s, Report& rep, Checks& chk) {
                    fmt_ns(sm.p90), fmt_ns(sm.p99), fmt_ns(sm.p999), fmt_ns(sm.max),
                    std::to_string(sm.n), vf50, vf99, av50, av99});
             chk.expect(sm.n > 0 && sm.p50 > 0, std::string("rpc-latency: no samples for ") +
-                                                  mech_info(m).label + " at " + fmt_size(n));
+                                                   mech_info(m).label + " at " + fmt_size(n));
         }
         t.separator();
     }
@@ -582,16 +590,19 @@ inline void scenario_update_latency(const Settings& s, Report& rep, Checks& chk)
     // floor-spin, venom busy_poll reader, floor-futex, venom default reader (a writer that
     // sleeps between updates); floor-spin and venom busy_poll again with a hot writer
     constexpr int rows = 6;
-    const std::uint32_t mechs[rows] = {m_floor_spin, m_venom_busy,  m_floor_futex,
+    const std::uint32_t mechs[rows] = {m_floor_spin,    m_venom_busy, m_floor_futex,
                                        m_venom_default, m_floor_spin, m_venom_busy};
     auto hot = [](int k) { return k >= 4; };
     auto gap_of = [&](int k) { return hot(k) ? s.upd_hot_gap_ns : s.upd_gap_ns; };
-    Table t("update-latency: from write_data returning to a waiting reader seeing the new version "
-            "(negative: seen before the call returned); writer and reader pinned apart; one update "
-            "every " + fmt_ns(static_cast<double>(s.upd_gap_ns)) + " (the writer sleeps between them), then a hot writer",
-            {"size", "reader", "p50", "p90", "p99", "p99.9", "max", "samples", "p50 from call",
-             "venom/floor p50", "venom/floor p99"},
-            2);
+    Table t(
+        "update-latency: from write_data returning to a waiting reader seeing the new version "
+        "(negative: seen before the call returned); writer and reader pinned apart; one update "
+        "every " +
+            fmt_ns(static_cast<double>(s.upd_gap_ns)) +
+            " (the writer sleeps between them), then a hot writer",
+        {"size", "reader", "p50", "p90", "p99", "p99.9", "max", "samples", "p50 from call",
+         "venom/floor p50", "venom/floor p99"},
+        2);
     std::vector<unsigned char> buf(65536);
     for (std::size_t size : s.upd_sizes) {
         std::vector<std::int64_t> lat[rows], from_call[rows];
@@ -601,16 +612,16 @@ inline void scenario_update_latency(const Settings& s, Report& rep, Checks& chk)
             for (int k = 0; k < rows; ++k) {
                 const std::uint32_t m = mechs[k];
                 const std::int64_t gap = gap_of(k);
-                progress().set("update-latency: " + fmt_size(size) + ", round " + std::to_string(r + 1) +
-                               "/" + std::to_string(s.rounds) + ", " + mech_info(m).label +
-                               (hot(k) ? ", hot writer" : ""));
+                progress().set("update-latency: " + fmt_size(size) + ", round " +
+                               std::to_string(r + 1) + "/" + std::to_string(s.rounds) + ", " +
+                               mech_info(m).label + (hot(k) ? ", hot writer" : ""));
                 std::vector<std::int64_t> seg;
                 venom::ShellChannel* sh = (m == m_venom_busy || m == m_venom_default)
                                               ? &peer.shell(m == m_venom_busy)
                                               : nullptr;
-                std::uint64_t seen = sh ? sh->version()
-                                        : m == m_floor_spin ? c.raw_version.load()
-                                                            : c.raw_version32.load();
+                std::uint64_t seen = sh                  ? sh->version()
+                                     : m == m_floor_spin ? c.raw_version.load()
+                                                         : c.raw_version32.load();
                 // The ring is shared by the mechanisms, whose version numbers run in step: clear
                 // it, or a reader faster than the writer's stamp would match a stale one.
                 for (auto& st : c.ring) st.version.store(0, std::memory_order_relaxed);
@@ -653,12 +664,13 @@ inline void scenario_update_latency(const Settings& s, Report& rep, Checks& chk)
                     coalesced += v - seen - 1;
                     Stamp& st = c.ring[v % ring_size];
                     while (st.version.load(std::memory_order_acquire) != v)
-                        if (now_ns() > give_up) fail("update-latency: the writer's stamp never came");
-                    if (i >= 2) {  // the first two: warm-up
+                        if (now_ns() > give_up)
+                            fail("update-latency: the writer's stamp never came");
+                    if (i >= 2) { // the first two: warm-up
                         seg.push_back(t_seen - st.t_return.load(std::memory_order_relaxed));
                         from_call[k].push_back(t_seen - st.t_call);
                     }
-                    if (sh) {  // the reader sees that version's bytes, whole
+                    if (sh) { // the reader sees that version's bytes, whole
                         std::error_code ec;
                         std::uint64_t ver = 0;
                         const std::size_t len = sh->read_data(buf.data(), buf.size(), ec, &ver);
@@ -676,7 +688,8 @@ inline void scenario_update_latency(const Settings& s, Report& rep, Checks& chk)
             }
         }
         chk.expect(bad == 0, "update-latency: " + std::to_string(bad) + " wrong states read");
-        chk.expect(errors == 0, "update-latency: " + std::to_string(errors) + " updates never seen");
+        chk.expect(errors == 0,
+                   "update-latency: " + std::to_string(errors) + " updates never seen");
         if (coalesced != 0)
             rep.notes.push_back("update-latency " + fmt_size(size) + ": the reader fell behind " +
                                 std::to_string(coalesced) + " times (two updates seen as one)");
@@ -684,8 +697,13 @@ inline void scenario_update_latency(const Settings& s, Report& rep, Checks& chk)
             const std::uint32_t m = mechs[k];
             const Summary sm = summarize(lat[k]);
             const Summary fc = summarize(from_call[k]);
-            Record rec{"update-latency", mech_info(m).key,
-                       std::string(mech_info(m).variant) + (hot(k) ? "-hot-writer" : ""), size, 1, {}, ""};
+            Record rec{"update-latency",
+                       mech_info(m).key,
+                       std::string(mech_info(m).variant) + (hot(k) ? "-hot-writer" : ""),
+                       size,
+                       1,
+                       {},
+                       ""};
             rec.set("gap_ns", static_cast<double>(gap_of(k)));
             rec.add_summary(sm);
             rec.set("p50_from_call_ns", fc.p50);
@@ -707,13 +725,14 @@ inline void scenario_update_latency(const Settings& s, Report& rep, Checks& chk)
                 q99s = fmt_ratio(q99);
             }
             rep.add(rec);
-            const std::string hot_label = "; hot writer, every " + fmt_ns(static_cast<double>(s.upd_hot_gap_ns));
-            std::string label = k == 0 ? "floor: raw spin on a version word"
-                              : k == 1 ? "venom wait_for_update, busy_poll"
-                              : k == 2 ? "floor: raw futex wait"
-                              : k == 3 ? "venom wait_for_update, default"
-                              : k == 4 ? "floor: raw spin" + hot_label
-                                       : "venom busy_poll" + hot_label;
+            const std::string hot_label =
+                "; hot writer, every " + fmt_ns(static_cast<double>(s.upd_hot_gap_ns));
+            std::string label = k == 0   ? "floor: raw spin on a version word"
+                                : k == 1 ? "venom wait_for_update, busy_poll"
+                                : k == 2 ? "floor: raw futex wait"
+                                : k == 3 ? "venom wait_for_update, default"
+                                : k == 4 ? "floor: raw spin" + hot_label
+                                         : "venom busy_poll" + hot_label;
             t.row({k == 0 ? fmt_size(size) : "", label, fmt_ns(sm.p50), fmt_ns(sm.p90),
                    fmt_ns(sm.p99), fmt_ns(sm.p999), fmt_ns(sm.max), std::to_string(sm.n),
                    fmt_ns(fc.p50), q50s, q99s});

@@ -59,8 +59,7 @@ inline int role_tp_daemon(const Args& a) {
 
 /// The client loop shared by venom shells and socket clients: waits for go, then sends
 /// requests until stop, checking every answer.
-template <class Roundtrip>
-void client_loop(Ctl& c, ChildSlot& me, std::size_t n, Roundtrip&& rt) {
+template <class Roundtrip> void client_loop(Ctl& c, ChildSlot& me, std::size_t n, Roundtrip&& rt) {
     std::vector<unsigned char> req(n), resp(max_msg);
     for (std::size_t i = 0; i < n; ++i) req[i] = static_cast<unsigned char>(i * 7 + 1);
     me.ready.store(1);
@@ -91,7 +90,8 @@ inline int role_tp_shell(const Args& a) {
         client_loop(*ctl, me, static_cast<std::size_t>(a.num("size", 64)),
                     [&](const unsigned char* q, unsigned char* r, std::size_t n) {
                         std::error_code ec;
-                        const std::size_t got = sh.request(q, n, r, max_msg, std::chrono::seconds(20), ec);
+                        const std::size_t got =
+                            sh.request(q, n, r, max_msg, std::chrono::seconds(20), ec);
                         return !ec && got == n;
                     });
         return 0;
@@ -168,27 +168,37 @@ inline TpPoint tp_point(const Settings& s, const std::string& mech, venom::WaitP
     const bool venom_mech = mech == "venom";
     const std::string name = venom_mech ? s.chan("tp") : "venom_bench." + s.run_id + ".tp";
     const std::string size = std::to_string(s.tp_size);
-    Child server = venom_mech
-        ? Child::spawn(role_argv("tp_daemon", {{"ctl", ctl.name()}, {"slot", "0"}, {"chan", name},
-                                               {"cpu", std::to_string(s.cpu_a)},
-                                               {"spin", std::to_string(s.tp_spin_us)},
-                                               {"policy", policy_name(policy)}}))
-        : Child::spawn(role_argv("tp_uds_server", {{"ctl", ctl.name()}, {"slot", "0"}, {"uds", name},
-                                                   {"cpu", std::to_string(s.cpu_a)},
-                                                   {"clients", std::to_string(shells)},
-                                                   {"size", size}}));
+    Child server =
+        venom_mech ? Child::spawn(role_argv("tp_daemon", {{"ctl", ctl.name()},
+                                                          {"slot", "0"},
+                                                          {"chan", name},
+                                                          {"cpu", std::to_string(s.cpu_a)},
+                                                          {"spin", std::to_string(s.tp_spin_us)},
+                                                          {"policy", policy_name(policy)}}))
+                   : Child::spawn(role_argv("tp_uds_server", {{"ctl", ctl.name()},
+                                                              {"slot", "0"},
+                                                              {"uds", name},
+                                                              {"cpu", std::to_string(s.cpu_a)},
+                                                              {"clients", std::to_string(shells)},
+                                                              {"size", size}}));
     wait_ready(*ctl, 0, 1, 30000000000LL, "server");
     std::vector<Child> clients;
     for (int i = 0; i < shells; ++i) {
         const std::string slot = std::to_string(1 + i);
-        clients.push_back(venom_mech
-            ? Child::spawn(role_argv("tp_shell", {{"ctl", ctl.name()}, {"slot", slot}, {"chan", name},
-                                                  {"cpu", std::to_string(s.cpu_for(i))},
-                                                  {"spin", std::to_string(s.tp_spin_us)},
-                                                  {"policy", policy_name(policy)}, {"size", size}}))
-            : Child::spawn(role_argv("tp_uds_client", {{"ctl", ctl.name()}, {"slot", slot},
-                                                       {"cpu", std::to_string(s.cpu_for(i))},
-                                                       {"uds", name}, {"size", size}})));
+        clients.push_back(
+            venom_mech
+                ? Child::spawn(role_argv("tp_shell", {{"ctl", ctl.name()},
+                                                      {"slot", slot},
+                                                      {"chan", name},
+                                                      {"cpu", std::to_string(s.cpu_for(i))},
+                                                      {"spin", std::to_string(s.tp_spin_us)},
+                                                      {"policy", policy_name(policy)},
+                                                      {"size", size}}))
+                : Child::spawn(role_argv("tp_uds_client", {{"ctl", ctl.name()},
+                                                           {"slot", slot},
+                                                           {"cpu", std::to_string(s.cpu_for(i))},
+                                                           {"uds", name},
+                                                           {"size", size}})));
     }
     wait_ready(*ctl, 1, shells, 30000000000LL, "client");
     sleep_ns(20000000); // let every client reach its wait for go
@@ -220,7 +230,9 @@ inline TpPoint tp_point(const Settings& s, const std::string& mech, venom::WaitP
     }
     if (venom_mech) server.signal(SIGTERM);
     const int rc = server.wait(20000000000LL);
-    if (rc != 0) fail("rpc-throughput: the server failed (exit " + std::to_string(rc) + "): " + ctl->slots[0].error);
+    if (rc != 0)
+        fail("rpc-throughput: the server failed (exit " + std::to_string(rc) +
+             "): " + ctl->slots[0].error);
     const double wall = static_cast<double>(t1 - t0);
     p.rate = static_cast<double>(p.ops) / (wall / 1e9);
     p.server_cpu = 100.0 * static_cast<double>(d1 - d0) / wall;
@@ -234,30 +246,41 @@ inline void scenario_rpc_throughput(const Settings& s, Report& rep, Checks& chk)
         venom::WaitPolicy policy;
         std::string label;
     };
-    const std::vector<M> mechs{{"venom", venom::WaitPolicy::spin_then_block, "venom default"},
-                               {"venom", venom::WaitPolicy::busy_poll, "venom busy_poll"},
-                               {"uds", venom::WaitPolicy::spin_then_block, "unix socket (poll server)"}};
-    Table t("rpc-throughput: " + fmt_size(s.tp_size) + " echo requests, one daemon (server) and N shells "
+    const std::vector<M> mechs{
+        {"venom", venom::WaitPolicy::spin_then_block, "venom default"},
+        {"venom", venom::WaitPolicy::busy_poll, "venom busy_poll"},
+        {"uds", venom::WaitPolicy::spin_then_block, "unix socket (poll server)"}};
+    Table t(
+        "rpc-throughput: " + fmt_size(s.tp_size) +
+            " echo requests, one daemon (server) and N shells "
             "(clients), one process each; " +
-                (s.cpu_a >= 0 ? "the daemon pinned to CPU " + std::to_string(s.cpu_a) +
-                                    ", shell i to CPU " + std::to_string(s.cpu_b) +
-                                    ", then the next CPU in turn (from 2 shells on, shells share the daemon's CPU)"
-                              : std::string("nothing pinned")) +
-                "; " + fmt("%.1f", s.tp_seconds) + " s per point" +
-                (s.tp_spin_us >= 0 ? "; spin_time " + std::to_string(s.tp_spin_us) + " us (--spin-us)" : std::string()),
-            {"mechanism", "shells", "requests/s", "per shell", "vs 1 shell", "daemon CPU",
-             "shells CPU", "venom/uds"},
-            1);
+            (s.cpu_a >= 0 ? "the daemon pinned to CPU " + std::to_string(s.cpu_a) +
+                                ", shell i to CPU " + std::to_string(s.cpu_b) +
+                                ", then the next CPU in turn (from 2 shells on, shells share the "
+                                "daemon's CPU)"
+                          : std::string("nothing pinned")) +
+            "; " + fmt("%.1f", s.tp_seconds) + " s per point" +
+            (s.tp_spin_us >= 0 ? "; spin_time " + std::to_string(s.tp_spin_us) + " us (--spin-us)"
+                               : std::string()),
+        {"mechanism", "shells", "requests/s", "per shell", "vs 1 shell", "daemon CPU", "shells CPU",
+         "venom/uds"},
+        1);
     std::vector<double> venom_default_rates;
     for (const M& m : mechs) {
         double one = nan();
         std::size_t idx = 0;
         for (int n : s.tp_shells) {
-            progress().set("rpc-throughput: " + m.label + ", " + std::to_string(n) + " shells", true);
+            progress().set("rpc-throughput: " + m.label + ", " + std::to_string(n) + " shells",
+                           true);
             const TpPoint p = tp_point(s, m.mech, m.policy, n);
             if (n == s.tp_shells.front()) one = p.rate;
-            Record rec{"rpc-throughput", m.mech, m.mech == "venom" ? policy_name(m.policy) : "poll",
-                       s.tp_size, n, {}, ""};
+            Record rec{"rpc-throughput",
+                       m.mech,
+                       m.mech == "venom" ? policy_name(m.policy) : "poll",
+                       s.tp_size,
+                       n,
+                       {},
+                       ""};
             rec.set("requests_per_s", p.rate)
                 .set("daemon_cpu_pct", p.server_cpu)
                 .set("shells_cpu_pct", p.clients_cpu)

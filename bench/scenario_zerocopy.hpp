@@ -106,7 +106,8 @@ inline int role_zc_writer(const Args& a) {
             for (std::uint32_t i = 0; i < cfg.state_buffers; ++i) {
                 venom::StateLoan w = d.loan(size);
                 std::memset(w.data(), 0, size);
-                const ZcHeader h{d.version() + 1, now_ns(), zc_stamp(w.data(), size, d.version() + 1)};
+                const ZcHeader h{d.version() + 1, now_ns(),
+                                 zc_stamp(w.data(), size, d.version() + 1)};
                 std::memcpy(w.data(), &h, sizeof h);
                 w.publish();
             }
@@ -139,7 +140,8 @@ inline int role_zc_writer(const Args& a) {
             me.v[1] = static_cast<double>(busy);
             me.v[2] = static_cast<double>(now_ns() - t0) / 1e9;
             me.ops.store(frames);
-            wait_change(ctl->stop, 1, 120000000000LL, ctl->parent_pid); // until the readers are collected
+            // until the readers are collected
+            wait_change(ctl->stop, 1, 120000000000LL, ctl->parent_pid);
         }
         me.done.store(1);
         return 0;
@@ -158,7 +160,8 @@ inline int role_zc_reader(const Args& a) {
         std::uint64_t bad = 0, errors = 0;
         if (mode == zc_static) {
             const auto rounds = static_cast<int>(a.num("rounds"));
-            const std::uint64_t reps = std::max<std::uint64_t>(2, static_cast<std::uint64_t>(a.num("batch")) / size);
+            const std::uint64_t reps =
+                std::max<std::uint64_t>(2, static_cast<std::uint64_t>(a.num("batch")) / size);
             const std::uint64_t views = std::max<std::uint64_t>(reps, 1000);
             const std::uint64_t expect = static_cast<std::uint64_t>(a.num("version"));
             std::vector<unsigned char> dst(size);
@@ -189,13 +192,15 @@ inline int role_zc_reader(const Args& a) {
                 return static_cast<double>(t) / static_cast<double>(views);
             };
             auto memcpy_batch = [&] {
-                return static_cast<double>(time_memcpy(dst.data(), rawp, size, reps)) / static_cast<double>(reps);
+                return static_cast<double>(time_memcpy(dst.data(), rawp, size, reps)) /
+                       static_cast<double>(reps);
             };
             memcpy_batch(); // warm-up: first touch of both
             read_batch();
             {
                 venom::StateView v = sh.view();
-                if (!stamp_ok(v.data(), v.size(), expect)) ++bad; // the view shows the bytes written
+                // the view shows the bytes written
+                if (!stamp_ok(v.data(), v.size(), expect)) ++bad;
             }
             me.ready.store(1);
             if (!wait_change(ctl->go, 0, 60000000000LL, ctl->parent_pid)) fail("no start signal");
@@ -260,31 +265,46 @@ struct ZcRun {
     std::vector<SlotCopy> readers;
 };
 
-inline ZcRun zc_run(const Settings& s, const std::string& raw, std::uint64_t size, ZcMode mode, int readers,
-                    std::uint32_t buffers, double hold_s, double seconds, bool full_check = true) {
+inline ZcRun zc_run(const Settings& s, const std::string& raw, std::uint64_t size, ZcMode mode,
+                    int readers, std::uint32_t buffers, double hold_s, double seconds,
+                    bool full_check = true) {
     CtlSegment& ctl = *s.ctl;
     ctl.reset();
     const std::string chan = s.chan("zc");
     const std::string sz = std::to_string(size), md = std::to_string(mode),
-                      rounds = std::to_string(s.bc_rounds), batch = std::to_string(s.bc_batch_bytes);
-    Child writer = Child::spawn(role_argv(
-        "zc_writer", {{"ctl", ctl.name()}, {"slot", "0"}, {"cpu", std::to_string(s.cpu_a)}, {"chan", chan},
-                      {"raw", raw}, {"size", sz}, {"mode", md}, {"buffers", std::to_string(buffers)},
-                      {"hz", fmt("%.6f", s.frame_hz)}}));
+                      rounds = std::to_string(s.bc_rounds),
+                      batch = std::to_string(s.bc_batch_bytes);
+    Child writer = Child::spawn(role_argv("zc_writer", {{"ctl", ctl.name()},
+                                                        {"slot", "0"},
+                                                        {"cpu", std::to_string(s.cpu_a)},
+                                                        {"chan", chan},
+                                                        {"raw", raw},
+                                                        {"size", sz},
+                                                        {"mode", md},
+                                                        {"buffers", std::to_string(buffers)},
+                                                        {"hz", fmt("%.6f", s.frame_hz)}}));
     wait_ready(*ctl, 0, 1, 120000000000LL, "writer");
     const std::string version = std::to_string(ctl->slots[0].ops.load());
     std::vector<Child> rs;
     for (int i = 0; i < readers; ++i)
-        rs.push_back(Child::spawn(role_argv(
-            "zc_reader", {{"ctl", ctl.name()}, {"slot", std::to_string(1 + i)}, {"cpu", std::to_string(s.cpu_for(i))},
-                          {"chan", chan}, {"raw", raw}, {"size", sz}, {"mode", md}, {"rounds", rounds},
-                          {"batch", batch}, {"version", version}, {"hold_s", fmt("%.6f", hold_s)},
-                          {"check", full_check ? "1" : "0"}})));
+        rs.push_back(Child::spawn(role_argv("zc_reader", {{"ctl", ctl.name()},
+                                                          {"slot", std::to_string(1 + i)},
+                                                          {"cpu", std::to_string(s.cpu_for(i))},
+                                                          {"chan", chan},
+                                                          {"raw", raw},
+                                                          {"size", sz},
+                                                          {"mode", md},
+                                                          {"rounds", rounds},
+                                                          {"batch", batch},
+                                                          {"version", version},
+                                                          {"hold_s", fmt("%.6f", hold_s)},
+                                                          {"check", full_check ? "1" : "0"}})));
     wait_ready(*ctl, 1, readers, 120000000000LL, "reader");
     ctl->go.store(1);
     futex_wake(&ctl->go);
     ZcRun out;
-    finish_writer_readers(ctl, writer, rs, mode == zc_frames ? seconds : 0, out.writer, out.readers);
+    finish_writer_readers(ctl, writer, rs, mode == zc_frames ? seconds : 0, out.writer,
+                          out.readers);
     return out;
 }
 
@@ -296,19 +316,24 @@ inline void scenario_zero_copy(const Settings& s, Report& rep, Checks& chk) {
     cleanup_list().add("/dev/shm/" + raw);
     auto check_run = [&](const ZcRun& run, const std::string& what) {
         for (auto& r : run.readers) {
-            chk.expect(r.bad == 0, "zero-copy " + what + ": " + std::to_string(r.bad) + " wrong states seen");
-            chk.expect(r.errors == 0, "zero-copy " + what + ": " + std::to_string(r.errors) + " errors");
+            chk.expect(r.bad == 0,
+                       "zero-copy " + what + ": " + std::to_string(r.bad) + " wrong states seen");
+            chk.expect(r.errors == 0,
+                       "zero-copy " + what + ": " + std::to_string(r.errors) + " errors");
             chk.expect(r.ops > 0, "zero-copy " + what + ": a reader read nothing");
         }
     };
 
-    Table tc("zero-copy (state written once): per op, the whole state - memcpy out of raw shared memory "
-             "(the floor of copying), read_data, and view + release (no copy); " +
-                 std::to_string(s.bc_rounds) + " interleaved rounds, median of per-reader rounds",
-             {"size", "readers", "memcpy", "read_data", "view", "view/memcpy", "view/read_data"}, 1);
+    Table tc(
+        "zero-copy (state written once): per op, the whole state - memcpy out of raw shared memory "
+        "(the floor of copying), read_data, and view + release (no copy); " +
+            std::to_string(s.bc_rounds) + " interleaved rounds, median of per-reader rounds",
+        {"size", "readers", "memcpy", "read_data", "view", "view/memcpy", "view/read_data"}, 1);
     for (std::uint64_t size : s.zc_sizes) {
         for (int nr : s.zc_readers) {
-            progress().set("zero-copy: per-frame cost, " + fmt_size(size) + ", " + std::to_string(nr) + " reader(s)", true);
+            progress().set("zero-copy: per-frame cost, " + fmt_size(size) + ", " +
+                               std::to_string(nr) + " reader(s)",
+                           true);
             const ZcRun run = zc_run(s, raw, size, zc_static, nr, 3, 0, 0);
             check_run(run, "static " + fmt_size(size));
             std::vector<double> mc, rd, vw, qm, qr;
@@ -320,30 +345,41 @@ inline void scenario_zero_copy(const Settings& s, Report& rep, Checks& chk) {
                     qm.push_back(r.v[3 * k + 2] / r.v[3 * k]);
                     qr.push_back(r.v[3 * k + 2] / r.v[3 * k + 1]);
                 }
-            const double m = median(mc), d = median(rd), v = median(vw), q1 = median(qm), q2 = median(qr);
-            rep.add(Record{"zero-copy", "view", "static", size, nr,
-                           {{"view_ns", v}, {"memcpy_ns", m}, {"read_data_ns", d}, {"ratio_vs_memcpy", q1},
+            const double m = median(mc), d = median(rd), v = median(vw), q1 = median(qm),
+                         q2 = median(qr);
+            rep.add(Record{"zero-copy",
+                           "view",
+                           "static",
+                           size,
+                           nr,
+                           {{"view_ns", v},
+                            {"memcpy_ns", m},
+                            {"read_data_ns", d},
+                            {"ratio_vs_memcpy", q1},
                             {"ratio_vs_read_data", q2}},
                            "per op, per reader: view + release against copying the whole state"});
-            tc.row({nr == s.zc_readers.front() ? fmt_size(size) : "", std::to_string(nr), fmt_ns(m), fmt_ns(d),
-                    fmt_ns(v), fmt("%.2gx", q1), fmt("%.2gx", q2)});
+            tc.row({nr == s.zc_readers.front() ? fmt_size(size) : "", std::to_string(nr), fmt_ns(m),
+                    fmt_ns(d), fmt_ns(v), fmt("%.2gx", q1), fmt("%.2gx", q2)});
             chk.expect(v > 0 && m > 0, "zero-copy: no time measured at " + fmt_size(size));
         }
     }
     rep.tables.push_back(tc.str());
 
-    Table tf("zero-copy frames: " + fmt_size(s.frame_size) + " frames at " + fmt("%.0f", s.frame_hz) +
-                 " Hz drawn into loans; readers view each one, check it in place (1024 sampled words, or only "
+    Table tf("zero-copy frames: " + fmt_size(s.frame_size) + " frames at " +
+                 fmt("%.0f", s.frame_hz) +
+                 " Hz drawn into loans; readers view each one, check it in place (1024 sampled "
+                 "words, or only "
                  "its header), hold it for the given part of the frame time, release it; " +
                  fmt("%.1f", s.frame_seconds) + " s per row",
-             {"buffers", "readers", "hold", "check", "frames", "state_busy", "publish->view p50", "p99",
-              "missed/reader", "reader CPU"},
+             {"buffers", "readers", "hold", "check", "frames", "state_busy", "publish->view p50",
+              "p99", "missed/reader", "reader CPU"},
              1);
     auto frames_row = [&](std::uint32_t buffers, int nr, double hold, bool full_check) {
-        progress().set("zero-copy: frames, " + std::to_string(buffers) + " buffers, " + std::to_string(nr) +
-                           " reader(s), hold " + fmt_pct(100 * hold), true);
-        const ZcRun run =
-            zc_run(s, raw, s.frame_size, zc_frames, nr, buffers, hold / s.frame_hz, s.frame_seconds, full_check);
+        progress().set("zero-copy: frames, " + std::to_string(buffers) + " buffers, " +
+                           std::to_string(nr) + " reader(s), hold " + fmt_pct(100 * hold),
+                       true);
+        const ZcRun run = zc_run(s, raw, s.frame_size, zc_frames, nr, buffers, hold / s.frame_hz,
+                                 s.frame_seconds, full_check);
         check_run(run, "frames");
         double p50 = 0, p99 = 0, cpu = 0, missed = 0;
         for (auto& r : run.readers) {
@@ -353,15 +389,22 @@ inline void scenario_zero_copy(const Settings& s, Report& rep, Checks& chk) {
             missed += r.v[4];
         }
         const double frames = run.writer.v[0], busy = run.writer.v[1];
-        rep.add(Record{"zero-copy", "view",
-                       "frames-hold-" + fmt("%.2f", hold) + (full_check ? "" : "-header"), s.frame_size, nr,
-                       {{"buffers", static_cast<double>(buffers)}, {"frames", frames}, {"state_busy", busy},
-                        {"publish_to_view_p50_ns", p50}, {"publish_to_view_p99_ns", p99},
-                        {"reader_cpu_pct", cpu}, {"missed_per_reader", missed / nr}},
+        rep.add(Record{"zero-copy",
+                       "view",
+                       "frames-hold-" + fmt("%.2f", hold) + (full_check ? "" : "-header"),
+                       s.frame_size,
+                       nr,
+                       {{"buffers", static_cast<double>(buffers)},
+                        {"frames", frames},
+                        {"state_busy", busy},
+                        {"publish_to_view_p50_ns", p50},
+                        {"publish_to_view_p99_ns", p99},
+                        {"reader_cpu_pct", cpu},
+                        {"missed_per_reader", missed / nr}},
                        "slowest reader's latency and CPU (% of one core)"});
-        tf.row({std::to_string(buffers), std::to_string(nr), fmt_pct(100 * hold), full_check ? "sampled" : "header",
-                fmt("%.0f", frames), fmt("%.0f", busy), fmt_ns(p50), fmt_ns(p99), fmt("%.1f", missed / nr),
-                fmt("%.2f%%", cpu)});
+        tf.row({std::to_string(buffers), std::to_string(nr), fmt_pct(100 * hold),
+                full_check ? "sampled" : "header", fmt("%.0f", frames), fmt("%.0f", busy),
+                fmt_ns(p50), fmt_ns(p99), fmt("%.1f", missed / nr), fmt("%.2f%%", cpu)});
         chk.expect(frames > 0, "zero-copy frames: nothing published");
     };
     for (double hold : s.zc_hold_fractions)

@@ -15,8 +15,8 @@
 namespace vb {
 
 struct Settings {
-    std::string mode = "quick";   ///< quick, full, smoke
-    int rounds = 5;               ///< interleaved rounds (latency scenarios)
+    std::string mode = "quick"; ///< quick, full, smoke
+    int rounds = 5;             ///< interleaved rounds (latency scenarios)
 
     // rpc-latency
     std::vector<std::size_t> rpc_sizes{16, 64, 1024, 4096};
@@ -31,7 +31,8 @@ struct Settings {
     std::vector<int> tp_shells{1, 2, 4, 8, 16};
     double tp_seconds = 1.0;
     std::size_t tp_size = 64;
-    int tp_spin_us = -1;  ///< ShellOptions/ChannelConfig::spin_time for rpc-throughput (-1: default)
+    /// ShellOptions/ChannelConfig::spin_time for rpc-throughput (-1: default)
+    int tp_spin_us = -1;
 
     // broadcast
     std::vector<std::uint64_t> bc_sizes{64, 4096, 65536, 1u << 20, 16u << 20, 64u << 20};
@@ -39,10 +40,10 @@ struct Settings {
     std::vector<int> bc_flat_readers{1, 2};
     std::vector<int> bc_rate_readers{1};
     int bc_rounds = 5;
-    std::uint64_t bc_batch_bytes = 64u << 20;  ///< bytes per timed batch (static)
-    double bc_seconds = 0.5;                   ///< flat-out and fixed-rate runs
-    double bc_rate_cap_bytes = 2e9;            ///< fixed rate: min(1 kHz, this / size) writes/s
-    std::uint64_t frame_size = 7680ull * 4320 * 3;  ///< the "8K frame" case
+    std::uint64_t bc_batch_bytes = 64u << 20;      ///< bytes per timed batch (static)
+    double bc_seconds = 0.5;                       ///< flat-out and fixed-rate runs
+    double bc_rate_cap_bytes = 2e9;                ///< fixed rate: min(1 kHz, this / size) writes/s
+    std::uint64_t frame_size = 7680ull * 4320 * 3; ///< the "8K frame" case
     double frame_hz = 30;
     double frame_seconds = 2.0;
     std::vector<int> frame_readers{1, 2};
@@ -55,8 +56,8 @@ struct Settings {
     std::vector<double> zc_hold_fractions{0.25, 1.5};
 
     // update-latency
-    std::uint64_t upd_iters = 200;       ///< updates per segment
-    std::int64_t upd_gap_ns = 1000000;   ///< between updates (readers go to sleep meanwhile)
+    std::uint64_t upd_iters = 200;     ///< updates per segment
+    std::int64_t upd_gap_ns = 1000000; ///< between updates (readers go to sleep meanwhile)
     std::vector<std::size_t> upd_sizes{64};
     /// The hot-writer rows: the writer spins this long between updates instead of sleeping, so
     /// one update follows the other the way a feed handler publishes (the one-way target).
@@ -68,10 +69,10 @@ struct Settings {
     int idle_shells = 3;
 
     // machine
-    int cpu_a = -1;  ///< the daemon / server / writer
-    int cpu_b = -1;  ///< the shell / client / reader
-    std::vector<int> cpus;  ///< every allowed CPU
-    std::string run_id;     ///< unique prefix of every name this run creates
+    int cpu_a = -1;        ///< the daemon / server / writer
+    int cpu_b = -1;        ///< the shell / client / reader
+    std::vector<int> cpus; ///< every allowed CPU
+    std::string run_id;    ///< unique prefix of every name this run creates
     int parent_pid = 0;
     CtlSegment* ctl = nullptr;
 
@@ -162,7 +163,7 @@ struct Checks {
 
 /// Connects a shell, retrying while a just-spawned daemon is not up yet (at most `limit_ns`).
 inline venom::ShellChannel connect_when_up(const std::string& name, const venom::ShellOptions& o,
-                                          std::int64_t limit_ns = 20000000000LL) {
+                                           std::int64_t limit_ns = 20000000000LL) {
     const std::int64_t end = now_ns() + limit_ns;
     for (;;) {
         try {

@@ -20,8 +20,7 @@ struct Summary {
 
 /// Nearest-rank percentile of sorted data: the smallest sample with at least q of the samples
 /// at or below it.
-template <class T>
-double percentile_sorted(const std::vector<T>& sorted, double q) {
+template <class T> double percentile_sorted(const std::vector<T>& sorted, double q) {
     if (sorted.empty()) return std::numeric_limits<double>::quiet_NaN();
     double rank = std::ceil(q * static_cast<double>(sorted.size()));
     std::size_t i = rank < 1 ? 0 : static_cast<std::size_t>(rank) - 1;
@@ -30,8 +29,7 @@ double percentile_sorted(const std::vector<T>& sorted, double q) {
 }
 
 /// Sorts `v` in place and summarises it.
-template <class T>
-Summary summarize(std::vector<T>& v) {
+template <class T> Summary summarize(std::vector<T>& v) {
     Summary s;
     s.n = v.size();
     if (v.empty()) {

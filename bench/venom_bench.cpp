@@ -29,7 +29,8 @@ namespace po = boost::program_options;
 
 namespace {
 
-const char* const all_scenarios[] = {"rpc-latency", "rpc-throughput", "broadcast", "update-latency", "zero-copy", "idle"};
+const char* const all_scenarios[] = {"rpc-latency",    "rpc-throughput", "broadcast",
+                                     "update-latency", "zero-copy",      "idle"};
 
 int run_role(const std::string& role, const std::vector<std::string>& kv) {
     vb::Args a;
@@ -71,7 +72,9 @@ void start_watchdog(double limit_s) {
     std::thread([limit_s] {
         const std::int64_t end = vb::now_ns() + static_cast<std::int64_t>(limit_s * 1e9);
         while (vb::now_ns() < end) vb::sleep_ns(200000000);
-        std::fprintf(stderr, "\nvenom_bench: watchdog: the run passed %.0f s; killing its children\n", limit_s);
+        std::fprintf(stderr,
+                     "\nvenom_bench: watchdog: the run passed %.0f s; killing its children\n",
+                     limit_s);
         vb::children().kill_all();
         vb::sleep_ns(15000000000LL);
         vb::cleanup_list().run();
@@ -134,66 +137,90 @@ std::vector<std::string> split(const std::string& s, char sep) {
 
 int main(int argc, char** argv) {
     po::options_description visible(
-        "venom_bench: venom against the hardware floor and the alternatives, on this machine, in one run.\n"
+        "venom_bench: venom against the hardware floor and the alternatives, on this machine, in "
+        "one run.\n"
         "\n"
         "Scenarios (all by default; each runnable alone with --scenario):\n"
         "  rpc-latency     one daemon and one shell in two processes pinned to two CPUs; echo\n"
-        "                  requests of 16, 64, 1024, 4096 bytes; every round trip recorded (p50, p90,\n"
-        "                  p99, p99.9, max) for venom busy_poll and default (spin_then_block), against\n"
+        "                  requests of 16, 64, 1024, 4096 bytes; every round trip recorded (p50, "
+        "p90,\n"
+        "                  p99, p99.9, max) for venom busy_poll and default (spin_then_block), "
+        "against\n"
         "                  the floor (raw shared-memory cache-line ping-pong, no library) and the\n"
         "                  alternatives (pipe pair, Unix socket, TCP loopback with TCP_NODELAY,\n"
-        "                  boost::interprocess::message_queue, ZeroMQ ipc:// REQ/REP), interleaved in\n"
-        "                  rounds. Plus the blocking path: a pause before each request so both sides\n"
+        "                  boost::interprocess::message_queue, ZeroMQ ipc:// REQ/REP), interleaved "
+        "in\n"
+        "                  rounds. Plus the blocking path: a pause before each request so both "
+        "sides\n"
         "                  sleep, against a raw futex ping-pong with the same pause.\n"
         "  rpc-throughput  requests/s of 1, 2, 4, 8, 16 shell processes against one daemon (more\n"
-        "                  shells than cores on purpose), with the daemon's CPU use; both policies and\n"
+        "                  shells than cores on purpose), with the daemon's CPU use; both policies "
+        "and\n"
         "                  a poll()-based Unix-socket server with the same clients.\n"
-        "  broadcast       write_data and read_data bandwidth at 64 B .. 64 MiB against memcpy of the\n"
-        "                  same size out of raw shared memory; 1..N readers; the writer flat out and at\n"
+        "  broadcast       write_data and read_data bandwidth at 64 B .. 64 MiB against memcpy of "
+        "the\n"
+        "                  same size out of raw shared memory; 1..N readers; the writer flat out "
+        "and at\n"
         "                  a fixed rate; an 8K video frame (7680x4320x3 bytes) at 30 Hz.\n"
-        "  update-latency  from write_data returning to a reader blocked in wait_for_update seeing the\n"
-        "                  new version, against a raw spin and a raw futex wait on a version word;\n"
-        "                  then a hot writer (it spins 20 us between updates) to a spinning reader:\n"
+        "  update-latency  from write_data returning to a reader blocked in wait_for_update seeing "
+        "the\n"
+        "                  new version, against a raw spin and a raw futex wait on a version "
+        "word;\n"
+        "                  then a hot writer (it spins 20 us between updates) to a spinning "
+        "reader:\n"
         "                  the one-way latency, from the write_data call.\n"
-        "  zero-copy       loans and views: the cost of a view against read_data and memcpy at 64 KiB\n"
-        "                  .. 8K frame size, 1 and 4 readers; 8K frames at 30 Hz drawn into loans and\n"
-        "                  viewed in place by readers that hold each a part of the frame time: publish\n"
-        "                  to view held, the readers' CPU, and state_busy at 2, 3 and 4 state buffers.\n"
+        "  zero-copy       loans and views: the cost of a view against read_data and memcpy at 64 "
+        "KiB\n"
+        "                  .. 8K frame size, 1 and 4 readers; 8K frames at 30 Hz drawn into loans "
+        "and\n"
+        "                  viewed in place by readers that hold each a part of the frame time: "
+        "publish\n"
+        "                  to view held, the readers' CPU, and state_busy at 2, 3 and 4 state "
+        "buffers.\n"
         "  idle            CPU used by a daemon and shells with nothing to do, over 5 s.\n"
         "\n"
-        "Ratios: venom/floor (>1: venom is slower than the floor by that factor), alt/venom (>1: the\n"
-        "alternative is slower than venom by that factor), read/memcpy (1: as fast as memcpy). Each\n"
+        "Ratios: venom/floor (>1: venom is slower than the floor by that factor), alt/venom (>1: "
+        "the\n"
+        "alternative is slower than venom by that factor), read/memcpy (1: as fast as memcpy). "
+        "Each\n"
         "ratio is the median of per-round ratios, so that a drift of the machine between rounds\n"
         "cancels out. The run ends with the issue's targets, met or missed.\n"
         "\n"
         "Options");
-    visible.add_options()
-        ("help,h", "this text")
-        ("scenario,s", po::value<std::vector<std::string>>()->composing(),
-         "run only this scenario (repeatable, or comma-separated): rpc-latency, rpc-throughput, "
-         "broadcast, update-latency, zero-copy, idle")
-        ("full", "the full mode: 20 rounds, 5x more samples, up to 4 readers and 8 idle shells "
-                 "(about 10 minutes); default is the quick mode (under 2 minutes on 2 cores)")
-        ("smoke", "every scenario, tiny (a few seconds); checks that the figures are sane "
-                  "(non-zero, every venom answer and state correct); exit status 1 otherwise")
-        ("rounds", po::value<int>(), "interleaved rounds of the latency scenarios (quick 5, full 20)")
-        ("json", po::value<std::string>(), "also write every figure, the machine and the targets as JSON to this file")
-        ("csv", po::value<std::string>(), "also write every figure as CSV (scenario,mechanism,variant,size,"
-                                          "peers,metric,value) to this file; bench/plot.gnuplot turns it into PNG charts")
-        ("cpus", po::value<std::string>(), "A,B: pin the daemon/server/writer to CPU A and the shell/client/"
-                                           "reader to CPU B (default: the first two CPUs this process may use)")
-        ("no-pin", "do not pin any process")
-        ("shells", po::value<std::string>(), "rpc-throughput: the shell counts to measure, comma-separated "
-                                             "(default 1,2,4,8,16; the first is the reference of 'vs 1 shell')")
-        ("spin-us", po::value<int>(), "rpc-throughput: set spin_time (ChannelConfig and ShellOptions) to this "
-                                      "many microseconds instead of the default 50, to see its effect")
-        ("idle-gap-us", po::value<int>(), "the pause before each request on the blocking path and between "
-                                          "updates in update-latency, in microseconds (default 1000)")
-        ("quiet,q", "no progress line on stderr");
+    visible.add_options()("help,h", "this text")(
+        "scenario,s", po::value<std::vector<std::string>>()->composing(),
+        "run only this scenario (repeatable, or comma-separated): rpc-latency, rpc-throughput, "
+        "broadcast, update-latency, zero-copy, idle")(
+        "full",
+        "the full mode: 20 rounds, 5x more samples, up to 4 readers and 8 idle shells "
+        "(about 10 minutes); default is the quick mode (under 2 minutes on 2 cores)")(
+        "smoke",
+        "every scenario, tiny (a few seconds); checks that the figures are sane "
+        "(non-zero, every venom answer and state correct); exit status 1 otherwise")(
+        "rounds", po::value<int>(),
+        "interleaved rounds of the latency scenarios (quick 5, full 20)")(
+        "json", po::value<std::string>(),
+        "also write every figure, the machine and the targets as JSON to this file")(
+        "csv", po::value<std::string>(),
+        "also write every figure as CSV (scenario,mechanism,variant,size,"
+        "peers,metric,value) to this file; bench/plot.gnuplot turns it into PNG charts")(
+        "cpus", po::value<std::string>(),
+        "A,B: pin the daemon/server/writer to CPU A and the shell/client/"
+        "reader to CPU B (default: the first two CPUs this process may use)")(
+        "no-pin", "do not pin any process")(
+        "shells", po::value<std::string>(),
+        "rpc-throughput: the shell counts to measure, comma-separated "
+        "(default 1,2,4,8,16; the first is the reference of 'vs 1 shell')")(
+        "spin-us", po::value<int>(),
+        "rpc-throughput: set spin_time (ChannelConfig and ShellOptions) to this "
+        "many microseconds instead of the default 50, to see its effect")(
+        "idle-gap-us", po::value<int>(),
+        "the pause before each request on the blocking path and between "
+        "updates in update-latency, in microseconds (default 1000)")("quiet,q",
+                                                                     "no progress line on stderr");
     po::options_description hidden("child roles");
-    hidden.add_options()
-        ("role", po::value<std::string>(), "run as a child in this role")
-        ("arg", po::value<std::vector<std::string>>()->composing(), "key=value for the role");
+    hidden.add_options()("role", po::value<std::string>(), "run as a child in this role")(
+        "arg", po::value<std::vector<std::string>>()->composing(), "key=value for the role");
     po::options_description all;
     all.add(visible).add(hidden);
 
@@ -206,19 +233,22 @@ int main(int argc, char** argv) {
         return 2;
     }
     if (vm.count("role"))
-        return run_role(vm["role"].as<std::string>(),
-                        vm.count("arg") ? vm["arg"].as<std::vector<std::string>>() : std::vector<std::string>{});
+        return run_role(vm["role"].as<std::string>(), vm.count("arg")
+                                                          ? vm["arg"].as<std::vector<std::string>>()
+                                                          : std::vector<std::string>{});
     if (vm.count("help")) {
         std::cout << visible << "\nExamples:\n"
                   << "  venom_bench                                   quick mode, every scenario\n"
                   << "  venom_bench --scenario rpc-latency --full     one scenario, full mode\n"
-                  << "  venom_bench --csv r.csv --json r.json && gnuplot -e \"csv='r.csv'; outdir='.'\" bench/plot.gnuplot\n";
+                  << "  venom_bench --csv r.csv --json r.json && gnuplot -e \"csv='r.csv'; "
+                     "outdir='.'\" bench/plot.gnuplot\n";
         return 0;
     }
 
     // ---- settings
-    vb::Settings s = vm.count("smoke") ? vb::Settings::smoke() : vm.count("full") ? vb::Settings::full()
-                                                                                 : vb::Settings::quick();
+    vb::Settings s = vm.count("smoke")  ? vb::Settings::smoke()
+                     : vm.count("full") ? vb::Settings::full()
+                                        : vb::Settings::quick();
     if (vm.count("rounds")) s.rounds = std::max(1, vm["rounds"].as<int>());
     if (vm.count("idle-gap-us")) {
         s.idle_gap_ns = std::int64_t{1000} * std::max(1, vm["idle-gap-us"].as<int>());
@@ -227,7 +257,8 @@ int main(int argc, char** argv) {
     if (vm.count("shells")) {
         s.tp_shells.clear();
         for (const auto& x : split(vm["shells"].as<std::string>(), ','))
-            if (std::atoi(x.c_str()) > 0 && std::atoi(x.c_str()) <= 60) s.tp_shells.push_back(std::atoi(x.c_str()));
+            if (std::atoi(x.c_str()) > 0 && std::atoi(x.c_str()) <= 60)
+                s.tp_shells.push_back(std::atoi(x.c_str()));
         if (s.tp_shells.empty()) {
             std::cerr << "venom_bench: --shells wants counts of 1..60, comma-separated\n";
             return 2;
@@ -242,7 +273,8 @@ int main(int argc, char** argv) {
                     scenarios.assign(std::begin(all_scenarios), std::end(all_scenarios));
                     continue;
                 }
-                if (std::find(std::begin(all_scenarios), std::end(all_scenarios), name) == std::end(all_scenarios)) {
+                if (std::find(std::begin(all_scenarios), std::end(all_scenarios), name) ==
+                    std::end(all_scenarios)) {
                     std::cerr << "venom_bench: unknown scenario \"" << name << "\" (try --help)\n";
                     return 2;
                 }
@@ -293,8 +325,8 @@ int main(int argc, char** argv) {
     try {
         vb::CtlSegment ctl = vb::CtlSegment::create(s.run_id + ".ctl");
         s.ctl = &ctl;
-        std::cout << "venom_bench, " << s.mode << " mode, " << rep.started << "\nmachine: " << rep.machine
-                  << "\npinning: "
+        std::cout << "venom_bench, " << s.mode << " mode, " << rep.started
+                  << "\nmachine: " << rep.machine << "\npinning: "
                   << (s.cpu_a >= 0 ? "daemon/server/writer on CPU " + std::to_string(s.cpu_a) +
                                          ", shell/client/reader on CPU " + std::to_string(s.cpu_b)
                                    : std::string("none"))
@@ -318,14 +350,21 @@ int main(int argc, char** argv) {
             // How much of the machine others took meanwhile: figures taken beside other work
             // (a shared CI machine) say so.
             const auto [foreign, steal] = vb::foreign_load(cpu0, vb::cpu_snapshot());
-            rep.add(vb::Record{"machine", "other-load", sc, 0, 0,
+            rep.add(vb::Record{"machine",
+                               "other-load",
+                               sc,
+                               0,
+                               0,
                                {{"foreign_cpu_pct", foreign}, {"steal_pct", steal}},
-                               "CPU time of other processes and hypervisor steal during this scenario, % of all CPUs"});
-            const std::string load_line = "  (during " + sc + ": other processes used " + vb::fmt_pct(foreign) +
-                                          " and the hypervisor stole " + vb::fmt_pct(steal) + " of the " +
+                               "CPU time of other processes and hypervisor steal during this "
+                               "scenario, % of all CPUs"});
+            const std::string load_line = "  (during " + sc + ": other processes used " +
+                                          vb::fmt_pct(foreign) + " and the hypervisor stole " +
+                                          vb::fmt_pct(steal) + " of the " +
                                           std::to_string(s.cpus.size()) + " CPUs)\n";
             if (rep.tables.size() > before) rep.tables.back() += load_line;
-            for (std::size_t i = before; i < rep.tables.size(); ++i) std::cout << rep.tables[i] << "\n";
+            for (std::size_t i = before; i < rep.tables.size(); ++i)
+                std::cout << rep.tables[i] << "\n";
             std::cout << std::flush;
         }
         vb::judge_targets(rep);

@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
             daemon.write_data("tick " + std::to_string(ticks.load()) + ": " + text);
         };
         publish();
-        std::printf("daemon: serving \"%s\" (pid %d)\n", name.c_str(), static_cast<int>(venom::process_id()));
+        std::printf("daemon: serving \"%s\" (pid %d)\n", name.c_str(),
+                    static_cast<int>(venom::process_id()));
         std::fflush(stdout);
 
         std::atomic<bool> done{false};
@@ -56,7 +57,8 @@ int main(int argc, char** argv) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(100));
                 ++ticks;
                 publish();
-                if (seconds > 0 && std::chrono::steady_clock::now() - start >= std::chrono::seconds(seconds))
+                if (seconds > 0 &&
+                    std::chrono::steady_clock::now() - start >= std::chrono::seconds(seconds))
                     daemon.stop();
             }
         });
@@ -69,7 +71,8 @@ int main(int argc, char** argv) {
             if (c.substr(0, 4) == "set ") {
                 {
                     std::lock_guard<std::mutex> lock(text_mutex);
-                    text = std::string(c.substr(4)) + " (from client " + std::to_string(client_id) + ")";
+                    text = std::string(c.substr(4)) + " (from client " + std::to_string(client_id) +
+                           ")";
                 }
                 publish();
                 return "ok";
@@ -79,7 +82,8 @@ int main(int argc, char** argv) {
         done = true;
         ticker.join();
         g_daemon = nullptr;
-        std::printf("daemon: stopped after %llu requests\n", static_cast<unsigned long long>(served));
+        std::printf("daemon: stopped after %llu requests\n",
+                    static_cast<unsigned long long>(served));
     } catch (const venom::error& e) {
         std::fprintf(stderr, "daemon: %s\n", e.what());
         return 1;

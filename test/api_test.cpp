@@ -35,15 +35,17 @@ BOOST_AUTO_TEST_CASE(connect_timeout_waits_for_a_starting_daemon) {
     ChannelName name("api");
     // Without a timeout, connect never waits.
     const auto t0 = std::chrono::steady_clock::now();
-    BOOST_CHECK_EXCEPTION(venom::ShellChannel::connect(name.str()), venom::error,
-                          [](const venom::error& e) { return e.code() == venom::errc::channel_not_found; });
+    BOOST_CHECK_EXCEPTION(
+        venom::ShellChannel::connect(name.str()), venom::error,
+        [](const venom::error& e) { return e.code() == venom::errc::channel_not_found; });
     BOOST_TEST((std::chrono::steady_clock::now() - t0 < 1s));
     // With one, it gives up after it, with the same error.
     venom::ShellOptions brief;
     brief.connect_timeout = 50ms;
     const auto t1 = std::chrono::steady_clock::now();
-    BOOST_CHECK_EXCEPTION(venom::ShellChannel::connect(name.str(), brief), venom::error,
-                          [](const venom::error& e) { return e.code() == venom::errc::channel_not_found; });
+    BOOST_CHECK_EXCEPTION(
+        venom::ShellChannel::connect(name.str(), brief), venom::error,
+        [](const venom::error& e) { return e.code() == venom::errc::channel_not_found; });
     BOOST_TEST((std::chrono::steady_clock::now() - t1 >= 50ms));
     // And it connects once a daemon comes up meanwhile.
     std::optional<venom::DaemonChannel> daemon;
@@ -59,8 +61,9 @@ BOOST_AUTO_TEST_CASE(connect_timeout_waits_for_a_starting_daemon) {
     BOOST_TEST(shell.client_id() == 0u);
     venom::ShellOptions bad;
     bad.connect_timeout = -1ms;
-    BOOST_CHECK_EXCEPTION(venom::ShellChannel::connect(name.str(), bad), venom::error,
-                          [](const venom::error& e) { return e.code() == venom::errc::invalid_config; });
+    BOOST_CHECK_EXCEPTION(
+        venom::ShellChannel::connect(name.str(), bad), venom::error,
+        [](const venom::error& e) { return e.code() == venom::errc::invalid_config; });
 }
 
 VENOM_TEST_MAIN("api")

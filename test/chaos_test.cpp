@@ -7,7 +7,6 @@
 // Sizes scale with VENOM_TEST_SCALE (default: 500 shell kills, 20 daemon restarts).
 #include "test_support.hpp"
 
-
 #include <optional>
 #include <random>
 
@@ -131,12 +130,11 @@ VENOM_CHILD_ROLE(chaos_shell) {
                 continue;
             }
             if (ec) throw venom::error(ec, "chaos request");
-            const auto expect = answer_for(shell->client_id(),
-                                           venom::ByteView(cmd.data(), cmd.size()));
+            const auto expect =
+                answer_for(shell->client_id(), venom::ByteView(cmd.data(), cmd.size()));
             if (n != expect.size() || std::memcmp(resp.data(), expect.data(), n) != 0)
                 lane.wrong.fetch_add(1);
-            else
-                lane.verified.fetch_add(1);
+            else lane.verified.fetch_add(1);
         }
     }
     return 0;
@@ -217,7 +215,8 @@ BOOST_AUTO_TEST_CASE(kill_storm) {
         BOOST_REQUIRE_MESSAGE(rc == -SIGKILL || rc == 0, "shell " << i << " exited with " << rc);
         shells[i] = spawn_self("chaos_shell", {name.str(), stats_name, std::to_string(i)});
     }
-    const double storm_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double storm_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     BOOST_TEST_MESSAGE(shell_kills << " shell kills in " << storm_s << " s; verified so far "
                                    << total_verified(*stats));
     BOOST_REQUIRE_MESSAGE(every_lane_progresses(*stats, 30s),

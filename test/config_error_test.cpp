@@ -35,7 +35,6 @@ venom::ShellChannel connect_bounded(const std::string& name) {
     return venom::ShellChannel::connect(name, bounded_options());
 }
 
-
 /// A second, raw view of a channel's segment (what another process would map). The segment of
 /// the daemon instance that serves the name (Windows: each instance has its own; Linux: 0).
 struct RawChannel {
@@ -75,7 +74,7 @@ constexpr int last_errc = 17;
 
 } // namespace
 
-// ================================================================================ error codes
+// ==== error codes ====
 
 BOOST_AUTO_TEST_CASE(errc_values_are_stable_and_in_the_venom_category) {
     // The values cross process boundaries (response status words): they must not move.
@@ -126,11 +125,11 @@ BOOST_AUTO_TEST_CASE(errc_values_are_stable_and_in_the_venom_category) {
 BOOST_AUTO_TEST_CASE(every_errc_message_says_what_to_do) {
     // "Every message says what to do about the error" (error.hpp). A message passes when it has
     // a summary, a colon, and an instruction: one of these advice words.
-    const std::set<std::string> advice{"start", "stop",  "choose", "disconnect", "create",
-                                       "raise", "retry", "reconnect", "rebuild", "see",
-                                       "use",   "run",   "free",   "enlarge",    "restart",
-                                       "restarted", "check", "increase", "pass",  "should",
-                                       "try",   "call again"};
+    const std::set<std::string> advice{
+        "start", "stop",      "choose",  "disconnect", "create", "raise",
+        "retry", "reconnect", "rebuild", "see",        "use",    "run",
+        "free",  "enlarge",   "restart", "restarted",  "check",  "increase",
+        "pass",  "should",    "try",     "call again"};
     for (int v = first_errc; v <= last_errc; ++v) {
         const std::string msg = venom::make_error_code(static_cast<errc>(v)).message();
         std::vector<std::string> words;
@@ -168,7 +167,7 @@ BOOST_AUTO_TEST_CASE(venom_error_is_a_system_error) {
     BOOST_TEST((e.code() == errc::corrupt_channel));
 }
 
-// ================================================================================ configuration
+// ==== configuration ====
 
 BOOST_AUTO_TEST_CASE(channel_config_rejects_each_field_at_zero_and_over_its_limit) {
     using venom::limits;
@@ -201,9 +200,11 @@ BOOST_AUTO_TEST_CASE(channel_config_rejects_each_field_at_zero_and_over_its_limi
     for (std::size_t i = 0; i < cases.size(); ++i) {
         venom::ChannelConfig c = base;
         cases[i].set(c);
-        const std::string ctx = std::string("case ") + std::to_string(i) + " (" + cases[i].field + ")";
+        const std::string ctx =
+            std::string("case ") + std::to_string(i) + " (" + cases[i].field + ")";
         const std::string what = error_of([&] { c.validate(); }, errc::invalid_config, ctx);
-        BOOST_TEST(contains(what, cases[i].field), ctx << ": message \"" << what << "\" names the field");
+        BOOST_TEST(contains(what, cases[i].field),
+                   ctx << ": message \"" << what << "\" names the field");
     }
 }
 
@@ -242,15 +243,15 @@ BOOST_AUTO_TEST_CASE(oversized_channel_is_rejected_before_any_shared_memory_exis
     a.state_buffers = limits::max_state_buffers; // 8 x 64 GiB
     huge.push_back(a);
     venom::ChannelConfig b{limits::max_data_size, limits::max_cmd_slots, limits::max_clients};
-    b.max_cmd_size = limits::max_message_size; // staging: 1024 x 64 MiB, answers the same,
+    b.max_cmd_size = limits::max_message_size;      // staging: 1024 x 64 MiB, answers the same,
     b.max_response_size = limits::max_message_size; // state 3 x 64 GiB
     huge.push_back(b);
     venom::ChannelConfig c{std::size_t{48} << 30, 1, limits::max_clients};
     c.max_response_size = limits::max_message_size; // 1024 x (64 + 64) MiB: 128 GiB,
     c.max_cmd_size = limits::max_message_size;
-    c.state_buffers = 2;                             // + 2 x 48 GiB: 224 GiB, under the limit
+    c.state_buffers = 2; // + 2 x 48 GiB: 224 GiB, under the limit
     BOOST_CHECK_NO_THROW(venom::detail::Sizes::of(c));
-    c.state_buffers = 3;                             // + 3 x 48 GiB: 272 GiB, over it
+    c.state_buffers = 3; // + 3 x 48 GiB: 272 GiB, over it
     huge.push_back(c);
     for (std::size_t i = 0; i < huge.size(); ++i) {
         ChannelName name("cfg_huge");
@@ -265,8 +266,11 @@ BOOST_AUTO_TEST_CASE(oversized_channel_is_rejected_before_any_shared_memory_exis
     }
     // A config that fails validate() leaves nothing either.
     ChannelName name("cfg_zero");
-    error_of([&] { (void)venom::DaemonChannel::create(name.str(), venom::ChannelConfig{0, 1, 1}); },
-             errc::invalid_config, "data_size 0");
+    error_of(
+        [&] {
+            (void)venom::DaemonChannel::create(name.str(), venom::ChannelConfig{0, 1, 1});
+        },
+        errc::invalid_config, "data_size 0");
     BOOST_TEST(shm_files_of(name.str()).empty());
 }
 
@@ -288,7 +292,8 @@ BOOST_AUTO_TEST_CASE(shell_options_validate) {
     for (std::size_t i = 0; i < bad.size(); ++i) {
         venom::ShellOptions o;
         bad[i].set(o);
-        const std::string ctx = std::string("ShellOptions ") + bad[i].field + " case " + std::to_string(i);
+        const std::string ctx =
+            std::string("ShellOptions ") + bad[i].field + " case " + std::to_string(i);
         const std::string what = error_of([&] { o.validate(); }, errc::invalid_config, ctx);
         BOOST_TEST(contains(what, bad[i].field), ctx << ": " << what);
         // connect checks the options before it looks for the channel.
@@ -311,7 +316,7 @@ BOOST_AUTO_TEST_CASE(shell_options_validate) {
     }
 }
 
-// ================================================================================ names
+// ==== names ====
 
 BOOST_AUTO_TEST_CASE(invalid_names_are_rejected) {
     const std::vector<std::string> bad{"",
@@ -333,10 +338,14 @@ BOOST_AUTO_TEST_CASE(invalid_names_are_rejected) {
                                        "new\nline"};
     for (std::size_t i = 0; i < bad.size(); ++i) {
         const std::string ctx = "bad name #" + std::to_string(i);
-        const std::string what = error_of([&] { venom::validate_name(bad[i]); }, errc::invalid_name, ctx);
+        const std::string what =
+            error_of([&] { venom::validate_name(bad[i]); }, errc::invalid_name, ctx);
         BOOST_TEST(!what.empty(), ctx);
-        error_of([&] { (void)venom::DaemonChannel::create(bad[i], venom::ChannelConfig{64, 2, 2}); },
-                 errc::invalid_name, ctx + " via create");
+        error_of(
+            [&] {
+                (void)venom::DaemonChannel::create(bad[i], venom::ChannelConfig{64, 2, 2});
+            },
+            errc::invalid_name, ctx + " via create");
         error_of([&] { (void)venom::ShellChannel::connect(bad[i]); }, errc::invalid_name,
                  ctx + " via connect");
     }
@@ -371,7 +380,7 @@ BOOST_AUTO_TEST_CASE(valid_names_of_1_to_100_chars_are_accepted) {
     remove_channel_files(n);
 }
 
-// ================================================================================ create / connect
+// ==== create / connect ====
 
 BOOST_AUTO_TEST_CASE(create_with_bad_config_throws_invalid_config) {
     ChannelName name("badcfg");
@@ -380,11 +389,15 @@ BOOST_AUTO_TEST_CASE(create_with_bad_config_throws_invalid_config) {
     const std::string what = error_of([&] { (void)venom::DaemonChannel::create(name.str(), c); },
                                       errc::invalid_config, "state_buffers 1");
     BOOST_TEST(contains(what, "state_buffers"));
-    error_of([&] { (void)venom::DaemonChannel::create(name.str(), venom::ChannelConfig{64, 0, 2}); },
-             errc::invalid_config, "cmd_slots 0");
+    error_of(
+        [&] {
+            (void)venom::DaemonChannel::create(name.str(), venom::ChannelConfig{64, 0, 2});
+        },
+        errc::invalid_config, "cmd_slots 0");
     BOOST_TEST(!channel_files_exist(name.str()));
     // The name is still free for a good config.
-    BOOST_CHECK_NO_THROW((void)venom::DaemonChannel::create(name.str(), venom::ChannelConfig{64, 2, 2}));
+    BOOST_CHECK_NO_THROW(
+        (void)venom::DaemonChannel::create(name.str(), venom::ChannelConfig{64, 2, 2}));
 }
 
 BOOST_AUTO_TEST_CASE(connect_to_a_missing_channel_is_channel_not_found) {
@@ -411,9 +424,11 @@ BOOST_AUTO_TEST_CASE(create_twice_is_channel_exists_and_the_first_still_works) {
     ChannelName name("twice");
     auto first = venom::DaemonChannel::create(name.str(), venom::ChannelConfig{64, 4, 2});
     first.write_data("first");
-    const std::string what =
-        error_of([&] { (void)venom::DaemonChannel::create(name.str(), venom::ChannelConfig{128, 4, 2}); },
-                 errc::channel_exists, "second create");
+    const std::string what = error_of(
+        [&] {
+            (void)venom::DaemonChannel::create(name.str(), venom::ChannelConfig{128, 4, 2});
+        },
+        errc::channel_exists, "second create");
     BOOST_TEST(contains(what, name.str()));
     auto shell = connect_bounded(name.str());
     BOOST_TEST(to_string(shell.read_data()) == "first");
@@ -425,7 +440,8 @@ BOOST_AUTO_TEST_CASE(create_twice_is_channel_exists_and_the_first_still_works) {
 BOOST_AUTO_TEST_CASE(too_many_clients_and_client_id_reuse) {
     ChannelName name("clients");
     constexpr std::uint32_t max_clients = 4;
-    auto daemon = venom::DaemonChannel::create(name.str(), venom::ChannelConfig{64, 8, max_clients});
+    auto daemon =
+        venom::DaemonChannel::create(name.str(), venom::ChannelConfig{64, 8, max_clients});
     std::vector<std::optional<venom::ShellChannel>> shells(max_clients);
     std::set<std::uint32_t> ids;
     for (auto& s : shells) {
@@ -448,10 +464,11 @@ BOOST_AUTO_TEST_CASE(too_many_clients_and_client_id_reuse) {
     Server server(daemon, [](std::uint32_t id, venom::ByteView) { return std::to_string(id); });
     BOOST_TEST(to_string(again.request(std::string("who"))) == std::to_string(freed));
     for (auto& s : shells)
-        if (s) BOOST_TEST(to_string(s->request(std::string("who"))) == std::to_string(s->client_id()));
+        if (s)
+            BOOST_TEST(to_string(s->request(std::string("who"))) == std::to_string(s->client_id()));
 }
 
-// ================================================================================ size errors
+// ==== size errors ====
 
 BOOST_AUTO_TEST_CASE(write_data_over_data_size_is_message_too_large) {
     ChannelName name("bigstate");
@@ -475,10 +492,12 @@ BOOST_AUTO_TEST_CASE(command_over_max_cmd_size_fails_at_the_shell) {
 
     const std::string cmd(17, 'c');
     char resp[64];
-    std::string what = error_of([&] { (void)shell.request(cmd.data(), cmd.size(), resp, sizeof resp); },
-                                errc::message_too_large, "17-byte command, pointer form");
+    std::string what =
+        error_of([&] { (void)shell.request(cmd.data(), cmd.size(), resp, sizeof resp); },
+                 errc::message_too_large, "17-byte command, pointer form");
     BOOST_TEST(contains(what, "max_cmd_size"), what);
-    error_of([&] { (void)shell.request(cmd); }, errc::message_too_large, "17-byte command, vector form");
+    error_of([&] { (void)shell.request(cmd); }, errc::message_too_large,
+             "17-byte command, vector form");
     std::error_code ec;
     const auto t0 = Clock::now();
     BOOST_TEST(shell.request(cmd.data(), cmd.size(), resp, sizeof resp, 5s, ec) == 0u);
@@ -492,7 +511,8 @@ BOOST_AUTO_TEST_CASE(command_over_max_cmd_size_fails_at_the_shell) {
     BOOST_TEST(calls == 0);
 
     // Exactly max_cmd_size still goes through.
-    Server server(daemon, [](std::uint32_t, venom::ByteView c) { return std::to_string(c.size()); });
+    Server server(daemon,
+                  [](std::uint32_t, venom::ByteView c) { return std::to_string(c.size()); });
     BOOST_TEST(to_string(shell.request(std::string(16, 'd'))) == "16");
 }
 
@@ -508,8 +528,8 @@ BOOST_AUTO_TEST_CASE(response_over_max_response_size_fails_at_that_client_only) 
         if (cmd == "max") return std::string(32, 'M');
         return cmd.to_string();
     });
-    std::string what =
-        error_of([&] { (void)a.request(std::string("big")); }, errc::message_too_large, "33-byte answer");
+    std::string what = error_of([&] { (void)a.request(std::string("big")); },
+                                errc::message_too_large, "33-byte answer");
     BOOST_TEST(contains(what, "max_response_size"), what);
     char buf[64];
     std::error_code ec;
@@ -535,13 +555,15 @@ BOOST_AUTO_TEST_CASE(response_writer_over_capacity_is_message_too_large) {
         else if (cmd == "append") w.append(std::string_view("123456789"));
         else w.append(std::string_view("ok"));
     });
-    error_of([&] { (void)shell.request(std::string("resize")); }, errc::message_too_large, "resize(9)");
-    error_of([&] { (void)shell.request(std::string("append")); }, errc::message_too_large, "append 9");
+    error_of([&] { (void)shell.request(std::string("resize")); }, errc::message_too_large,
+             "resize(9)");
+    error_of([&] { (void)shell.request(std::string("append")); }, errc::message_too_large,
+             "append 9");
     BOOST_TEST(to_string(shell.request(std::string("fine"))) == "ok");
     BOOST_TEST(capacity.load() == 8u);
 }
 
-// ================================================================================ handler errors
+// ==== handler errors ====
 
 BOOST_AUTO_TEST_CASE(handler_exception_is_handler_failed_and_the_daemon_goes_on) {
     ChannelName name("boom");
@@ -556,15 +578,16 @@ BOOST_AUTO_TEST_CASE(handler_exception_is_handler_failed_and_the_daemon_goes_on)
         if (cmd == "throw-long") throw std::runtime_error("long:" + std::string(5000, 'L'));
         return cmd.to_vector();
     });
-    const std::string what =
-        error_of([&] { (void)shell.request(std::string("throw")); }, errc::handler_failed, "runtime_error");
+    const std::string what = error_of([&] { (void)shell.request(std::string("throw")); },
+                                      errc::handler_failed, "runtime_error");
     BOOST_TEST(contains(what, "boom"), what);
     char buf[16];
     std::error_code ec;
     BOOST_TEST(shell.request("throw", 5, buf, sizeof buf, 5s, ec) == 0u);
     BOOST_TEST((ec == errc::handler_failed));
     BOOST_TEST(contains(shell.last_error_text(), "boom"), shell.last_error_text());
-    error_of([&] { (void)shell.request(std::string("throw-int")); }, errc::handler_failed, "throw 42");
+    error_of([&] { (void)shell.request(std::string("throw-int")); }, errc::handler_failed,
+             "throw 42");
     // A venom::error thrown by the handler is the handler's failure, not the shell's timeout.
     const std::string w2 = error_of([&] { (void)shell.request(std::string("throw-venom")); },
                                     errc::handler_failed, "handler throws venom timeout");
@@ -578,7 +601,7 @@ BOOST_AUTO_TEST_CASE(handler_exception_is_handler_failed_and_the_daemon_goes_on)
     BOOST_TEST(calls.load() == 6);
 }
 
-// ================================================================================ buffer_too_small
+// ==== buffer_too_small ====
 
 BOOST_AUTO_TEST_CASE(read_data_buffer_too_small) {
     ChannelName name("smallread");
@@ -622,7 +645,7 @@ BOOST_AUTO_TEST_CASE(request_buffer_too_small) {
     BOOST_TEST(std::string(buf, n) == "xy-0123456789");
 }
 
-// ================================================================================ timeout
+// ==== timeout ====
 
 BOOST_AUTO_TEST_CASE(request_timeout_then_the_next_request_gets_its_own_answer) {
     ChannelName name("timeout");
@@ -644,7 +667,8 @@ BOOST_AUTO_TEST_CASE(request_timeout_then_the_next_request_gets_its_own_answer) 
     BOOST_TEST((ec == errc::timeout));
     BOOST_TEST(ms_since(t0) >= 30.0);
     BOOST_TEST(contains(shell.last_error_text(), "was not sent"), shell.last_error_text());
-    error_of([&] { (void)shell.request(std::string("third"), 20ms); }, errc::timeout, "vector form");
+    error_of([&] { (void)shell.request(std::string("third"), 20ms); }, errc::timeout,
+             "vector form");
 
     std::vector<std::string> seen;
     std::mutex seen_mutex;
@@ -663,7 +687,7 @@ BOOST_AUTO_TEST_CASE(request_timeout_then_the_next_request_gets_its_own_answer) 
     BOOST_TEST(seen == expected, boost::test_tools::per_element());
 }
 
-// ================================================================================ daemon_gone
+// ==== daemon_gone ====
 
 BOOST_AUTO_TEST_CASE(daemon_gone_wakes_a_blocked_request_promptly) {
     ChannelName name("gone");
@@ -760,10 +784,11 @@ BOOST_AUTO_TEST_CASE(wait_for_update_true_false_and_daemon_gone) {
     const double gone_ms = std::chrono::duration<double, std::milli>(done - t0).count();
     BOOST_TEST(gone_ms < 1000.0);
     // And afterwards at once.
-    error_of([&] { (void)shell.wait_for_update(2, 5s); }, errc::daemon_gone, "after the daemon is gone");
+    error_of([&] { (void)shell.wait_for_update(2, 5s); }, errc::daemon_gone,
+             "after the daemon is gone");
 }
 
-// ================================================================================ layout
+// ==== layout ====
 
 BOOST_AUTO_TEST_CASE(incompatible_layout_magic_and_version) {
     ChannelName name("layout");
@@ -791,11 +816,13 @@ BOOST_AUTO_TEST_CASE(incompatible_layout_magic_and_version) {
     venom::detail::ControlBlock* cb = &raw.cb();
     BOOST_TEST(cb->version == venom::detail::layout_version);
     cb->magic = venom::detail::channel_magic ^ 0xff;
-    std::string what = error_of([&] { (void)connect_bounded(name.str()); }, errc::corrupt_channel, "bad magic");
+    std::string what =
+        error_of([&] { (void)connect_bounded(name.str()); }, errc::corrupt_channel, "bad magic");
     BOOST_TEST(contains(what, "magic"), what);
     cb->magic = venom::detail::channel_magic;
     cb->version = venom::detail::layout_version + 1;
-    what = error_of([&] { (void)connect_bounded(name.str()); }, errc::corrupt_channel, "bad version");
+    what =
+        error_of([&] { (void)connect_bounded(name.str()); }, errc::corrupt_channel, "bad version");
     BOOST_TEST(contains(what, std::to_string(venom::detail::layout_version + 1)), what);
     cb->version = venom::detail::layout_version;
 
@@ -803,7 +830,7 @@ BOOST_AUTO_TEST_CASE(incompatible_layout_magic_and_version) {
     BOOST_TEST(to_string(shell.read_data()) == "ok");
 }
 
-// ================================================================================ handler forms
+// ==== handler forms ====
 
 BOOST_AUTO_TEST_CASE(handler_returning_vector) {
     ChannelName name("hvec");
@@ -821,7 +848,8 @@ BOOST_AUTO_TEST_CASE(handler_returning_string) {
     ChannelName name("hstr");
     auto daemon = venom::DaemonChannel::create(name.str(), venom::ChannelConfig{64, 4, 2});
     auto shell = connect_bounded(name.str());
-    Server server(daemon, [](std::uint32_t, venom::ByteView cmd) { return "got:" + cmd.to_string(); });
+    Server server(daemon,
+                  [](std::uint32_t, venom::ByteView cmd) { return "got:" + cmd.to_string(); });
     BOOST_TEST(to_string(shell.request(std::string("abc"))) == "got:abc");
 }
 
@@ -868,16 +896,18 @@ BOOST_AUTO_TEST_CASE(handler_zero_allocation_form) {
     BOOST_TEST(to_string(shell.request(std::string("fill"))) == std::string(100, 'F'));
     BOOST_TEST(shell.request(std::string("empty")).empty());
     // After a long answer, a short one has its own length.
-    BOOST_TEST(to_string(shell.request(std::string("x"))) == "id=" + std::to_string(shell.client_id()) + ":x");
+    BOOST_TEST(to_string(shell.request(std::string("x"))) ==
+               "id=" + std::to_string(shell.client_id()) + ":x");
 }
 
-// ================================================================================ request overloads
+// ==== request overloads ====
 
 BOOST_AUTO_TEST_CASE(request_overloads) {
     ChannelName name("overloads");
     auto daemon = venom::DaemonChannel::create(name.str(), venom::ChannelConfig{64, 4, 2});
     auto shell = connect_bounded(name.str());
-    Server server(daemon, [](std::uint32_t, venom::ByteView cmd) { return "<" + cmd.to_string() + ">"; });
+    Server server(daemon,
+                  [](std::uint32_t, venom::ByteView cmd) { return "<" + cmd.to_string() + ">"; });
 
     const std::vector<std::uint8_t> v1 = shell.request(std::string("str"));
     BOOST_TEST(to_string(v1) == "<str>");
@@ -885,20 +915,21 @@ BOOST_AUTO_TEST_CASE(request_overloads) {
     BOOST_TEST(to_string(shell.request(std::vector<std::uint8_t>{'v', 'e', 'c'})) == "<vec>");
     BOOST_TEST(to_string(shell.request("literal")) == "<literal>");
     BOOST_TEST(to_string(shell.request(std::string("timed"), 5s)) == "<timed>");
-    BOOST_TEST(to_string(shell.request(std::string_view("timed view"), std::chrono::milliseconds(5000))) ==
-               "<timed view>");
+    BOOST_TEST(to_string(shell.request(std::string_view("timed view"),
+                                       std::chrono::milliseconds(5000))) == "<timed view>");
     BOOST_TEST(to_string(shell.request(std::string(""))) == "<>");
 
     char buf[32];
     BOOST_TEST(std::string(buf, shell.request("ptr", 3, buf, sizeof buf)) == "<ptr>");
-    BOOST_TEST(std::string(buf, shell.request("ptr-timed", 9, buf, sizeof buf, 5s)) == "<ptr-timed>");
+    BOOST_TEST(std::string(buf, shell.request("ptr-timed", 9, buf, sizeof buf, 5s)) ==
+               "<ptr-timed>");
     std::error_code ec = venom::make_error_code(errc::system_failure); // must be cleared
     const std::size_t n = shell.request("ec", 2, buf, sizeof buf, 5s, ec);
     BOOST_TEST(!ec);
     BOOST_TEST(std::string(buf, n) == "<ec>");
 }
 
-// ================================================================================ poll and stop
+// ==== poll and stop ====
 
 BOOST_AUTO_TEST_CASE(poll_handles_what_is_pending_without_waiting) {
     ChannelName name("poll");
@@ -965,15 +996,16 @@ BOOST_AUTO_TEST_CASE(stop_from_inside_the_handler_makes_run_return) {
     });
     BOOST_TEST(to_string(shell.request(std::string("before"))) == "before");
     BOOST_TEST(!run_returned.load());
-    BOOST_TEST(to_string(shell.request(std::string("stop"))) == "stop"); // answered, then run returns
+    BOOST_TEST(to_string(shell.request(std::string("stop"))) ==
+               "stop"); // answered, then run returns
     const bool returned = eventually([&] { return run_returned.load(); }, 5s);
     BOOST_TEST(returned);
     if (!returned) daemon.stop();
     t.join();
     // Not serving now: a request fails at once with daemon_gone (README: stop()), saying so;
     // a new run() serves again.
-    const std::string what =
-        error_of([&] { (void)shell.request(std::string("nobody"), 5s); }, errc::daemon_gone, "after stop");
+    const std::string what = error_of([&] { (void)shell.request(std::string("nobody"), 5s); },
+                                      errc::daemon_gone, "after stop");
     BOOST_TEST(contains(what, "stopped serving"), what);
     daemon.poll(echo_handler()); // serving again from here on (run() in a thread starts later)
     Server server(daemon, echo_handler());
@@ -1009,7 +1041,7 @@ BOOST_AUTO_TEST_CASE(stop_from_another_thread_ends_an_idle_run_promptly) {
     BOOST_TEST(times[times.size() / 2] < 20.0);
 }
 
-// ================================================================================ moves, versions
+// ==== moves, versions ====
 
 BOOST_AUTO_TEST_CASE(daemon_and_shell_are_movable) {
     static_assert(std::is_nothrow_move_constructible_v<venom::DaemonChannel>);

@@ -91,14 +91,15 @@ double seconds_since(Clock::time_point t0) {
 struct Stats {
     std::atomic<std::uint32_t> stop_shell;
     std::atomic<std::uint32_t> stop_daemon;
-    std::atomic<std::uint32_t> scribbling;     ///< 1 while the scribbler writes
-    std::atomic<std::uint32_t> blind_done;     ///< the scribbler's first phase is over
-    std::atomic<std::uint32_t> go_on;          ///< the test lets the second phase begin
-    std::atomic<std::uint32_t> scribble_done;  ///< the scribbler finished
-    std::atomic<std::uint64_t> scribbles;      ///< writes made
-    std::atomic<std::uint64_t> handled;        ///< commands the daemon's handler answered
-    std::atomic<std::uint64_t> states;         ///< write_data calls
-    std::atomic<std::uint64_t> states_busy;    ///< write_data calls refused (state_busy: forged pins)
+    std::atomic<std::uint32_t> scribbling;    ///< 1 while the scribbler writes
+    std::atomic<std::uint32_t> blind_done;    ///< the scribbler's first phase is over
+    std::atomic<std::uint32_t> go_on;         ///< the test lets the second phase begin
+    std::atomic<std::uint32_t> scribble_done; ///< the scribbler finished
+    std::atomic<std::uint64_t> scribbles;     ///< writes made
+    std::atomic<std::uint64_t> handled;       ///< commands the daemon's handler answered
+    std::atomic<std::uint64_t> states;        ///< write_data calls
+    /// write_data calls refused (state_busy: forged pins)
+    std::atomic<std::uint64_t> states_busy;
     // the shell's outcomes
     std::atomic<std::uint64_t> ok, wrong, timeouts, gone, corrupt, other_errors;
     std::atomic<std::uint64_t> reads_ok, read_errors;
@@ -113,7 +114,7 @@ using StatsMap = SharedBlock<Stats>;
 /// text). A request (bounded) and a read on the shell, counted, not judged.
 struct ConnectOutcome {
     bool connected = false;
-    std::error_code error;   ///< when not connected
+    std::error_code error; ///< when not connected
     std::string text;
     double seconds = 0;
     bool answered = false, read_ok = false;
@@ -148,7 +149,8 @@ ConnectOutcome connect_once(const std::string& name, std::chrono::milliseconds r
 struct ConnectTally {
     int total = 0, connected = 0, answered = 0, read_ok = 0;
     std::map<std::string, int> errors; ///< error message -> count
-    std::map<std::string, int> request_errors; ///< connected, not answered: what the request returned -> count
+    /// connected, not answered: what the request returned -> count
+    std::map<std::string, int> request_errors;
     double slowest_request = 0;
     double slowest = 0;
     std::string slowest_what;
@@ -171,9 +173,10 @@ struct ConnectTally {
                         " connected (" + std::to_string(answered) + " answered, " +
                         std::to_string(read_ok) + " read the state)";
         for (const auto& e : errors) s += "; " + std::to_string(e.second) + "x " + e.first;
-        for (const auto& e : request_errors) s += "; request " + std::to_string(e.second) + "x " + e.first;
-        return s + "; slowest " + std::to_string(slowest) + " s (" + slowest_what + "), slowest request " +
-               std::to_string(slowest_request) + " s";
+        for (const auto& e : request_errors)
+            s += "; request " + std::to_string(e.second) + "x " + e.first;
+        return s + "; slowest " + std::to_string(slowest) + " s (" + slowest_what +
+               "), slowest request " + std::to_string(slowest_request) + " s";
     }
 };
 
@@ -224,7 +227,8 @@ VENOM_CHILD_ROLE(hostile_shell) {
         cmd.resize(1 + rng() % 100);
         for (auto& b : cmd) b = static_cast<std::uint8_t>(rng());
         std::error_code ec;
-        const std::size_t n = shell.request(cmd.data(), cmd.size(), resp.data(), resp.size(), 200ms, ec);
+        const std::size_t n =
+            shell.request(cmd.data(), cmd.size(), resp.data(), resp.size(), 200ms, ec);
         bool reconnect = false;
         if (!ec) {
             if (n == cmd.size() && std::memcmp(resp.data(), cmd.data(), n) == 0) {
@@ -267,7 +271,8 @@ VENOM_CHILD_ROLE(hostile_shell) {
 /// The control block's bytes that ChannelMap::validate reads (lines 0-2: identity and state,
 /// region pointers, configuration); the state word's line and the counters follow them.
 constexpr std::size_t validated_bytes = offsetof(vd::ControlBlock, state_word);
-static_assert(validated_bytes == 3 * vd::cache_line, "validation reads the control block's first three lines");
+static_assert(validated_bytes == 3 * vd::cache_line,
+              "validation reads the control block's first three lines");
 
 /// Writes random bytes at random offsets over the whole mapping (Boost's header, allocator
 /// and index, the control block, every region). args: name, stats, blind ms, keeping ms, seed.
@@ -296,14 +301,17 @@ VENOM_CHILD_ROLE(hostile_scribbler) {
             if (kind < 12) { // 1..16 random bytes anywhere
                 const std::uint64_t off = rng() % size;
                 const std::uint64_t len = std::min<std::uint64_t>(1 + rng() % 16, size - off);
-                for (std::uint64_t i = 0; i < len; ++i) base[off + i] = static_cast<unsigned char>(rng());
+                for (std::uint64_t i = 0; i < len; ++i)
+                    base[off + i] = static_cast<unsigned char>(rng());
             } else { // one aligned word: a small number, all ones, an offset_ptr to nearby, any
                 const std::uint64_t off = (rng() % (size / 8)) * 8;
                 std::uint64_t v = 0;
                 switch (kind) {
                 case 12: v = rng() % 4; break;
                 case 13: v = ~std::uint64_t{0} - rng() % 4; break;
-                case 14: v = static_cast<std::uint64_t>(static_cast<std::int64_t>(rng() % 8192) - 4096); break;
+                case 14:
+                    v = static_cast<std::uint64_t>(static_cast<std::int64_t>(rng() % 8192) - 4096);
+                    break;
                 default: v = rng(); break;
                 }
                 std::memcpy(base + off, &v, sizeof v);
@@ -335,13 +343,15 @@ VENOM_CHILD_ROLE(hostile_scribbler) {
 namespace {
 
 /// Newcomers connecting from the test process until `done` (at most 60 s), one every 10 ms.
-template <class Done> ConnectTally connect_until(const std::string& name, Done&& done, const char* when) {
+template <class Done>
+ConnectTally connect_until(const std::string& name, Done&& done, const char* when) {
     ConnectTally t;
     const auto t0 = Clock::now();
     while (!done() && seconds_since(t0) < 60) {
         const ConnectOutcome o = connect_once(name, 20ms);
         t.add(o);
-        BOOST_TEST(o.seconds < 5.0, "a connect " << when << " took " << o.seconds << " s: " << o.text);
+        BOOST_TEST(o.seconds < 5.0,
+                   "a connect " << when << " took " << o.seconds << " s: " << o.text);
         std::this_thread::sleep_for(10ms);
     }
     return t;
@@ -354,7 +364,8 @@ ConnectTally fifty_connects(const std::string& name, const char* when,
     for (int i = 0; i < 50; ++i) {
         const ConnectOutcome o = connect_once(name, request_timeout);
         t.add(o);
-        BOOST_TEST(o.seconds < 5.0, "connect " << i << " " << when << " took " << o.seconds << " s: " << o.text);
+        BOOST_TEST(o.seconds < 5.0,
+                   "connect " << i << " " << when << " took " << o.seconds << " s: " << o.text);
         if (!o.connected) BOOST_TEST(o.error.category().name() == std::string("venom"), o.text);
     }
     BOOST_TEST(t.total == 50);
@@ -377,15 +388,17 @@ BOOST_AUTO_TEST_CASE(a_second_process_scribbling_while_the_daemon_and_a_shell_ru
 
     // A new seed each run (printed; VENOM_HOSTILE_SEED=<n> repeats a run's writes).
     const char* seed_env = std::getenv("VENOM_HOSTILE_SEED");
-    const std::uint64_t seed = seed_env != nullptr
-                                   ? std::strtoull(seed_env, nullptr, 10)
-                                   : static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()) % 1000000007u;
+    const std::uint64_t seed =
+        seed_env != nullptr
+            ? std::strtoull(seed_env, nullptr, 10)
+            : static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()) % 1000000007u;
     BOOST_TEST_MESSAGE("scribbler seed " << seed << " (VENOM_HOSTILE_SEED)");
-    Child scribbler = spawn_self("hostile_scribbler", {name.str(), stats_name, std::to_string(blind_ms),
-                                                       std::to_string(keeping_ms), std::to_string(seed)});
+    Child scribbler =
+        spawn_self("hostile_scribbler", {name.str(), stats_name, std::to_string(blind_ms),
+                                         std::to_string(keeping_ms), std::to_string(seed)});
     // Meanwhile this process connects as a newcomer, again and again.
-    const ConnectTally blind = connect_until(name.str(), [&] { return stats->blind_done.load() != 0; },
-                                             "during the blind scribbling");
+    const ConnectTally blind = connect_until(
+        name.str(), [&] { return stats->blind_done.load() != 0; }, "during the blind scribbling");
     BOOST_TEST_MESSAGE("during " << blind_ms << " ms of blind scribbling: " << blind.summary());
     // Afterwards (the scribbler paused, the scribbled daemon still running): every newcomer
     // connects or is refused, promptly; the old code crashed here every time.
@@ -393,12 +406,15 @@ BOOST_AUTO_TEST_CASE(a_second_process_scribbling_while_the_daemon_and_a_shell_ru
     BOOST_TEST_MESSAGE("after the blind scribbling: " << after_blind.summary());
 
     stats->go_on.store(1);
-    const ConnectTally keeping = connect_until(name.str(), [&] { return stats->scribble_done.load() != 0; },
-                                               "during the scribbling that keeps the identity");
-    BOOST_TEST_MESSAGE("during " << keeping_ms << " ms of scribbling that keeps the identity: " << keeping.summary());
+    const ConnectTally keeping = connect_until(
+        name.str(), [&] { return stats->scribble_done.load() != 0; },
+        "during the scribbling that keeps the identity");
+    BOOST_TEST_MESSAGE("during " << keeping_ms << " ms of scribbling that keeps the identity: "
+                                 << keeping.summary());
     const int scribbler_rc = scribbler.wait(30s);
     BOOST_TEST(scribbler_rc == 0, "the scribbler exited with " << scribbler_rc);
-    BOOST_TEST_MESSAGE("scribbler: " << stats->scribbles.load() << " writes over the whole segment");
+    BOOST_TEST_MESSAGE("scribbler: " << stats->scribbles.load()
+                                     << " writes over the whole segment");
     const ConnectTally after = fifty_connects(name.str(), "after all scribbling");
     BOOST_TEST_MESSAGE("after all scribbling: " << after.summary());
     BOOST_TEST(keeping.connected + after.connected > 0,
@@ -410,8 +426,8 @@ BOOST_AUTO_TEST_CASE(a_second_process_scribbling_while_the_daemon_and_a_shell_ru
     BOOST_TEST(eventually([&] { return stats->states.load() > states + 10; }, 10s),
                "the daemon stopped publishing after the scribbling");
     try {
-        const auto f = vd::LockFile::open_trusted(vd::liveness_path(name.str(), vd::find_incarnation(name.str())),
-                                                  vd::Trust{}, false);
+        const auto f = vd::LockFile::open_trusted(
+            vd::liveness_path(name.str(), vd::find_incarnation(name.str())), vd::Trust{}, false);
         BOOST_TEST(vd::daemon_alive(f), "the daemon no longer holds its ready byte");
     } catch (const venom::error& e) {
         BOOST_ERROR("the daemon's files: " << e.what());
@@ -422,18 +438,22 @@ BOOST_AUTO_TEST_CASE(a_second_process_scribbling_while_the_daemon_and_a_shell_ru
     const int shell_rc = shell.wait(30s);
     stats->stop_daemon.store(1);
     const int daemon_rc = daemon.wait(30s);
-    BOOST_TEST_MESSAGE("shell: " << stats->ok.load() << " answered (" << ok_before << " before the scribbling, "
-                       << stats->ok_while_scribbling.load() << " during), " << stats->wrong.load()
-                       << " wrong (answer overwritten), " << stats->timeouts.load() << " timeouts, "
-                       << stats->gone.load() << " daemon_gone, " << stats->corrupt.load()
-                       << " corrupt_channel, " << stats->other_errors.load() << " other errors; "
-                       << stats->reads_ok.load() << " reads, " << stats->read_errors.load()
-                       << " read errors; reconnects " << stats->reconnects_ok.load() << " ok, "
-                       << stats->reconnects_failed.load() << " refused (old shell kept)");
+    BOOST_TEST_MESSAGE(
+        "shell: " << stats->ok.load() << " answered (" << ok_before << " before the scribbling, "
+                  << stats->ok_while_scribbling.load() << " during), " << stats->wrong.load()
+                  << " wrong (answer overwritten), " << stats->timeouts.load() << " timeouts, "
+                  << stats->gone.load() << " daemon_gone, " << stats->corrupt.load()
+                  << " corrupt_channel, " << stats->other_errors.load() << " other errors; "
+                  << stats->reads_ok.load() << " reads, " << stats->read_errors.load()
+                  << " read errors; reconnects " << stats->reconnects_ok.load() << " ok, "
+                  << stats->reconnects_failed.load() << " refused (old shell kept)");
     BOOST_TEST_MESSAGE("daemon: " << stats->handled.load() << " commands answered, "
-                                  << stats->states.load() << " states published, " << stats->states_busy.load() << " refused (state_busy)");
-    BOOST_TEST(shell_rc == 0, "the shell exited with " << shell_rc << " (negative: killed by that signal)");
-    BOOST_TEST(daemon_rc == 0, "the daemon exited with " << daemon_rc << " (negative: killed by that signal)");
+                                  << stats->states.load() << " states published, "
+                                  << stats->states_busy.load() << " refused (state_busy)");
+    BOOST_TEST(shell_rc == 0,
+               "the shell exited with " << shell_rc << " (negative: killed by that signal)");
+    BOOST_TEST(daemon_rc == 0,
+               "the daemon exited with " << daemon_rc << " (negative: killed by that signal)");
 }
 
 // ================================================================ Boost's bytes, the control block
@@ -462,11 +482,8 @@ Ranges venom_ranges(const vd::Attachment& a) {
         return std::make_pair(m.offset_of(p), m.offset_of(p) + n);
     };
     Ranges r = {
-        range(m.cb, s.control),
-        range(m.state, s.state),
-        range(m.responses, s.responses),
-        range(m.shared, s.shared),
-        range(m.clients, s.clients),
+        range(m.cb, s.control),    range(m.state, s.state),     range(m.responses, s.responses),
+        range(m.shared, s.shared), range(m.clients, s.clients),
     };
     BOOST_TEST(m.shared_bytes == s.shared);
     BOOST_TEST(m.client_stride * m.max_clients == s.clients);
@@ -495,7 +512,8 @@ bool inside(const Ranges& rs, std::uint64_t off, std::uint64_t n) {
 
 /// A newcomer connects promptly, its request is answered, it reads the published state; the
 /// tool's read-only attach works too.
-void expect_channel_works(const std::string& name, const std::string& state, const std::string& context) {
+void expect_channel_works(const std::string& name, const std::string& state,
+                          const std::string& context) {
     const auto t0 = Clock::now();
     try {
         venom::ShellOptions o;
@@ -545,7 +563,8 @@ void set_offset(bip::offset_ptr<unsigned char>& p, std::int64_t off) {
 }
 
 /// Sets `field` to `value` for one expect_corrupt, then puts it back.
-template <class T, class V> void corrupt_field(const std::string& name, T& field, V value, const std::string& what) {
+template <class T, class V>
+void corrupt_field(const std::string& name, T& field, V value, const std::string& what) {
     const T saved = field;
     field = static_cast<T>(value);
     expect_corrupt(name, what);
@@ -570,7 +589,9 @@ BOOST_AUTO_TEST_CASE(hostile_boost_header_and_index) {
     BOOST_REQUIRE(control >= 8 && control < size);
     BOOST_TEST(control % page == 0, "the control block is page aligned");
     const Ranges venom = venom_ranges(a);
-    for (const auto& r : venom) BOOST_TEST((r.first % page == 0 && r.second % page == 0), "venom's regions are whole pages");
+    for (const auto& r : venom)
+        BOOST_TEST((r.first % page == 0 && r.second % page == 0),
+                   "venom's regions are whole pages");
     const Ranges boost = boost_ranges(a);
     std::uint64_t boost_bytes = 0;
     for (const auto& r : boost) boost_bytes += r.second - r.first;
@@ -582,13 +603,15 @@ BOOST_AUTO_TEST_CASE(hostile_boost_header_and_index) {
         BOOST_TEST(inside(boost, static_cast<std::uint64_t>(found - base), anchor.size()),
                    "the index's name lies in venom's ranges");
     BOOST_TEST_MESSAGE("segment " << size << " bytes, control block at " << control << ", venom's "
-                                  << venom.back().second - venom.front().first << " bytes from there, Boost's "
-                                  << boost_bytes << " in " << boost.size() << " ranges, \"" << anchor
-                                  << "\" at " << (found - base));
+                                  << venom.back().second - venom.front().first
+                                  << " bytes from there, Boost's " << boost_bytes << " in "
+                                  << boost.size() << " ranges, \"" << anchor << "\" at "
+                                  << (found - base));
 
     const std::vector<unsigned char> original(base, base + size);
     auto restore_boost = [&] {
-        for (const auto& r : boost) std::memcpy(base + r.first, original.data() + r.first, r.second - r.first);
+        for (const auto& r : boost)
+            std::memcpy(base + r.first, original.data() + r.first, r.second - r.first);
     };
     std::mt19937_64 rng(42);
     using Fill = std::function<void(unsigned char*, std::uint64_t)>;
@@ -614,7 +637,8 @@ BOOST_AUTO_TEST_CASE(hostile_boost_header_and_index) {
     for (const auto& p : patterns) {
         restore_boost();
         p.second(base, control);
-        expect_channel_works(name.str(), state, "header [0, " + std::to_string(control) + ") " + p.first);
+        expect_channel_works(name.str(), state,
+                             "header [0, " + std::to_string(control) + ") " + p.first);
     }
     for (const auto& p : patterns) {
         restore_boost();
@@ -642,8 +666,10 @@ BOOST_AUTO_TEST_CASE(hostile_boost_header_and_index) {
         const char* what;
         bip::offset_ptr<unsigned char>* p;
     };
-    const Ptr ptrs[] = {{"state_area", &cb.state_area}, {"responses", &cb.responses},
-                        {"shared", &cb.shared}, {"clients", &cb.clients}};
+    const Ptr ptrs[] = {{"state_area", &cb.state_area},
+                        {"responses", &cb.responses},
+                        {"shared", &cb.shared},
+                        {"clients", &cb.clients}};
     const auto n_ptrs = static_cast<std::int64_t>(std::size(ptrs));
     for (std::int64_t i = 0; i < n_ptrs; ++i) {
         const Ptr& f = ptrs[i];
@@ -685,7 +711,8 @@ BOOST_AUTO_TEST_CASE(hostile_boost_header_and_index) {
 
     // ---- the segment-size word: never a bound (the file's size is)
     const std::uint64_t saved_size = cb.segment_size;
-    for (const std::uint64_t v : std::vector<std::uint64_t>{~std::uint64_t{0}, std::uint64_t{1} << 62, 0, size * 1000}) {
+    for (const std::uint64_t v :
+         std::vector<std::uint64_t>{~std::uint64_t{0}, std::uint64_t{1} << 62, 0, size * 1000}) {
         cb.segment_size = v;
         expect_channel_works(name.str(), state, "segment_size " + std::to_string(v));
     }
@@ -701,12 +728,15 @@ BOOST_AUTO_TEST_CASE(hostile_boost_header_and_index) {
     corrupt_field(n, cb.max_clients, 0, "max_clients 0");
     corrupt_field(n, cb.max_clients, venom::limits::max_clients + 1, "max_clients over the limit");
     corrupt_field(n, cb.max_cmd_size, 0x80000000u, "max_cmd_size 2^31");
-    corrupt_field(n, cb.max_response_size, cb.max_response_size * 64, "max_response_size x64 (response_stride no longer matches)");
+    corrupt_field(n, cb.max_response_size, cb.max_response_size * 64,
+                  "max_response_size x64 (response_stride no longer matches)");
     corrupt_field(n, cb.state_buffers, 9, "state_buffers 9");
     corrupt_field(n, cb.data_size, std::uint64_t{1} << 40, "data_size 2^40");
-    corrupt_field(n, cb.data_size, std::uint64_t{1} << 30, "data_size 2^30 (state_stride no longer matches)");
+    corrupt_field(n, cb.data_size, std::uint64_t{1} << 30,
+                  "data_size 2^30 (state_stride no longer matches)");
     corrupt_field(n, cb.client_stride, cb.client_stride * 1024, "client_stride x1024");
-    corrupt_field(n, cb.client_stride, cb.client_stride - 64, "client_stride a line short (no whole page)");
+    corrupt_field(n, cb.client_stride, cb.client_stride - 64,
+                  "client_stride a line short (no whole page)");
     corrupt_field(n, cb.response_stride, cb.response_stride + 64, "response_stride + 64");
     corrupt_field(n, cb.state_stride, cb.state_stride + 64, "state_stride + 64");
     corrupt_field(n, cb.page_size, 0, "page_size 0");
@@ -739,14 +769,17 @@ namespace {
 
 /// The pieces of every mapping of channel `channel`'s segment file in this process (a shell's
 /// mapping is cut into pieces by its protections).
-std::vector<Vma> segment_vmas(const std::string& channel) { return mappings_of(vd::segment_path(channel)); }
+std::vector<Vma> segment_vmas(const std::string& channel) {
+    return mappings_of(vd::segment_path(channel));
+}
 
 /// Sorted, with touching and overlapping ranges merged.
 Ranges merged(Ranges r) {
     std::sort(r.begin(), r.end());
     Ranges out;
     for (const auto& x : r) {
-        if (!out.empty() && x.first <= out.back().second) out.back().second = std::max(out.back().second, x.second);
+        if (!out.empty() && x.first <= out.back().second)
+            out.back().second = std::max(out.back().second, x.second);
         else out.push_back(x);
     }
     return out;
@@ -754,15 +787,17 @@ Ranges merged(Ranges r) {
 
 std::string to_text(const Ranges& rs) {
     std::string s;
-    for (const auto& r : rs) s += "[" + std::to_string(r.first) + ", " + std::to_string(r.second) + ") ";
+    for (const auto& r : rs)
+        s += "[" + std::to_string(r.first) + ", " + std::to_string(r.second) + ") ";
     return s;
 }
 
 /// What a shell holding client slot `id` may write (segment.hpp, protect_for_shell and
 /// protect_client_area): the shared region and its own client area.
 Ranges shell_writable(const vd::ChannelMap& m, std::uint32_t id) {
-    return merged({{m.offset_of(m.shared), m.offset_of(m.shared) + m.shared_bytes},
-                   {m.offset_of(m.client_area(id)), m.offset_of(m.client_area(id)) + m.client_stride}});
+    return merged(
+        {{m.offset_of(m.shared), m.offset_of(m.shared) + m.shared_bytes},
+         {m.offset_of(m.client_area(id)), m.offset_of(m.client_area(id)) + m.client_stride}});
 }
 
 /// The file ranges of `vmas` that are writable.
@@ -786,7 +821,8 @@ struct OwnMapping {
         base = reinterpret_cast<unsigned char*>(vmas.front().begin - vmas.front().offset);
         for (const Vma& v : vmas)
             if (v.begin - v.offset != vmas.front().begin - vmas.front().offset)
-                throw std::runtime_error("more than one mapping of the segment before the shell's own");
+                throw std::runtime_error(
+                    "more than one mapping of the segment before the shell's own");
         vd::AttachOptions ro;
         ro.writable = false;
         offsets = vd::attach(channel, ro);
@@ -808,7 +844,8 @@ enum class scribble_scope { own_pages, queue };
 
 /// Counters the buggy-shell test shares with its children (besides Stats).
 struct BuggyStats {
-    std::atomic<std::uint32_t> writable_check; ///< 1: the shell's writable pages are as promised; 2: not
+    /// 1: the shell's writable pages are as promised; 2: not
+    std::atomic<std::uint32_t> writable_check;
     std::atomic<std::uint64_t> own_ok, own_failed; ///< the buggy shell's own requests
 };
 using BuggyMap = SharedBlock<BuggyStats>;
@@ -823,7 +860,8 @@ using BuggyMap = SharedBlock<BuggyStats>;
 VENOM_CHILD_ROLE(shell_scribbler) {
     StatsMap stats(args.at(1), false);
     BuggyMap buggy(args.at(2), false);
-    const scribble_scope scope = args.at(5) == "queue" ? scribble_scope::queue : scribble_scope::own_pages;
+    const scribble_scope scope =
+        args.at(5) == "queue" ? scribble_scope::queue : scribble_scope::own_pages;
     venom::ShellChannel shell = connect_when_up(args.at(0), {}, 20s);
     const OwnMapping own(args.at(0));
     const vd::ChannelMap& m = own.map();
@@ -831,8 +869,10 @@ VENOM_CHILD_ROLE(shell_scribbler) {
     const Ranges writable = writable_ranges(own.vmas), promised = shell_writable(m, id);
     buggy->writable_check.store(writable == promised ? 1 : 2);
     if (writable != promised) {
-        std::fprintf(stderr, "shell_scribbler: its mapping is writable at %s, protect_for_shell promises %s\n",
-                     to_text(writable).c_str(), to_text(promised).c_str());
+        std::fprintf(
+            stderr,
+            "shell_scribbler: its mapping is writable at %s, protect_for_shell promises %s\n",
+            to_text(writable).c_str(), to_text(promised).c_str());
         return 3;
     }
 
@@ -841,9 +881,11 @@ VENOM_CHILD_ROLE(shell_scribbler) {
     const std::uint64_t area = m.offset_of(m.client_area(id));
     const std::uint64_t area_used = vd::client_fixed_bytes + m.max_cmd_size;
     // The shell's own pointers (through its own mapping) to the queue's words.
-    auto& tail = *reinterpret_cast<std::atomic<std::uint64_t>*>(own.at(shared + offsetof(vd::SharedLines, tail)));
+    auto& tail = *reinterpret_cast<std::atomic<std::uint64_t>*>(
+        own.at(shared + offsetof(vd::SharedLines, tail)));
     auto ring_word = [&](std::uint64_t pos) -> std::atomic<std::uint64_t>& {
-        return *reinterpret_cast<std::atomic<std::uint64_t>*>(own.at(ring + (pos & m.ring_mask) * vd::cache_line));
+        return *reinterpret_cast<std::atomic<std::uint64_t>*>(
+            own.at(ring + (pos & m.ring_mask) * vd::cache_line));
     };
     // The events' words: cmd_wait, space_wait, state_wait (each {epoch, waiters}).
     const std::uint64_t events[] = {shared + offsetof(vd::SharedLines, cmd_wait),
@@ -853,7 +895,8 @@ VENOM_CHILD_ROLE(shell_scribbler) {
     auto random_bytes = [&](std::uint64_t from, std::uint64_t to) { // [from, to)
         const std::uint64_t off = from + rng() % (to - from);
         const std::uint64_t len = std::min<std::uint64_t>(1 + rng() % 16, to - off);
-        for (std::uint64_t i = 0; i < len; ++i) *own.at(off + i) = static_cast<unsigned char>(rng());
+        for (std::uint64_t i = 0; i < len; ++i)
+            *own.at(off + i) = static_cast<unsigned char>(rng());
     };
     std::uint64_t writes = 0;
     const auto end = Clock::now() + std::chrono::milliseconds(std::stol(args.at(3)));
@@ -861,14 +904,21 @@ VENOM_CHILD_ROLE(shell_scribbler) {
     while (Clock::now() < end) {
         const unsigned kind = static_cast<unsigned>(rng() % 16);
         switch (scope == scribble_scope::queue ? kind : kind % 8) {
-        case 0: random_bytes(area, area + area_used); break;                 // record, counter, wait, staging
-        case 1: random_bytes(area, area + vd::client_fixed_bytes); break;    // the fixed lines only
-        case 2: random_bytes(area + area_used, area + m.client_stride); break; // the area's padding
-        case 3: random_bytes(ring_end, shared + m.shared_bytes); break;      // the shared pages' padding
-        case 4: random_bytes(shared + 8, shared + vd::cache_line); break;    // tail's line, past tail
-        case 5: {                                                             // an event's epoch or waiters
+        // record, counter, wait, staging
+        case 0: random_bytes(area, area + area_used); break;
+        case 1: random_bytes(area, area + vd::client_fixed_bytes); break; // the fixed lines only
+        case 2:
+            random_bytes(area + area_used, area + m.client_stride);
+            break; // the area's padding
+        // the shared pages' padding
+        case 3: random_bytes(ring_end, shared + m.shared_bytes); break;
+        // tail's line, past tail
+        case 4: random_bytes(shared + 8, shared + vd::cache_line); break;
+        // an event's epoch or waiters
+        case 5: {
             const std::uint64_t e = events[rng() % 3] + 4 * (rng() % 2);
-            const std::uint32_t v = rng() % 2 ? static_cast<std::uint32_t>(rng()) : static_cast<std::uint32_t>(rng() % 3);
+            const std::uint32_t v = rng() % 2 ? static_cast<std::uint32_t>(rng())
+                                              : static_cast<std::uint32_t>(rng() % 3);
             std::memcpy(own.at(e), &v, sizeof v);
             break;
         }
@@ -876,7 +926,8 @@ VENOM_CHILD_ROLE(shell_scribbler) {
             vd::StagingHeader& st = m.staging(id); // offsets only: written through own.at
             const std::uint64_t h = m.offset_of(&st);
             const std::uint64_t v = rng();
-            std::memcpy(own.at(h + (rng() % 2 ? offsetof(vd::StagingHeader, length) : offsetof(vd::StagingHeader, request))),
+            std::memcpy(own.at(h + (rng() % 2 ? offsetof(vd::StagingHeader, length)
+                                              : offsetof(vd::StagingHeader, request))),
                         &v, rng() % 2 ? 4 : 8);
             break;
         }
@@ -887,21 +938,28 @@ VENOM_CHILD_ROLE(shell_scribbler) {
             break;
         }
         // ---- scope queue: the words every shell must write correctly
-        case 8: random_bytes(shared, shared + 8); break;       // the tail's bytes
-        case 9: random_bytes(ring, ring_end); break;           // the ring's lines
-        case 10: {                                             // a ring word: free for a nearby position
+        case 8: random_bytes(shared, shared + 8); break; // the tail's bytes
+        case 9:
+            random_bytes(ring, ring_end);
+            break; // the ring's lines
+        // a ring word: free for a nearby position
+        case 10: {
             const std::uint64_t t = tail.load() + rng() % (4 * m.ring_slots) - 2 * m.ring_slots;
             ring_word(t).store(vd::slot_free(t + (rng() % 3 - 1) * m.ring_slots));
             break;
         }
-        case 11: {                                             // a ring word: a forged publish
+        case 11: { // a ring word: a forged publish
             const std::uint64_t t = tail.load() + rng() % (4 * m.ring_slots) - 2 * m.ring_slots;
-            ring_word(t).store(vd::slot_published(t + (rng() % 3 - 1) * m.ring_slots,
-                                                  static_cast<std::uint32_t>(rng() % (m.max_clients + 1))));
+            ring_word(t).store(
+                vd::slot_published(t + (rng() % 3 - 1) * m.ring_slots,
+                                   static_cast<std::uint32_t>(rng() % (m.max_clients + 1))));
             break;
         }
-        case 12: tail.store(tail.load() + rng() % (4 * m.ring_slots) - 2 * m.ring_slots); break; // tail nearby
-        case 13: tail.store(tail.load() + ((rng() % 2 ? 1 : -1) * (std::int64_t{1} << (rng() % 63)))); break;
+        // tail nearby
+        case 12: tail.store(tail.load() + rng() % (4 * m.ring_slots) - 2 * m.ring_slots); break;
+        case 13:
+            tail.store(tail.load() + ((rng() % 2 ? 1 : -1) * (std::int64_t{1} << (rng() % 63))));
+            break;
         case 14: tail.store(rng()); break;
         default: std::memset(own.at(ring), 0, ring_end - ring); break; // a stray memset of the ring
         }
@@ -939,34 +997,41 @@ void buggy_shell_scenario(scribble_scope scope) {
     BOOST_REQUIRE_MESSAGE(eventually([&] { return stats->ok.load() >= 200; }, 30s),
                           "the shell never got going (ok " << stats->ok.load() << ")");
     const char* seed_env = std::getenv("VENOM_HOSTILE_SEED");
-    const std::uint64_t seed = seed_env != nullptr
-                                   ? std::strtoull(seed_env, nullptr, 10)
-                                   : static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()) % 1000000007u;
+    const std::uint64_t seed =
+        seed_env != nullptr
+            ? std::strtoull(seed_env, nullptr, 10)
+            : static_cast<std::uint64_t>(Clock::now().time_since_epoch().count()) % 1000000007u;
     BOOST_TEST_MESSAGE("buggy shell seed " << seed << " (VENOM_HOSTILE_SEED)");
-    Child scribbler = spawn_self("shell_scribbler", {name.str(), stats_name, stats_name + "_b", std::to_string(ms),
-                                                     std::to_string(seed),
-                                                     scope == scribble_scope::queue ? "queue" : "own_pages"});
-    const ConnectTally during = connect_until(name.str(), [&] { return stats->scribble_done.load() != 0; },
-                                              "while a shell scribbles its own pages");
-    BOOST_TEST_MESSAGE("during " << ms << " ms of a buggy shell's scribbling: " << during.summary());
+    Child scribbler =
+        spawn_self("shell_scribbler",
+                   {name.str(), stats_name, stats_name + "_b", std::to_string(ms),
+                    std::to_string(seed), scope == scribble_scope::queue ? "queue" : "own_pages"});
+    const ConnectTally during = connect_until(
+        name.str(), [&] { return stats->scribble_done.load() != 0; },
+        "while a shell scribbles its own pages");
+    BOOST_TEST_MESSAGE("during " << ms
+                                 << " ms of a buggy shell's scribbling: " << during.summary());
     const int scribbler_rc = scribbler.wait(30s);
     BOOST_TEST(scribbler_rc == 0, "the buggy shell exited with " << scribbler_rc);
-    BOOST_TEST(buggy->writable_check.load() == 1u, "the buggy shell's writable pages are not what protect_for_shell promises");
+    BOOST_TEST(buggy->writable_check.load() == 1u,
+               "the buggy shell's writable pages are not what protect_for_shell promises");
     BOOST_TEST_MESSAGE("buggy shell: " << stats->scribbles.load() << " writes, its own requests "
-                                       << buggy->own_ok.load() << " answered, " << buggy->own_failed.load() << " failed");
+                                       << buggy->own_ok.load() << " answered, "
+                                       << buggy->own_failed.load() << " failed");
     // Nothing validation reads is in a shell's writable pages: no newcomer is ever refused as
     // corrupt, and every one that connects reads the state (the state is the daemon's alone).
     // Slots may look taken while a forged publish names them (scope queue).
     for (const auto& e : during.errors)
-        BOOST_TEST((scope == scribble_scope::queue && e.first == venom::make_error_code(venom::errc::too_many_clients).message()),
+        BOOST_TEST((scope == scribble_scope::queue &&
+                    e.first == venom::make_error_code(venom::errc::too_many_clients).message()),
                    e.second << " newcomers refused: " << e.first);
     BOOST_TEST(during.read_ok == during.connected);
 
     // Once the buggy shell is gone, the channel serves everyone again.
     const std::uint64_t ok_after = stats->ok.load();
     BOOST_TEST(eventually([&] { return stats->ok.load() > ok_after + 50; }, 5s),
-               "the honest shell is no longer answered after the buggy shell left (" << stats->ok.load() - ok_after
-                                                                                     << " answers in 5 s)");
+               "the honest shell is no longer answered after the buggy shell left ("
+                   << stats->ok.load() - ok_after << " answers in 5 s)");
     // The buggy shell's last stray words in the ring cost a claim_timeout each until the
     // daemon repairs them (command_queue.hpp): the channel has settled once its repairs stop
     // (no new one for 100 ms, twenty claim timeouts). Newcomers' requests are judged after
@@ -989,22 +1054,25 @@ void buggy_shell_scenario(scribble_scope scope) {
             }
         }
         const bool settled = Clock::now() - last_change >= 100ms;
-        BOOST_TEST(settled, "the daemon was still repairing the queue 5 s after the buggy shell left");
+        BOOST_TEST(settled,
+                   "the daemon was still repairing the queue 5 s after the buggy shell left");
         repairs_settled = seen;
     }
     const ConnectTally after = fifty_connects(name.str(), "after the buggy shell left", 200ms);
     BOOST_TEST_MESSAGE("after the buggy shell left: " << after.summary());
     BOOST_TEST(after.connected == 50);
-    BOOST_TEST(after.answered >= 49, "newcomers answered after the buggy shell left: " << after.answered << " of 50 (" << after.summary() << ")");
+    BOOST_TEST(after.answered >= 49, "newcomers answered after the buggy shell left: "
+                                         << after.answered << " of 50 (" << after.summary() << ")");
     BOOST_TEST(after.read_ok == after.connected);
     try {
         vd::AttachOptions ro;
         ro.writable = false;
         const vd::Attachment a = vd::attach(name.str(), ro);
         BOOST_TEST_MESSAGE("daemon counters: " << a.map.cb->commands_handled.load() << " handled, "
-                                               << a.map.cb->commands_malformed.load() << " malformed, "
-                                               << a.map.cb->commands_stale.load() << " stale, "
-                                               << a.map.cb->queue_repairs.load() << " queue repairs ("
+                                               << a.map.cb->commands_malformed.load()
+                                               << " malformed, " << a.map.cb->commands_stale.load()
+                                               << " stale, " << a.map.cb->queue_repairs.load()
+                                               << " queue repairs ("
                                                << a.map.cb->queue_repairs.load() - repairs_settled
                                                << " during the fifty connects after)");
     } catch (const venom::error& e) {
@@ -1015,18 +1083,21 @@ void buggy_shell_scenario(scribble_scope scope) {
     const int shell_rc = shell.wait(30s);
     stats->stop_daemon.store(1);
     const int daemon_rc = daemon.wait(30s);
-    BOOST_TEST_MESSAGE("honest shell: " << stats->ok.load() << " answered (" << stats->ok_while_scribbling.load()
-                       << " during the scribbling), " << stats->wrong.load() << " wrong, " << stats->timeouts.load()
-                       << " timeouts, " << stats->gone.load() << " daemon_gone, " << stats->corrupt.load()
-                       << " corrupt_channel, " << stats->other_errors.load() << " other errors; "
-                       << stats->reads_ok.load() << " reads, " << stats->read_errors.load() << " read errors");
+    BOOST_TEST_MESSAGE("honest shell: "
+                       << stats->ok.load() << " answered (" << stats->ok_while_scribbling.load()
+                       << " during the scribbling), " << stats->wrong.load() << " wrong, "
+                       << stats->timeouts.load() << " timeouts, " << stats->gone.load()
+                       << " daemon_gone, " << stats->corrupt.load() << " corrupt_channel, "
+                       << stats->other_errors.load() << " other errors; " << stats->reads_ok.load()
+                       << " reads, " << stats->read_errors.load() << " read errors");
     BOOST_TEST(shell_rc == 0, "the honest shell exited with " << shell_rc);
     BOOST_TEST(daemon_rc == 0, "the daemon exited with " << daemon_rc);
     // The honest shell's staging area, its answer slot and the state are not in the buggy
     // shell's pages: it reads every state, and never gets a wrong or corrupt answer unless
     // the queue's words are forged (a forged publish re-runs its command: README, Security).
     BOOST_TEST(stats->read_errors.load() == 0u);
-    BOOST_TEST(stats->ok_while_scribbling.load() > 0u, "the honest shell got no answer during the scribbling");
+    BOOST_TEST(stats->ok_while_scribbling.load() > 0u,
+               "the honest shell got no answer during the scribbling");
     if (scope == scribble_scope::own_pages) {
         BOOST_TEST(stats->wrong.load() == 0u);
         BOOST_TEST(stats->corrupt.load() == 0u);
@@ -1100,10 +1171,13 @@ BOOST_AUTO_TEST_CASE(a_tail_far_behind_the_head_keeps_requests_bounded) {
     try {
         rc = c.wait(10s);
     } catch (const std::exception& e) {
-        BOOST_ERROR("a 200 ms request did not return in 10 s with the tail 2^40 behind the head (" << e.what() << ")");
+        BOOST_ERROR("a 200 ms request did not return in 10 s with the tail 2^40 behind the head ("
+                    << e.what() << ")");
         return;
     }
-    BOOST_TEST(rc == 0, "exit " << rc << " (2: the request overran its timeout; 3: the queue did not recover)");
+    BOOST_TEST(
+        rc == 0,
+        "exit " << rc << " (2: the request overran its timeout; 3: the queue did not recover)");
 }
 
 /// A stray ring word other than "free for its position" or "published for its position" - of
@@ -1111,7 +1185,8 @@ BOOST_AUTO_TEST_CASE(a_tail_far_behind_the_head_keeps_requests_bounded) {
 /// cost at most a few repairs: afterwards twenty requests are answered within 1 s.
 BOOST_AUTO_TEST_CASE(stray_ring_words_are_repaired) {
     venom::ChannelConfig config{64, 2, 2};
-    const std::string cases[] = {"the ring zeroed", "one word a later lap's", "every word a later lap's"};
+    const std::string cases[] = {"the ring zeroed", "one word a later lap's",
+                                 "every word a later lap's"};
     for (const std::string& how : cases) {
         ChannelName name("hring");
         auto daemon = venom::DaemonChannel::create(name.str(), config);
@@ -1119,13 +1194,17 @@ BOOST_AUTO_TEST_CASE(stray_ring_words_are_repaired) {
         Server server(daemon);
         venom::ShellChannel s = venom::ShellChannel::connect(name.str());
         for (int i = 0; i < 10; ++i) s.request("lap"); // the ring has gone round
-        vd::Attachment a = vd::attach(name.str(), {}); // raw: a buggy shell writes these pages through its own
+        // raw: a buggy shell writes these pages through its own
+        vd::Attachment a = vd::attach(name.str(), {});
         const vd::ChannelMap& m = a.map;
         const std::uint64_t tail = m.shared->tail.load(), lap = m.ring_slots;
         const std::uint64_t far = (std::uint64_t{1} << 40) * lap;
         if (how == "the ring zeroed") std::memset(m.ring, 0, lap * vd::cache_line);
-        else if (how == "one word a later lap's") m.slot(tail).word.store(vd::slot_free(tail + far));
-        else for (std::uint64_t i = 0; i < lap; ++i) m.slot(tail + i).word.store(vd::slot_free(tail + i + far));
+        else if (how == "one word a later lap's")
+            m.slot(tail).word.store(vd::slot_free(tail + far));
+        else
+            for (std::uint64_t i = 0; i < lap; ++i)
+                m.slot(tail + i).word.store(vd::slot_free(tail + i + far));
         const auto t0 = Clock::now();
         int answered = 0;
         while (answered < 20 && Clock::now() - t0 < 1s) {
@@ -1133,10 +1212,12 @@ BOOST_AUTO_TEST_CASE(stray_ring_words_are_repaired) {
             std::error_code ec;
             if (s.request("x", 1, resp, sizeof resp, 200ms, ec) == 1 && !ec) ++answered;
         }
-        BOOST_TEST_MESSAGE(how << ": " << answered << " of 20 requests answered in " << seconds_since(t0) << " s");
-        BOOST_TEST(answered == 20, how << ": " << answered << " of 20 requests answered in " << seconds_since(t0)
-                                       << " s (tail " << m.shared->tail.load() << ", head " << m.cb->head.load()
-                                       << ", repairs " << m.cb->queue_repairs.load() << ")");
+        BOOST_TEST_MESSAGE(how << ": " << answered << " of 20 requests answered in "
+                               << seconds_since(t0) << " s");
+        BOOST_TEST(answered == 20, how << ": " << answered << " of 20 requests answered in "
+                                       << seconds_since(t0) << " s (tail " << m.shared->tail.load()
+                                       << ", head " << m.cb->head.load() << ", repairs "
+                                       << m.cb->queue_repairs.load() << ")");
     }
 }
 

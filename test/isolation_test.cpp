@@ -103,7 +103,8 @@ void checksum_handler(std::uint32_t client, venom::ByteView cmd, venom::Response
 }
 
 /// Whether n bytes at resp are the answer to this command from this client.
-bool answer_ok(const void* resp, std::size_t n, std::uint32_t client, const void* cmd, std::size_t len) {
+bool answer_ok(const void* resp, std::size_t n, std::uint32_t client, const void* cmd,
+               std::size_t len) {
     const Answer want = answer_for(client, cmd, len);
     return n == sizeof want && std::memcmp(resp, &want, sizeof want) == 0;
 }
@@ -120,12 +121,12 @@ bool checked_request(venom::ShellChannel& shell, std::uint64_t seq, std::mt19937
 }
 
 void atomic_max(std::atomic<std::uint64_t>& a, std::uint64_t v) {
-    for (std::uint64_t cur = a.load(); v > cur && !a.compare_exchange_weak(cur, v);) {
-    }
+    for (std::uint64_t cur = a.load(); v > cur && !a.compare_exchange_weak(cur, v);) {}
 }
 
 std::uint64_t ns_since(Clock::time_point t0) {
-    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count());
 }
 
 // ---- the daemon's counters, read through a read-only mapping of this process ------------------
@@ -180,10 +181,10 @@ struct ScribbleReport {
     std::atomic<std::uint64_t> fault_addr; ///< si_addr of the SIGSEGV
     std::atomic<std::int32_t> fault_code;  ///< si_code of the SIGSEGV
     std::atomic<std::uint32_t> faulted;
-    std::atomic<std::uint32_t> survived;   ///< the forbidden write went through
+    std::atomic<std::uint32_t> survived; ///< the forbidden write went through
     std::atomic<std::uint32_t> allowed_writes;
     std::atomic<std::uint32_t> own_id;
-    char text[512];                        ///< why the child gave up, if it did
+    char text[512]; ///< why the child gave up, if it did
 };
 
 ScribbleReport* g_report = nullptr;
@@ -206,8 +207,7 @@ void rewrite(unsigned char* p) {
 /// that changes nothing, whatever other processes do to it meanwhile).
 template <class T> void rewrite(std::atomic<T>& a) {
     T v = a.load();
-    while (!a.compare_exchange_weak(v, v)) {
-    }
+    while (!a.compare_exchange_weak(v, v)) {}
 }
 
 const char* const scribble_targets[] = {
@@ -239,19 +239,15 @@ VENOM_CHILD_ROLE(steady_shell) {
     const auto give_up = Clock::now() + 300s; // the test died: stop anyway
     for (std::uint64_t seq = 1; stats->stop.load() == 0 && Clock::now() < give_up; ++seq) {
         std::error_code ec;
-        if (checked_request(shell, seq, rng, 5000ms, ec))
-            stats->ok.fetch_add(1);
+        if (checked_request(shell, seq, rng, 5000ms, ec)) stats->ok.fetch_add(1);
         else if (ec) {
             stats->errors.fetch_add(1);
             stats->last_error.store(static_cast<std::uint32_t>(ec.value()));
             std::this_thread::sleep_for(1ms);
-        } else
-            stats->wrong.fetch_add(1);
+        } else stats->wrong.fetch_add(1);
         const std::size_t n = shell.read_data(got.data(), got.size(), ec);
-        if (!ec && n == want.size() && got == want)
-            stats->reads_ok.fetch_add(1);
-        else
-            stats->state_bad.fetch_add(1);
+        if (!ec && n == want.size() && got == want) stats->reads_ok.fetch_add(1);
+        else stats->state_bad.fetch_add(1);
         std::this_thread::sleep_for(200us);
     }
     return 0;
@@ -278,7 +274,8 @@ VENOM_CHILD_ROLE(scribbler) {
     report->own_id.store(own);
     std::mt19937_64 rng(static_cast<std::uint64_t>(getpid_portable()));
     std::error_code ec;
-    if (!checked_request(shell, 1, rng, 5000ms, ec)) return fail(10, "first request: " + ec.message());
+    if (!checked_request(shell, 1, rng, 5000ms, ec))
+        return fail(10, "first request: " + ec.message());
 
     // ---- the shell's own mapping: the only one of the segment file in this process
     const std::string path = vd::segment_path(args.at(0));
@@ -300,22 +297,26 @@ VENOM_CHILD_ROLE(scribbler) {
     // second mapping of anything)
     vd::NameRecord record{};
     {
-        const vd::LockFile lock = vd::LockFile::open_trusted(vd::lock_path(args.at(0)), vd::Trust{}, false);
+        const vd::LockFile lock =
+            vd::LockFile::open_trusted(vd::lock_path(args.at(0)), vd::Trust{}, false);
         if (!vd::read_record(lock, args.at(0), record)) return fail(12, "no ready name record");
     }
     if (record.control_offset >= size) return fail(12, "control offset outside the file");
     vd::ChannelMap m;
     try {
-        m = vd::ChannelMap::validate(reinterpret_cast<vd::ControlBlock*>(base + record.control_offset), base, size);
+        m = vd::ChannelMap::validate(
+            reinterpret_cast<vd::ControlBlock*>(base + record.control_offset), base, size);
     } catch (const std::exception& e) {
         return fail(13, std::string("validate: ") + e.what());
     }
     if (m.client(own).pid.load() != static_cast<std::uint32_t>(::getpid()) ||
         m.client(own).state.load() != vd::client_connected)
         return fail(14, "our client record is not ours: the layout is off");
-    if (other == own || other >= m.max_clients || m.client(other).state.load() != vd::client_connected)
+    if (other == own || other >= m.max_clients ||
+        m.client(other).state.load() != vd::client_connected)
         return fail(15, "shell B's slot " + std::to_string(other) + " is not connected");
-    if (own == 0 || own + 1 >= m.max_clients) return fail(15, "own slot " + std::to_string(own) + " has no neighbours");
+    if (own == 0 || own + 1 >= m.max_clients)
+        return fail(15, "own slot " + std::to_string(own) + " has no neighbours");
 
     // ---- every page's protection: writable exactly the shared region and our own area
     const auto shared_lo = reinterpret_cast<std::uintptr_t>(m.shared);
@@ -326,12 +327,14 @@ VENOM_CHILD_ROLE(scribbler) {
     for (const Vma& v : vmas) {
         const bool in_shared = v.begin >= shared_lo && v.end <= shared_hi;
         const bool in_own = v.begin >= own_lo && v.end <= own_hi;
-        const bool touches = (v.begin < shared_hi && v.end > shared_lo) || (v.begin < own_hi && v.end > own_lo);
+        const bool touches =
+            (v.begin < shared_hi && v.end > shared_lo) || (v.begin < own_hi && v.end > own_lo);
         if (v.writable && !in_shared && !in_own)
             return fail(16, "a writable mapping outside the shared region and our area at offset " +
                                 std::to_string(v.offset));
         if (!v.writable && touches)
-            return fail(16, "a read-only page in the shared region or our area at offset " + std::to_string(v.offset));
+            return fail(16, "a read-only page in the shared region or our area at offset " +
+                                std::to_string(v.offset));
         if (v.writable) writable_bytes += v.end - v.begin;
     }
     if (writable_bytes != m.shared_bytes + m.client_stride)
@@ -347,9 +350,11 @@ VENOM_CHILD_ROLE(scribbler) {
     rewrite(m.shared->tail);
     rewrite(m.shared->cmd_wait.epoch);
     rewrite(m.slot(m.shared->tail.load()).word);
-    rewrite(reinterpret_cast<unsigned char*>(m.shared) + m.shared_bytes - 1); // the last line's padding
+    // the last line's padding
+    rewrite(reinterpret_cast<unsigned char*>(m.shared) + m.shared_bytes - 1);
     report->allowed_writes.store(9);
-    if (!checked_request(shell, 2, rng, 5000ms, ec)) return fail(17, "request after the allowed writes: " + ec.message());
+    if (!checked_request(shell, 2, rng, 5000ms, ec))
+        return fail(17, "request after the allowed writes: " + ec.message());
 
     // ---- the write it may not make
     unsigned char* p = nullptr;
@@ -370,11 +375,13 @@ VENOM_CHILD_ROLE(scribbler) {
     } else if (target == "other_staging") {
         flip(m.staging_data(other) + 8);
     } else if (target == "other_record") {
-        p = reinterpret_cast<unsigned char*>(&m.client(other).state); // "free": B's commands dropped
+        // "free": B's commands dropped
+        p = reinterpret_cast<unsigned char*>(&m.client(other).state);
         value = static_cast<unsigned char>(vd::client_free);
     } else if (target == "free_area") {
         for (std::uint32_t i = 0; i < m.max_clients && p == nullptr; ++i)
-            if (i != own && i != other && m.client(i).state.load() == vd::client_free) flip(m.staging_data(i));
+            if (i != own && i != other && m.client(i).state.load() == vd::client_free)
+                flip(m.staging_data(i));
         if (p == nullptr) return fail(18, "no free client slot");
     } else if (target == "segment_header") {
         flip(base);
@@ -412,7 +419,8 @@ BOOST_AUTO_TEST_CASE(a_stray_write_kills_only_the_shell_that_makes_it) {
 
     auto mine = venom::ShellChannel::connect(name.str()); // slot 0: this process's own checks
     Child b = spawn_self("steady_shell", {name.str(), stats_name});
-    BOOST_REQUIRE_MESSAGE(eventually([&] { return stats->ok.load() >= 20; }, 20s), "shell B never got going");
+    BOOST_REQUIRE_MESSAGE(eventually([&] { return stats->ok.load() >= 20; }, 20s),
+                          "shell B never got going");
     const std::uint32_t b_id = stats->id.load();
     std::mt19937_64 rng(4242);
     std::uint64_t seq = 1;
@@ -420,19 +428,22 @@ BOOST_AUTO_TEST_CASE(a_stray_write_kills_only_the_shell_that_makes_it) {
 
     int index = 0;
     for (const char* target : scribble_targets) {
-        const std::string report_name = "vt_iso_rep_" + std::to_string(getpid_portable()) + "_" + std::to_string(index++);
+        const std::string report_name =
+            "vt_iso_rep_" + std::to_string(getpid_portable()) + "_" + std::to_string(index++);
         SharedBlock<ScribbleReport> report(report_name, true);
         Child a = spawn_self("scribbler", {name.str(), report_name, target, std::to_string(b_id)});
         const int rc = a.wait(20s);
         const std::string text(report->text, strnlen(report->text, sizeof report->text));
         BOOST_TEST(rc == -SIGSEGV, target << ": shell A ended with " << rc << " (" << text << ")");
-        BOOST_TEST(report->allowed_writes.load() == 9u, target << ": the allowed writes were not all made");
+        BOOST_TEST(report->allowed_writes.load() == 9u,
+                   target << ": the allowed writes were not all made");
         BOOST_TEST(report->armed.load() != 0u, target << ": A never reached its forbidden write");
         BOOST_TEST(report->faulted.load() == 1u, target);
         BOOST_TEST(report->fault_addr.load() == report->armed.load(),
-                   target << ": A faulted at " << std::hex << report->fault_addr.load() << ", not at its write "
-                          << report->armed.load());
-        BOOST_TEST(report->fault_code.load() == SEGV_ACCERR, target << ": si_code " << report->fault_code.load());
+                   target << ": A faulted at " << std::hex << report->fault_addr.load()
+                          << ", not at its write " << report->armed.load());
+        BOOST_TEST(report->fault_code.load() == SEGV_ACCERR,
+                   target << ": si_code " << report->fault_code.load());
         BOOST_TEST(report->survived.load() == 0u, target);
         BOOST_TEST(report->own_id.load() != b_id, target);
 
@@ -446,7 +457,8 @@ BOOST_AUTO_TEST_CASE(a_stray_write_kills_only_the_shell_that_makes_it) {
         BOOST_TEST((n == state.size() && got == state), target << ": the state changed");
         BOOST_TEST(mine.version() == 1u, target);
         BOOST_TEST(stats->wrong.load() == 0u, target);
-        BOOST_TEST(stats->errors.load() == 0u, target << ": B's last error " << stats->last_error.load());
+        BOOST_TEST(stats->errors.load() == 0u,
+                   target << ": B's last error " << stats->last_error.load());
         BOOST_TEST(stats->state_bad.load() == 0u, target);
         BOOST_TEST(counters_of(view.map).malformed == 0u, target);
     }
@@ -462,10 +474,10 @@ BOOST_AUTO_TEST_CASE(a_stray_write_kills_only_the_shell_that_makes_it) {
     stats->stop.store(1);
     BOOST_TEST(b.wait(20s) == 0);
     const Counters c = counters_of(view.map);
-    BOOST_TEST_MESSAGE(std::size(scribble_targets) << " stray writes, each fatal to its shell only; B made "
-                                                    << stats->ok.load() << " checked requests and "
-                                                    << stats->reads_ok.load() << " state reads; daemon handled "
-                                                    << c.handled);
+    BOOST_TEST_MESSAGE(std::size(scribble_targets)
+                       << " stray writes, each fatal to its shell only; B made " << stats->ok.load()
+                       << " checked requests and " << stats->reads_ok.load()
+                       << " state reads; daemon handled " << c.handled);
     BOOST_TEST(c.malformed == 0u);
     BOOST_TEST(c.handler_errors == 0u);
     BOOST_TEST(c.repairs == 0u);
@@ -479,7 +491,8 @@ BOOST_AUTO_TEST_CASE(a_stray_write_kills_only_the_shell_that_makes_it) {
 
 namespace {
 
-constexpr std::uint32_t big_clients = 5; // T1, T2, S, a spare slot for a killed S's successor, one more
+// T1, T2, S, a spare slot for a killed S's successor, one more
+constexpr std::uint32_t big_clients = 5;
 constexpr int big_lanes = 16;
 
 /// The largest command: 64 MiB if /dev/shm has room for the channel twice over, else 16 or
@@ -569,7 +582,8 @@ VENOM_CHILD_ROLE(big_shell) {
         }
         ++seq;
         std::memcpy(&buf[off], &seq, 8);
-        const auto timeout = mixed && seq % 3 == 0 ? std::chrono::milliseconds(150) : std::chrono::milliseconds(30000);
+        const auto timeout = mixed && seq % 3 == 0 ? std::chrono::milliseconds(150)
+                                                   : std::chrono::milliseconds(30000);
         lane.sent.fetch_add(1);
         lane.phase.store(2);
         std::error_code ec;
@@ -615,10 +629,13 @@ struct SmallLane {
 class BigChannel {
 public:
     explicit BigChannel(const char* tag)
-        : name_(tag), stats_name_(std::string("vt_") + tag + "_stats_" + std::to_string(getpid_portable())),
-          stats_(stats_name_, true), max_cmd_(big_cmd_size()),
+        : name_(tag),
+          stats_name_(std::string("vt_") + tag + "_stats_" + std::to_string(getpid_portable())),
+          stats_(stats_name_, true),
+          max_cmd_(big_cmd_size()),
           daemon_(venom::DaemonChannel::create(name_.str(), big_config(max_cmd_))),
-          server_(daemon_, &checksum_handler), view_(attach_read_only(name_.str())) {
+          server_(daemon_, &checksum_handler),
+          view_(attach_read_only(name_.str())) {
         for (int i = 0; i < 2; ++i) {
             shells_.push_back(venom::ShellChannel::connect(name_.str()));
         }
@@ -643,13 +660,16 @@ public:
     void set_s_stopped(bool v) { s_stopped_.store(v); }
 
     Child spawn_s(int lane, const char* mode) {
-        return spawn_self("big_shell", {name(), stats_name_, std::to_string(lane), std::to_string(max_cmd_), mode});
+        return spawn_self("big_shell", {name(), stats_name_, std::to_string(lane),
+                                        std::to_string(max_cmd_), mode});
     }
 
     /// Whether T1 and T2 each got `n` more answers within `limit`.
     bool small_progress(std::uint64_t n, std::chrono::milliseconds limit) {
         const std::uint64_t b0 = small_[0].done.load(), b1 = small_[1].done.load();
-        return eventually([&] { return small_[0].done.load() >= b0 + n && small_[1].done.load() >= b1 + n; }, limit);
+        return eventually(
+            [&] { return small_[0].done.load() >= b0 + n && small_[1].done.load() >= b1 + n; },
+            limit);
     }
 
 private:
@@ -716,10 +736,12 @@ BOOST_AUTO_TEST_CASE(a_stopped_shell_holds_nothing) {
         return;
     }
     BigChannel ch("iso_stop");
-    BOOST_TEST_MESSAGE("large commands of " << ch.max_cmd() / 4 << ".." << ch.max_cmd() << " bytes");
+    BOOST_TEST_MESSAGE("large commands of " << ch.max_cmd() / 4 << ".." << ch.max_cmd()
+                                            << " bytes");
     BigLane& s_lane = ch.stats().lane[0];
     Child s = ch.spawn_s(0, "mixed");
-    BOOST_REQUIRE_MESSAGE(eventually([&] { return s_lane.ok.load() >= 2; }, 30s), "S never got going");
+    BOOST_REQUIRE_MESSAGE(eventually([&] { return s_lane.ok.load() >= 2; }, 30s),
+                          "S never got going");
     BOOST_REQUIRE(ch.small_progress(5, 10s));
 
     std::mt19937 rng(20240611u);
@@ -737,39 +759,48 @@ BOOST_AUTO_TEST_CASE(a_stopped_shell_holds_nothing) {
         const auto stopped_at = Clock::now();
         if (s_lane.phase.load() == 2) ++stopped_inside_request;
         ch.set_s_stopped(true);
-        const std::uint64_t d0 = ch.small(0).done_while_stopped.load(), d1 = ch.small(1).done_while_stopped.load();
+        const std::uint64_t d0 = ch.small(0).done_while_stopped.load(),
+                            d1 = ch.small(1).done_while_stopped.load();
         const std::uint64_t hold_ms = 100 + rng() % 200;
         std::this_thread::sleep_for(std::chrono::milliseconds(hold_ms));
         // Both are answered while S stays stopped (a command S published before its stop
         // still runs first: the daemon handles it in turn, S's answer just waits for S).
         const bool served = eventually(
-            [&] { return ch.small(0).done_while_stopped.load() > d0 && ch.small(1).done_while_stopped.load() > d1; },
+            [&] {
+                return ch.small(0).done_while_stopped.load() > d0 &&
+                       ch.small(1).done_while_stopped.load() > d1;
+            },
             2000ms);
         ch.set_s_stopped(false);
-        BOOST_TEST(served, "T1 and T2 not both answered within 2 s while S was stopped (stop " << k << ")");
-        longest_stop_ms = std::max(longest_stop_ms, static_cast<std::uint64_t>(ms_since(stopped_at)));
+        BOOST_TEST(served,
+                   "T1 and T2 not both answered within 2 s while S was stopped (stop " << k << ")");
+        longest_stop_ms =
+            std::max(longest_stop_ms, static_cast<std::uint64_t>(ms_since(stopped_at)));
         s.kill(SIGCONT);
     }
     // S, resumed, goes on being answered.
     const std::uint64_t ok_before = s_lane.ok.load();
-    BOOST_TEST(eventually([&] { return s_lane.ok.load() >= ok_before + 2; }, 30s), "S was not answered after SIGCONT");
+    BOOST_TEST(eventually([&] { return s_lane.ok.load() >= ok_before + 2; }, 30s),
+               "S was not answered after SIGCONT");
     ch.stats().stop.store(1);
     BOOST_TEST(s.wait(60s) == 0);
     ch.stop_small();
 
     const Counters c = ch.counters();
-    BOOST_TEST_MESSAGE(stops << " stops of S (" << stopped_inside_request << " inside request(), up to "
-                             << longest_stop_ms << " ms each); S: " << s_lane.sent.load() << " sent, "
-                             << s_lane.ok.load() << " answered right (" << s_lane.bytes.load() / (1u << 20)
-                             << " MiB), " << s_lane.timeouts.load() << " timed out (150 ms), "
-                             << s_lane.ok_after_timeout.load() << " answered right just after a timeout");
+    BOOST_TEST_MESSAGE(
+        stops << " stops of S (" << stopped_inside_request << " inside request(), up to "
+              << longest_stop_ms << " ms each); S: " << s_lane.sent.load() << " sent, "
+              << s_lane.ok.load() << " answered right (" << s_lane.bytes.load() / (1u << 20)
+              << " MiB), " << s_lane.timeouts.load() << " timed out (150 ms), "
+              << s_lane.ok_after_timeout.load() << " answered right just after a timeout");
     for (int i = 0; i < 2; ++i)
-        BOOST_TEST_MESSAGE("T" << i + 1 << ": " << ch.small(i).done.load() << " answers, worst latency "
-                               << ms(ch.small(i).worst_ns.load()) << " ms; while S was stopped "
+        BOOST_TEST_MESSAGE("T" << i + 1 << ": " << ch.small(i).done.load()
+                               << " answers, worst latency " << ms(ch.small(i).worst_ns.load())
+                               << " ms; while S was stopped "
                                << ch.small(i).done_while_stopped.load() << " answers, worst "
                                << ms(ch.small(i).worst_while_stopped_ns.load()) << " ms");
-    BOOST_TEST_MESSAGE("daemon: handled " << c.handled << ", malformed " << c.malformed << ", stale " << c.stale
-                                          << ", repairs " << c.repairs);
+    BOOST_TEST_MESSAGE("daemon: handled " << c.handled << ", malformed " << c.malformed
+                                          << ", stale " << c.stale << ", repairs " << c.repairs);
     BOOST_TEST(s_lane.wrong.load() == 0u);
     BOOST_TEST(s_lane.errors.load() == 0u, "S's last error " << s_lane.last_error.load());
     BOOST_TEST(s_lane.sent.load() == s_lane.ok.load() + s_lane.timeouts.load(),
@@ -781,8 +812,10 @@ BOOST_AUTO_TEST_CASE(a_stopped_shell_holds_nothing) {
     BOOST_TEST(sent >= static_cast<std::uint64_t>(stops));
     for (int i = 0; i < 2; ++i) {
         BOOST_TEST(ch.small(i).wrong.load() == 0u);
-        BOOST_TEST(ch.small(i).errors.load() == 0u, "T" << i + 1 << "'s last error " << ch.small(i).last_error.load());
-        BOOST_TEST(ch.small(i).worst_ns.load() < 2'000'000'000u, "T" << i + 1 << " waited over 2 s");
+        BOOST_TEST(ch.small(i).errors.load() == 0u,
+                   "T" << i + 1 << "'s last error " << ch.small(i).last_error.load());
+        BOOST_TEST(ch.small(i).worst_ns.load() < 2'000'000'000u,
+                   "T" << i + 1 << " waited over 2 s");
     }
     BOOST_TEST(c.malformed == 0u);
     BOOST_TEST(c.stale == 0u);
@@ -811,8 +844,8 @@ BOOST_AUTO_TEST_CASE(a_killed_shell_leaves_its_slot_for_the_next) {
         const bool answered = eventually([&] { return lane.ok.load() >= 1; }, 30s);
         const std::uint32_t tries = lane.connect_retries.load();
         const std::uint64_t errors = lane.errors.load();
-        BOOST_REQUIRE_MESSAGE(answered, "S " << k << " was never answered (connect retries " << tries << ", errors "
-                                             << errors << ")");
+        BOOST_REQUIRE_MESSAGE(answered, "S " << k << " was never answered (connect retries "
+                                             << tries << ", errors " << errors << ")");
         BOOST_TEST(ms_since(t0) < 20000.0);
         ids.push_back(lane.id.load());
         retries += lane.connect_retries.load();
@@ -824,7 +857,8 @@ BOOST_AUTO_TEST_CASE(a_killed_shell_leaves_its_slot_for_the_next) {
         BOOST_REQUIRE(s.wait(10s) == -SIGKILL);
         BOOST_TEST(ch.small_progress(5, 5000ms), "T1/T2 not answered after the kill of S " << k);
         BOOST_TEST(lane.wrong.load() == 0u);
-        BOOST_TEST(lane.errors.load() == 0u, "S " << k << "'s last error " << lane.last_error.load());
+        BOOST_TEST(lane.errors.load() == 0u,
+                   "S " << k << "'s last error " << lane.last_error.load());
     }
     // One more S runs to the end: its requests are answered and it closes cleanly.
     BigLane& last = ch.stats().lane[kills];
@@ -846,7 +880,8 @@ BOOST_AUTO_TEST_CASE(a_killed_shell_leaves_its_slot_for_the_next) {
     // taken at once.
     {
         std::vector<venom::ShellChannel> all;
-        for (std::uint32_t i = 2; i < big_clients; ++i) all.push_back(venom::ShellChannel::connect(ch.name()));
+        for (std::uint32_t i = 2; i < big_clients; ++i)
+            all.push_back(venom::ShellChannel::connect(ch.name()));
         std::mt19937_64 r(5);
         std::uint64_t seq = 1;
         for (auto& sh : all) {
@@ -857,17 +892,21 @@ BOOST_AUTO_TEST_CASE(a_killed_shell_leaves_its_slot_for_the_next) {
     BOOST_TEST(ch.small_progress(5, 5000ms));
     ch.stop_small();
     const Counters c = ch.counters();
-    BOOST_TEST_MESSAGE(kills << " kills of S (" << killed_inside_request << " inside request()); slots of S: "
-                             << used.str() << "(connect retries " << retries << ")");
+    BOOST_TEST_MESSAGE(kills << " kills of S (" << killed_inside_request
+                             << " inside request()); slots of S: " << used.str()
+                             << "(connect retries " << retries << ")");
     for (int i = 0; i < 2; ++i)
-        BOOST_TEST_MESSAGE("T" << i + 1 << ": " << ch.small(i).done.load() << " answers, worst latency "
-                               << ms(ch.small(i).worst_ns.load()) << " ms");
-    BOOST_TEST_MESSAGE("daemon: handled " << c.handled << ", malformed " << c.malformed << ", stale " << c.stale
-                                          << ", repairs " << c.repairs);
+        BOOST_TEST_MESSAGE("T" << i + 1 << ": " << ch.small(i).done.load()
+                               << " answers, worst latency " << ms(ch.small(i).worst_ns.load())
+                               << " ms");
+    BOOST_TEST_MESSAGE("daemon: handled " << c.handled << ", malformed " << c.malformed
+                                          << ", stale " << c.stale << ", repairs " << c.repairs);
     for (int i = 0; i < 2; ++i) {
         BOOST_TEST(ch.small(i).wrong.load() == 0u);
-        BOOST_TEST(ch.small(i).errors.load() == 0u, "T" << i + 1 << "'s last error " << ch.small(i).last_error.load());
-        BOOST_TEST(ch.small(i).worst_ns.load() < 2'000'000'000u, "T" << i + 1 << " waited over 2 s");
+        BOOST_TEST(ch.small(i).errors.load() == 0u,
+                   "T" << i + 1 << "'s last error " << ch.small(i).last_error.load());
+        BOOST_TEST(ch.small(i).worst_ns.load() < 2'000'000'000u,
+                   "T" << i + 1 << " waited over 2 s");
     }
     BOOST_TEST(c.malformed == 0u);
     BOOST_TEST(c.handler_errors == 0u);

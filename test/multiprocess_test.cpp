@@ -95,7 +95,8 @@ bool write_all(HANDLE h, const std::string& s) {
     std::size_t done = 0;
     while (done < s.size()) {
         DWORD n = 0;
-        if (!WriteFile(h, s.data() + done, static_cast<DWORD>(s.size() - done), &n, nullptr) || n == 0)
+        if (!WriteFile(h, s.data() + done, static_cast<DWORD>(s.size() - done), &n, nullptr) ||
+            n == 0)
             return false; // the reader is gone (no SIGPIPE on Windows)
         done += n;
     }
@@ -122,7 +123,9 @@ bool read_line_fd(int fd, std::string& buf, std::string& line, std::chrono::mill
         }
         const auto now = Clock::now();
         const long long left = now >= end ? 0 : std::chrono::ceil<ms>(end - now).count();
-        struct pollfd p{fd, POLLIN, 0};
+        struct pollfd p {
+            fd, POLLIN, 0
+        };
         const int r = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1000)));
         if (r < 0 && errno != EINTR) return false;
         if (r == 0 && Clock::now() >= end) return false;
@@ -306,7 +309,9 @@ public:
             if (l->rfind(prefix, 0) == 0) return l;
         }
     }
-    bool tell(const std::string& command) { return in_ != no_pipe && write_all(in_, command + "\n"); }
+    bool tell(const std::string& command) {
+        return in_ != no_pipe && write_all(in_, command + "\n");
+    }
     /// Whether the child's stdout has ended (it exited or closed it).
     bool eof() const { return eof_; }
     void close_input() {
@@ -337,7 +342,9 @@ private:
 class Watchdog {
 public:
     explicit Watchdog(std::chrono::seconds limit, std::function<void()> on_fire = {})
-        : parent_(open_parent()), end_(Clock::now() + limit), on_fire_(std::move(on_fire)),
+        : parent_(open_parent()),
+          end_(Clock::now() + limit),
+          on_fire_(std::move(on_fire)),
           thread_([this] { loop(); }) {}
     ~Watchdog() {
         {
@@ -657,8 +664,8 @@ VENOM_CHILD_ROLE(stress_daemon) {
             const auto plen = get<std::uint32_t>(cmd.data() + 13);
             if (!cs.bound) return fail("request before hello");
             if (index != cs.shell)
-                return fail("request of shell " + std::to_string(index) + " on the client id of shell " +
-                            std::to_string(cs.shell));
+                return fail("request of shell " + std::to_string(index) +
+                            " on the client id of shell " + std::to_string(cs.shell));
             if (seq != cs.next)
                 return fail("out of order: seq " + std::to_string(seq) + ", expected " +
                             std::to_string(cs.next));
@@ -682,8 +689,7 @@ VENOM_CHILD_ROLE(stress_daemon) {
             daemon.stop();
             out.append("stopping");
             return;
-        default:
-            return fail("unknown command");
+        default: return fail("unknown command");
         }
     });
     if (dog.fired()) return 3;
@@ -732,7 +738,8 @@ VENOM_CHILD_ROLE(stress_shell) {
         if (!ok) {
             ++bad;
             if (bad <= 5) {
-                const std::string head(reinterpret_cast<const char*>(r), std::min<std::size_t>(rn, 60));
+                const std::string head(reinterpret_cast<const char*>(r),
+                                       std::min<std::size_t>(rn, 60));
                 std::fprintf(stderr,
                              "stress_shell %u (client %u): seq %llu: wrong answer (%zu bytes, "
                              "expected %zu): %s\n",
@@ -796,9 +803,9 @@ VENOM_CHILD_ROLE(state_reader) {
         if ((r + 1) % 100000 == 0) say("progress reads=" + std::to_string(r + 1));
     }
     const long us = elapsed_us(start);
-    say("result reads=" + std::to_string(reads) + " torn=" + std::to_string(torn) + " errors=" +
-        std::to_string(errors + short_reads) + " versions=" + std::to_string(versions) +
-        " us=" + std::to_string(us));
+    say("result reads=" + std::to_string(reads) + " torn=" + std::to_string(torn) +
+        " errors=" + std::to_string(errors + short_reads) +
+        " versions=" + std::to_string(versions) + " us=" + std::to_string(us));
     return torn == 0 && errors == 0 && short_reads == 0 && versions > 1 ? 0 : 1;
 }
 
@@ -855,16 +862,16 @@ VENOM_CHILD_ROLE(echo_shell) {
     const long count = std::stol(args.at(1));
     long bad = 0;
     for (long i = 0; i < count; ++i) {
-        const std::string cmd =
-            "echo-" + std::to_string(getpid_portable()) + "-" + std::to_string(i) + std::string(static_cast<std::size_t>(i % 50), 'x');
+        const std::string cmd = "echo-" + std::to_string(getpid_portable()) + "-" +
+                                std::to_string(i) +
+                                std::string(static_cast<std::size_t>(i % 50), 'x');
         const std::string a = text(shell.request(cmd, 10s));
         if (a != cmd && ++bad <= 3)
             std::fprintf(stderr, "echo_shell: sent %s, got %s\n", cmd.c_str(), a.c_str());
     }
     say("done bad=" + std::to_string(bad));
     std::string command; // keep the slot until told (or the parent is gone)
-    while (hear(command, 60s) && command != "exit") {
-    }
+    while (hear(command, 60s) && command != "exit") {}
     return bad == 0 ? 0 : 1;
 }
 
@@ -974,8 +981,9 @@ BOOST_AUTO_TEST_CASE(seed_ping_pong_with_daemon_process) {
     BOOST_TEST(daemon.wait(20s) == 0);
     BOOST_TEST(channel_files_gone_after_close(name));
     // The shell keeps its mapping but sees the channel closed.
-    BOOST_CHECK_EXCEPTION(shell.request(std::string_view("ping"), 5s), venom::error,
-                          [](const venom::error& e) { return code_of(e) == venom::errc::daemon_gone; });
+    BOOST_CHECK_EXCEPTION(
+        shell.request(std::string_view("ping"), 5s), venom::error,
+        [](const venom::error& e) { return code_of(e) == venom::errc::daemon_gone; });
     { venom::ShellChannel closing = std::move(shell); }
     BOOST_TEST(!channel_files_exist(name)); // the last shell closed: nothing at all is left
 }
@@ -1004,13 +1012,14 @@ void many_shells(std::uint32_t cmd_slots) {
     constexpr int shells = 8;
     const long count = scaled(10000);
     const std::uint32_t max_cmd = 1024;
-    Proc daemon("stress_daemon",
-                {name.str(), std::to_string(cmd_slots), std::to_string(shells), std::to_string(max_cmd)});
+    Proc daemon("stress_daemon", {name.str(), std::to_string(cmd_slots), std::to_string(shells),
+                                  std::to_string(max_cmd)});
     const auto start = Clock::now();
     std::vector<std::unique_ptr<Proc>> children;
     for (int i = 0; i < shells; ++i)
         children.push_back(std::make_unique<Proc>(
-            "stress_shell", std::vector<std::string>{name.str(), std::to_string(i), std::to_string(count)}));
+            "stress_shell",
+            std::vector<std::string>{name.str(), std::to_string(i), std::to_string(count)}));
     std::vector<bool> clients_seen(16, false);
     for (int i = 0; i < shells; ++i) {
         const auto report = children[static_cast<std::size_t>(i)]->line_starting("done", 200s);
@@ -1126,8 +1135,8 @@ BOOST_AUTO_TEST_CASE(big_state_never_torn_across_processes) {
     }
     BOOST_TEST(reads >= total);
     BOOST_TEST(torn == 0);
-    const auto per_second = static_cast<long>(static_cast<double>(reads) * 1e6 /
-                                              static_cast<double>(max_us));
+    const auto per_second =
+        static_cast<long>(static_cast<double>(reads) * 1e6 / static_cast<double>(max_us));
     BOOST_TEST_MESSAGE("1 MiB state: " << reads << " reads by 2 processes in " << max_us / 1000
                                        << " ms = " << per_second << " reads/s, torn " << torn
                                        << ", errors " << errors << "; writer: " << writes
@@ -1151,7 +1160,8 @@ BOOST_AUTO_TEST_CASE(disconnected_slot_is_reused) {
     {
         Proc full("connect_once", {name.str()});
         const auto r = full.line();
-        BOOST_TEST((r && field_long(fields(*r), "error") == static_cast<long>(venom::errc::too_many_clients)));
+        BOOST_TEST((r && field_long(fields(*r), "error") ==
+                             static_cast<long>(venom::errc::too_many_clients)));
         BOOST_TEST(full.wait(20s) == 0);
     }
     BOOST_TEST(b.tell("ping"));
@@ -1168,10 +1178,12 @@ BOOST_AUTO_TEST_CASE(disconnected_slot_is_reused) {
     // Both taken again: a fourth gets too_many_clients (in a child, and here too).
     Proc e("connect_once", {name.str()});
     const auto r = e.line();
-    BOOST_TEST((r && field_long(fields(*r), "error") == static_cast<long>(venom::errc::too_many_clients)));
+    BOOST_TEST(
+        (r && field_long(fields(*r), "error") == static_cast<long>(venom::errc::too_many_clients)));
     BOOST_TEST(e.wait(20s) == 0);
-    BOOST_CHECK_EXCEPTION(venom::ShellChannel::connect(name.str(), bounded()), venom::error,
-                          [](const venom::error& x) { return code_of(x) == venom::errc::too_many_clients; });
+    BOOST_CHECK_EXCEPTION(
+        venom::ShellChannel::connect(name.str(), bounded()), venom::error,
+        [](const venom::error& x) { return code_of(x) == venom::errc::too_many_clients; });
     BOOST_TEST(c.tell("ping"));
     BOOST_TEST(c.line().value_or("") == "answer=pong");
     BOOST_TEST(b.tell("exit"));
@@ -1193,8 +1205,9 @@ BOOST_AUTO_TEST_CASE(killed_shell_slot_is_reused) {
     const auto id = victim.line();
     BOOST_REQUIRE(id.has_value());
     BOOST_TEST(field_long(fields(*id), "id") == 1);
-    BOOST_CHECK_EXCEPTION(venom::ShellChannel::connect(name.str(), bounded()), venom::error,
-                          [](const venom::error& x) { return code_of(x) == venom::errc::too_many_clients; });
+    BOOST_CHECK_EXCEPTION(
+        venom::ShellChannel::connect(name.str(), bounded()), venom::error,
+        [](const venom::error& x) { return code_of(x) == venom::errc::too_many_clients; });
 
     victim.kill(SIGKILL);
     BOOST_TEST(victim.wait(20s) == -SIGKILL);
@@ -1297,7 +1310,8 @@ BOOST_AUTO_TEST_CASE(daemon_killed_while_shell_waits) {
         auto fresh = venom::ShellChannel::connect(name.str(), bounded());
         BOOST_TEST(text(fresh.read_data()) == "second-life");
         BOOST_TEST(text(fresh.request(std::string_view("ping"), 10s)) == "pong");
-        BOOST_TEST(text(fresh.request(std::string_view("who"), 10s)) == std::to_string(fresh.client_id()));
+        BOOST_TEST(text(fresh.request(std::string_view("who"), 10s)) ==
+                   std::to_string(fresh.client_id()));
         Proc other("echo_shell", {name.str(), "50"});
         BOOST_TEST(other.line().has_value());
         BOOST_TEST(other.line().value_or("") == "done bad=0");
@@ -1319,7 +1333,8 @@ BOOST_AUTO_TEST_CASE(daemon_closed_while_shell_waits) {
     BOOST_TEST(waiter.line().value_or("") == "sending");
     // 100 ms in which the request must stay unanswered: it is blocked in request() by then.
     const auto early = waiter.line(100ms);
-    BOOST_TEST(!early.has_value(), "the request ended before the daemon closed: " << early.value_or(""));
+    BOOST_TEST(!early.has_value(),
+               "the request ended before the daemon closed: " << early.value_or(""));
     const auto closed_at = Clock::now();
     daemon.reset();
     BOOST_TEST(channel_files_gone_after_close(name)); // the waiter may still hold its liveness file
@@ -1345,8 +1360,9 @@ BOOST_AUTO_TEST_CASE(stale_shell_after_daemon_restart) {
     BOOST_TEST(text(old_shell.request(std::string_view("ping"), 10s)) == "pong");
     daemon.kill(SIGKILL);
     BOOST_TEST(daemon.wait(20s) == -SIGKILL);
-    BOOST_CHECK_EXCEPTION(old_shell.request(std::string_view("ping"), 5s), venom::error,
-                          [](const venom::error& e) { return code_of(e) == venom::errc::daemon_gone; });
+    BOOST_CHECK_EXCEPTION(
+        old_shell.request(std::string_view("ping"), 5s), venom::error,
+        [](const venom::error& e) { return code_of(e) == venom::errc::daemon_gone; });
 
     DaemonThread d2(name, venom::ChannelConfig{4096, 8, 1}, EchoHandler{});
     // The old shell is still mapped to the dead segment: its requests can never be answered.
@@ -1358,8 +1374,8 @@ BOOST_AUTO_TEST_CASE(stale_shell_after_daemon_restart) {
         got = code_of(e);
     }
     BOOST_TEST(static_cast<int>(got) == static_cast<int>(venom::errc::daemon_gone),
-               "a request on the stale shell ended with errc " << static_cast<int>(got)
-                                                               << " after " << elapsed_ms(t0)
+               "a request on the stale shell ended with errc " << static_cast<int>(got) << " after "
+                                                               << elapsed_ms(t0)
                                                                << " ms, expected daemon_gone");
     bool waited = true;
     venom::errc wgot{};
@@ -1374,8 +1390,8 @@ BOOST_AUTO_TEST_CASE(stale_shell_after_daemon_restart) {
     // max_clients = 1: the only slot of the new channel must be free for a new shell.
     Proc fresh("connect_once", {name.str()});
     const auto r = fresh.line();
-    BOOST_TEST(r.value_or("") == "id=0", "a new shell got \"" << r.value_or("(nothing)")
-                                                              << "\" while a stale shell lives");
+    BOOST_TEST(r.value_or("") == "id=0",
+               "a new shell got \"" << r.value_or("(nothing)") << "\" while a stale shell lives");
     BOOST_TEST(fresh.wait(20s) == 0);
 }
 
@@ -1421,8 +1437,9 @@ BOOST_AUTO_TEST_CASE(publish_only_daemon_serves_readers) {
     BOOST_TEST(channel_files_gone_after_close(name));
     // After the daemon closed: the last state stays readable, waits end with daemon_gone.
     BOOST_TEST(text(shell.read_data()) == "state-" + std::to_string(last));
-    BOOST_CHECK_EXCEPTION(shell.wait_for_update(seen, 5s), venom::error,
-                          [](const venom::error& e) { return code_of(e) == venom::errc::daemon_gone; });
+    BOOST_CHECK_EXCEPTION(shell.wait_for_update(seen, 5s), venom::error, [](const venom::error& e) {
+        return code_of(e) == venom::errc::daemon_gone;
+    });
     { venom::ShellChannel closing = std::move(shell); }
     BOOST_TEST(!channel_files_exist(name)); // the last shell closed: nothing at all is left
 }

@@ -65,7 +65,8 @@ class Scratch {
 public:
     explicit Scratch(const std::string& tag) {
         static int counter = 0;
-        path_ = "/dev/shm/vt_perm_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+        path_ = "/dev/shm/vt_perm_" + tag + "_" + std::to_string(::getpid()) + "_" +
+                std::to_string(counter++);
         remove();
     }
     ~Scratch() { remove(); }
@@ -110,11 +111,13 @@ Snapshot snapshot(const std::string& path, bool with_content = true) {
         const ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
         if (n > 0) s.link.assign(buf, static_cast<std::size_t>(n));
     } else if (S_ISREG(s.st.st_mode) && with_content) {
-        const int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        const int fd =
+            ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
         if (fd >= 0) {
             char buf[65536];
             ssize_t n;
-            while ((n = ::read(fd, buf, sizeof buf)) > 0) s.content.append(buf, static_cast<std::size_t>(n));
+            while ((n = ::read(fd, buf, sizeof buf)) > 0)
+                s.content.append(buf, static_cast<std::size_t>(n));
             ::close(fd);
         }
     }
@@ -198,19 +201,21 @@ bool process_has_open(const std::string& path) {
 bool write_file(const std::string& path, const std::string& content, mode_t mode) {
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0) return false;
-    const bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+    const bool ok =
+        ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
     ::fchmod(fd, mode);
     ::close(fd);
     return ok;
 }
 
 const char* errc_name(int code) {
-    static const char* const names[] = {"success",          "channel_not_found", "channel_exists",
-                                        "too_many_clients", "message_too_large", "buffer_too_small",
-                                        "timeout",          "daemon_gone",       "incompatible_layout",
-                                        "invalid_config",   "invalid_name",      "permission_denied",
-                                        "handler_failed",   "out_of_memory",     "corrupt_channel",
-                                        "system_failure"};
+    static const char* const names[] = {
+        "success",          "channel_not_found", "channel_exists",
+        "too_many_clients", "message_too_large", "buffer_too_small",
+        "timeout",          "daemon_gone",       "incompatible_layout",
+        "invalid_config",   "invalid_name",      "permission_denied",
+        "handler_failed",   "out_of_memory",     "corrupt_channel",
+        "system_failure"};
     if (code >= 0 && code < static_cast<int>(sizeof names / sizeof names[0])) return names[code];
     if (code < 0) return "killed by a signal";
     return "another failure (see the child's stderr)";
@@ -220,11 +225,11 @@ int code_of(venom::errc e) { return static_cast<int>(e); }
 
 /// What a root child role (root_create, root_connect) reported.
 struct Outcome {
-    int code = -1000;   ///< its exit code: 0 success, a venom::errc value, 97 another exception
-    std::string text;   ///< the exception's what(), or what a connected shell read
-    long op_ms = -1;    ///< how long the create or connect itself took in the child
-    long total_ms = 0;  ///< spawn to exit, as this process saw it
-    bool hung = false;  ///< still running after 30 s (then killed)
+    int code = -1000;  ///< its exit code: 0 success, a venom::errc value, 97 another exception
+    std::string text;  ///< the exception's what(), or what a connected shell read
+    long op_ms = -1;   ///< how long the create or connect itself took in the child
+    long total_ms = 0; ///< spawn to exit, as this process saw it
+    bool hung = false; ///< still running after 30 s (then killed)
 };
 
 /// Runs a root child role whose last argument is the file it reports its outcome into:
@@ -241,9 +246,9 @@ Outcome run_root(const std::string& role, std::vector<std::string> args) {
         o.hung = true;
         o.text = e.what();
     }
-    o.total_ms = static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                       std::chrono::steady_clock::now() - t0)
-                                       .count());
+    o.total_ms = static_cast<long>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+            .count());
     std::ifstream in(out.str());
     std::string first;
     if (std::getline(in, first)) {
@@ -279,7 +284,8 @@ int as_nobody(const std::vector<std::string>& args) {
 /// The common verdict: permission_denied, promptly, its message naming `what` and the owner.
 void expect_denied(const Outcome& o, const std::string& owner_uid, const std::string& what = "") {
     BOOST_TEST(!o.hung);
-    BOOST_TEST(o.code == code_of(venom::errc::permission_denied), "got " << errc_name(o.code) << ": " << o.text);
+    BOOST_TEST(o.code == code_of(venom::errc::permission_denied),
+               "got " << errc_name(o.code) << ": " << o.text);
     BOOST_TEST(contains(o.text, "owned by uid " + owner_uid), o.text);
     if (!what.empty()) BOOST_TEST(contains(o.text, what), o.text);
     BOOST_TEST(o.op_ms >= 0);
@@ -294,7 +300,9 @@ void write_outcome(const std::string& path, long ms, const std::string& text) {
 }
 
 /// Whole milliseconds since t0, for the outcome files.
-long whole_ms_since(std::chrono::steady_clock::time_point t0) { return static_cast<long>(ms_since(t0)); }
+long whole_ms_since(std::chrono::steady_clock::time_point t0) {
+    return static_cast<long>(ms_since(t0));
+}
 
 std::string as_text(const std::vector<std::uint8_t>& v) { return std::string(v.begin(), v.end()); }
 
@@ -343,7 +351,8 @@ VENOM_CHILD_ROLE(as_nobody) {
     }
     if (rc == 0) return 0;
     const int err = errno;
-    std::fprintf(stderr, "as_nobody %s %s: %s\n", op.c_str(), args.at(1).c_str(), std::strerror(err));
+    std::fprintf(stderr, "as_nobody %s %s: %s\n", op.c_str(), args.at(1).c_str(),
+                 std::strerror(err));
     return err == EPERM || err == EACCES ? 1 : 2;
 }
 
@@ -381,7 +390,8 @@ VENOM_CHILD_ROLE(root_connect) { // NAME TRUSTED MS OUT
         write_outcome(args.at(3), ms, "state=" + state + " answer=" + answer);
         return 0;
     } catch (const venom::error& e) {
-        write_outcome(args.at(3), ms < 0 ? whole_ms_since(t0) : ms, (ms < 0 ? "" : "after connecting: ") + std::string(e.what()));
+        write_outcome(args.at(3), ms < 0 ? whole_ms_since(t0) : ms,
+                      (ms < 0 ? "" : "after connecting: ") + std::string(e.what()));
         return e.code().value();
     }
 }
@@ -390,7 +400,7 @@ VENOM_CHILD_ROLE(root_connect) { // NAME TRUSTED MS OUT
 /// creates READY once serving is about to start; SIGTERM stops it, and it closes the channel
 /// (removing its files).
 static int serve_until_sigterm(const std::string& name, venom::Access access, const char* state,
-                        const std::string& ready) {
+                               const std::string& ready) {
     venom::ChannelConfig c{64, 4, 4};
     c.access = access;
     auto d = venom::DaemonChannel::create(name, c);
@@ -425,7 +435,8 @@ VENOM_CHILD_ROLE(nobody_rdlock) { // PATH GID READY
     if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(nobody_uid) != 0) return 3;
     const int fd = ::open(args.at(0).c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
-        std::fprintf(stderr, "nobody_rdlock: opening %s: %s\n", args.at(0).c_str(), std::strerror(errno));
+        std::fprintf(stderr, "nobody_rdlock: opening %s: %s\n", args.at(0).c_str(),
+                     std::strerror(errno));
         return 4;
     }
     struct flock fl;
@@ -558,7 +569,8 @@ VENOM_CHILD_ROLE(pty_victim) { // NAME OWNER OUT
     }
     const long ms = whole_ms_since(t0);
     const int tty = tty_errno();
-    text += "\n/dev/tty afterwards: " + std::string(tty == 0 ? "opened (a controlling terminal!)" : std::strerror(tty));
+    text += "\n/dev/tty afterwards: " +
+            std::string(tty == 0 ? "opened (a controlling terminal!)" : std::strerror(tty));
     if (tty == 0) code = 30;
     else if (tty != ENXIO && code == 0) code = 31;
     if (!unchanged(link_before, snapshot(link)) && code == 0) code = 32;
@@ -578,7 +590,7 @@ BOOST_AUTO_TEST_CASE(owner_only_by_default) {
     auto daemon = venom::DaemonChannel::create(name.str(), venom::ChannelConfig{64, 4, 4});
     BOOST_TEST(file_mode(shm_file(name)) == 0600u);
     BOOST_TEST(file_mode(lock_file(name)) == 0600u);
-    BOOST_TEST(connect_as(name.str(), 65534) == 1); // another user: permission_denied
+    BOOST_TEST(connect_as(name.str(), 65534) == 1);      // another user: permission_denied
     BOOST_TEST(connect_as(name.str(), ::getgid()) == 1); // same group, other user: denied too
 }
 
@@ -674,15 +686,17 @@ BOOST_AUTO_TEST_CASE(lock_file_symlink_to_a_root_file) {
 
             const Snapshot target_after = snapshot(target);
             BOOST_TEST(unchanged(target_before, target_after),
-                       "target before: " << describe(target_before) << ", after: " << describe(target_after));
+                       "target before: " << describe(target_before)
+                                         << ", after: " << describe(target_after));
             BOOST_TEST(target_after.content == secret);
             BOOST_TEST((target_after.st.st_mode & 07777) == 0600u);
             BOOST_TEST(target_after.st.st_uid == 0u);
             BOOST_TEST(lock_on(target) == F_UNLCK); // no lock left on it
-            BOOST_TEST(can_lock(target));            // and we can lock it ourselves
-            BOOST_TEST(!process_has_open(target));   // nor a descriptor left open on it
+            BOOST_TEST(can_lock(target));           // and we can lock it ourselves
+            BOOST_TEST(!process_has_open(target));  // nor a descriptor left open on it
             const Snapshot link_after = snapshot(link);
-            BOOST_TEST(unchanged(link_before, link_after), "the link itself: " << describe(link_after));
+            BOOST_TEST(unchanged(link_before, link_after),
+                       "the link itself: " << describe(link_after));
 
             // A root shell refuses it as well (and does not open it).
             const Outcome o = root_connect(name);
@@ -698,7 +712,8 @@ BOOST_AUTO_TEST_CASE(lock_file_symlink_to_a_root_file) {
         BOOST_REQUIRE(as_nobody({"symlink", nowhere, lock_file(name)}) == 0);
         const Outcome o = root_create(name);
         expect_denied(o, "65534", "symbolic link");
-        BOOST_TEST(!exists_no_follow(nowhere), "root created " << nowhere.str() << " through the link");
+        BOOST_TEST(!exists_no_follow(nowhere),
+                   "root created " << nowhere.str() << " through the link");
         BOOST_TEST(exists_no_follow(lock_file(name)));
     }
 }
@@ -716,7 +731,8 @@ BOOST_AUTO_TEST_CASE(lock_file_hard_link_to_a_root_segment) {
     auto daemon = venom::DaemonChannel::create(victim.str(), c);
     const int linked = as_nobody({"link", shm_file(victim), lock_file(name)});
     if (linked != 0) {
-        BOOST_TEST_MESSAGE("skipped: nobody may not hard-link root's 0666 segment here (as_nobody: " << linked << ")");
+        BOOST_TEST_MESSAGE("skipped: nobody may not hard-link root's 0666 segment here (as_nobody: "
+                           << linked << ")");
         return;
     }
     const Snapshot seg_before = snapshot(shm_file(victim), false);
@@ -746,17 +762,20 @@ BOOST_AUTO_TEST_CASE(hard_link_to_a_segment_does_not_lock_out_its_channel) {
     ChannelName victim("perm_victim");
     Scratch alias("alias");
     Scratch ready("ready");
-    Child daemon = spawn_self("root_daemon", {victim, std::to_string(static_cast<int>(venom::Access::everyone)), ready});
+    Child daemon = spawn_self(
+        "root_daemon", {victim, std::to_string(static_cast<int>(venom::Access::everyone)), ready});
     BOOST_REQUIRE(eventually([&] { return exists_no_follow(ready); }, 20s));
     const int linked = as_nobody({"link", shm_file(victim), alias});
     if (linked != 0) {
-        BOOST_TEST_MESSAGE("skipped: nobody may not hard-link root's 0666 segment here (as_nobody: " << linked << ")");
+        BOOST_TEST_MESSAGE("skipped: nobody may not hard-link root's 0666 segment here (as_nobody: "
+                           << linked << ")");
         return;
     }
     BOOST_TEST(snapshot(shm_file(victim), false).st.st_nlink == 2u);
     Outcome o = root_connect(victim); // a new shell of root's own, live channel
     BOOST_TEST(!o.hung);
-    BOOST_TEST(o.code == 0, "a new shell of root's channel: " << errc_name(o.code) << ": " << o.text);
+    BOOST_TEST(o.code == 0,
+               "a new shell of root's channel: " << errc_name(o.code) << ": " << o.text);
     BOOST_TEST(contains(o.text, "state=state of root answer=pong:ping"), o.text);
 
     daemon.kill(SIGKILL); // dies without closing: its segment (2 links) is left behind
@@ -778,18 +797,22 @@ BOOST_AUTO_TEST_CASE(read_lock_on_a_dead_daemons_lock_file_is_reported_and_relea
         venom::Access access;
         unsigned gid;
     };
-    for (const Case k : {Case{venom::Access::everyone, nobody_uid}, Case{venom::Access::group, ::getgid()}}) {
-        BOOST_TEST_CONTEXT("access " << static_cast<int>(k.access) << ", reader's group " << k.gid) {
+    for (const Case k :
+         {Case{venom::Access::everyone, nobody_uid}, Case{venom::Access::group, ::getgid()}}) {
+        BOOST_TEST_CONTEXT("access " << static_cast<int>(k.access) << ", reader's group "
+                                     << k.gid) {
             ChannelName name("perm_rdlock");
             Scratch up("ready");
             Scratch locked("ready");
-            Child daemon = spawn_self("root_daemon", {name, std::to_string(static_cast<int>(k.access)), up});
+            Child daemon =
+                spawn_self("root_daemon", {name, std::to_string(static_cast<int>(k.access)), up});
             BOOST_REQUIRE(eventually([&] { return exists_no_follow(up); }, 20s));
             daemon.kill(SIGKILL);
             BOOST_TEST(daemon.wait(30s) == -SIGKILL);
             BOOST_REQUIRE(exists_no_follow(lock_file(name))); // a dead daemon's name lock file
             {
-                Child reader = spawn_self("nobody_rdlock", {lock_file(name), std::to_string(k.gid), locked});
+                Child reader =
+                    spawn_self("nobody_rdlock", {lock_file(name), std::to_string(k.gid), locked});
                 BOOST_REQUIRE(eventually([&] { return exists_no_follow(locked); }, 20s));
                 BOOST_TEST(lock_on(lock_file(name)) == F_RDLCK);
                 const Outcome o = root_create(name, k.access);
@@ -801,7 +824,8 @@ BOOST_AUTO_TEST_CASE(read_lock_on_a_dead_daemons_lock_file_is_reported_and_relea
             }
             const Outcome o = root_create(name, k.access);
             BOOST_TEST(!o.hung);
-            BOOST_TEST(o.code == 0, "restarting once the reader let go: " << errc_name(o.code) << ": " << o.text);
+            BOOST_TEST(o.code == 0, "restarting once the reader let go: " << errc_name(o.code)
+                                                                          << ": " << o.text);
         }
     }
 }
@@ -821,7 +845,8 @@ BOOST_AUTO_TEST_CASE(lock_file_fifo_or_directory) {
         expect_denied(o, "65534", "FIFO");
         o = root_connect(name, 2000); // permission_denied is not retried
         expect_denied(o, "65534", "FIFO");
-        BOOST_TEST(o.op_ms < 1000, "connect with connect_timeout 2 s took " << o.op_ms << " ms: retried?");
+        BOOST_TEST(o.op_ms < 1000,
+                   "connect with connect_timeout 2 s took " << o.op_ms << " ms: retried?");
         const Snapshot after = snapshot(lock_file(name));
         BOOST_TEST(unchanged(before, after), "the FIFO: " << describe(after));
     }
@@ -854,8 +879,10 @@ BOOST_AUTO_TEST_CASE(lock_file_symlink_to_a_pty) {
             ChannelName name("perm_pty");
             const Outcome o = run_root("pty_victim", {name, owner});
             BOOST_TEST(!o.hung);
-            BOOST_TEST(o.code == 0, "pty_victim exit " << o.code << (o.code == -SIGHUP ? " (killed by SIGHUP)" : "")
-                                                       << ": " << o.text);
+            BOOST_TEST(o.code == 0, "pty_victim exit "
+                                        << o.code
+                                        << (o.code == -SIGHUP ? " (killed by SIGHUP)" : "") << ": "
+                                        << o.text);
             BOOST_TEST(o.op_ms < 5000);
             BOOST_TEST(exists_no_follow(lock_file(name))); // the link is left in place
         }
@@ -883,7 +910,8 @@ BOOST_AUTO_TEST_CASE(daemon_of_another_user) {
     expect_denied(o, "65534");
     o = root_connect(name, 2000);
     expect_denied(o, "65534");
-    BOOST_TEST(o.op_ms < 1000, "connect with connect_timeout 2 s took " << o.op_ms << " ms: retried?");
+    BOOST_TEST(o.op_ms < 1000,
+               "connect with connect_timeout 2 s took " << o.op_ms << " ms: retried?");
 
     o = root_create(name);
     expect_denied(o, "65534");
@@ -931,7 +959,8 @@ BOOST_AUTO_TEST_CASE(squatted_files_never_hang_a_shell) {
             if (has_lock) {
                 expect_denied(quick, "65534");
                 expect_denied(patient, "65534");
-                BOOST_TEST(patient.op_ms < 300, "permission_denied was retried: " << patient.op_ms << " ms");
+                BOOST_TEST(patient.op_ms < 300,
+                           "permission_denied was retried: " << patient.op_ms << " ms");
             } else { // no lock file: no daemon (or, for a root-trusted check, the segment's owner)
                 for (const Outcome* o : {&quick, &patient}) {
                     BOOST_TEST(!o->hung);
@@ -945,7 +974,8 @@ BOOST_AUTO_TEST_CASE(squatted_files_never_hang_a_shell) {
             // Root's daemon refuses the name as well: the lock file, or the segment, is nobody's.
             const Outcome created = root_create(name);
             expect_denied(created, "65534");
-            if (!has_lock) BOOST_TEST(!exists_no_follow(lock_file(name))); // its own lock file removed
+            // its own lock file removed
+            if (!has_lock) BOOST_TEST(!exists_no_follow(lock_file(name)));
 
             const Snapshot shm_after = snapshot(shm_file(name));
             const Snapshot lock_after = snapshot(lock_file(name));

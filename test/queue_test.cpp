@@ -44,7 +44,8 @@ venom::ChannelConfig queue_config(std::uint32_t cmd_slots, std::uint32_t max_cmd
 
 std::vector<unsigned char> payload_of(std::uint64_t i, std::size_t n) {
     std::vector<unsigned char> b(n);
-    for (std::size_t k = 0; k < n; ++k) b[k] = static_cast<unsigned char>((i * 131 + k * 17 + 1) & 0xff);
+    for (std::size_t k = 0; k < n; ++k)
+        b[k] = static_cast<unsigned char>((i * 131 + k * 17 + 1) & 0xff);
     return b;
 }
 
@@ -52,7 +53,8 @@ std::vector<unsigned char> payload_of(std::uint64_t i, std::size_t n) {
 void stage(const vd::ChannelMap& m, std::uint32_t client, std::uint64_t request,
            const std::vector<unsigned char>& bytes) {
     if (!bytes.empty()) std::memcpy(m.staging_data(client), bytes.data(), bytes.size());
-    m.staging(client).length.store(static_cast<std::uint32_t>(bytes.size()), std::memory_order_relaxed);
+    m.staging(client).length.store(static_cast<std::uint32_t>(bytes.size()),
+                                   std::memory_order_relaxed);
     m.staging(client).request.store(request, std::memory_order_relaxed);
 }
 
@@ -72,7 +74,8 @@ std::optional<Item> pop(const vd::ChannelMap& m, std::uint64_t& head) {
     if (client < m.max_clients) {
         const vd::StagingHeader& st = m.staging(client);
         it.request = st.request.load(std::memory_order_relaxed);
-        const std::uint32_t n = std::min<std::uint32_t>(st.length.load(std::memory_order_relaxed), m.max_cmd_size);
+        const std::uint32_t n =
+            std::min<std::uint32_t>(st.length.load(std::memory_order_relaxed), m.max_cmd_size);
         const unsigned char* p = m.staging_data(client);
         it.payload.assign(p, p + n);
     }
@@ -85,7 +88,9 @@ std::uint32_t published_by(const vd::ChannelMap& m, std::uint32_t client) {
     std::uint32_t n = 0;
     for (std::uint32_t i = 0; i < m.ring_slots; ++i) {
         const std::uint64_t w = m.slot(i).word.load(std::memory_order_acquire);
-        if ((w & vd::slot_published_bit) != 0 && ((w >> vd::slot_client_shift) & vd::slot_client_mask) == client) ++n;
+        if ((w & vd::slot_published_bit) != 0 &&
+            ((w >> vd::slot_client_shift) & vd::slot_client_mask) == client)
+            ++n;
     }
     return n;
 }
@@ -116,11 +121,12 @@ struct RawChannel {
 /// A request sent from its own thread (request() blocks) while the test polls the daemon.
 class AsyncRequest {
 public:
-    AsyncRequest(venom::ShellChannel& shell, std::string cmd, std::chrono::milliseconds timeout = 5000ms)
+    AsyncRequest(venom::ShellChannel& shell, std::string cmd,
+                 std::chrono::milliseconds timeout = 5000ms)
         : cmd_(std::move(cmd)), t_([this, &shell, timeout] {
               answer_.resize(4096);
-              const std::size_t n =
-                  shell.request(cmd_.data(), cmd_.size(), answer_.data(), answer_.size(), timeout, ec_);
+              const std::size_t n = shell.request(cmd_.data(), cmd_.size(), answer_.data(),
+                                                  answer_.size(), timeout, ec_);
               answer_.resize(ec_ ? 0 : n);
               if (ec_) text_ = shell.last_error_text();
               done_.store(true, std::memory_order_release);
@@ -146,7 +152,8 @@ private:
 /// Polls the daemon every millisecond until `until` holds or `limit` passes; returns how many
 /// commands poll() reported.
 template <class Handler, class Until>
-std::size_t poll_until(venom::DaemonChannel& d, Handler& h, Until until, std::chrono::milliseconds limit) {
+std::size_t poll_until(venom::DaemonChannel& d, Handler& h, Until until,
+                       std::chrono::milliseconds limit) {
     std::size_t handled = 0;
     const auto end = Clock::now() + limit;
     while (!until() && Clock::now() < end) {
@@ -208,9 +215,9 @@ BOOST_AUTO_TEST_CASE(ring_is_min_of_cmd_slots_and_max_clients_rounded_up_to_a_po
     struct Case {
         std::uint32_t cmd_slots, max_clients, ring;
     };
-    const Case cases[] = {{1, 4, 1},  {2, 4, 2},   {3, 4, 4},    {4, 4, 4},     {5, 8, 8},  {7, 9, 8},
-                          {8, 9, 8},  {9, 16, 16}, {100, 200, 128}, {8, 4, 4}, {8, 3, 4}, {100, 5, 8},
-                          {3, 1, 1},  {64, 2, 2},  {1, 1, 1}};
+    const Case cases[] = {{1, 4, 1}, {2, 4, 2},   {3, 4, 4},   {4, 4, 4},       {5, 8, 8},
+                          {7, 9, 8}, {8, 9, 8},   {9, 16, 16}, {100, 200, 128}, {8, 4, 4},
+                          {8, 3, 4}, {100, 5, 8}, {3, 1, 1},   {64, 2, 2},      {1, 1, 1}};
     for (const Case& k : cases) {
         BOOST_TEST_CONTEXT("cmd_slots " << k.cmd_slots << ", max_clients " << k.max_clients) {
             const venom::ChannelConfig config = queue_config(k.cmd_slots, 100, k.max_clients);
@@ -220,7 +227,8 @@ BOOST_AUTO_TEST_CASE(ring_is_min_of_cmd_slots_and_max_clients_rounded_up_to_a_po
             BOOST_TEST(m.ring_slots == k.ring);
             BOOST_TEST(m.ring_mask == k.ring - 1);
             BOOST_TEST(ch.cb().ring_slots == k.ring);
-            BOOST_TEST(ch.cb().cmd_slots == k.cmd_slots, "the control block keeps cmd_slots as configured");
+            BOOST_TEST(ch.cb().cmd_slots == k.cmd_slots,
+                       "the control block keeps cmd_slots as configured");
             BOOST_TEST(m.cmd_slots == k.cmd_slots);
             // Every slot of the ring is usable (clients 0.. each queue one command; a ring
             // larger than max_clients, after rounding, takes a client's second command - the
@@ -238,16 +246,20 @@ BOOST_AUTO_TEST_CASE(ring_is_min_of_cmd_slots_and_max_clients_rounded_up_to_a_po
             // The slots are whole cache lines apart: slot(p) and slot(p + ring) are one slot.
             BOOST_TEST(&m.slot(0) == &m.slot(k.ring));
             if (k.ring > 1)
-                BOOST_TEST(reinterpret_cast<unsigned char*>(&m.slot(1)) - reinterpret_cast<unsigned char*>(&m.slot(0)) ==
+                BOOST_TEST(reinterpret_cast<unsigned char*>(&m.slot(1)) -
+                               reinterpret_cast<unsigned char*>(&m.slot(0)) ==
                            std::ptrdiff_t(vd::cache_line));
-            BOOST_TEST(m.shared_bytes >= sizeof(vd::SharedLines) + std::uint64_t{k.ring} * vd::cache_line);
+            BOOST_TEST(m.shared_bytes >=
+                       sizeof(vd::SharedLines) + std::uint64_t{k.ring} * vd::cache_line);
         }
     }
     // A real channel: the daemon's and the shell's configs report cmd_slots as given.
     for (const Case& k : {Case{3, 4, 4}, Case{16, 3, 4}}) {
-        BOOST_TEST_CONTEXT("real channel, cmd_slots " << k.cmd_slots << ", max_clients " << k.max_clients) {
+        BOOST_TEST_CONTEXT("real channel, cmd_slots " << k.cmd_slots << ", max_clients "
+                                                      << k.max_clients) {
             ChannelName name("q_round");
-            auto daemon = venom::DaemonChannel::create(name.str(), venom::ChannelConfig{64, k.cmd_slots, k.max_clients});
+            auto daemon = venom::DaemonChannel::create(
+                name.str(), venom::ChannelConfig{64, k.cmd_slots, k.max_clients});
             auto shell = venom::ShellChannel::connect(name.str(), bounded_options());
             RawChannel raw(name.str());
             BOOST_TEST(daemon.config().cmd_slots == k.cmd_slots);
@@ -272,11 +284,14 @@ BOOST_AUTO_TEST_CASE(fifo_across_many_wrap_arounds) {
             std::uint64_t pushed = 0, popped = 0, head = 0, bad = 0;
             std::string first_bad;
             auto fail = [&](const std::string& what) {
-                if (bad++ == 0) first_bad = what + " (pushed " + std::to_string(pushed) + ", popped " +
-                                            std::to_string(popped) + ")";
+                if (bad++ == 0)
+                    first_bad = what + " (pushed " + std::to_string(pushed) + ", popped " +
+                                std::to_string(popped) + ")";
             };
             auto client_of = [&](std::uint64_t k) { return static_cast<std::uint32_t>(k % ring); };
-            auto bytes_of = [&](std::uint64_t k) { return payload_of(k, k % (m.max_cmd_size + 1)); };
+            auto bytes_of = [&](std::uint64_t k) {
+                return payload_of(k, k % (m.max_cmd_size + 1));
+            };
             std::uint64_t batch = 1;
             while (popped < total && bad == 0) {
                 // Push a batch (1, 2, ... ring items, cycling), then pop it: every occupancy.
@@ -292,12 +307,14 @@ BOOST_AUTO_TEST_CASE(fifo_across_many_wrap_arounds) {
                     }
                     if (pos != pushed) fail("pushed at the wrong position");
                     if (m.shared->tail.load() != pushed + 1) fail("tail not moved past the push");
-                    if (m.slot(pos).word.load() != vd::slot_published(pos, c)) fail("slot word is not the publish");
+                    if (m.slot(pos).word.load() != vd::slot_published(pos, c))
+                        fail("slot word is not the publish");
                 }
                 if (n == ring) { // exactly full now: the spare client finds no room
                     stage(m, spare, 1, bytes_of(0));
                     std::uint64_t pos = 4242;
-                    if (vd::queue_push(m, spare, pos) != vd::push_result::full) fail("push into a full queue");
+                    if (vd::queue_push(m, spare, pos) != vd::push_result::full)
+                        fail("push into a full queue");
                     if (pos != 4242) fail("a refused push set pos");
                     if (m.shared->tail.load() != pushed) fail("a refused push moved tail");
                     if (vd::queue_has_space(m)) fail("a full queue reports space");
@@ -319,7 +336,8 @@ BOOST_AUTO_TEST_CASE(fifo_across_many_wrap_arounds) {
                 std::uint32_t c = 0;
                 if (vd::queue_front(m, head, c)) fail("a drained queue has a command");
                 if (!vd::queue_has_space(m)) fail("an empty queue has no space");
-                if (vd::queue_head_passed_unpublished(m, head)) fail("a drained queue reports a hole");
+                if (vd::queue_head_passed_unpublished(m, head))
+                    fail("a drained queue reports a hole");
                 for (std::uint32_t k = 0; k <= ring; ++k)
                     if (vd::queue_holds_client(m, k)) fail("a drained queue holds a client");
                 batch = batch % ring + 1;
@@ -383,8 +401,8 @@ BOOST_AUTO_TEST_CASE(positions_wrap_modulo_2_pow_52_and_2_pow_64) {
     // The slot word keeps a position modulo 2^52 (12 low bits for the flag and client id); the
     // tail and head are 64-bit counters. A daemon that has handled 2^52 commands (at 100 M/s, a
     // year and a half) and one at the end of the 64-bit range go on as at position 0.
-    for (std::uint64_t start : {(std::uint64_t{1} << 52) - 6, ~std::uint64_t{0} - 6,
-                                (std::uint64_t{1} << 53) - 3}) {
+    for (std::uint64_t start :
+         {(std::uint64_t{1} << 52) - 6, ~std::uint64_t{0} - 6, (std::uint64_t{1} << 53) - 3}) {
         BOOST_TEST_CONTEXT("from position " << std::hex << start) {
             HeapChannel ch(queue_config(3, 100, 5)); // ring 4: clients 0..3 fill it, 4 is spare
             const vd::ChannelMap& m = ch.map();
@@ -404,7 +422,8 @@ BOOST_AUTO_TEST_CASE(positions_wrap_modulo_2_pow_52_and_2_pow_64) {
                 stage(m, 4, 1, payload_of(0, 1));
                 BOOST_TEST((vd::queue_push(m, 4, pos) == vd::push_result::full));
                 BOOST_TEST(!vd::queue_has_space(m));
-                BOOST_TEST(!vd::queue_repair_tail(m, head), "a wrapped tail is not 'more than a ring ahead'");
+                BOOST_TEST(!vd::queue_repair_tail(m, head),
+                           "a wrapped tail is not 'more than a ring ahead'");
                 BOOST_TEST(!vd::queue_head_passed_unpublished(m, head));
                 for (std::uint32_t c = 0; c < 4; ++c) {
                     const std::uint64_t want = start + 4 * round + c;
@@ -435,7 +454,8 @@ BOOST_AUTO_TEST_CASE(racing_pushes_each_take_one_position) {
     // published) is producer_stopped_after_its_slot_cas_does_not_stop_others.
     for (std::uint32_t ring : {8u, 2u}) {
         BOOST_TEST_CONTEXT("ring " << ring) {
-            const std::uint32_t threads_n = std::max(2u, std::min(4u, std::thread::hardware_concurrency()));
+            const std::uint32_t threads_n =
+                std::max(2u, std::min(4u, std::thread::hardware_concurrency()));
             constexpr std::uint32_t per_thread = 4; // client ids per thread
             const std::uint32_t clients = threads_n * per_thread;
             HeapChannel ch(queue_config(ring, 16, clients));
@@ -465,17 +485,20 @@ BOOST_AUTO_TEST_CASE(racing_pushes_each_take_one_position) {
                         // rest) while the consumer sleeps, so they leave together. A tight
                         // spin, with a yield now and then for machines with fewer cores.
                         staged.fetch_add(1, std::memory_order_acq_rel);
-                        for (unsigned spins = 1; staged.load(std::memory_order_acquire) < r * threads_n; ++spins) {
+                        for (unsigned spins = 1;
+                             staged.load(std::memory_order_acquire) < r * threads_n; ++spins) {
                             if (quit.load(std::memory_order_relaxed)) return;
                             if (spins % 4096 == 0) std::this_thread::yield();
                         }
                         for (std::uint32_t j = 0; j < per_thread; ++j) {
                             const std::uint32_t c = p + j * threads_n;
-                            const std::uint64_t seen = m.shared->tail.load(std::memory_order_relaxed);
+                            const std::uint64_t seen =
+                                m.shared->tail.load(std::memory_order_relaxed);
                             std::uint64_t pos = ~std::uint64_t{0};
                             result_of[c] = vd::queue_push(m, c, pos);
                             pos_of[c] = pos;
-                            if (result_of[c] == vd::push_result::pushed && pos != seen) moved_on.fetch_add(1);
+                            if (result_of[c] == vd::push_result::pushed && pos != seen)
+                                moved_on.fetch_add(1);
                         }
                         finished.fetch_add(1, std::memory_order_acq_rel);
                     }
@@ -505,15 +528,17 @@ BOOST_AUTO_TEST_CASE(racing_pushes_each_take_one_position) {
                     if (result_of[c] != vd::push_result::pushed) continue;
                     ++pushed;
                     positions.insert(pos_of[c]);
-                    if (pos_of[c] < t0 || pos_of[c] >= t0 + expect_pushed) fail(r, "a position outside the round's");
+                    if (pos_of[c] < t0 || pos_of[c] >= t0 + expect_pushed)
+                        fail(r, "a position outside the round's");
                     else if (m.slot(pos_of[c]).word.load() != vd::slot_published(pos_of[c], c))
                         fail(r, "a position holds another client's publish");
                 }
                 if (pushed != expect_pushed)
-                    fail(r, std::to_string(pushed) + " pushed of " + std::to_string(clients) + " into " +
-                                std::to_string(ring) + " free slots");
+                    fail(r, std::to_string(pushed) + " pushed of " + std::to_string(clients) +
+                                " into " + std::to_string(ring) + " free slots");
                 if (positions.size() != pushed) fail(r, "two pushes got one position");
-                if (m.shared->tail.load() != t0 + expect_pushed) fail(r, "tail not past every push");
+                if (m.shared->tail.load() != t0 + expect_pushed)
+                    fail(r, "tail not past every push");
                 std::set<std::uint32_t> seen_clients;
                 for (std::uint32_t i = 0; i < expect_pushed; ++i) {
                     auto it = pop(m, head);
@@ -526,16 +551,18 @@ BOOST_AUTO_TEST_CASE(racing_pushes_each_take_one_position) {
                         fail(r, "a command's staging area does not match its sender");
                     seen_clients.insert(it->client);
                 }
-                if (seen_clients.size() != expect_pushed) fail(r, "a client's command came out twice");
+                if (seen_clients.size() != expect_pushed)
+                    fail(r, "a client's command came out twice");
                 if (pop(m, head).has_value()) fail(r, "more commands than pushes");
             }
             quit = true;
             prepare.store(rounds + 1);
             for (auto& t : threads) t.join();
             BOOST_TEST(bad == 0u, first_bad);
-            BOOST_TEST_MESSAGE("ring " << ring << ", " << threads_n << " threads x " << per_thread << " clients: "
-                                       << moved_on.load() << " pushes landed past the tail they first read "
-                                       "(lost a CAS or helped tail)");
+            BOOST_TEST_MESSAGE("ring " << ring << ", " << threads_n << " threads x " << per_thread
+                                       << " clients: " << moved_on.load()
+                                       << " pushes landed past the tail they first read "
+                                          "(lost a CAS or helped tail)");
         }
     }
 }
@@ -602,7 +629,8 @@ BOOST_AUTO_TEST_CASE(producer_stopped_after_its_slot_cas_does_not_stop_others) {
     BOOST_TEST((vd::queue_push(m1, 1, pos) == vd::push_result::full));
     BOOST_TEST(pos == 555u);
     BOOST_TEST(m1.shared->tail.load() == 1u, "helped past position 0");
-    BOOST_TEST(m1.slot(0).word.load() == vd::slot_published(0, 0), "the stopped producer's publish is intact");
+    BOOST_TEST(m1.slot(0).word.load() == vd::slot_published(0, 0),
+               "the stopped producer's publish is intact");
     std::uint64_t head1 = 0;
     auto it = pop(m1, head1);
     BOOST_REQUIRE(it.has_value());
@@ -634,7 +662,9 @@ BOOST_AUTO_TEST_CASE(multi_producer_one_command_per_client_every_item_once_in_or
             const auto deadline = started + 60s;
             std::atomic<bool> timed_out{false};
             std::atomic<std::uint64_t> full_pushes{0}, moved_on{0};
-            auto size_of = [](std::uint32_t p, std::uint64_t i) { return static_cast<std::size_t>((i * 7 + p) % (max_cmd + 1)); };
+            auto size_of = [](std::uint32_t p, std::uint64_t i) {
+                return static_cast<std::size_t>((i * 7 + p) % (max_cmd + 1));
+            };
             auto request_of = [](std::uint64_t i) { return vd::make_request_id(1, i + 1); };
 
             std::vector<std::thread> threads;
@@ -699,7 +729,8 @@ BOOST_AUTO_TEST_CASE(multi_producer_one_command_per_client_every_item_once_in_or
                 const std::uint32_t n = st.length.load(std::memory_order_relaxed);
                 const std::uint64_t i = next[c];
                 const auto expect = payload_of((std::uint64_t{c} << 32) | i, size_of(c, i));
-                const bool bytes_ok = n == expect.size() && std::equal(expect.begin(), expect.end(), m.staging_data(c));
+                const bool bytes_ok = n == expect.size() &&
+                                      std::equal(expect.begin(), expect.end(), m.staging_data(c));
                 if (req != request_of(i)) ++out_of_order; // a duplicate, a loss or a reordering
                 else if (!bytes_ok) ++malformed;
                 next[c] = (req & vd::request_counter_mask); // resynchronise on the id we saw
@@ -708,16 +739,18 @@ BOOST_AUTO_TEST_CASE(multi_producer_one_command_per_client_every_item_once_in_or
                 vd::queue_release(m, head);
             }
             for (auto& t : threads) t.join();
-            BOOST_TEST_MESSAGE(producers << " producers x " << per_producer << " commands through a "
-                                         << m.ring_slots << "-slot ring in " << ms_since(started) << " ms; "
-                                         << full_pushes.load() << " pushes found it full, "
-                                         << moved_on.load() << " landed past the tail first read");
+            BOOST_TEST_MESSAGE(producers
+                               << " producers x " << per_producer << " commands through a "
+                               << m.ring_slots << "-slot ring in " << ms_since(started) << " ms; "
+                               << full_pushes.load() << " pushes found it full, " << moved_on.load()
+                               << " landed past the tail first read");
             BOOST_TEST(!timed_out.load());
             BOOST_TEST(consumed == total);
             BOOST_TEST(malformed == 0u);
             BOOST_TEST(out_of_order == 0u);
             BOOST_TEST(doubled == 0u);
-            for (std::uint32_t p = 0; p < producers; ++p) BOOST_TEST(next[p] == per_producer, "producer " << p);
+            for (std::uint32_t p = 0; p < producers; ++p)
+                BOOST_TEST(next[p] == per_producer, "producer " << p);
             std::uint32_t c = 0;
             BOOST_TEST(!vd::queue_front(m, head, c), "nothing left over");
             BOOST_TEST(m.shared->tail.load() == total);
@@ -737,7 +770,8 @@ BOOST_AUTO_TEST_CASE(queue_holds_client_sees_every_published_slot) {
     BOOST_REQUIRE((vd::queue_push(m, 5, pos) == vd::push_result::pushed));
     BOOST_TEST(vd::queue_holds_client(m, 2));
     BOOST_TEST(vd::queue_holds_client(m, 5));
-    BOOST_TEST(!vd::queue_holds_client(m, 0), "client 0's id is 0 in the word: not the free words' zero bits");
+    BOOST_TEST(!vd::queue_holds_client(m, 0),
+               "client 0's id is 0 in the word: not the free words' zero bits");
     BOOST_TEST(!vd::queue_holds_client(m, 3));
     BOOST_REQUIRE(pop(m, head).has_value());
     BOOST_TEST(!vd::queue_holds_client(m, 2), "released");
@@ -750,8 +784,7 @@ BOOST_AUTO_TEST_CASE(queue_holds_client_sees_every_published_slot) {
     BOOST_TEST(pos == 3u);
     BOOST_TEST(vd::queue_holds_client(m, 0));
     BOOST_TEST(vd::queue_holds_client(m, 7));
-    while (pop(m, head).has_value()) {
-    }
+    while (pop(m, head).has_value()) {}
     for (std::uint32_t c = 0; c < 8; ++c) BOOST_TEST(!vd::queue_holds_client(m, c), "client " << c);
     // A published word anywhere in the ring counts, even one a stray write left ahead of tail.
     m.slot(m.shared->tail.load() + 2).word.store(vd::slot_published(m.shared->tail.load() + 2, 6));
@@ -778,7 +811,8 @@ BOOST_AUTO_TEST_CASE(holes_are_skipped_by_queue_skip_and_a_late_publish_wins) {
     BOOST_TEST(vd::queue_skip(m, head));
     BOOST_TEST(head == 22u);
     BOOST_TEST(ch.cb().head.load() == 22u);
-    BOOST_TEST(m.slot(21).word.load() == vd::slot_free(21 + R), "the hole's slot is free for its next lap");
+    BOOST_TEST(m.slot(21).word.load() == vd::slot_free(21 + R),
+               "the hole's slot is free for its next lap");
     BOOST_TEST(!vd::queue_head_passed_unpublished(m, head));
     auto it = pop(m, head);
     BOOST_REQUIRE(it.has_value());
@@ -801,8 +835,9 @@ BOOST_AUTO_TEST_CASE(holes_are_skipped_by_queue_skip_and_a_late_publish_wins) {
     // Garbage for an older position (0, a past lap's publish, bits whose position reads as
     // older) at a passed head is a hole, and the skip frees the slot for its next lap
     // (queue_holds_client no longer sees it).
-    for (std::uint64_t junk : {std::uint64_t{0}, vd::slot_published(head - R, 3), std::uint64_t{0xDEADBEEFDEADBEEFull},
-                               vd::slot_published(head - 1, 3)}) {
+    for (std::uint64_t junk :
+         {std::uint64_t{0}, vd::slot_published(head - R, 3), std::uint64_t{0xDEADBEEFDEADBEEFull},
+          vd::slot_published(head - 1, 3)}) {
         BOOST_TEST_CONTEXT("word " << std::hex << junk) {
             BOOST_REQUIRE(vd::slot_position_diff(junk, head) < 0);
             m.slot(head).word.store(junk);
@@ -826,7 +861,8 @@ BOOST_AUTO_TEST_CASE(holes_are_skipped_by_queue_skip_and_a_late_publish_wins) {
     BOOST_TEST(vd::queue_head_passed_unpublished(m, head));
     BOOST_TEST(vd::queue_skip(m, head));
     BOOST_TEST(head == hole + 1);
-    BOOST_TEST(m.slot(hole).word.load() == vd::slot_published(hole + R, 3), "a next lap's publish is left alone");
+    BOOST_TEST(m.slot(hole).word.load() == vd::slot_published(hole + R, 3),
+               "a next lap's publish is left alone");
     BOOST_TEST(vd::queue_holds_client(m, 3));
     for (std::uint64_t p = hole + 1; p < hole + R; ++p) {
         BOOST_TEST(vd::queue_skip(m, head), "hole at " << p);
@@ -863,7 +899,8 @@ BOOST_AUTO_TEST_CASE(tail_run_ahead_or_behind_is_put_back) {
         BOOST_TEST_CONTEXT("tail = head + " << ahead) {
             m.shared->tail.store(head + ahead);
             stage(m, 1, 2, payload_of(2, 4));
-            BOOST_TEST((vd::queue_push(m, 1, pos) == vd::push_result::full), "producers find it full");
+            BOOST_TEST((vd::queue_push(m, 1, pos) == vd::push_result::full),
+                       "producers find it full");
             BOOST_TEST(vd::queue_repair_tail(m, head));
             BOOST_TEST(m.shared->tail.load() == head, "put back to head");
             BOOST_TEST(!vd::queue_repair_tail(m, head), "once");
@@ -940,11 +977,13 @@ BOOST_AUTO_TEST_CASE(tail_repair_outlasts_producers_moving_the_tail) {
     } unhook;
     for (std::uint64_t behind : {std::uint64_t{1} << 40, std::uint64_t{1} << 51}) {
         for (unsigned moves : {1u, 100u, vd::repair_tail_max_attempts - 1}) {
-            BOOST_TEST_CONTEXT("tail = head - " << behind << ", moved " << moves << " times during the repair") {
+            BOOST_TEST_CONTEXT("tail = head - " << behind << ", moved " << moves
+                                                << " times during the repair") {
                 m.shared->tail.store(head - behind);
                 tail_race::moves_left.store(moves);
                 tail_race::calls.store(0);
-                BOOST_TEST(vd::queue_repair_tail(m, head), "repaired although it lost " << moves << " CASes");
+                BOOST_TEST(vd::queue_repair_tail(m, head),
+                           "repaired although it lost " << moves << " CASes");
                 BOOST_TEST(m.shared->tail.load() == head);
                 BOOST_TEST(tail_race::calls.load() == moves + 1);
             }
@@ -957,7 +996,8 @@ BOOST_AUTO_TEST_CASE(tail_repair_outlasts_producers_moving_the_tail) {
     tail_race::calls.store(0);
     BOOST_TEST(!vd::queue_repair_tail(m, head));
     BOOST_TEST(tail_race::calls.load() == vd::repair_tail_max_attempts);
-    BOOST_TEST(m.shared->tail.load() == head - (std::uint64_t{1} << 40) + vd::repair_tail_max_attempts);
+    BOOST_TEST(m.shared->tail.load() ==
+               head - (std::uint64_t{1} << 40) + vd::repair_tail_max_attempts);
     // Moved into the legitimate range meanwhile (head - 1 .. head + R): nothing to repair.
     m.shared->tail.store(head - 3);
     tail_race::moves_left.store(2);
@@ -984,7 +1024,8 @@ BOOST_AUTO_TEST_CASE(capacity_1_channel_loses_nothing) {
     BOOST_TEST((ec == errc::timeout));
     BOOST_TEST(m.shared->tail.load() == 1u);
     BOOST_TEST(vd::queue_holds_client(m, a.client_id()));
-    b.request("B", 1, buf, sizeof buf, 5ms, ec); // the queue is full: B waits for space, then times out
+    b.request("B", 1, buf, sizeof buf, 5ms,
+              ec); // the queue is full: B waits for space, then times out
     BOOST_TEST((ec == errc::timeout));
     BOOST_TEST(m.shared->tail.load() == 1u, "the second command was queued into a full queue");
     BOOST_TEST(!vd::queue_holds_client(m, b.client_id()));
@@ -992,12 +1033,14 @@ BOOST_AUTO_TEST_CASE(capacity_1_channel_loses_nothing) {
     BOOST_TEST((rec.commands() == std::vector<std::string>{"A"}), boost::test_tools::per_element());
     // a's next request first waits for A's answer (it is in), then goes; b's too.
     AsyncRequest c(a, "C");
-    poll_until(daemon, rec, [&] { return c.done(); }, 5000ms);
+    poll_until(
+        daemon, rec, [&] { return c.done(); }, 5000ms);
     c.join();
     BOOST_TEST(!c.ec(), c.ec().message());
     BOOST_TEST(c.answer() == "re:C");
     AsyncRequest d(b, "D");
-    poll_until(daemon, rec, [&] { return d.done(); }, 5000ms);
+    poll_until(
+        daemon, rec, [&] { return d.done(); }, 5000ms);
     d.join();
     BOOST_TEST(!d.ec(), d.ec().message());
     BOOST_TEST(d.answer() == "re:D");
@@ -1006,9 +1049,11 @@ BOOST_AUTO_TEST_CASE(capacity_1_channel_loses_nothing) {
     {
         Server server(daemon, std::ref(rec));
         std::thread ta([&] {
-            for (int i = 0; i < 200; ++i) answers_a.push_back(to_string(a.request("a" + std::to_string(i))));
+            for (int i = 0; i < 200; ++i)
+                answers_a.push_back(to_string(a.request("a" + std::to_string(i))));
         });
-        for (int i = 0; i < 200; ++i) answers_b.push_back(to_string(b.request("b" + std::to_string(i))));
+        for (int i = 0; i < 200; ++i)
+            answers_b.push_back(to_string(b.request("b" + std::to_string(i))));
         ta.join();
     }
     for (int i = 0; i < 200; ++i) {
@@ -1031,7 +1076,8 @@ BOOST_AUTO_TEST_CASE(stopped_producer_on_a_real_channel_daemon_handles_both_in_o
     Recorder rec;
     {
         AsyncRequest warm(b, "warm"); // positions are not 0 any more
-        poll_until(daemon, rec, [&] { return warm.done(); }, 5000ms);
+        poll_until(
+            daemon, rec, [&] { return warm.done(); }, 5000ms);
     }
     rec.seen.clear();
     // By hand, what shell a would have done before it was stopped: its command staged, the
@@ -1049,7 +1095,8 @@ BOOST_AUTO_TEST_CASE(stopped_producer_on_a_real_channel_daemon_handles_both_in_o
     BOOST_TEST(eventually([&] { return vd::queue_front(m, t + 1, c); }, 5s));
     BOOST_TEST(c == b.client_id());
     BOOST_TEST(m.shared->tail.load() == t + 2);
-    poll_until(daemon, rec, [&] { return second.done(); }, 5000ms);
+    poll_until(
+        daemon, rec, [&] { return second.done(); }, 5000ms);
     second.join();
     BOOST_TEST(!second.ec(), second.ec().message());
     BOOST_TEST(second.answer() == "re:second");
@@ -1061,10 +1108,12 @@ BOOST_AUTO_TEST_CASE(stopped_producer_on_a_real_channel_daemon_handles_both_in_o
     // a's command was answered in a's response slot, under its id.
     vd::ResponseSlot& r = m.response(ida);
     BOOST_TEST(r.seq.load() == forged);
-    BOOST_TEST(std::string(reinterpret_cast<const char*>(m.response_payload(r)), r.length.load()) == "re:" + first);
+    BOOST_TEST(std::string(reinterpret_cast<const char*>(m.response_payload(r)), r.length.load()) ==
+               "re:" + first);
     // a, resumed, sends its own request: its own answer, not the forged id's.
     AsyncRequest mine(a, "mine");
-    poll_until(daemon, rec, [&] { return mine.done(); }, 5000ms);
+    poll_until(
+        daemon, rec, [&] { return mine.done(); }, 5000ms);
     mine.join();
     BOOST_TEST(!mine.ec(), mine.ec().message());
     BOOST_TEST(mine.answer() == "re:mine");
@@ -1110,13 +1159,15 @@ BOOST_AUTO_TEST_CASE(hole_is_skipped_only_after_claim_timeout_through_poll) {
     BOOST_REQUIRE((skipped_by != Clock::time_point{}));
     // The poll that skipped ended at least claim_timeout after the first poll that saw the
     // hole began (the daemon starts the clock there) ...
-    BOOST_TEST((skipped_by - t0 >= config.claim_timeout), "skipped after " << ms_since(t0) << " ms");
+    BOOST_TEST((skipped_by - t0 >= config.claim_timeout),
+               "skipped after " << ms_since(t0) << " ms");
     // ... and once the first hole aged out, the other holes of the same stray write below the
     // tail went with it, not claim_timeout each.
     BOOST_TEST(skipped_in_one_poll == 3u);
     BOOST_TEST(raw.cb().queue_repairs.load() == 3u);
     BOOST_TEST(raw.cb().head.load() == head0 + 4);
-    BOOST_TEST((rec.commands() == std::vector<std::string>{"behind the holes"}), boost::test_tools::per_element());
+    BOOST_TEST((rec.commands() == std::vector<std::string>{"behind the holes"}),
+               boost::test_tools::per_element());
     BOOST_TEST(raw.cb().commands_handled.load() == 1u);
 }
 
@@ -1141,7 +1192,8 @@ BOOST_AUTO_TEST_CASE(hole_is_skipped_after_claim_timeout_through_run) {
     BOOST_TEST(answer == "after two holes");
     BOOST_TEST((elapsed >= config.claim_timeout), "answered after " << ms_since(t0) << " ms");
     BOOST_TEST(raw.cb().queue_repairs.load() == 2u);
-    BOOST_TEST(eventually([&] { return raw.cb().head.load() == head0 + 3; }, 5s), "head " << raw.cb().head.load() - head0);
+    BOOST_TEST(eventually([&] { return raw.cb().head.load() == head0 + 3; }, 5s),
+               "head " << raw.cb().head.load() - head0);
     BOOST_TEST(to_string(shell.request("next")) == "next");
     BOOST_TEST(raw.cb().queue_repairs.load() == 2u);
     // Counted after the answer is published.
@@ -1165,7 +1217,8 @@ BOOST_AUTO_TEST_CASE(tail_more_than_a_ring_ahead_is_put_back_and_shells_push_aga
     BOOST_TEST(!vd::queue_holds_client(m, shell.client_id()));
     BOOST_TEST(daemon.poll(rec) == 0u); // repairs the tail, wakes the shell
     BOOST_TEST(raw.cb().queue_repairs.load() == 1u);
-    poll_until(daemon, rec, [&] { return req.done(); }, 5000ms);
+    poll_until(
+        daemon, rec, [&] { return req.done(); }, 5000ms);
     req.join();
     BOOST_TEST(!req.ec(), req.ec().message());
     BOOST_TEST(req.answer() == "re:after the repair");
@@ -1181,7 +1234,8 @@ BOOST_AUTO_TEST_CASE(tail_more_than_a_ring_ahead_is_put_back_and_shells_push_aga
 BOOST_AUTO_TEST_CASE(forged_publish_of_an_out_of_range_client_is_dropped) {
     ChannelName name("q_forged");
     constexpr std::uint32_t max_clients = 3;
-    auto daemon = venom::DaemonChannel::create(name.str(), venom::ChannelConfig{64, 8, max_clients});
+    auto daemon =
+        venom::DaemonChannel::create(name.str(), venom::ChannelConfig{64, 8, max_clients});
     auto shell = venom::ShellChannel::connect(name.str(), bounded_options());
     RawChannel raw(name.str());
     const vd::ChannelMap& m = raw.map();
@@ -1203,7 +1257,8 @@ BOOST_AUTO_TEST_CASE(forged_publish_of_an_out_of_range_client_is_dropped) {
     BOOST_TEST(!vd::queue_holds_client(m, max_clients));
     BOOST_TEST(m.response(shell.client_id()).seq.load() == 0u, "nothing was answered");
     AsyncRequest req(shell, "fine");
-    poll_until(daemon, rec, [&] { return req.done(); }, 5000ms);
+    poll_until(
+        daemon, rec, [&] { return req.done(); }, 5000ms);
     req.join();
     BOOST_TEST(!req.ec(), req.ec().message());
     BOOST_TEST(req.answer() == "re:fine");
@@ -1215,7 +1270,8 @@ BOOST_AUTO_TEST_CASE(forged_publish_of_an_out_of_range_client_is_dropped) {
 BOOST_AUTO_TEST_CASE(stale_commands_are_dropped_and_counted) {
     ChannelName name("q_stale_cmd");
     constexpr std::uint32_t max_clients = 3;
-    auto daemon = venom::DaemonChannel::create(name.str(), venom::ChannelConfig{64, 8, max_clients});
+    auto daemon =
+        venom::DaemonChannel::create(name.str(), venom::ChannelConfig{64, 8, max_clients});
     auto shell = venom::ShellChannel::connect(name.str(), bounded_options());
     RawChannel raw(name.str());
     const vd::ChannelMap& m = raw.map();
@@ -1226,7 +1282,8 @@ BOOST_AUTO_TEST_CASE(stale_commands_are_dropped_and_counted) {
     BOOST_REQUIRE(free_slot != id);
     std::uint64_t pos = 0;
     // 1. A complete command of a client slot nobody holds (its sender disconnected).
-    stage(m, free_slot, vd::make_request_id(m.client(free_slot).generation.load(), 1), payload_of(1, 5));
+    stage(m, free_slot, vd::make_request_id(m.client(free_slot).generation.load(), 1),
+          payload_of(1, 5));
     BOOST_REQUIRE((vd::queue_push(m, free_slot, pos) == vd::push_result::pushed));
     BOOST_TEST(daemon.poll(rec) == 1u);
     BOOST_TEST(raw.cb().commands_stale.load() == 1u);
@@ -1249,7 +1306,8 @@ BOOST_AUTO_TEST_CASE(stale_commands_are_dropped_and_counted) {
     BOOST_TEST(m.response(free_slot).seq.load() == 0u);
     // The shell's own request stages over it and is answered.
     AsyncRequest req(shell, "fresh");
-    poll_until(daemon, rec, [&] { return req.done(); }, 5000ms);
+    poll_until(
+        daemon, rec, [&] { return req.done(); }, 5000ms);
     req.join();
     BOOST_TEST(!req.ec(), req.ec().message());
     BOOST_TEST(req.answer() == "re:fresh");
@@ -1276,10 +1334,12 @@ BOOST_AUTO_TEST_CASE(malformed_staging_length_gets_an_error_answer_and_is_counte
         BOOST_TEST_CONTEXT("staging length " << bad_length) {
             AsyncRequest req(shell, "short");
             std::uint32_t c = 0;
-            BOOST_REQUIRE(eventually([&] { return vd::queue_front(m, raw.cb().head.load(), c); }, 5s));
+            BOOST_REQUIRE(
+                eventually([&] { return vd::queue_front(m, raw.cb().head.load(), c); }, 5s));
             BOOST_TEST(c == id);
             m.staging(id).length.store(bad_length);
-            poll_until(daemon, rec, [&] { return req.done(); }, 5000ms);
+            poll_until(
+                daemon, rec, [&] { return req.done(); }, 5000ms);
             req.join();
             BOOST_TEST((req.ec() == errc::corrupt_channel), req.ec().message());
             BOOST_TEST(contains(req.error_text(), "length out of range"), req.error_text());
@@ -1293,7 +1353,8 @@ BOOST_AUTO_TEST_CASE(malformed_staging_length_gets_an_error_answer_and_is_counte
         std::uint32_t c = 0;
         BOOST_REQUIRE(eventually([&] { return vd::queue_front(m, raw.cb().head.load(), c); }, 5s));
         m.staging(id).length.store(max_cmd);
-        poll_until(daemon, rec, [&] { return req.done(); }, 5000ms);
+        poll_until(
+            daemon, rec, [&] { return req.done(); }, 5000ms);
         req.join();
         BOOST_TEST(!req.ec(), req.ec().message());
         BOOST_TEST(req.answer().size() == 3u + max_cmd);
@@ -1302,7 +1363,8 @@ BOOST_AUTO_TEST_CASE(malformed_staging_length_gets_an_error_answer_and_is_counte
     }
     // The shell goes on normally.
     AsyncRequest req(shell, "fine");
-    poll_until(daemon, rec, [&] { return req.done(); }, 5000ms);
+    poll_until(
+        daemon, rec, [&] { return req.done(); }, 5000ms);
     req.join();
     BOOST_TEST(!req.ec(), req.ec().message());
     BOOST_TEST(req.answer() == "re:fine");
@@ -1311,7 +1373,8 @@ BOOST_AUTO_TEST_CASE(malformed_staging_length_gets_an_error_answer_and_is_counte
     // A command over max_cmd_size never reaches the queue.
     const std::uint64_t tail = m.shared->tail.load();
     const std::string over(max_cmd + 1, 'o');
-    error_of([&] { (void)shell.request(over); }, errc::message_too_large, "a command of max_cmd_size + 1 bytes");
+    error_of([&] { (void)shell.request(over); }, errc::message_too_large,
+             "a command of max_cmd_size + 1 bytes");
     BOOST_TEST(m.shared->tail.load() == tail);
 }
 
@@ -1328,7 +1391,8 @@ BOOST_AUTO_TEST_CASE(shell_ignores_an_answer_for_an_older_request_id) {
     // One normal exchange: request id (generation << 32) | 1.
     {
         AsyncRequest first(shell, "one");
-        poll_until(daemon, rec, [&] { return first.done(); }, 5000ms);
+        poll_until(
+            daemon, rec, [&] { return first.done(); }, 5000ms);
         first.join();
         BOOST_TEST(first.answer() == "re:one");
     }
@@ -1357,7 +1421,8 @@ BOOST_AUTO_TEST_CASE(shell_ignores_an_answer_for_an_older_request_id) {
         BOOST_TEST(!second.done(), "the shell took the answer for id " << std::hex << stale);
     }
     // The daemon answers request 2.
-    poll_until(daemon, rec, [&] { return second.done(); }, 5000ms);
+    poll_until(
+        daemon, rec, [&] { return second.done(); }, 5000ms);
     second.join();
     BOOST_TEST(!second.ec(), second.ec().message());
     BOOST_TEST(second.answer() == "re:two");
@@ -1379,8 +1444,8 @@ BOOST_AUTO_TEST_CASE(payload_sizes_echo_back_exactly_through_the_public_api) {
     auto shell = venom::ShellChannel::connect(name.str(), bounded_options());
     RawChannel raw(name.str());
     BOOST_TEST(raw.map().client_stride == page, "the staging area ends at the client area's end");
-    const std::size_t sizes[] = {0, 1, 15, 16, 47, 48, 49, 63, 64, 65, 111, 112, 113, 1000,
-                                 max_cmd - 1u, max_cmd};
+    const std::size_t sizes[] = {0,  1,  15,  16,  47,  48,   49,           63,
+                                 64, 65, 111, 112, 113, 1000, max_cmd - 1u, max_cmd};
     auto check_all = [&](const char* form) {
         for (std::size_t n : sizes) {
             BOOST_TEST_CONTEXT(form << ", " << n << " bytes") {
@@ -1398,7 +1463,8 @@ BOOST_AUTO_TEST_CASE(payload_sizes_echo_back_exactly_through_the_public_api) {
                                        [](std::uint8_t b) { return b == 0xEE; }),
                            "bytes past the answer were written");
                 if (n != 0) {
-                    const std::size_t need = shell.request(p.data(), p.size(), out.data(), n - 1, 10s, ec);
+                    const std::size_t need =
+                        shell.request(p.data(), p.size(), out.data(), n - 1, 10s, ec);
                     BOOST_TEST((ec == errc::buffer_too_small));
                     BOOST_TEST(need == n);
                 }
@@ -1406,7 +1472,8 @@ BOOST_AUTO_TEST_CASE(payload_sizes_echo_back_exactly_through_the_public_api) {
         }
     };
     {
-        // The handler checks the command's bytes itself, so a bad command is told from a bad answer.
+        // The handler checks the command's bytes itself, so a bad command is told from a bad
+        // answer.
         std::atomic<int> bad_commands{0};
         Server server(daemon, [&](std::uint32_t, venom::ByteView cmd) {
             if (cmd.to_vector() != payload_of(cmd.size() + 3, cmd.size())) ++bad_commands;
@@ -1449,7 +1516,8 @@ VENOM_CHILD_ROLE(sequence_shell) {
         cmd.append(static_cast<std::size_t>(i * 13 % 150), static_cast<char>('a' + i % 26));
         const std::string got = to_string(shell.request(cmd));
         if (got != "ok:" + cmd) {
-            std::fprintf(stderr, "shell %s: request %d answered \"%s\"\n", args.at(1).c_str(), i, got.c_str());
+            std::fprintf(stderr, "shell %s: request %d answered \"%s\"\n", args.at(1).c_str(), i,
+                         got.c_str());
             return 2;
         }
     }
@@ -1468,8 +1536,9 @@ BOOST_AUTO_TEST_CASE(killed_shell_with_a_command_queued_holds_its_slot_until_con
     // Its client lock is free now, but its command is still queued and names slot 0, whose
     // staging area the daemon has yet to read: no shell may take the slot.
     BOOST_TEST(vd::queue_holds_client(m, 0));
-    const std::string why = error_of([&] { (void)venom::ShellChannel::connect(name.str()); },
-                                     errc::too_many_clients, "connect while the dead shell's command is queued");
+    const std::string why =
+        error_of([&] { (void)venom::ShellChannel::connect(name.str()); }, errc::too_many_clients,
+                 "connect while the dead shell's command is queued");
     BOOST_TEST(contains(why, "consumed"), why);
     // The daemon runs it (its sender's record still says connected: it was killed, not
     // disconnected), answers into a slot nobody reads, and frees the queue slot.
@@ -1481,7 +1550,8 @@ BOOST_AUTO_TEST_CASE(killed_shell_with_a_command_queued_holds_its_slot_until_con
     auto shell = venom::ShellChannel::connect(name.str(), bounded_options());
     BOOST_TEST(shell.client_id() == 0u);
     AsyncRequest req(shell, "the slot's next holder");
-    poll_until(daemon, rec, [&] { return req.done(); }, 5000ms);
+    poll_until(
+        daemon, rec, [&] { return req.done(); }, 5000ms);
     req.join();
     BOOST_TEST(!req.ec(), req.ec().message());
     BOOST_TEST(req.answer() == "re:the slot's next holder");
@@ -1503,7 +1573,8 @@ BOOST_AUTO_TEST_CASE(killed_shell_with_a_command_queued_holds_its_slot_until_con
     }
     BOOST_TEST(vd::queue_holds_client(raw2.map(), left_id));
     auto next = venom::ShellChannel::connect(name2.str(), bounded_options());
-    BOOST_TEST(next.client_id() != left_id, "a slot with its predecessor's command queued is passed over");
+    BOOST_TEST(next.client_id() != left_id,
+               "a slot with its predecessor's command queued is passed over");
     Recorder rec2;
     BOOST_TEST(daemon2.poll(rec2) == 1u);
     BOOST_TEST(rec2.seen.empty());
@@ -1519,7 +1590,8 @@ BOOST_AUTO_TEST_CASE(shells_in_other_processes_through_a_small_ring) {
             constexpr int shells = 4;
             const int per_shell = static_cast<int>(scaled(300));
             ChannelName name("q_procs");
-            auto daemon = venom::DaemonChannel::create(name.str(), venom::ChannelConfig{64, cmd_slots, shells});
+            auto daemon = venom::DaemonChannel::create(name.str(),
+                                                       venom::ChannelConfig{64, cmd_slots, shells});
             // Run by the daemon's thread only; read after the server has stopped.
             std::map<std::string, int> next;
             int out_of_order = 0, unparsable = 0;
@@ -1540,9 +1612,11 @@ BOOST_AUTO_TEST_CASE(shells_in_other_processes_through_a_small_ring) {
             {
                 Server server(daemon, handler);
                 for (int k = 0; k < shells; ++k)
-                    children.push_back(spawn_self("sequence_shell", {name.str(), "s" + std::to_string(k),
-                                                                     std::to_string(per_shell)}));
-                for (int k = 0; k < shells; ++k) BOOST_TEST(children[k].wait(120s) == 0, "shell " << k);
+                    children.push_back(spawn_self(
+                        "sequence_shell",
+                        {name.str(), "s" + std::to_string(k), std::to_string(per_shell)}));
+                for (int k = 0; k < shells; ++k)
+                    BOOST_TEST(children[k].wait(120s) == 0, "shell " << k);
             }
             BOOST_TEST(unparsable == 0);
             BOOST_TEST(out_of_order == 0);
@@ -1574,17 +1648,21 @@ BOOST_AUTO_TEST_CASE(stopped_daemon_keeps_the_command_and_the_next_request_waits
     BOOST_TEST((ec == errc::daemon_gone), ec.message());
     BOOST_TEST(published_by(m, id) == 1u, "one command of one client queued");
     const vd::StagingHeader& st = m.staging(id);
-    BOOST_TEST(std::string(reinterpret_cast<const char*>(m.staging_data(id)), st.length.load()) == "one",
-               "the queued command's staging area was written over");
+    BOOST_TEST(
+        std::string(reinterpret_cast<const char*>(m.staging_data(id)), st.length.load()) == "one",
+        "the queued command's staging area was written over");
     Recorder rec;
     BOOST_TEST(daemon.poll(rec) == 1u); // serves again
-    BOOST_TEST((rec.commands() == std::vector<std::string>{"one"}), boost::test_tools::per_element());
+    BOOST_TEST((rec.commands() == std::vector<std::string>{"one"}),
+               boost::test_tools::per_element());
     AsyncRequest three(shell, "three");
-    poll_until(daemon, rec, [&] { return three.done(); }, 5000ms);
+    poll_until(
+        daemon, rec, [&] { return three.done(); }, 5000ms);
     three.join();
     BOOST_TEST(!three.ec(), three.ec().message());
     BOOST_TEST(three.answer() == "re:three");
-    BOOST_TEST((rec.commands() == std::vector<std::string>{"one", "three"}), boost::test_tools::per_element());
+    BOOST_TEST((rec.commands() == std::vector<std::string>{"one", "three"}),
+               boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(forged_republish_of_a_handled_command_is_dropped_as_stale) {
@@ -1596,7 +1674,8 @@ BOOST_AUTO_TEST_CASE(forged_republish_of_a_handled_command_is_dropped_as_stale) 
     Recorder rec;
     const std::uint32_t id = shell.client_id();
     AsyncRequest first(shell, "once");
-    poll_until(daemon, rec, [&] { return first.done(); }, 5000ms);
+    poll_until(
+        daemon, rec, [&] { return first.done(); }, 5000ms);
     first.join();
     BOOST_TEST(first.answer() == "re:once");
     const std::uint64_t answered_id = m.response(id).seq.load();
@@ -1613,7 +1692,8 @@ BOOST_AUTO_TEST_CASE(forged_republish_of_a_handled_command_is_dropped_as_stale) 
     BOOST_TEST(raw.cb().commands_handled.load() == 1u);
     // The shell's next request is a new id: it runs.
     AsyncRequest next(shell, "twice?");
-    poll_until(daemon, rec, [&] { return next.done(); }, 5000ms);
+    poll_until(
+        daemon, rec, [&] { return next.done(); }, 5000ms);
     next.join();
     BOOST_TEST(!next.ec(), next.ec().message());
     BOOST_TEST(next.answer() == "re:twice?");
@@ -1639,13 +1719,15 @@ BOOST_AUTO_TEST_CASE(stray_old_word_at_the_tail_is_reset_through_run_and_poll) {
     {
         Server server(daemon);
         BOOST_TEST(to_string(shell.request("before")) == "before");
-        BOOST_REQUIRE(eventually([&] { return raw.cb().head.load() == m.shared->tail.load(); }, 5s));
+        BOOST_REQUIRE(
+            eventually([&] { return raw.cb().head.load() == m.shared->tail.load(); }, 5s));
         const std::uint64_t t = m.shared->tail.load();
         m.slot(t).word.store(0); // slot_free(0): "free for position 0", older than t
         BOOST_TEST(!vd::queue_has_space(m));
         const auto t0 = Clock::now();
         BOOST_TEST(to_string(shell.request("after", 10s)) == "after");
-        BOOST_TEST((Clock::now() - t0 >= config.claim_timeout), "answered after " << ms_since(t0) << " ms");
+        BOOST_TEST((Clock::now() - t0 >= config.claim_timeout),
+                   "answered after " << ms_since(t0) << " ms");
         BOOST_TEST(raw.cb().queue_repairs.load() == 1u);
     }
     // Through poll(): the same, with a past lap's publish; repaired no earlier than
@@ -1660,16 +1742,19 @@ BOOST_AUTO_TEST_CASE(stray_old_word_at_the_tail_is_reset_through_run_and_poll) {
     while (!req.done() && Clock::now() < t0 + 10s) {
         const std::uint64_t before = raw.cb().queue_repairs.load();
         daemon.poll(rec);
-        if (repaired_by == Clock::time_point{} && raw.cb().queue_repairs.load() != before) repaired_by = Clock::now();
+        if (repaired_by == Clock::time_point{} && raw.cb().queue_repairs.load() != before)
+            repaired_by = Clock::now();
         std::this_thread::sleep_for(1ms);
     }
     req.join();
     BOOST_TEST(!req.ec(), req.ec().message());
     BOOST_TEST(req.answer() == "re:after a past lap's word");
     BOOST_REQUIRE((repaired_by != Clock::time_point{}));
-    BOOST_TEST((repaired_by - t0 >= config.claim_timeout), "repaired after " << ms_since(t0) << " ms");
+    BOOST_TEST((repaired_by - t0 >= config.claim_timeout),
+               "repaired after " << ms_since(t0) << " ms");
     BOOST_TEST(raw.cb().queue_repairs.load() == 2u);
-    BOOST_TEST((rec.commands() == std::vector<std::string>{"after a past lap's word"}), boost::test_tools::per_element());
+    BOOST_TEST((rec.commands() == std::vector<std::string>{"after a past lap's word"}),
+               boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(stray_word_of_a_later_unaligned_position_is_reset) {
@@ -1695,9 +1780,10 @@ BOOST_AUTO_TEST_CASE(stray_word_of_a_later_unaligned_position_is_reset) {
         shell.request("n", 1, buf, sizeof buf, 2s, ec);
         if (ec) failed_at = i;
     }
-    BOOST_TEST(failed_at == -1, "request " << failed_at << " after the stray write failed; queue_repairs "
-                                           << raw.cb().queue_repairs.load() << ", head " << raw.cb().head.load() - t
-                                           << " and tail " << m.shared->tail.load() - t << " past t");
+    BOOST_TEST(failed_at == -1,
+               "request " << failed_at << " after the stray write failed; queue_repairs "
+                          << raw.cb().queue_repairs.load() << ", head " << raw.cb().head.load() - t
+                          << " and tail " << m.shared->tail.load() - t << " past t");
     BOOST_TEST(raw.cb().queue_repairs.load() >= 1u);
 }
 
@@ -1719,7 +1805,8 @@ BOOST_AUTO_TEST_CASE(stray_publish_naming_a_free_client_slot_is_reset_and_frees_
     error_of([&] { (void)venom::ShellChannel::connect(name.str()); }, errc::too_many_clients,
              "connect while a stray word names slot 1");
     Server server(daemon);
-    BOOST_TEST(eventually([&] { return !vd::queue_holds_client(m, 1); }, 10s), "the stray word stayed");
+    BOOST_TEST(eventually([&] { return !vd::queue_holds_client(m, 1); }, 10s),
+               "the stray word stayed");
     auto second = venom::ShellChannel::connect(name.str(), bounded_options());
     BOOST_TEST(second.client_id() == 1u);
     BOOST_TEST(to_string(second.request("slot 1 again")) == "slot 1 again");
@@ -1752,11 +1839,13 @@ BOOST_AUTO_TEST_CASE(a_command_erased_from_the_ring_fails_its_request_instead_of
     BOOST_TEST(contains(req.error_text(), "vanished"), req.error_text());
     // The daemon skips the hole the erased publish left; the shell's next request is served.
     AsyncRequest next(shell, "next");
-    poll_until(daemon, rec, [&] { return next.done(); }, 5000ms);
+    poll_until(
+        daemon, rec, [&] { return next.done(); }, 5000ms);
     next.join();
     BOOST_TEST(!next.ec(), next.ec().message());
     BOOST_TEST(next.answer() == "re:next");
-    BOOST_TEST((rec.commands() == std::vector<std::string>{"next"}), boost::test_tools::per_element());
+    BOOST_TEST((rec.commands() == std::vector<std::string>{"next"}),
+               boost::test_tools::per_element());
     BOOST_TEST(raw.cb().queue_repairs.load() == 1u);
 }
 

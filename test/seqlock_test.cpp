@@ -23,7 +23,6 @@ using venom_test::HeapChannel;
 
 namespace {
 
-
 venom::ChannelConfig state_config(std::size_t data_size, std::uint32_t buffers) {
     venom::ChannelConfig c{data_size, 2, 1};
     c.max_cmd_size = 64;
@@ -34,7 +33,8 @@ venom::ChannelConfig state_config(std::size_t data_size, std::uint32_t buffers) 
 
 /// A word pattern (the constant body of the busy-writer test's versions).
 std::uint64_t word_of(std::uint64_t v, std::size_t i) {
-    return (v * 0x9E3779B97F4A7C15ull) ^ (static_cast<std::uint64_t>(i) * 0xC2B2AE3D27D4EB4Full) ^ v;
+    return (v * 0x9E3779B97F4A7C15ull) ^ (static_cast<std::uint64_t>(i) * 0xC2B2AE3D27D4EB4Full) ^
+           v;
 }
 void fill(std::vector<std::uint64_t>& buf, std::uint64_t v) {
     for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = word_of(v, i);
@@ -66,7 +66,8 @@ BoundedRead bounded_read(const std::shared_ptr<HeapChannel>& ch, std::size_t cap
     sh->ch = ch;
     sh->out.resize(cap);
     std::thread t([sh] {
-        sh->result = vd::seqlock_read(sh->ch->map(), sh->out.data(), sh->out.size(), std::chrono::seconds(5));
+        sh->result = vd::seqlock_read(sh->ch->map(), sh->out.data(), sh->out.size(),
+                                      std::chrono::seconds(5));
         sh->done.store(true, std::memory_order_release);
     });
     BoundedRead r;
@@ -186,7 +187,8 @@ BOOST_AUTO_TEST_CASE(buffer_too_small_returns_the_needed_length) {
 
 BOOST_AUTO_TEST_CASE(rotating_through_all_buffers_many_times) {
     constexpr std::size_t data_size = 200;
-    for (std::uint32_t n = venom::limits::min_state_buffers; n <= venom::limits::max_state_buffers; ++n) {
+    for (std::uint32_t n = venom::limits::min_state_buffers; n <= venom::limits::max_state_buffers;
+         ++n) {
         BOOST_TEST_CONTEXT("state_buffers " << n) {
             HeapChannel ch(state_config(data_size, n));
             std::vector<unsigned char> out(data_size);
@@ -200,7 +202,8 @@ BOOST_AUTO_TEST_CASE(rotating_through_all_buffers_many_times) {
                 if (s.ec || s.version != v || s.length != len ||
                     !std::equal(in.begin(), in.end(), out.begin()))
                     ++bad;
-                // Version v sits in buffer (v - 1) % n with seq 2v; the other buffers hold the n - 1
+                // Version v sits in buffer (v - 1) % n with seq 2v; the other buffers hold the n -
+                // 1
                 // versions before it (each complete: an even seq).
                 for (std::uint64_t back = 0; back < n && back < v; ++back)
                     if (ch.buffer(v - back).seq.load() != 2 * (v - back)) ++bad;
@@ -242,7 +245,8 @@ BOOST_AUTO_TEST_CASE(writer_died_mid_write_reader_gets_the_previous_version_at_o
             std::vector<unsigned char> out(128);
             const auto t1 = Clock::now();
             for (int i = 0; i < 1000; ++i) {
-                const auto s = vd::seqlock_read(ch->map(), out.data(), out.size(), std::chrono::seconds(5));
+                const auto s =
+                    vd::seqlock_read(ch->map(), out.data(), out.size(), std::chrono::seconds(5));
                 if (s.ec || s.version != 5u) {
                     BOOST_ERROR("read " << i << ": " << s.ec.message() << " version " << s.version);
                     break;
@@ -290,7 +294,8 @@ BOOST_AUTO_TEST_CASE(published_buffer_always_ahead_is_reported_not_spun_on) {
             ch.buffer(1).seq.store(ahead);
             unsigned char out[64];
             const auto t0 = Clock::now();
-            const auto s = vd::seqlock_read(ch.map(), out, sizeof out, std::chrono::milliseconds(300));
+            const auto s =
+                vd::seqlock_read(ch.map(), out, sizeof out, std::chrono::milliseconds(300));
             const double ms = ms_since(t0);
             BOOST_TEST((s.ec == errc::corrupt_channel || s.ec == errc::timeout), s.ec.message());
             BOOST_TEST(ms < 1300.0);
@@ -346,19 +351,23 @@ BOOST_AUTO_TEST_CASE(exact_reads_of_forged_lengths) {
     auto untouched = [&] { return std::count(out.begin(), out.end(), '#') == 16; };
     for (std::uint64_t forged : {std::uint64_t{data_size + 1}, ~std::uint64_t{0}}) {
         ch.buffer(1).length.store(forged);
-        const auto s = vd::seqlock_read(ch.map(), out.data(), out.size(), std::chrono::seconds(5), true);
+        const auto s =
+            vd::seqlock_read(ch.map(), out.data(), out.size(), std::chrono::seconds(5), true);
         BOOST_TEST((s.ec == errc::corrupt_channel), s.ec.message());
         BOOST_TEST(untouched());
     }
-    for (std::uint64_t forged : {std::uint64_t{0}, std::uint64_t{15}, std::uint64_t{17}, std::uint64_t{data_size}}) {
+    for (std::uint64_t forged :
+         {std::uint64_t{0}, std::uint64_t{15}, std::uint64_t{17}, std::uint64_t{data_size}}) {
         ch.buffer(1).length.store(forged);
-        const auto s = vd::seqlock_read(ch.map(), out.data(), out.size(), std::chrono::seconds(5), true);
+        const auto s =
+            vd::seqlock_read(ch.map(), out.data(), out.size(), std::chrono::seconds(5), true);
         BOOST_TEST((s.ec == errc::wrong_size), "length " << forged << ": " << s.ec.message());
         BOOST_TEST(s.length == forged);
         BOOST_TEST(untouched());
     }
     ch.buffer(1).length.store(16);
-    const auto s = vd::seqlock_read(ch.map(), out.data(), out.size(), std::chrono::seconds(5), true);
+    const auto s =
+        vd::seqlock_read(ch.map(), out.data(), out.size(), std::chrono::seconds(5), true);
     BOOST_TEST(!s.ec);
     BOOST_TEST((out == in));
 }
@@ -372,7 +381,8 @@ BOOST_AUTO_TEST_CASE(length_over_data_size_is_corrupt) {
     std::vector<unsigned char> out(4096, '#');
     auto s = vd::seqlock_read(ch.map(), out.data(), out.size(), std::chrono::seconds(5));
     BOOST_TEST((s.ec == errc::corrupt_channel), s.ec.message());
-    BOOST_TEST(std::count(out.begin(), out.end(), '#') == 4096, "nothing copied from a corrupt length");
+    BOOST_TEST(std::count(out.begin(), out.end(), '#') == 4096,
+               "nothing copied from a corrupt length");
     ch.buffer(1).length.store(~std::uint64_t{0});
     s = vd::seqlock_read(ch.map(), out.data(), out.size(), std::chrono::seconds(5));
     BOOST_TEST((s.ec == errc::corrupt_channel), s.ec.message());
@@ -464,8 +474,10 @@ BOOST_AUTO_TEST_CASE(readers_progress_under_a_busy_writer) {
     stop = true;
     writer.join();
 
-    const double write_rate = static_cast<double>(writes.load()) / std::chrono::duration<double>(run_for).count();
-    BOOST_TEST_MESSAGE("writer: " << writes.load() << " versions of 64 KiB (" << write_rate << "/s)");
+    const double write_rate =
+        static_cast<double>(writes.load()) / std::chrono::duration<double>(run_for).count();
+    BOOST_TEST_MESSAGE("writer: " << writes.load() << " versions of 64 KiB (" << write_rate
+                                  << "/s)");
     for (std::size_t r = 0; r < results.size(); ++r) {
         const Result& res = results[r];
         const double rate = static_cast<double>(res.snapshots) / res.seconds;

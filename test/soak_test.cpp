@@ -58,19 +58,21 @@ BOOST_AUTO_TEST_CASE(state_updates_with_verifying_readers) {
     const std::string out1 = (tmp / (name.str() + ".r1")).string();
     Child r0 = spawn_self("soak_reader", {name.str(), std::to_string(updates), out0});
     Child r1 = spawn_self("soak_reader", {name.str(), std::to_string(updates), out1});
-    BOOST_REQUIRE(eventually([&] {
-        // Both readers connected: two client records say so. (A probing shell of our own took
-        // a slot itself and could find the readers in slots 1 and 2, not 0 and 1.)
-        try {
-            const venom::detail::Attachment raw = venom::detail::attach(name.str(), {});
-            unsigned connected = 0;
-            for (std::uint32_t i = 0; i < raw.map.max_clients; ++i)
-                connected += raw.map.client(i).state.load() == venom::detail::client_connected;
-            return connected >= 2;
-        } catch (const venom::error&) {
-            return false;
-        }
-    }, 30s));
+    BOOST_REQUIRE(eventually(
+        [&] {
+            // Both readers connected: two client records say so. (A probing shell of our own took
+            // a slot itself and could find the readers in slots 1 and 2, not 0 and 1.)
+            try {
+                const venom::detail::Attachment raw = venom::detail::attach(name.str(), {});
+                unsigned connected = 0;
+                for (std::uint32_t i = 0; i < raw.map.max_clients; ++i)
+                    connected += raw.map.client(i).state.load() == venom::detail::client_connected;
+                return connected >= 2;
+            } catch (const venom::error&) {
+                return false;
+            }
+        },
+        30s));
 
     std::vector<std::uint64_t> w(state_bytes / 8);
     const long chunk = std::min<long>(1000000, updates / 2);
@@ -82,7 +84,8 @@ BOOST_AUTO_TEST_CASE(state_updates_with_verifying_readers) {
         daemon.write_data(w.data(), state_bytes);
         if (v % chunk == 0) {
             const auto now = std::chrono::steady_clock::now();
-            rates.push_back(static_cast<double>(chunk) / std::chrono::duration<double>(now - t).count());
+            rates.push_back(static_cast<double>(chunk) /
+                            std::chrono::duration<double>(now - t).count());
             t = now;
         }
     }

@@ -233,7 +233,8 @@ BOOST_AUTO_TEST_CASE(a_typed_read_of_the_wrong_size_reads_nothing) {
         BOOST_FAIL("read<T> of a longer state succeeded");
     } catch (const venom::error& e) {
         BOOST_TEST((e.code() == errc::wrong_size));
-        BOOST_TEST(std::string(e.what()).find(std::to_string(sizeof(TopOfBook))) != std::string::npos);
+        BOOST_TEST(std::string(e.what()).find(std::to_string(sizeof(TopOfBook))) !=
+                   std::string::npos);
     }
 }
 
@@ -299,10 +300,11 @@ BOOST_AUTO_TEST_CASE(readers_never_see_a_half_written_loan) {
             }
         });
     }
-    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(
-                                                               static_cast<int>(1500 * scale()));
+    const auto until = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(static_cast<int>(1500 * scale()));
     std::uint64_t published = 0;
-    for (std::uint64_t round = 1; std::chrono::steady_clock::now() < until || reads.load() < 100; ++round) {
+    for (std::uint64_t round = 1; std::chrono::steady_clock::now() < until || reads.load() < 100;
+         ++round) {
         venom::StateLoan l = d.loan(size);
         auto* words = reinterpret_cast<std::uint64_t*>(l.data());
         for (std::size_t i = 0; i < size / 8; ++i) words[i] = l.version(); // slowly, word by word

@@ -92,7 +92,8 @@ inline std::vector<std::string> channel_files(const std::string& name) {
         const std::string f = fd.cFileName;
         // venom.<name>.lock or venom.<name>.<16 hex>.live, not another channel's "<name>.x"
         const std::string rest = f.substr(6 + name.size() + 1);
-        if (rest == "lock" || (rest.size() == 21 && rest.substr(16) == ".live")) out.push_back(dir + f);
+        if (rest == "lock" || (rest.size() == 21 && rest.substr(16) == ".live"))
+            out.push_back(dir + f);
     } while (FindNextFileA(h, &fd));
     FindClose(h);
     return out;
@@ -128,7 +129,8 @@ inline bool channel_files_gone_after_close(const std::string& name) {
         if (f == venom::detail::lock_path(name)) {
             lock_left = true;
         } else {
-            BOOST_TEST_MESSAGE("Windows: " << f << " was deleted but keeps its name while a shell "
+            BOOST_TEST_MESSAGE("Windows: " << f
+                                           << " was deleted but keeps its name while a shell "
                                               "still has it open");
         }
     }
@@ -143,7 +145,8 @@ class ChannelName {
 public:
     explicit ChannelName(const std::string& tag = "t") {
         static std::atomic<int> counter{0};
-        name_ = "vt_" + tag + "_" + std::to_string(getpid_portable()) + "_" + std::to_string(counter++);
+        name_ =
+            "vt_" + tag + "_" + std::to_string(getpid_portable()) + "_" + std::to_string(counter++);
         remove_channel_files(name_);
     }
     ~ChannelName() { remove_channel_files(name_); }
@@ -238,9 +241,9 @@ inline Child spawn_self(const std::string& role, const std::vector<std::string>&
     }
     PROCESS_INFORMATION pi{};
     // wine's process creation fails now and then under a storm of kills: retry a little.
-    for (int attempt = 0; !CreateProcessA(nullptr, cmd.data(), nullptr, nullptr,
-                                          std_handles != nullptr ? TRUE : FALSE, 0, nullptr,
-                                          nullptr, &si, &pi);
+    for (int attempt = 0;
+         !CreateProcessA(nullptr, cmd.data(), nullptr, nullptr,
+                         std_handles != nullptr ? TRUE : FALSE, 0, nullptr, nullptr, &si, &pi);
          ++attempt) {
         if (attempt == 50)
             throw std::runtime_error("CreateProcess failed: " + std::to_string(GetLastError()));
@@ -331,37 +334,40 @@ struct role_registrar {
 };
 
 /// Runs f, expects a venom::error with `expected`; returns its what() ("" if none was thrown).
-template <class F>
-std::string error_of(F&& f, venom::errc expected, const std::string& context) {
+template <class F> std::string error_of(F&& f, venom::errc expected, const std::string& context) {
     try {
         f();
     } catch (const venom::error& e) {
-        BOOST_TEST(e.code() == expected, context << ": got " << e.code().message() << " ("
-                                                 << e.what() << ")");
+        BOOST_TEST(e.code() == expected,
+                   context << ": got " << e.code().message() << " (" << e.what() << ")");
         BOOST_TEST(e.code().category().name() == std::string("venom"), context);
         return e.what();
     } catch (const std::exception& e) {
         BOOST_ERROR(context << ": threw a non-venom exception: " << e.what());
         return {};
     }
-    BOOST_ERROR(context << ": nothing was thrown, expected " << venom::make_error_code(expected).message());
+    BOOST_ERROR(context << ": nothing was thrown, expected "
+                        << venom::make_error_code(expected).message());
     return {};
 }
 
-inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+inline bool contains(const std::string& s, const std::string& part) {
+    return s.find(part) != std::string::npos;
+}
 
 inline double ms_since(std::chrono::steady_clock::time_point t0) {
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
-inline std::string to_string(const std::vector<std::uint8_t>& v) { return std::string(v.begin(), v.end()); }
+inline std::string to_string(const std::vector<std::uint8_t>& v) {
+    return std::string(v.begin(), v.end());
+}
 
 /// A block of type T in a plain shared-memory object of its own, for counters and commands
 /// that a test shares with its child processes. The creator value-initialises it and removes
 /// the object on destruction. On Windows native shared memory (Boost's shared_memory_object
 /// emulation fails under wine): the creator holds it open for the children's whole life.
-template <class T>
-class SharedBlock {
+template <class T> class SharedBlock {
 public:
     SharedBlock(const std::string& name, bool create) : name_(name), owner_(create) {
         namespace bip = boost::interprocess;
@@ -370,7 +376,8 @@ public:
             shm_ = std::make_unique<bip::windows_shared_memory>(bip::create_only, name.c_str(),
                                                                 bip::read_write, sizeof(T));
         else
-            shm_ = std::make_unique<bip::windows_shared_memory>(bip::open_only, name.c_str(), bip::read_write);
+            shm_ = std::make_unique<bip::windows_shared_memory>(bip::open_only, name.c_str(),
+                                                                bip::read_write);
         region_ = bip::mapped_region(*shm_, bip::read_write);
         if (create) new (region_.get_address()) T{};
 #else
@@ -440,8 +447,8 @@ template <class Cond> bool eventually(Cond&& cond, std::chrono::milliseconds lim
 
 /// Connects, retrying while the daemon (just spawned) is not up yet, for at most `limit`.
 inline venom::ShellChannel connect_when_up(const std::string& name,
-                                          const venom::ShellOptions& o = {},
-                                          std::chrono::milliseconds limit = 20s) {
+                                           const venom::ShellOptions& o = {},
+                                           std::chrono::milliseconds limit = 20s) {
     venom::ShellOptions options = o;
     options.connect_timeout = limit;
     return venom::ShellChannel::connect(name, options);
@@ -482,7 +489,7 @@ inline std::vector<Vma> mappings_of(const std::string& path) {
 /// Frees what an aligned operator new gave.
 struct AlignedDelete {
     std::size_t align;
-    void operator()(unsigned char* p) const { ::operator delete(p, std::align_val_t{align}); }
+    void operator()(unsigned char* p) const { ::operator delete (p, std::align_val_t{align}); }
 };
 
 /// A whole channel laid out by detail::lay_out_channel, as detail::create_segment does, but on
@@ -496,7 +503,8 @@ public:
         size_ = static_cast<std::size_t>(s.block);
         align_ = static_cast<std::size_t>(s.page);
         mem_ = std::unique_ptr<unsigned char, AlignedDelete>(
-            static_cast<unsigned char*>(::operator new(size_, std::align_val_t{align_})), AlignedDelete{align_});
+            static_cast<unsigned char*>(::operator new (size_, std::align_val_t{align_})),
+            AlignedDelete{align_});
         // Garbage first: lay_out_channel must initialise every header itself.
         std::memset(mem_.get(), 0xA5, size_);
         unsigned char* base = mem_.get();
@@ -516,7 +524,8 @@ private:
     venom::ChannelConfig config_;
     std::size_t size_ = 0;
     std::size_t align_ = 0;
-    std::unique_ptr<unsigned char, AlignedDelete> mem_{nullptr, AlignedDelete{venom::detail::cache_line}};
+    std::unique_ptr<unsigned char, AlignedDelete> mem_{nullptr,
+                                                       AlignedDelete{venom::detail::cache_line}};
     venom::detail::ChannelMap map_;
 };
 
@@ -529,31 +538,31 @@ inline std::uint64_t fnv1a(const void* p, std::size_t n, std::uint64_t h = 14695
 
 } // namespace venom_test
 
-#define VENOM_CHILD_ROLE(role)                                                                   \
-    static int venom_child_##role(const std::vector<std::string>& args);                       \
-    static venom_test::role_registrar venom_child_reg_##role(#role, &venom_child_##role);       \
+#define VENOM_CHILD_ROLE(role)                                                            \
+    static int venom_child_##role(const std::vector<std::string>& args);                  \
+    static venom_test::role_registrar venom_child_reg_##role(#role, &venom_child_##role); \
     static int venom_child_##role(const std::vector<std::string>& args)
 
 /// The test binary's main: a child role when called with --venom-child, Boost.Test otherwise.
-#define VENOM_TEST_MAIN(module_name)                                                             \
-    static bool venom_test_init() {                                                             \
-        boost::unit_test::framework::master_test_suite().p_name.value = module_name;            \
-        return true;                                                                            \
-    }                                                                                           \
-    int main(int argc, char* argv[]) {                                                          \
-        venom_test::self_path() = argv[0];                                                      \
-        if (argc >= 3 && std::string(argv[1]) == "--venom-child") {                             \
-            auto it = venom_test::roles().find(argv[2]);                                        \
-            if (it == venom_test::roles().end()) {                                              \
-                std::fprintf(stderr, "unknown child role %s\n", argv[2]);                       \
-                return 99;                                                                      \
-            }                                                                                   \
-            try {                                                                               \
-                return it->second(std::vector<std::string>(argv + 3, argv + argc));             \
-            } catch (const std::exception& e) {                                                 \
-                std::fprintf(stderr, "child %s: %s\n", argv[2], e.what());                      \
-                return 98;                                                                      \
-            }                                                                                   \
-        }                                                                                       \
-        return boost::unit_test::unit_test_main(&venom_test_init, argc, argv);                  \
+#define VENOM_TEST_MAIN(module_name)                                                 \
+    static bool venom_test_init() {                                                  \
+        boost::unit_test::framework::master_test_suite().p_name.value = module_name; \
+        return true;                                                                 \
+    }                                                                                \
+    int main(int argc, char* argv[]) {                                               \
+        venom_test::self_path() = argv[0];                                           \
+        if (argc >= 3 && std::string(argv[1]) == "--venom-child") {                  \
+            auto it = venom_test::roles().find(argv[2]);                             \
+            if (it == venom_test::roles().end()) {                                   \
+                std::fprintf(stderr, "unknown child role %s\n", argv[2]);            \
+                return 99;                                                           \
+            }                                                                        \
+            try {                                                                    \
+                return it->second(std::vector<std::string>(argv + 3, argv + argc));  \
+            } catch (const std::exception& e) {                                      \
+                std::fprintf(stderr, "child %s: %s\n", argv[2], e.what());           \
+                return 98;                                                           \
+            }                                                                        \
+        }                                                                            \
+        return boost::unit_test::unit_test_main(&venom_test_init, argc, argv);       \
     }

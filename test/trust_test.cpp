@@ -20,7 +20,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::string shm(const std::string& name, const char* suffix) { return "/dev/shm/venom." + name + suffix; }
+std::string shm(const std::string& name, const char* suffix) {
+    return "/dev/shm/venom." + name + suffix;
+}
 
 /// The bytes of a file, or "<missing>".
 std::string file_text(const std::string& path) {
@@ -54,7 +56,6 @@ bool byte_locked(const std::string& path, off_t b) {
     return held;
 }
 
-
 /// Installs a fault hook for one test; removes it on destruction.
 class FaultHook {
 public:
@@ -73,14 +74,16 @@ BOOST_AUTO_TEST_CASE(a_symlinked_lock_file_is_refused_and_its_target_untouched) 
     const std::string target = "/dev/shm/vt_symlock_target_" + std::to_string(getpid_portable());
     write_file(target, "not venom's", 0640);
     BOOST_REQUIRE(::symlink(target.c_str(), shm(name, ".lock").c_str()) == 0);
-    const std::string what = error_of([&] { (void)venom::DaemonChannel::create(name.str(), small_config()); },
-                                      errc::permission_denied, "create over a symlinked lock file");
+    const std::string what =
+        error_of([&] { (void)venom::DaemonChannel::create(name.str(), small_config()); },
+                 errc::permission_denied, "create over a symlinked lock file");
     BOOST_TEST(contains(what, "symbolic link"), what);
     BOOST_TEST(file_text(target) == "not venom's");
     struct stat st;
     BOOST_TEST((::stat(target.c_str(), &st) == 0 && (st.st_mode & 0777) == 0640));
     BOOST_TEST(!byte_locked(target, 0));
-    BOOST_TEST((::lstat(shm(name, ".lock").c_str(), &st) == 0 && S_ISLNK(st.st_mode))); // left alone
+    BOOST_TEST(
+        (::lstat(shm(name, ".lock").c_str(), &st) == 0 && S_ISLNK(st.st_mode))); // left alone
     error_of([&] { (void)venom::ShellChannel::connect(name.str()); }, errc::permission_denied,
              "connect through a symlinked lock file");
     ::unlink(target.c_str());
@@ -108,8 +111,9 @@ BOOST_AUTO_TEST_CASE(a_fifo_or_directory_as_lock_file_is_refused_without_blockin
         if (std::string(kind) == "fifo") BOOST_REQUIRE(::mkfifo(p.c_str(), 0600) == 0);
         else BOOST_REQUIRE(::mkdir(p.c_str(), 0700) == 0);
         const auto t0 = Clock::now();
-        const std::string what = error_of([&] { (void)venom::DaemonChannel::create(name.str(), small_config()); },
-                                          errc::permission_denied, std::string("create over a ") + kind);
+        const std::string what =
+            error_of([&] { (void)venom::DaemonChannel::create(name.str(), small_config()); },
+                     errc::permission_denied, std::string("create over a ") + kind);
         BOOST_TEST(contains(what, std::string(kind) == "fifo" ? "FIFO" : "directory"), what);
         error_of([&] { (void)venom::ShellChannel::connect(name.str()); }, errc::permission_denied,
                  std::string("connect with a ") + kind + " as lock file");
@@ -130,8 +134,9 @@ BOOST_AUTO_TEST_CASE(another_channels_files_linked_under_a_name_are_not_that_cha
     BOOST_REQUIRE(::link(shm(other, ".shm").c_str(), shm(name, ".shm").c_str()) == 0);
     error_of([&] { (void)venom::ShellChannel::connect(name.str()); }, errc::channel_not_found,
              "connect through hard links");
-    const std::string what = error_of([&] { (void)venom::DaemonChannel::create(name.str(), small_config()); },
-                                      errc::channel_exists, "create over a live channel's links");
+    const std::string what =
+        error_of([&] { (void)venom::DaemonChannel::create(name.str(), small_config()); },
+                 errc::channel_exists, "create over a live channel's links");
     BOOST_TEST(contains(what, "2 links"), what);
     auto shell = venom::ShellChannel::connect(other.str());
     {
@@ -150,7 +155,8 @@ BOOST_AUTO_TEST_CASE(another_channels_files_linked_under_a_name_are_not_that_cha
     BOOST_REQUIRE(::link(shm(other, ".lock").c_str(), shm(name, ".lock").c_str()) == 0);
     auto mine = venom::DaemonChannel::create(name.str(), small_config());
     struct stat a, b;
-    BOOST_TEST((::stat(shm(name, ".lock").c_str(), &a) == 0 && ::stat(shm(other, ".lock").c_str(), &b) == 0));
+    BOOST_TEST((::stat(shm(name, ".lock").c_str(), &a) == 0 &&
+                ::stat(shm(other, ".lock").c_str(), &b) == 0));
     BOOST_TEST(a.st_ino != b.st_ino);
     BOOST_TEST(a.st_nlink == 1u);
     BOOST_TEST(file_text(shm(other, ".lock")) == other_lock);
@@ -165,8 +171,8 @@ BOOST_AUTO_TEST_CASE(a_record_that_names_another_channel_or_is_damaged_reads_as_
     const std::string lock = shm(name, ".lock");
     const std::string good = file_text(lock);
     BOOST_REQUIRE(good.size() == sizeof(vd::NameRecord));
-    for (std::size_t at : {std::size_t{0}, offsetof(vd::NameRecord, control_offset), offsetof(vd::NameRecord, name),
-                           offsetof(vd::NameRecord, checksum)}) {
+    for (std::size_t at : {std::size_t{0}, offsetof(vd::NameRecord, control_offset),
+                           offsetof(vd::NameRecord, name), offsetof(vd::NameRecord, checksum)}) {
         std::string bad = good;
         bad[at] = static_cast<char>(bad[at] ^ 0x5a);
         write_file(lock, bad);
@@ -174,7 +180,8 @@ BOOST_AUTO_TEST_CASE(a_record_that_names_another_channel_or_is_damaged_reads_as_
                  "record damaged at byte " + std::to_string(at));
     }
     write_file(lock, good.substr(0, 17)); // short
-    error_of([&] { (void)venom::ShellChannel::connect(name.str()); }, errc::channel_not_found, "short record");
+    error_of([&] { (void)venom::ShellChannel::connect(name.str()); }, errc::channel_not_found,
+             "short record");
     write_file(lock, good);
     (void)venom::ShellChannel::connect(name.str());
 }
@@ -189,12 +196,14 @@ BOOST_AUTO_TEST_CASE(a_daemon_whose_lock_file_was_removed_keeps_its_segment) {
     BOOST_REQUIRE(::unlink(shm(name, ".lock").c_str()) == 0);
     struct stat before, after;
     BOOST_REQUIRE(::stat(shm(name, ".shm").c_str(), &before) == 0);
-    const std::string what = error_of([&] { (void)venom::DaemonChannel::create(name.str(), small_config()); },
-                                      errc::channel_exists, "second daemon on an orphaned segment");
+    const std::string what =
+        error_of([&] { (void)venom::DaemonChannel::create(name.str(), small_config()); },
+                 errc::channel_exists, "second daemon on an orphaned segment");
     BOOST_TEST(contains(what, "still serves"), what);
     BOOST_REQUIRE(::stat(shm(name, ".shm").c_str(), &after) == 0);
     BOOST_TEST(before.st_ino == after.st_ino);
-    BOOST_TEST(::access(shm(name, ".lock").c_str(), F_OK) != 0); // the second one's lock file went with it
+    BOOST_TEST(::access(shm(name, ".lock").c_str(), F_OK) !=
+               0); // the second one's lock file went with it
 }
 
 BOOST_AUTO_TEST_CASE(a_leftover_lock_file_gets_the_new_daemons_mode) {
@@ -259,8 +268,8 @@ BOOST_AUTO_TEST_CASE(create_racing_a_closing_daemon_is_success_or_channel_exists
     loop(made_b, exists_b);
     a.join();
     BOOST_TEST_MESSAGE("create/close x2 threads x " << rounds << ": created " << made_a + made_b
-                                                   << ", channel_exists " << exists_a + exists_b
-                                                   << ", other errors " << other_errors.load());
+                                                    << ", channel_exists " << exists_a + exists_b
+                                                    << ", other errors " << other_errors.load());
     BOOST_TEST(other_errors.load() == 0, first_other);
     BOOST_TEST(made_a + made_b > 0);
     BOOST_TEST(!channel_files_exist(name.str()));
@@ -353,7 +362,8 @@ BOOST_AUTO_TEST_CASE(a_half_built_segment_never_hangs_connect) {
         ::close(fd);
     }
     auto t0 = Clock::now();
-    error_of([&] { (void)venom::ShellChannel::connect(name.str()); }, errc::channel_not_found, "half built");
+    error_of([&] { (void)venom::ShellChannel::connect(name.str()); }, errc::channel_not_found,
+             "half built");
     BOOST_TEST(ms_since(t0) < 1000.0);
     venom::ShellOptions o;
     o.connect_timeout = 300ms;
@@ -361,7 +371,8 @@ BOOST_AUTO_TEST_CASE(a_half_built_segment_never_hangs_connect) {
     error_of([&] { (void)venom::ShellChannel::connect(name.str(), o); }, errc::channel_not_found,
              "half built, with connect_timeout");
     const double waited = ms_since(t0);
-    BOOST_TEST_MESSAGE("connect_timeout 300 ms over a half-built segment: returned after " << waited << " ms");
+    BOOST_TEST_MESSAGE("connect_timeout 300 ms over a half-built segment: returned after "
+                       << waited << " ms");
     BOOST_TEST(waited >= 300.0);
     BOOST_TEST(waited < 5000.0);
     // The next daemon takes the leftovers over.
@@ -376,7 +387,8 @@ BOOST_AUTO_TEST_CASE(connect_between_close_and_unlink_is_channel_not_found) {
     auto daemon = venom::DaemonChannel::create(name.str(), small_config());
     vd::Attachment raw = vd::attach(name.str(), {});
     raw.map.cb->state.store(vd::channel_closed);
-    error_of([&] { (void)venom::ShellChannel::connect(name.str()); }, errc::channel_not_found, "closing");
+    error_of([&] { (void)venom::ShellChannel::connect(name.str()); }, errc::channel_not_found,
+             "closing");
     venom::ShellOptions o;
     o.connect_timeout = 100ms;
     error_of([&] { (void)venom::ShellChannel::connect(name.str(), o); }, errc::channel_not_found,
@@ -442,9 +454,11 @@ BOOST_AUTO_TEST_CASE(a_close_landing_just_before_a_shell_blocks_is_not_missed) {
         hook.reset();
         BOOST_TEST((ec == errc::daemon_gone), ec.message());
         BOOST_TEST(hook_calls.load() >= 1);
-        BOOST_TEST(!slept_after_abort.load(), "the waiter went to sleep after the abort was published");
-        BOOST_TEST_MESSAGE((variant == 0 ? "stop" : "close") << " at block_begin: request ended after "
-                                                            << ms << " ms, " << sleeps.load() << " sleeps");
+        BOOST_TEST(!slept_after_abort.load(),
+                   "the waiter went to sleep after the abort was published");
+        BOOST_TEST_MESSAGE((variant == 0 ? "stop" : "close")
+                           << " at block_begin: request ended after " << ms << " ms, "
+                           << sleeps.load() << " sleeps");
     }
 }
 
@@ -519,9 +533,10 @@ BOOST_AUTO_TEST_CASE(a_request_told_stopped_stays_queued_and_holds_back_the_next
     auto daemon = venom::DaemonChannel::create(name.str(), small_config());
     auto shell = venom::ShellChannel::connect(name.str());
     daemon.stop();
-    error_of([&] { (void)shell.request(std::string("A")); }, errc::daemon_gone, "A, daemon stopped");
-    const std::string what =
-        error_of([&] { (void)shell.request(std::string("B")); }, errc::daemon_gone, "B, A still queued");
+    error_of([&] { (void)shell.request(std::string("A")); }, errc::daemon_gone,
+             "A, daemon stopped");
+    const std::string what = error_of([&] { (void)shell.request(std::string("B")); },
+                                      errc::daemon_gone, "B, A still queued");
     BOOST_TEST(contains(what, "stopped serving"), what);
     std::vector<std::string> seen;
     BOOST_TEST(daemon.poll([&](std::uint32_t, venom::ByteView cmd) {
@@ -553,7 +568,8 @@ BOOST_AUTO_TEST_CASE(stop_stops_serving_until_run_again) {
     // Not serving: daemon_gone after one daemon_check (20 ms), saying why; the state is still
     // published and read.
     const auto t0 = Clock::now();
-    const std::string what = error_of([&] { (void)shell.request(std::string("b")); }, errc::daemon_gone, "stopped");
+    const std::string what =
+        error_of([&] { (void)shell.request(std::string("b")); }, errc::daemon_gone, "stopped");
     const double gone_ms = ms_since(t0);
     BOOST_TEST_MESSAGE("request to a stopped daemon: daemon_gone after " << gone_ms << " ms");
     BOOST_TEST(gone_ms >= 15.0);
@@ -563,7 +579,8 @@ BOOST_AUTO_TEST_CASE(stop_stops_serving_until_run_again) {
     BOOST_TEST(shell.wait_for_update(1, 1s));
     BOOST_TEST(to_string(shell.read_data()) == "v2");
     // A request already waiting when stop() comes (no run() in progress) ends at once too.
-    BOOST_TEST(daemon.poll([](std::uint32_t, venom::ByteView) {}) == 1u); // serving again: "b", stale
+    // serving again: "b", stale
+    BOOST_TEST(daemon.poll([](std::uint32_t, venom::ByteView) {}) == 1u);
     std::error_code ec;
     double waited_ms = 0;
     std::thread waiter([&] {
@@ -591,7 +608,8 @@ BOOST_AUTO_TEST_CASE(stop_stops_serving_until_run_again) {
         char buf[8];
         (void)shell.request("f", 1, buf, sizeof buf, 10s, ec2);
     });
-    const bool handled = eventually([&] { return daemon.poll([](std::uint32_t, venom::ByteView) {}) > 0; }, 5s);
+    const bool handled =
+        eventually([&] { return daemon.poll([](std::uint32_t, venom::ByteView) {}) > 0; }, 5s);
     later.join();
     BOOST_TEST(handled);
     BOOST_TEST(!ec2, ec2.message());

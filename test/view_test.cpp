@@ -70,21 +70,20 @@ void fresh_scanner(const vd::ChannelMap& m) {
     scanners().erase(m.cb);
 }
 
-template <class Hook>
-struct HeapPins {
+template <class Hook> struct HeapPins {
     const vd::ChannelMap& m;
     Hook& hook;
     bool any() { return scanner_of(m).any(m); }
     std::uint32_t operator()(std::uint32_t c, std::uint64_t old) {
         hook(wstep::w2_begins);
-        const std::uint32_t mask = scanner_of(m).pinned(m, c, old, [](std::uint32_t, const std::uint64_t*) { return true; });
+        const std::uint32_t mask = scanner_of(m).pinned(
+            m, c, old, [](std::uint32_t, const std::uint64_t*) { return true; });
         hook(wstep::w2_ends);
         return mask;
     }
 };
 
-template <class Hook>
-int heap_write(const vd::ChannelMap& m, Hook&& hook) {
+template <class Hook> int heap_write(const vd::ChannelMap& m, Hook&& hook) {
     const vd::state_write w = vd::state_begin(m, HeapPins<Hook>{m, hook});
     if (w.buffer == nullptr) return -1;
     hook(wstep::data);
@@ -98,7 +97,8 @@ int heap_write(const vd::ChannelMap& m) {
 
 /// Steps of two threads in a fixed order. A thread calls gate(step) before each step it
 /// takes and done() after it (Script::Thread does both: a step ends at the thread's next
-/// one): gate blocks until every step before this one in the script is done. A gate that waits more than 5 s fails the script (no hang).
+/// one): gate blocks until every step before this one in the script is done. A gate that waits more
+/// than 5 s fails the script (no hang).
 class Script {
 public:
     explicit Script(std::vector<std::string> steps) : steps_(std::move(steps)) {}
@@ -120,7 +120,8 @@ public:
     }
     std::string failure() const {
         std::lock_guard<std::mutex> lock(mu_);
-        return failure_ + "at step " + std::to_string(pos_) + " of " + std::to_string(steps_.size());
+        return failure_ + "at step " + std::to_string(pos_) + " of " +
+               std::to_string(steps_.size());
     }
 
     /// One thread's steps: step(name) ends the thread's previous step (if any) and waits for
@@ -159,9 +160,9 @@ private:
 /// before the reader's first view.
 struct Outcome {
     vd::view_taken view;
-    int tries = 0;             ///< R2s the reader made
-    int version4_buffer = -2;  ///< where version 4 went (-1: state_busy)
-    bool bytes_whole = false;  ///< the view's bytes were its version's, after the writes
+    int tries = 0;            ///< R2s the reader made
+    int version4_buffer = -2; ///< where version 4 went (-1: state_busy)
+    bool bytes_whole = false; ///< the view's bytes were its version's, after the writes
     std::string failure;
 };
 
@@ -194,7 +195,7 @@ Outcome run_interleaving(const std::vector<std::string>& steps) {
         out.version4_buffer = heap_write(m, [&](wstep w) {
             if (w == wstep::w2_begins) step("W2");
             else if (w == wstep::w2_ends) step("Wafter"); // the restore and the next candidate's W1
-            else step("Wdata");                          // the bytes and the publish
+            else step("Wdata");                           // the bytes and the publish
         });
     });
     reader.join();
@@ -202,8 +203,8 @@ Outcome run_interleaving(const std::vector<std::string>& steps) {
     if (!script.complete()) out.failure = script.failure();
     // The writer goes on; a view held must keep its bytes.
     for (int i = 0; i < 20; ++i) heap_write(m);
-    out.bytes_whole = out.view.slot != vd::view_taken::no_slot &&
-                      out.view.length == state_bytes && holds_version(out.view.data, state_bytes, out.view.version);
+    out.bytes_whole = out.view.slot != vd::view_taken::no_slot && out.view.length == state_bytes &&
+                      holds_version(out.view.data, state_bytes, out.view.version);
     return out;
 }
 
@@ -223,7 +224,7 @@ BOOST_AUTO_TEST_CASE(every_interleaving_of_pin_and_buffer_choice) {
     struct Case {
         const char* order;
         std::vector<std::string> steps;
-        std::uint64_t viewed;  ///< the version the reader ends up holding
+        std::uint64_t viewed; ///< the version the reader ends up holding
         int tries;
         int version4_buffer;
     };
@@ -233,18 +234,42 @@ BOOST_AUTO_TEST_CASE(every_interleaving_of_pin_and_buffer_choice) {
     // writer before that.
     const Case cases[] = {
         // Pin and check before the writer starts: the writer sees the pin and skips buffer 0.
-        {"R2 R3 W1 W2", {"R1", "Wprep", "R2", "R3", "W1", "W2", "Wafter", "W2", "Wafter", "Wdata"}, 1, 1, 1},
+        {"R2 R3 W1 W2",
+         {"R1", "Wprep", "R2", "R3", "W1", "W2", "Wafter", "W2", "Wafter", "Wdata"},
+         1,
+         1,
+         1},
         // The check sees the odd seq: rejected; the pin is gone when W2 looks: buffer 0 taken.
-        {"R2 W1 R3 W2", {"R1", "Wprep", "R2", "W1", "R3", "W2", "Wafter", "Wdata", "R2", "R3"}, 3, 2, 0},
+        {"R2 W1 R3 W2",
+         {"R1", "Wprep", "R2", "W1", "R3", "W2", "Wafter", "Wdata", "R2", "R3"},
+         3,
+         2,
+         0},
         // W2 sees the pin and gives buffer 0 back before R3 looks: accepted, version 1.
-        {"R2 W1 W2 R3", {"R1", "Wprep", "R2", "W1", "W2", "Wafter", "W2", "Wafter", "Wdata", "R3"}, 1, 1, 1},
+        {"R2 W1 W2 R3",
+         {"R1", "Wprep", "R2", "W1", "W2", "Wafter", "W2", "Wafter", "Wdata", "R3"},
+         1,
+         1,
+         1},
         // The odd seq is there before the pin: rejected; W2 finds no pin.
-        {"W1 R2 R3 W2", {"R1", "Wprep", "W1", "R2", "R3", "W2", "Wafter", "Wdata", "R2", "R3"}, 3, 2, 0},
+        {"W1 R2 R3 W2",
+         {"R1", "Wprep", "W1", "R2", "R3", "W2", "Wafter", "Wdata", "R2", "R3"},
+         3,
+         2,
+         0},
         // W2 sees the pin, gives buffer 0 back, and R3 then finds version 1 intact.
-        {"W1 R2 W2 R3", {"R1", "Wprep", "W1", "R2", "W2", "Wafter", "W2", "Wafter", "Wdata", "R3"}, 1, 1, 1},
+        {"W1 R2 W2 R3",
+         {"R1", "Wprep", "W1", "R2", "W2", "Wafter", "W2", "Wafter", "Wdata", "R3"},
+         1,
+         1,
+         1},
         // The writer is done before the pin: buffer 0 holds version 4, R3 rejects version 1,
         // and the retry views version 4 there.
-        {"W1 W2 R2 R3", {"R1", "Wprep", "W1", "W2", "Wafter", "Wdata", "R2", "R3", "R2", "R3"}, 4, 2, 0},
+        {"W1 W2 R2 R3",
+         {"R1", "Wprep", "W1", "W2", "Wafter", "Wdata", "R2", "R3", "R2", "R3"},
+         4,
+         2,
+         0},
         // The writer begins before the reader's first view (R0 is in its R1 step): it sees no
         // viewer, reads no pin and writes without a fence. The reader's R1, after R0, reads
         // version 3 (the newest when the writer began, no candidate of it) or version 4 once
@@ -262,7 +287,8 @@ BOOST_AUTO_TEST_CASE(every_interleaving_of_pin_and_buffer_choice) {
             BOOST_TEST(o.view.version == c.viewed);
             BOOST_TEST(o.tries == c.tries);
             BOOST_TEST(o.version4_buffer == c.version4_buffer);
-            BOOST_TEST(o.bytes_whole, "the view's bytes are version " << o.view.version << "'s after 20 more writes");
+            BOOST_TEST(o.bytes_whole, "the view's bytes are version " << o.view.version
+                                                                      << "'s after 20 more writes");
         }
     }
 }
@@ -277,7 +303,7 @@ BOOST_AUTO_TEST_CASE(the_writer_skips_pinned_buffers_and_reports_state_busy) {
             HeapChannel ch(cfg);
             const vd::ChannelMap& m = ch.map();
             fresh_scanner(m);
-    fresh_scanner(m);
+            fresh_scanner(m);
             vd::ViewTable views;
             std::vector<vd::view_taken> held;
             // Pin one version after another until only the newest is left unpinned.
@@ -298,7 +324,8 @@ BOOST_AUTO_TEST_CASE(the_writer_skips_pinned_buffers_and_reports_state_busy) {
             const int b = heap_write(m);
             BOOST_TEST(b >= 0);
             BOOST_TEST(vd::state_version(m) == before + 1);
-            for (std::size_t i = 1; i < held.size(); ++i) BOOST_TEST(holds_version(held[i].data, state_bytes, held[i].version));
+            for (std::size_t i = 1; i < held.size(); ++i)
+                BOOST_TEST(holds_version(held[i].data, state_bytes, held[i].version));
         }
     }
 }
@@ -318,14 +345,16 @@ BOOST_AUTO_TEST_CASE(pins_of_another_version_count_for_nothing) {
     p.pin[1].store(vd::make_pin(5, 1, 1));
     p.pin[2].store(vd::make_pin(5, 3, 6));
     p.pin[3].store(vd::pin_flag);
-    for (int i = 0; i < 6; ++i) BOOST_TEST(heap_write(m) >= 0, "write " << i << " is not held back by foreign pins");
+    for (int i = 0; i < 6; ++i)
+        BOOST_TEST(heap_write(m) >= 0, "write " << i << " is not held back by foreign pins");
     // A pin of the version its buffer holds does hold it: version 9 is newest (buffer 2), 8 in 1.
     const std::uint64_t v = vd::state_version(m);
     BOOST_REQUIRE(v == 9u);
     p.pin[4].store(vd::make_pin(5, v - 1, 1));
     for (int i = 0; i < 4; ++i) {
         const int b = heap_write(m);
-        BOOST_TEST((b == 0 || b == 2), "write " << i << " went to " << b << ": buffer 1 holds the pinned version " << v - 1);
+        BOOST_TEST((b == 0 || b == 2), "write " << i << " went to " << b
+                                                << ": buffer 1 holds the pinned version " << v - 1);
     }
     BOOST_TEST(holds_version(m.buffer_data(m.buffer(1)), state_bytes, v - 1));
     // With no viewer marked, no pin line is read at all: the same pin holds nothing.
@@ -416,7 +445,8 @@ BOOST_AUTO_TEST_CASE(a_view_outlives_its_shell_and_its_daemon) {
     std::vector<unsigned char> bytes(state_bytes);
     venom::StateView v;
     {
-        auto daemon = venom::DaemonChannel::create(name.str(), venom::ChannelConfig{state_bytes, 4, 2});
+        auto daemon =
+            venom::DaemonChannel::create(name.str(), venom::ChannelConfig{state_bytes, 4, 2});
         fill_version(bytes.data(), bytes.size(), 1);
         daemon.write_data(bytes.data(), bytes.size());
         std::uint32_t id = 0;
@@ -508,7 +538,8 @@ struct ViewerSetup {
     ChannelName name{"view_proc"};
     std::string stats_name = "vt_viewer_" + std::to_string(getpid_portable());
     SharedBlock<ViewerStats> stats{stats_name, true};
-    venom::DaemonChannel daemon = venom::DaemonChannel::create(name.str(), venom::ChannelConfig{state_bytes, 4, 4});
+    venom::DaemonChannel daemon =
+        venom::DaemonChannel::create(name.str(), venom::ChannelConfig{state_bytes, 4, 4});
     std::vector<unsigned char> bytes = std::vector<unsigned char>(state_bytes);
     std::uint64_t next = 1;
     Child child;
@@ -524,11 +555,13 @@ struct ViewerSetup {
         BOOST_REQUIRE(!ec);
         child = spawn_self("viewer", {name.str(), stats_name});
         // Writes until the child has both views (it waits for a second version).
-        BOOST_REQUIRE(eventually([&] {
-            std::error_code e;
-            if (stats->holding.load() == 0) write(e);
-            return stats->holding.load() != 0;
-        }, 20s));
+        BOOST_REQUIRE(eventually(
+            [&] {
+                std::error_code e;
+                if (stats->holding.load() == 0) write(e);
+                return stats->holding.load() != 0;
+            },
+            20s));
         write(ec); // the newest now differs from both views
     }
     std::uint64_t counter(std::atomic<std::uint64_t> vd::ControlBlock::*field) {
@@ -550,7 +583,8 @@ BOOST_AUTO_TEST_CASE(a_stopped_viewer_holds_its_buffers_a_killed_one_releases_th
         if (ec == venom::errc::state_busy) ++busy;
     }
     const double ms = ms_since(t0);
-    BOOST_TEST_MESSAGE("100 writes against a stopped viewer: " << busy << " state_busy in " << ms << " ms");
+    BOOST_TEST_MESSAGE("100 writes against a stopped viewer: " << busy << " state_busy in " << ms
+                                                               << " ms");
     BOOST_TEST(busy == 100);
     BOOST_TEST(ms < 1000.0, "refusals are immediate (one liveness probe per 10 ms at most)");
     // Killed: the next write in its pins' way probes it, finds it dead, clears its pins.
@@ -558,10 +592,13 @@ BOOST_AUTO_TEST_CASE(a_stopped_viewer_holds_its_buffers_a_killed_one_releases_th
     s.child.kill(SIGKILL);
     ::kill(s.child.pid(), SIGCONT);
     BOOST_TEST(s.child.wait(10s) == -SIGKILL);
-    BOOST_TEST(eventually([&] {
-        s.write(ec);
-        return !ec;
-    }, 2s), "writes go on once the viewer is dead: " << ec.message());
+    BOOST_TEST(eventually(
+                   [&] {
+                       s.write(ec);
+                       return !ec;
+                   },
+                   2s),
+               "writes go on once the viewer is dead: " << ec.message());
     BOOST_TEST(s.counter(&vd::ControlBlock::pins_cleared) >= cleared_before + 1);
     BOOST_TEST(marked_viewers(s.name.str()) == 0u,
                "the dead viewer's 1 was taken back with its pins");
@@ -581,7 +618,8 @@ BOOST_AUTO_TEST_CASE(a_viewer_that_releases_frees_its_buffers) {
     BOOST_TEST(s.child.wait(10s) == 0, "the viewer's bytes stayed put while it held them");
     s.write(ec);
     BOOST_TEST(!ec, ec.message());
-    BOOST_TEST(s.counter(&vd::ControlBlock::pins_cleared) == 0u, "a clean exit releases its own pins");
+    BOOST_TEST(s.counter(&vd::ControlBlock::pins_cleared) == 0u,
+               "a clean exit releases its own pins");
     BOOST_TEST(marked_viewers(s.name.str()) == 0u, "and its 1 in the viewer count");
 }
 
@@ -608,7 +646,8 @@ BOOST_AUTO_TEST_CASE(a_successor_between_the_probe_and_the_clear_keeps_its_pins)
         if (a.map.client(i).viewer.load() != 0) slot = i;
     BOOST_REQUIRE(slot < a.map.max_clients);
     std::uint64_t before[vd::views_per_shell];
-    for (std::uint32_t k = 0; k < vd::views_per_shell; ++k) before[k] = a.map.pins(slot).pin[k].load();
+    for (std::uint32_t k = 0; k < vd::views_per_shell; ++k)
+        before[k] = a.map.pins(slot).pin[k].load();
     s.child.kill(SIGKILL);
     BOOST_TEST(s.child.wait(10s) == -SIGKILL);
     successor::map = &a.map;
@@ -623,7 +662,8 @@ BOOST_AUTO_TEST_CASE(a_successor_between_the_probe_and_the_clear_keeps_its_pins)
     vd::fault_hook.store(nullptr);
     BOOST_TEST(successor::calls.load() >= 1, "the daemon probed the dead viewer");
     for (std::uint32_t k = 0; k < vd::views_per_shell; ++k)
-        BOOST_TEST(a.map.pins(slot).pin[k].load() == before[k], "pin word " << k << " is the successor's now: kept");
+        BOOST_TEST(a.map.pins(slot).pin[k].load() == before[k],
+                   "pin word " << k << " is the successor's now: kept");
     BOOST_TEST(s.counter(&vd::ControlBlock::pins_cleared) == 0u);
 }
 
@@ -637,12 +677,14 @@ BOOST_AUTO_TEST_CASE(the_next_owner_of_a_dead_viewers_slot_cleans_up_after_it) {
     BOOST_TEST(s.child.wait(10s) == -SIGKILL);
     BOOST_TEST(marked_viewers(s.name.str()) == 1u);
     std::vector<venom::ShellChannel> newcomers;
-    for (int i = 0; i < 4; ++i) newcomers.push_back(venom::ShellChannel::connect(s.name.str())); // every slot
+    // every slot
+    for (int i = 0; i < 4; ++i) newcomers.push_back(venom::ShellChannel::connect(s.name.str()));
     BOOST_TEST(marked_viewers(s.name.str()) == 0u);
     std::error_code ec;
     s.write(ec);
     BOOST_TEST(!ec, "the dead viewer's buffers are free again: " << ec.message());
-    BOOST_TEST(s.counter(&vd::ControlBlock::pins_cleared) == cleared_before, "the newcomer cleared them, not the writer");
+    BOOST_TEST(s.counter(&vd::ControlBlock::pins_cleared) == cleared_before,
+               "the newcomer cleared them, not the writer");
 }
 #endif
 
@@ -696,8 +738,9 @@ BOOST_AUTO_TEST_CASE(readers_holding_views_under_a_busy_writer_see_nothing_move)
     done.store(true);
     writer.join();
     for (auto& t : readers) t.join();
-    BOOST_TEST_MESSAGE(views.load() << " views taken, " << written.load() << " versions written, " << busy.load()
-                                    << " writes refused (state_busy), " << moved.load() << " views whose bytes moved");
+    BOOST_TEST_MESSAGE(views.load() << " views taken, " << written.load() << " versions written, "
+                                    << busy.load() << " writes refused (state_busy), "
+                                    << moved.load() << " views whose bytes moved");
     BOOST_TEST(moved.load() == 0u);
     BOOST_TEST(views.load() > 100u);
     BOOST_TEST(written.load() > 100u);

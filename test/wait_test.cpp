@@ -29,7 +29,11 @@ vd::WaitParams params(venom::WaitPolicy policy) {
 /// An event over a local wait word: nobody notifies it; a block sleeps for its slice.
 struct LocalEvent {
     vd::WaitWord word{};
-    vd::Event event() { vd::Event e{}; e.word = &word; return e; }
+    vd::Event event() {
+        vd::Event e{};
+        e.word = &word;
+        return e;
+    }
 };
 
 } // namespace
@@ -57,7 +61,8 @@ BOOST_AUTO_TEST_CASE(lazy_deadline_of_max_is_no_deadline) {
 }
 
 BOOST_AUTO_TEST_CASE(lazy_deadline_saturates_instead_of_overflowing) {
-    vd::Deadline d = vd::Deadline::lazy(std::chrono::nanoseconds::max() - std::chrono::nanoseconds(1));
+    vd::Deadline d =
+        vd::Deadline::lazy(std::chrono::nanoseconds::max() - std::chrono::nanoseconds(1));
     BOOST_TEST((d.at(Clock::now()) == Clock::time_point::max()));
     const auto fixed = Clock::now() + 3s;
     vd::Deadline f(fixed);
@@ -85,7 +90,8 @@ BOOST_AUTO_TEST_CASE(a_lazy_deadline_ends_the_wait_after_its_timeout) {
         vd::Deadline d = vd::Deadline::lazy(30ms);
         auto never = [] { return false; };
         const auto t0 = Clock::now();
-        BOOST_TEST((vd::wait_until(ev, never, never, params(policy), d) == vd::wait_status::timed_out));
+        BOOST_TEST(
+            (vd::wait_until(ev, never, never, params(policy), d) == vd::wait_status::timed_out));
         const auto took = Clock::now() - t0;
         BOOST_TEST(d.started());
         BOOST_TEST((took >= 30ms));
@@ -170,7 +176,8 @@ BOOST_AUTO_TEST_CASE(yield_cpu_sees_another_thread_run_on_its_cpu) {
         while (!pinned.load() && Clock::now() < give_up) std::this_thread::yield();
         (void)vd::yield_cpu(); // the first call only sets the count
         // Up to 2000 yields (bounded in time too), until three saw the spinner run.
-        for (; yields < 2000 && ran < 3 && Clock::now() < give_up; ++yields) ran += vd::yield_cpu() ? 1 : 0;
+        for (; yields < 2000 && ran < 3 && Clock::now() < give_up; ++yields)
+            ran += vd::yield_cpu() ? 1 : 0;
     });
     yielder.join();
     stop = true;

@@ -160,7 +160,8 @@ struct CommandSpec {
     int (*run)(Context&, const std::vector<std::string>&);
 };
 
-po::variables_map parse(const std::vector<std::string>& args, const po::options_description& visible,
+po::variables_map parse(const std::vector<std::string>& args,
+                        const po::options_description& visible,
                         const po::options_description& hidden = po::options_description(),
                         const po::positional_options_description& pos = {}) {
     po::options_description all;
@@ -219,8 +220,7 @@ long count_arg(const po::variables_map& vm) {
     else if (ins.mapped())
         what += ": it is stale, its daemon (pid " + std::to_string(ins.cb().daemon_pid) +
                 ") is dead; `venom rm " + ins.name + "` removes it";
-    else if (!ins.problem.empty())
-        what += " (" + ins.problem + ")";
+    else if (!ins.problem.empty()) what += " (" + ins.problem + ")";
     fail(exit_not_running, "daemon_not_running", what);
 }
 
@@ -230,15 +230,14 @@ bool stale_like(Status s) { return s == Status::stale || s == Status::closed; }
 
 struct Format {
     enum Kind { automatic, text, hex, raw } kind = automatic;
-    std::size_t limit = 4096;  ///< bytes shown; 0: all
+    std::size_t limit = 4096; ///< bytes shown; 0: all
 };
 
 po::options_description format_options(const char* caption, bool with_limit) {
     po::options_description o(caption);
-    o.add_options()
-        ("hex", "show the bytes as a hex dump")
-        ("text", "show the bytes as text (anything not printable as \\xNN)")
-        ("raw", "write the bytes exactly as they are, nothing added");
+    o.add_options()("hex", "show the bytes as a hex dump")(
+        "text", "show the bytes as text (anything not printable as \\xNN)")(
+        "raw", "write the bytes exactly as they are, nothing added");
     if (with_limit)
         o.add_options()("limit", po::value<long>()->value_name("BYTES"),
                         "show at most BYTES bytes (default 4096; 0: all; --raw: all)");
@@ -265,7 +264,9 @@ Format format_arg(const Context& ctx, const po::variables_map& vm) {
 }
 
 /// The shown part of n bytes.
-std::size_t shown_bytes(const Format& f, std::size_t n) { return f.limit != 0 && n > f.limit ? f.limit : n; }
+std::size_t shown_bytes(const Format& f, std::size_t n) {
+    return f.limit != 0 && n > f.limit ? f.limit : n;
+}
 
 bool looks_like_text(const std::uint8_t* p, std::size_t n, std::size_t shown) {
     // A limit may cut a UTF-8 character in two: judge the whole when it is small.
@@ -275,7 +276,8 @@ bool looks_like_text(const std::uint8_t* p, std::size_t n, std::size_t shown) {
 /// Adds "text" or "hex" (and "truncated") for bytes to a JSON object.
 void json_bytes(Json& j, const Format& f, const std::uint8_t* p, std::size_t n) {
     const std::size_t shown = shown_bytes(f, n);
-    const bool text = f.kind == Format::text || (f.kind == Format::automatic && looks_like_text(p, n, shown));
+    const bool text =
+        f.kind == Format::text || (f.kind == Format::automatic && looks_like_text(p, n, shown));
     if (text) j.kv("text", escaped_text(p, shown));
     else j.kv("hex", hex_string(p, shown));
     j.kv("truncated", shown < n);
@@ -290,7 +292,8 @@ void print_bytes(const Context& ctx, const Format& f, const std::uint8_t* p, std
         return;
     }
     const std::size_t shown = shown_bytes(f, n);
-    const bool text = f.kind == Format::text || (f.kind == Format::automatic && looks_like_text(p, n, shown));
+    const bool text =
+        f.kind == Format::text || (f.kind == Format::automatic && looks_like_text(p, n, shown));
     std::string out = prefix;
     if (text) {
         out += escaped_text(p, shown);
@@ -312,7 +315,9 @@ po::options_description list_options() { return json_only("options"); }
 
 void summary_json(Json& j, const Inspection& ins, const Counters& c) {
     j.begin_object();
-    j.kv("name", ins.name).kv("status", status_name(ins.status)).kv("stale", stale_like(ins.status));
+    j.kv("name", ins.name)
+        .kv("status", status_name(ins.status))
+        .kv("stale", stale_like(ins.status));
     j.kv("daemon_alive", ins.daemon_alive);
     if (ins.mapped()) {
         const auto& m = ins.map();
@@ -356,7 +361,8 @@ int cmd_list(Context& ctx, const std::vector<std::string>& args) {
         const auto c = ins.sample();
         if (ins.mapped()) {
             const auto& m = ins.map();
-            r.daemon = std::to_string(ins.cb().daemon_pid) + (ins.daemon_alive ? " alive" : " dead");
+            r.daemon =
+                std::to_string(ins.cb().daemon_pid) + (ins.daemon_alive ? " alive" : " dead");
             r.clients = std::to_string(ins.clients_alive()) + "/" + std::to_string(m.max_clients);
             r.state = human_bytes(m.data_size);
             r.updates = std::to_string(c.version);
@@ -377,8 +383,10 @@ int cmd_list(Context& ctx, const std::vector<std::string>& args) {
             // venom's messages end with what to do in general; the row keeps what went wrong.
             std::string p = ins.problem;
             if (ins.problem_code != venom::errc{}) {
-                const std::string advice = ": " + venom::make_error_code(ins.problem_code).message();
-                if (p.size() > advice.size() && p.compare(p.size() - advice.size(), advice.size(), advice) == 0)
+                const std::string advice =
+                    ": " + venom::make_error_code(ins.problem_code).message();
+                if (p.size() > advice.size() &&
+                    p.compare(p.size() - advice.size(), advice.size(), advice) == 0)
                     p.erase(p.size() - advice.size());
             }
             r.note += (r.note.empty() ? "" : ": ") + p;
@@ -390,8 +398,9 @@ int cmd_list(Context& ctx, const std::vector<std::string>& args) {
         const std::string* f[6] = {&r.name, &r.daemon, &r.clients, &r.state, &r.updates, &r.age};
         for (int i = 0; i < 6; ++i) w[i] = std::max(w[i], f[i]->size());
     }
-    auto line = [&](const std::string& a, const std::string& b, const std::string& c, const std::string& d,
-                    const std::string& e, const std::string& f, const std::string& note) {
+    auto line = [&](const std::string& a, const std::string& b, const std::string& c,
+                    const std::string& d, const std::string& e, const std::string& f,
+                    const std::string& note) {
         std::printf("%-*s  %-*s  %-*s  %*s  %*s  %*s%s%s\n", static_cast<int>(w[0]), a.c_str(),
                     static_cast<int>(w[1]), b.c_str(), static_cast<int>(w[2]), c.c_str(),
                     static_cast<int>(w[3]), d.c_str(), static_cast<int>(w[4]), e.c_str(),
@@ -400,9 +409,10 @@ int cmd_list(Context& ctx, const std::vector<std::string>& args) {
     line("NAME", "DAEMON", "CLIENTS", "STATE", "UPDATES", "AGE", "");
     for (const auto& r : rows) line(r.name, r.daemon, r.clients, r.state, r.updates, r.age, r.note);
     if (stale != 0)
-        std::printf("\n%zu stale channel%s: the daemon died and left its files; `venom rm NAME` "
-                    "(or `venom rm --all-stale`) removes them\n",
-                    stale, stale == 1 ? "" : "s");
+        std::printf(
+            "\n%zu stale channel%s: the daemon died and left its files; `venom rm NAME` "
+            "(or `venom rm --all-stale`) removes them\n",
+            stale, stale == 1 ? "" : "s");
     return exit_ok;
 }
 
@@ -410,13 +420,12 @@ int cmd_list(Context& ctx, const std::vector<std::string>& args) {
 
 po::options_description stat_options() {
     po::options_description o("options");
-    o.add_options()
-        ("watch,w", "refresh every second (every --interval) until Ctrl-C")
-        ("interval", po::value<long>()->value_name("MS"),
-         "rates are measured over MS milliseconds (default 200); with --watch, the refresh period "
-         "(default 1000)")
-        ("count", po::value<long>()->value_name("N"), "with --watch: stop after N refreshes")
-        ("json", "print JSON (one object per line) instead of text");
+    o.add_options()("watch,w", "refresh every second (every --interval) until Ctrl-C")(
+        "interval", po::value<long>()->value_name("MS"),
+        "rates are measured over MS milliseconds (default 200); with --watch, the refresh period "
+        "(default 1000)")("count", po::value<long>()->value_name("N"),
+                          "with --watch: stop after N refreshes")(
+        "json", "print JSON (one object per line) instead of text");
     return o;
 }
 
@@ -428,7 +437,9 @@ void stat_json(const Inspection& ins, const Counters& c0, const Counters& c1) {
     Json j;
     const double dt = std::chrono::duration<double>(c1.at - c0.at).count();
     j.begin_object();
-    j.kv("name", ins.name).kv("status", status_name(ins.status)).kv("stale", stale_like(ins.status));
+    j.kv("name", ins.name)
+        .kv("status", status_name(ins.status))
+        .kv("stale", stale_like(ins.status));
     j.key("daemon").begin_object().kv("alive", ins.daemon_alive);
     if (ins.mapped()) j.kv("pid", ins.cb().daemon_pid);
     j.end_object();
@@ -438,24 +449,46 @@ void stat_json(const Inspection& ins, const Counters& c0, const Counters& c1) {
         const auto& m = ins.map();
         const auto& cb = ins.cb();
         j.kv("layout_version", cb.version);
-        j.key("segment").begin_object().kv("path", vd::segment_path(ins.name)).kv("bytes", cb.segment_size).end_object();
+        j.key("segment")
+            .begin_object()
+            .kv("path", vd::segment_path(ins.name))
+            .kv("bytes", cb.segment_size)
+            .end_object();
         j.kv("created_unix_ns", cb.created_unix_ns).kv("age_s", ins.age_seconds());
-        j.key("config").begin_object()
-            .kv("data_size", m.data_size).kv("state_buffers", m.state_buffers)
-            .kv("cmd_slots", m.cmd_slots).kv("max_cmd_size", m.max_cmd_size)
-            .kv("max_clients", m.max_clients).kv("max_response_size", m.max_response_size)
+        j.key("config")
+            .begin_object()
+            .kv("data_size", m.data_size)
+            .kv("state_buffers", m.state_buffers)
+            .kv("cmd_slots", m.cmd_slots)
+            .kv("max_cmd_size", m.max_cmd_size)
+            .kv("max_clients", m.max_clients)
+            .kv("max_response_size", m.max_response_size)
             .end_object();
         j.kv("wait_policy", wait_policy_name(cb.wait_policy));
-        j.key("state").begin_object().kv("version", c1.version).kv("length", c1.state_length)
+        j.key("state")
+            .begin_object()
+            .kv("version", c1.version)
+            .kv("length", c1.state_length)
             .kv("updates_per_s", per_second(c0.version, c1.version, dt))
-            .kv("pinned_buffers", c1.pinned_buffers).kv("state_busy", c1.state_busy)
-            .kv("pins_cleared", c1.pins_cleared).end_object();
-        j.key("queue").begin_object().kv("depth", c1.depth(m.cmd_slots)).kv("capacity", m.cmd_slots)
-            .kv("head", c1.head).kv("tail", c1.tail).end_object();
-        j.key("commands").begin_object().kv("handled", c1.handled)
+            .kv("pinned_buffers", c1.pinned_buffers)
+            .kv("state_busy", c1.state_busy)
+            .kv("pins_cleared", c1.pins_cleared)
+            .end_object();
+        j.key("queue")
+            .begin_object()
+            .kv("depth", c1.depth(m.cmd_slots))
+            .kv("capacity", m.cmd_slots)
+            .kv("head", c1.head)
+            .kv("tail", c1.tail)
+            .end_object();
+        j.key("commands")
+            .begin_object()
+            .kv("handled", c1.handled)
             .kv("handled_per_s", per_second(c0.handled, c1.handled, dt))
-            .kv("malformed_dropped", c1.malformed).kv("stale_dropped", c1.stale)
-            .kv("handler_errors", c1.handler_errors).kv("queue_repairs", c1.repairs)
+            .kv("malformed_dropped", c1.malformed)
+            .kv("stale_dropped", c1.stale)
+            .kv("handler_errors", c1.handler_errors)
+            .kv("queue_repairs", c1.repairs)
             .end_object();
         const auto slots = ins.clients();
         std::uint32_t alive = 0;
@@ -463,9 +496,14 @@ void stat_json(const Inspection& ins, const Counters& c0, const Counters& c1) {
         j.key("clients").begin_object().kv("connected", alive).kv("max", m.max_clients);
         j.key("slots").begin_array();
         for (const auto& s : slots)
-            j.begin_object().kv("id", s.id).kv("pid", s.pid).kv("alive", s.alive)
-                .kv("requests", s.requests).kv("connections", s.connections)
-                .kv("connected_unix_ns", s.connected_unix_ns).end_object();
+            j.begin_object()
+                .kv("id", s.id)
+                .kv("pid", s.pid)
+                .kv("alive", s.alive)
+                .kv("requests", s.requests)
+                .kv("connections", s.connections)
+                .kv("connected_unix_ns", s.connected_unix_ns)
+                .end_object();
         j.end_array().end_object();
     }
     j.end_object().print();
@@ -475,26 +513,30 @@ std::string stat_text(const Inspection& ins, const Counters& c0, const Counters&
     std::ostringstream o;
     const double dt = std::chrono::duration<double>(c1.at - c0.at).count();
     std::string status = status_name(ins.status);
-    if (stale_like(ins.status)) status = "STALE: its daemon died and left its files (`venom rm " + ins.name + "` removes them)";
+    if (stale_like(ins.status))
+        status =
+            "STALE: its daemon died and left its files (`venom rm " + ins.name + "` removes them)";
     o << "channel   " << ins.name << "  (" << status << ")\n";
     if (!ins.problem.empty()) o << "problem   " << ins.problem << "\n";
     if (!ins.mapped()) return o.str();
     const auto& m = ins.map();
     const auto& cb = ins.cb();
-    o << "daemon    pid " << cb.daemon_pid << (ins.daemon_alive ? " (alive)" : " (dead)") << ", created "
-      << human_duration(ins.age_seconds()) << " ago, waits " << wait_policy_name(cb.wait_policy) << "\n";
+    o << "daemon    pid " << cb.daemon_pid << (ins.daemon_alive ? " (alive)" : " (dead)")
+      << ", created " << human_duration(ins.age_seconds()) << " ago, waits "
+      << wait_policy_name(cb.wait_policy) << "\n";
     o << "layout    version " << cb.version << " (this tool reads " << vd::layout_version << "), "
       << vd::segment_path(ins.name) << ", " << human_bytes(cb.segment_size) << "\n";
     o << "config    data_size " << human_bytes(m.data_size) << " x " << m.state_buffers
       << " state buffers, cmd_slots " << m.cmd_slots << " x " << human_bytes(m.max_cmd_size)
-      << ", max_clients " << m.max_clients << ", max_response_size " << human_bytes(m.max_response_size) << "\n";
+      << ", max_clients " << m.max_clients << ", max_response_size "
+      << human_bytes(m.max_response_size) << "\n";
     o << "state     version " << c1.version << " (" << human_bytes(c1.state_length) << "), "
       << fixed(per_second(c0.version, c1.version, dt)) << " updates/s\n";
     o << "views     " << c1.pinned_buffers << " of the " << m.state_buffers - 1
-      << " buffers other than the newest held by views; writes refused (state_busy) " << c1.state_busy
-      << "; dead shells' pins cleared " << c1.pins_cleared << "\n";
-    o << "queue     depth " << c1.depth(m.cmd_slots) << " of " << m.cmd_slots << " (head " << c1.head
-      << ", tail " << c1.tail << ")\n";
+      << " buffers other than the newest held by views; writes refused (state_busy) "
+      << c1.state_busy << "; dead shells' pins cleared " << c1.pins_cleared << "\n";
+    o << "queue     depth " << c1.depth(m.cmd_slots) << " of " << m.cmd_slots << " (head "
+      << c1.head << ", tail " << c1.tail << ")\n";
     o << "commands  handled " << c1.handled << " (" << fixed(per_second(c0.handled, c1.handled, dt))
       << "/s); dropped: " << c1.malformed << " malformed, " << c1.stale
       << " from gone clients; handler errors " << c1.handler_errors << "; queue repairs "
@@ -510,10 +552,13 @@ std::string stat_text(const Inspection& ins, const Counters& c0, const Counters&
         o << buf;
         const std::uint64_t now = vd::unix_now_ns();
         for (const auto& s : slots) {
-            const double ago = now > s.connected_unix_ns ? static_cast<double>(now - s.connected_unix_ns) / 1e9 : 0;
-            std::snprintf(buf, sizeof buf, "  %-5u %-8u %-6s %-10llu %-11llu %s ago\n", s.id, s.pid,
-                          s.alive ? "yes" : "no (dead)", static_cast<unsigned long long>(s.requests),
-                          static_cast<unsigned long long>(s.connections), human_duration(ago).c_str());
+            const double ago = now > s.connected_unix_ns
+                                   ? static_cast<double>(now - s.connected_unix_ns) / 1e9
+                                   : 0;
+            std::snprintf(
+                buf, sizeof buf, "  %-5u %-8u %-6s %-10llu %-11llu %s ago\n", s.id, s.pid,
+                s.alive ? "yes" : "no (dead)", static_cast<unsigned long long>(s.requests),
+                static_cast<unsigned long long>(s.connections), human_duration(ago).c_str());
             o << buf;
         }
     }
@@ -581,9 +626,10 @@ int cmd_stat(Context& ctx, const std::vector<std::string>& args) {
                 stat_json(ins, c0, c1);
             }
         } else {
-            std::string text = ins.status == Status::missing
-                                   ? "channel   " + name + "  (missing: no " + vd::segment_path(name) + ")\n"
-                                   : stat_text(ins, c0, c1);
+            std::string text =
+                ins.status == Status::missing
+                    ? "channel   " + name + "  (missing: no " + vd::segment_path(name) + ")\n"
+                    : stat_text(ins, c0, c1);
             if (tty) text = "\033[H\033[2J" + text;
             else if (n != 0) text = "\n" + text;
             std::fputs(text.c_str(), stdout);
@@ -599,18 +645,19 @@ int cmd_stat(Context& ctx, const std::vector<std::string>& args) {
 po::options_description read_options() {
     po::options_description o("options");
     o.add(format_options("", true));
-    o.add_options()
-        ("follow,f", "print each new version as it is published (waits for updates, no polling) "
-                     "until Ctrl-C")
-        ("count", po::value<long>()->value_name("N"), "with --follow: stop after N versions")
-        ("timeout", po::value<long>()->value_name("MS"),
-         "with --follow: fail (exit 1) when no new version comes within MS milliseconds")
-        ("json", "print JSON (one object per version) instead of text");
+    o.add_options()("follow,f",
+                    "print each new version as it is published (waits for updates, no polling) "
+                    "until Ctrl-C")("count", po::value<long>()->value_name("N"),
+                                    "with --follow: stop after N versions")(
+        "timeout", po::value<long>()->value_name("MS"),
+        "with --follow: fail (exit 1) when no new version comes within MS milliseconds")(
+        "json", "print JSON (one object per version) instead of text");
     return o;
 }
 
 /// Copies the newest state into buf (grown as needed); returns its version, n = its length.
-template <class ReadFn> std::uint64_t read_state(ReadFn&& read, std::vector<std::uint8_t>& buf, std::size_t& n) {
+template <class ReadFn>
+std::uint64_t read_state(ReadFn&& read, std::vector<std::uint8_t>& buf, std::size_t& n) {
     if (buf.empty()) buf.resize(4096);
     for (;;) {
         std::error_code ec;
@@ -637,11 +684,13 @@ void print_version(const Context& ctx, const Format& f, const std::string& name,
     }
     if (v == 0 && f.kind != Format::raw) {
         if (follow) std::printf("[v0] (no state published yet)\n");
-        else std::fprintf(stderr, "venom read: \"%s\" has no state yet (version 0)\n", name.c_str());
+        else
+            std::fprintf(stderr, "venom read: \"%s\" has no state yet (version 0)\n", name.c_str());
         std::fflush(stdout);
         return;
     }
-    print_bytes(ctx, f, buf.data(), n, follow && f.kind != Format::raw ? "[v" + std::to_string(v) + "] " : "");
+    print_bytes(ctx, f, buf.data(), n,
+                follow && f.kind != Format::raw ? "[v" + std::to_string(v) + "] " : "");
 }
 
 int cmd_read(Context& ctx, const std::vector<std::string>& args) {
@@ -655,7 +704,8 @@ int cmd_read(Context& ctx, const std::vector<std::string>& args) {
     const bool follow = vm.count("follow") != 0;
     const long count = count_arg(vm);
     const auto timeout = ms_arg(vm, "timeout", 0, 1);
-    if (!follow && (vm.count("count") || vm.count("timeout"))) usage_error("--count and --timeout need --follow");
+    if (!follow && (vm.count("count") || vm.count("timeout")))
+        usage_error("--count and --timeout need --follow");
 
     auto ins = Inspection::open(name);
     if (ins.status == Status::missing) channel_missing(name);
@@ -682,20 +732,24 @@ int cmd_read(Context& ctx, const std::vector<std::string>& args) {
             std::uint64_t v = read_state(live, buf, n);
             print_version(ctx, f, name, v, buf, n, follow, false);
             long printed = 1;
-            auto deadline = timeout.count() != 0 ? steady::now() + timeout : steady::time_point::max();
-            while (follow && !g_interrupted && !stdout_broken() && (count == 0 || printed < count)) {
+            auto deadline =
+                timeout.count() != 0 ? steady::now() + timeout : steady::time_point::max();
+            while (follow && !g_interrupted && !stdout_broken() &&
+                   (count == 0 || printed < count)) {
                 bool updated = false;
                 try {
                     updated = shell->wait_for_update(v, 100ms);
                 } catch (const venom::error& e) {
                     if (e.code() != venom::errc::daemon_gone) throw;
                     fail(exit_not_running, "daemon_gone",
-                         "the daemon of \"" + name + "\" went away after version " + std::to_string(v));
+                         "the daemon of \"" + name + "\" went away after version " +
+                             std::to_string(v));
                 }
                 if (!updated) {
                     if (steady::now() > deadline)
                         fail(exit_failed, "timeout",
-                             "no new version of \"" + name + "\" within " + std::to_string(timeout.count()) + " ms");
+                             "no new version of \"" + name + "\" within " +
+                                 std::to_string(timeout.count()) + " ms");
                     continue;
                 }
                 v = read_state(live, buf, n);
@@ -707,13 +761,16 @@ int cmd_read(Context& ctx, const std::vector<std::string>& args) {
         }
         // All client slots are taken: read the state the way `stat` looks, without a slot.
         if (ins.status == Status::alive && !ctx.json)
-            std::fprintf(stderr, "venom read: every client slot of \"%s\" is taken; reading without one\n",
+            std::fprintf(stderr,
+                         "venom read: every client slot of \"%s\" is taken; reading without one\n",
                          name.c_str());
     }
     if (ins.status == Status::starting) channel_not_running(ins);
     if (!ins.mapped()) {
         if (stale_like(ins.status)) channel_not_running(ins);
-        fail(exit_failed, ins.problem_code != venom::errc{} ? errc_key(static_cast<int>(ins.problem_code)) : "unreadable",
+        fail(exit_failed,
+             ins.problem_code != venom::errc{} ? errc_key(static_cast<int>(ins.problem_code))
+                                               : "unreadable",
              "cannot read \"" + name + "\": " + ins.problem);
     }
     // Post-mortem (or slot-less) read: the seqlock, read-only, straight from the mapping.
@@ -727,10 +784,11 @@ int cmd_read(Context& ctx, const std::vector<std::string>& args) {
     const bool stale = ins.status != Status::alive;
     print_version(ctx, f, name, v, buf, n, follow, stale);
     if (!stale) return exit_ok;
-    std::fprintf(stderr,
-                 "venom read: \"%s\" is stale: its daemon (pid %u) is dead; this is the last state it "
-                 "published (version %llu)\n",
-                 name.c_str(), ins.cb().daemon_pid, static_cast<unsigned long long>(v));
+    std::fprintf(
+        stderr,
+        "venom read: \"%s\" is stale: its daemon (pid %u) is dead; this is the last state it "
+        "published (version %llu)\n",
+        name.c_str(), ins.cb().daemon_pid, static_cast<unsigned long long>(v));
     return exit_not_running;
 }
 
@@ -738,13 +796,14 @@ int cmd_read(Context& ctx, const std::vector<std::string>& args) {
 
 po::options_description call_options() {
     po::options_description o("options");
-    o.add_options()
-        ("timeout", po::value<long>()->value_name("MS"), "give up after MS milliseconds (default 5000; 0: no limit)")
-        ("hex", "CMD is hex digits (\"70 69 6e 67\"), and the answer is shown as a hex dump")
-        ("text", "show the answer as text (anything not printable as \\xNN)")
-        ("raw", "write the answer's bytes exactly as they are")
-        ("limit", po::value<long>()->value_name("BYTES"), "show at most BYTES of the answer (default 4096; 0: all)")
-        ("json", "print JSON instead of text");
+    o.add_options()("timeout", po::value<long>()->value_name("MS"),
+                    "give up after MS milliseconds (default 5000; 0: no limit)")(
+        "hex", "CMD is hex digits (\"70 69 6e 67\"), and the answer is shown as a hex dump")(
+        "text", "show the answer as text (anything not printable as \\xNN)")(
+        "raw", "write the answer's bytes exactly as they are")(
+        "limit", po::value<long>()->value_name("BYTES"),
+        "show at most BYTES of the answer (default 4096; 0: all)")("json",
+                                                                   "print JSON instead of text");
     return o;
 }
 
@@ -768,7 +827,9 @@ int cmd_call(Context& ctx, const std::vector<std::string>& args) {
     std::vector<std::uint8_t> cmd(text.begin(), text.end());
     if (f.kind == Format::hex) {
         auto bytes = parse_hex(text);
-        if (!bytes) usage_error("with --hex, CMD must be pairs of hex digits, got \"" + text.substr(0, 40) + "\"");
+        if (!bytes)
+            usage_error("with --hex, CMD must be pairs of hex digits, got \"" + text.substr(0, 40) +
+                        "\"");
         cmd = std::move(*bytes);
     }
 
@@ -784,15 +845,18 @@ int cmd_call(Context& ctx, const std::vector<std::string>& args) {
         if (ins.status == Status::missing) channel_missing(name);
         channel_not_running(ins);
     }
-    const auto limit = timeout.count() == 0 ? std::chrono::nanoseconds::max()
-                                            : std::chrono::nanoseconds(timeout);
+    const auto limit =
+        timeout.count() == 0 ? std::chrono::nanoseconds::max() : std::chrono::nanoseconds(timeout);
     const auto t0 = steady::now();
     const std::vector<std::uint8_t> answer = shell->request(cmd, limit);
     const double us = std::chrono::duration<double, std::micro>(steady::now() - t0).count();
     if (ctx.json) {
         Json j;
-        j.begin_object().kv("name", name).kv("client_id", shell->client_id())
-            .kv("request_bytes", std::uint64_t{cmd.size()}).kv("length", std::uint64_t{answer.size()})
+        j.begin_object()
+            .kv("name", name)
+            .kv("client_id", shell->client_id())
+            .kv("request_bytes", std::uint64_t{cmd.size()})
+            .kv("length", std::uint64_t{answer.size()})
             .kv("round_trip_us", us);
         json_bytes(j, f, answer.data(), answer.size());
         j.end_object().print();
@@ -806,9 +870,8 @@ int cmd_call(Context& ctx, const std::vector<std::string>& args) {
 
 po::options_description rm_options() {
     po::options_description o("options");
-    o.add_options()
-        ("all-stale", "remove every stale channel on this machine")
-        ("json", "print JSON instead of text");
+    o.add_options()("all-stale", "remove every stale channel on this machine")(
+        "json", "print JSON instead of text");
     return o;
 }
 
@@ -876,8 +939,9 @@ int cmd_rm(Context& ctx, const std::vector<std::string>& args) {
 
 po::options_description bench_options() {
     po::options_description o("options (all others go to venom_bench)");
-    o.add_options()("json", "print venom_bench's JSON report on stdout (its text report goes to stderr); "
-                            "`--json FILE` is venom_bench's own option");
+    o.add_options()("json",
+                    "print venom_bench's JSON report on stdout (its text report goes to stderr); "
+                    "`--json FILE` is venom_bench's own option");
     return o;
 }
 
@@ -895,7 +959,8 @@ int cmd_bench(Context& ctx, const std::vector<std::string>& args) {
     std::vector<std::string> candidates = {dir + "/venom_bench", dir + "/../bench/venom_bench"};
     // b2 builds tools/bin/<toolset>/<variant>/.../venom and bench/bin/<same>/venom_bench.
     if (const auto at = dir.rfind("/tools/bin/"); at != std::string::npos)
-        candidates.push_back(dir.substr(0, at) + "/bench/bin/" + dir.substr(at + 11) + "/venom_bench");
+        candidates.push_back(dir.substr(0, at) + "/bench/bin/" + dir.substr(at + 11) +
+                             "/venom_bench");
     std::string bench;
     for (const auto& c : candidates)
         if (::access(c.c_str(), X_OK) == 0) {
@@ -916,9 +981,10 @@ int cmd_bench(Context& ctx, const std::vector<std::string>& args) {
     if (help) {
         std::ostringstream opts;
         opts << bench_options();
-        std::printf("usage: venom bench [ARGS...]\n\nRuns the benchmark venom_bench with ARGS, if it is "
-                    "built next to venom (%s).\n\n%s\n",
-                    bench.empty() ? "it is not built" : bench.c_str(), opts.str().c_str());
+        std::printf(
+            "usage: venom bench [ARGS...]\n\nRuns the benchmark venom_bench with ARGS, if it is "
+            "built next to venom (%s).\n\n%s\n",
+            bench.empty() ? "it is not built" : bench.c_str(), opts.str().c_str());
         if (bench.empty()) return exit_ok;
         std::printf("venom_bench --help:\n\n");
         std::fflush(stdout);
@@ -962,8 +1028,7 @@ int cmd_bench(Context& ctx, const std::vector<std::string>& args) {
         fail(exit_failed, "system_failure", "cannot run " + bench + ": " + std::strerror(rc));
     }
     int st = 0;
-    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-    }
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
     if (FILE* in = std::fopen(json_file.c_str(), "rb")) {
         char b[65536];
         std::size_t k;
@@ -979,10 +1044,12 @@ int cmd_bench(Context& ctx, const std::vector<std::string>& args) {
 // ---- the command table, help -------------------------------------------------------------------
 
 const CommandSpec commands[] = {
-    {"list", "venom list [--json]", "channels on this machine: daemon alive/dead, clients, state, updates, age",
+    {"list", "venom list [--json]",
+     "channels on this machine: daemon alive/dead, clients, state, updates, age",
      "Lists the venom channels that have files in /dev/shm: the daemon's pid and whether it is\n"
      "alive, connected clients / max_clients, the state's size, the updates published so far and\n"
-     "the channel's age. A channel whose daemon died (kill -9) and left its files is marked STALE.\n"
+     "the channel's age. A channel whose daemon died (kill -9) and left its files is marked "
+     "STALE.\n"
      "It only looks: nothing in the channels is written or locked.",
      list_options, cmd_list},
     {"stat", "venom stat NAME [--watch] [--interval MS] [--count N] [--json]",
@@ -993,21 +1060,27 @@ const CommandSpec commands[] = {
      "update rate. --watch refreshes every second. It only looks: nothing is written or locked.\n"
      "A stale channel is shown too (exit code 4).",
      stat_options, cmd_stat},
-    {"read", "venom read NAME [--hex|--text|--raw] [--follow] [--json]", "print the channel's state; --follow: each new version",
+    {"read", "venom read NAME [--hex|--text|--raw] [--follow] [--json]",
+     "print the channel's state; --follow: each new version",
      "Prints the state the daemon of NAME publishes: as text when it is text, else as a hex dump\n"
      "(--hex, --text, --raw choose). --follow prints each new version as it appears (with its\n"
      "version number), waiting for updates the way a shell does (no polling). Of a stale channel,\n"
      "read prints the last state its daemon published, and exits with 4.",
      read_options, cmd_read},
-    {"call", "venom call NAME CMD [--timeout MS] [--hex] [--json]", "send one request, print the answer",
-     "Connects to NAME as a shell, sends CMD (its text; \"-\" reads it from stdin; --hex: hex digits)\n"
+    {"call", "venom call NAME CMD [--timeout MS] [--hex] [--json]",
+     "send one request, print the answer",
+     "Connects to NAME as a shell, sends CMD (its text; \"-\" reads it from stdin; --hex: hex "
+     "digits)\n"
      "and prints the answer. On failure it prints venom's error message and exits non-zero.",
      call_options, cmd_call},
-    {"rm", "venom rm NAME... | --all-stale [--json]", "remove a stale channel (refuses while its daemon is alive)",
-     "Removes the files a dead daemon left in /dev/shm. It takes the channel's name lock first, as\n"
+    {"rm", "venom rm NAME... | --all-stale [--json]",
+     "remove a stale channel (refuses while its daemon is alive)",
+     "Removes the files a dead daemon left in /dev/shm. It takes the channel's name lock first, "
+     "as\n"
      "a daemon does: while a live daemon serves the channel that fails, and rm refuses (exit 5).",
      rm_options, cmd_rm},
-    {"bench", "venom bench [ARGS...]", "run the benchmark venom_bench, if it is built next to venom",
+    {"bench", "venom bench [ARGS...]",
+     "run the benchmark venom_bench, if it is built next to venom",
      "Runs venom_bench (bench/) with ARGS when it is built next to venom (the same folder, or\n"
      "../bench/ in a CMake build tree); `venom bench --help` shows its options.",
      bench_options, cmd_bench},
@@ -1020,18 +1093,25 @@ const CommandSpec* find_command(const std::string& name) {
 }
 
 void print_main_help(FILE* out) {
-    std::fprintf(out, "venom %d.%d.%d - look into the venom channels on this machine\n\n"
-                      "usage: venom COMMAND [options]      (venom COMMAND --help: its options)\n\ncommands:\n",
-                 venom::version_major, venom::version_minor, venom::version_patch);
+    std::fprintf(
+        out,
+        "venom %d.%d.%d - look into the venom channels on this machine\n\n"
+        "usage: venom COMMAND [options]      (venom COMMAND --help: its options)\n\ncommands:\n",
+        venom::version_major, venom::version_minor, venom::version_patch);
     for (const auto& c : commands) std::fprintf(out, "  %-7s %s\n", c.name, c.summary);
-    std::fprintf(out, "\nEvery command takes --json: one JSON object per line on stdout, errors too.\n"
-                      "venom --version: this tool's venom version and the shared-memory layout it reads.\n\n%s",
-                 exit_code_help);
+    std::fprintf(
+        out,
+        "\nEvery command takes --json: one JSON object per line on stdout, errors too.\n"
+        "venom --version: this tool's venom version and the shared-memory layout it reads.\n\n%s",
+        exit_code_help);
 }
 
 void print_command_help(const CommandSpec& c) {
     std::ostringstream o;
-    o << "usage: " << c.synopsis << "\n\n" << c.description << "\n\n" << c.options() << "\n" << exit_code_help;
+    o << "usage: " << c.synopsis << "\n\n"
+      << c.description << "\n\n"
+      << c.options() << "\n"
+      << exit_code_help;
     std::fputs(o.str().c_str(), stdout);
 }
 
@@ -1042,7 +1122,12 @@ void report(const Context& ctx, int code, const std::string& key, const std::str
         Json j;
         j.begin_object();
         if (!ctx.command.empty()) j.kv("command", ctx.command);
-        j.key("error").begin_object().kv("code", key).kv("exit_code", code).kv("message", message).end_object();
+        j.key("error")
+            .begin_object()
+            .kv("code", key)
+            .kv("exit_code", code)
+            .kv("message", message)
+            .end_object();
         j.end_object().print();
     }
 }
@@ -1087,10 +1172,12 @@ int main(int argc, char** argv) {
     } catch (const Usage& u) {
         report(ctx, exit_usage, "usage", u.message);
         if (spec != nullptr)
-            std::fprintf(stderr, "usage: %s\n(venom %s --help for details)\n", spec->synopsis, spec->name);
+            std::fprintf(stderr, "usage: %s\n(venom %s --help for details)\n", spec->synopsis,
+                         spec->name);
         else
-            std::fprintf(stderr, "usage: venom COMMAND [options]; commands: list stat read call rm bench\n"
-                                 "(venom --help for details)\n");
+            std::fprintf(stderr,
+                         "usage: venom COMMAND [options]; commands: list stat read call rm bench\n"
+                         "(venom --help for details)\n");
         return exit_usage;
     } catch (const Failure& f) {
         report(ctx, f.code, f.key, f.message);

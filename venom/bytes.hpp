@@ -36,7 +36,9 @@ public:
     std::string to_string() const { return std::string(as_string_view()); }
     std::vector<std::uint8_t> to_vector() const { return {p_, p_ + n_}; }
 
-    friend bool operator==(ByteView a, std::string_view b) noexcept { return a.as_string_view() == b; }
+    friend bool operator==(ByteView a, std::string_view b) noexcept {
+        return a.as_string_view() == b;
+    }
     friend bool operator!=(ByteView a, std::string_view b) noexcept { return !(a == b); }
 
 private:
@@ -52,7 +54,7 @@ public:
 
     /// The slot's memory: write up to capacity() bytes here, then call resize(n).
     std::uint8_t* data() noexcept { return p_; }
-    std::size_t capacity() const noexcept { return cap_; }  ///< max_response_size
+    std::size_t capacity() const noexcept { return cap_; } ///< max_response_size
     std::size_t size() const noexcept { return n_; }
 
     /// Sets the answer's length. Throws message_too_large beyond capacity().
@@ -89,8 +91,10 @@ template <class T, class = void> struct is_byte_container : std::false_type {};
 template <class T>
 struct is_byte_container<T, std::void_t<decltype(std::data(std::declval<const T&>())),
                                         decltype(std::size(std::declval<const T&>()))>> {
-    using elem = std::remove_cv_t<std::remove_pointer_t<decltype(std::data(std::declval<const T&>()))>>;
-    static constexpr bool value = sizeof(elem) == 1 && (std::is_integral_v<elem> || std::is_same_v<elem, std::byte>);
+    using elem =
+        std::remove_cv_t<std::remove_pointer_t<decltype(std::data(std::declval<const T&>()))>>;
+    static constexpr bool value =
+        sizeof(elem) == 1 && (std::is_integral_v<elem> || std::is_same_v<elem, std::byte>);
 };
 /// A string literal ("ping") is a char array whose last byte is its NUL: never sent as a
 /// container (that would send the NUL); the const char* overloads take it instead.

@@ -35,10 +35,10 @@ enum class Access : std::uint32_t {
 /// The limits checked by ChannelConfig::validate() and by the name check.
 struct limits {
     static constexpr std::size_t max_name_length = 100;
-    static constexpr std::size_t max_data_size = std::size_t{64} << 30;       // 64 GiB
+    static constexpr std::size_t max_data_size = std::size_t{64} << 30; // 64 GiB
     static constexpr std::uint32_t max_cmd_slots = 1u << 20;
     static constexpr std::uint32_t max_clients = 1024;
-    static constexpr std::uint32_t max_message_size = 64u << 20;              // 64 MiB
+    static constexpr std::uint32_t max_message_size = 64u << 20; // 64 MiB
     static constexpr std::uint32_t min_state_buffers = 2;
     static constexpr std::uint32_t max_state_buffers = 8;
     static constexpr std::uint64_t max_segment_size = std::uint64_t{256} << 30; // 256 GiB
@@ -47,12 +47,12 @@ struct limits {
 /// A channel's shape, fixed at creation. An aggregate: the first three fields follow
 /// venom_memory's ChannelConfig{data_size, cmd_slots, max_clients}; the rest have defaults.
 struct ChannelConfig {
-    std::size_t data_size;        ///< largest state (bytes) write_data accepts; >= 1
+    std::size_t data_size; ///< largest state (bytes) write_data accepts; >= 1
     /// Command queue capacity (slots); >= 1. A command's bytes live in its shell's own staging
     /// area, so each shell has at most one command queued: the queue has min(cmd_slots,
     /// max_clients) slots, rounded up to a power of two (each one 64-byte line).
     std::uint32_t cmd_slots;
-    std::uint32_t max_clients;    ///< shells connected at once; >= 1
+    std::uint32_t max_clients;              ///< shells connected at once; >= 1
     std::uint32_t max_cmd_size = 4096;      ///< largest command payload (bytes); >= 1
     std::uint32_t max_response_size = 4096; ///< largest response payload (bytes); >= 1
     /// State buffers the seqlock rotates through. More buffers give readers more time to copy a
@@ -85,8 +85,8 @@ struct ChannelConfig {
             fail("max_clients must be 1.." + std::to_string(limits::max_clients) + ", got " +
                  std::to_string(max_clients));
         if (max_cmd_size == 0 || max_cmd_size > limits::max_message_size)
-            fail("max_cmd_size must be 1.." + std::to_string(limits::max_message_size) +
-                 ", got " + std::to_string(max_cmd_size));
+            fail("max_cmd_size must be 1.." + std::to_string(limits::max_message_size) + ", got " +
+                 std::to_string(max_cmd_size));
         if (max_response_size == 0 || max_response_size > limits::max_message_size)
             fail("max_response_size must be 1.." + std::to_string(limits::max_message_size) +
                  ", got " + std::to_string(max_response_size));
@@ -98,8 +98,10 @@ struct ChannelConfig {
             fail("wait is not a WaitPolicy value");
         if (spin_time.count() < 0 || spin_time > std::chrono::seconds(1))
             fail("spin_time must be 0..1 s");
-        if (claim_timeout < std::chrono::milliseconds(1) || claim_timeout > std::chrono::seconds(10))
-            fail("claim_timeout must be 1 ms..10 s, got " + std::to_string(claim_timeout.count()) + " ms");
+        if (claim_timeout < std::chrono::milliseconds(1) ||
+            claim_timeout > std::chrono::seconds(10))
+            fail("claim_timeout must be 1 ms..10 s, got " + std::to_string(claim_timeout.count()) +
+                 " ms");
         if (access != Access::owner_only && access != Access::group && access != Access::everyone)
             fail("access is not an Access value");
     }

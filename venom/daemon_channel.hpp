@@ -33,18 +33,20 @@ struct daemon_impl {
     std::string name;
     std::uint64_t incarnation = 0; ///< this daemon's instance of the name (Windows object names)
     ChannelConfig config;
-    LockFile name_lock;     ///< the lock file: owns the name
-    LockFile segment_lock;  ///< the segment file: "alive and ready", and clients' liveness
+    LockFile name_lock;    ///< the lock file: owns the name
+    LockFile segment_lock; ///< the segment file: "alive and ready", and clients' liveness
     Segment segment;
-    std::uint64_t head = 0;             ///< next queue position (the run/poll thread only)
+    std::uint64_t head = 0; ///< next queue position (the run/poll thread only)
     std::atomic<bool> stop_requested{false};
-    std::atomic<bool> running{false};   ///< inside run(): its end stops serving (stop() does not)
+    std::atomic<bool> running{false}; ///< inside run(): its end stops serving (stop() does not)
     WaitParams wait;
     std::uint64_t stuck_pos = no_position; ///< a head found passed by tail but unpublished, if any
     clock::time_point stuck_since{};       ///< when it was first found so
     clock::time_point strays_since{};      ///< when ring words that fit no position were first seen
-    unsigned empty_polls = 0;              ///< poll() calls that found nothing (the ring is scanned every 64th)
-    unsigned idle_checks = 0;              ///< abort tests of the idle wait (tail is read every 16th)
+    /// poll() calls that found nothing (the ring is scanned every 64th)
+    unsigned empty_polls = 0;
+    /// abort tests of the idle wait (tail is read every 16th)
+    unsigned idle_checks = 0;
     /// Per client slot, the request id last handled: a publish naming a command already handled
     /// (forged by a stray write into the ring) is dropped as stale instead of run twice.
     std::vector<std::uint64_t> last_request;
@@ -53,9 +55,9 @@ struct daemon_impl {
     /// not freed memory, and finds `daemon` null. (Its bytes are gone with the mapping: filling
     /// a loan while another thread destroys the daemon writes into unmapped memory.)
     struct writer_state {
-        std::mutex mutex;               ///< one write_data, loan or publish at a time
-        daemon_impl* daemon = nullptr;  ///< null once the daemon closed (guarded by mutex)
-        bool loan_out = false;          ///< a StateLoan is out (guarded by mutex)
+        std::mutex mutex;              ///< one write_data, loan or publish at a time
+        daemon_impl* daemon = nullptr; ///< null once the daemon closed (guarded by mutex)
+        bool loan_out = false;         ///< a StateLoan is out (guarded by mutex)
         /// Per client slot: until when its last liveness probe (a pin in the writer's way:
         /// view_pins.hpp) counts (guarded by mutex).
         std::vector<clock::time_point> pin_owner_alive_until;
@@ -77,25 +79,29 @@ struct daemon_impl {
         std::uint32_t operator()(std::uint32_t candidate, std::uint64_t candidate_old) noexcept {
             const ChannelMap& m = d.map();
             auto& alive_until = d.writer->pin_owner_alive_until;
-            return d.writer->pins.pinned(m, candidate, candidate_old, [&](std::uint32_t i, const std::uint64_t* seen) {
-                const auto now = clock::now();
-                if (i < alive_until.size() && now < alive_until[i]) return true;
-                // Read before the probe: a successor that takes the slot after it has its own
-                // mark and generation (and clears the dead one's pins itself).
-                const std::uint32_t mark = m.client(i).viewer.load(std::memory_order_relaxed);
-                const std::uint64_t generation = m.client(i).generation.load(std::memory_order_acquire);
-                if (client_alive(d.segment_lock, i)) {
-                    if (i < alive_until.size()) alive_until[i] = now + pin_owner_recheck;
-                    return true;
-                }
-                fault_point(fault::pin_owner_dead);
-                // A successor took the slot meanwhile: it has zeroed the dead one's pins, and
-                // what is there now is its own.
-                if (m.client(i).generation.load(std::memory_order_acquire) != generation) return true;
-                for (std::uint32_t n = clear_dead_pins(m.pins(i), seen); n != 0; --n) bump(m.cb->pins_cleared);
-                clear_viewer_mark(m, i, mark);
-                return false;
-            });
+            return d.writer->pins.pinned(
+                m, candidate, candidate_old, [&](std::uint32_t i, const std::uint64_t* seen) {
+                    const auto now = clock::now();
+                    if (i < alive_until.size() && now < alive_until[i]) return true;
+                    // Read before the probe: a successor that takes the slot after it has its own
+                    // mark and generation (and clears the dead one's pins itself).
+                    const std::uint32_t mark = m.client(i).viewer.load(std::memory_order_relaxed);
+                    const std::uint64_t generation =
+                        m.client(i).generation.load(std::memory_order_acquire);
+                    if (client_alive(d.segment_lock, i)) {
+                        if (i < alive_until.size()) alive_until[i] = now + pin_owner_recheck;
+                        return true;
+                    }
+                    fault_point(fault::pin_owner_dead);
+                    // A successor took the slot meanwhile: it has zeroed the dead one's pins, and
+                    // what is there now is its own.
+                    if (m.client(i).generation.load(std::memory_order_acquire) != generation)
+                        return true;
+                    for (std::uint32_t n = clear_dead_pins(m.pins(i), seen); n != 0; --n)
+                        bump(m.cb->pins_cleared);
+                    clear_viewer_mark(m, i, mark);
+                    return false;
+                });
         }
     };
     /// state_begin with this daemon's views. \pre writer->mutex held.
@@ -152,9 +158,9 @@ struct daemon_impl {
             }
         }
         if (segment_lock.is_open()) segment_lock.unlink_if_linked(); // Linux: the segment file
-        segment_lock.close();             // releases "ready"
+        segment_lock.close();                                        // releases "ready"
         if (name_lock.is_open()) name_lock.unlink_if_linked();
-        name_lock.close();                // releases the name
+        name_lock.close(); // releases the name
         segment.reset();
     }
 
@@ -189,7 +195,8 @@ struct daemon_impl {
                 const auto due = strays_since + std::chrono::nanoseconds(m.claim_timeout_ns);
                 if (now >= due) {
                     strays_since = clock::time_point{};
-                    for (std::uint32_t n = queue_fix_strays(m, head); n != 0; --n) bump(m.cb->queue_repairs);
+                    for (std::uint32_t n = queue_fix_strays(m, head); n != 0; --n)
+                        bump(m.cb->queue_repairs);
                     changed = true;
                 } else if (due < until) {
                     until = due;
@@ -219,7 +226,7 @@ struct daemon_impl {
         if (!queue_skip(m, head)) return true; // published after all: poll takes it
         bump(m.cb->queue_repairs);
         std::uint32_t c = 0;
-        for (std::uint32_t k = 1; k < m.ring_slots && static_cast<std::int64_t>(seen_tail - head) > 0 &&
+        for (std::uint32_t k = 1; k<m.ring_slots&& static_cast<std::int64_t>(seen_tail - head)> 0 &&
                                   !queue_front(m, head, c);
              ++k)
             if (queue_skip(m, head)) bump(m.cb->queue_repairs);
@@ -239,13 +246,12 @@ struct daemon_impl {
     void unserve() noexcept {
         std::uint32_t expected = channel_ready;
         // seq_cst: ordered before the epoch bumps of wake_everyone(), like close().
-        map().cb->state.compare_exchange_strong(expected, channel_stopped, std::memory_order_seq_cst,
-                                                std::memory_order_relaxed);
+        map().cb->state.compare_exchange_strong(
+            expected, channel_stopped, std::memory_order_seq_cst, std::memory_order_relaxed);
     }
 
     /// Handles the published command at head, from client `client` (queue_front).
-    template <class Handler>
-    void handle(Handler& handler, std::uint32_t client) {
+    template <class Handler> void handle(Handler& handler, std::uint32_t client) {
         const ChannelMap& m = map();
         ControlBlock& cb = *m.cb;
         if (client >= m.max_clients) {
@@ -263,7 +269,8 @@ struct daemon_impl {
         // relaxed: ordered after the slot word's acquire in queue_front.
         const std::uint64_t request = st.request.load(std::memory_order_relaxed);
         const std::uint32_t length = st.length.load(std::memory_order_relaxed);
-        if (request_generation(request) != (rec.generation.load(std::memory_order_relaxed) & request_counter_mask) ||
+        if (request_generation(request) !=
+                (rec.generation.load(std::memory_order_relaxed) & request_counter_mask) ||
             request == last_request[client]) {
             bump(cb.commands_stale);
             return; // left by a shell that has since disconnected, or handled already
@@ -271,11 +278,13 @@ struct daemon_impl {
         last_request[client] = request;
         last_sender = client;
         last_sender_lines = static_cast<std::uint32_t>(
-            std::min<std::size_t>(staging_lookahead_lines, (staging_header_bytes + length + cache_line - 1) / cache_line));
+            std::min<std::size_t>(staging_lookahead_lines,
+                                  (staging_header_bytes + length + cache_line - 1) / cache_line));
         if (length > m.max_cmd_size) {
             bump(cb.commands_malformed);
-            publish_error(m, client, request, static_cast<std::uint32_t>(errc::corrupt_channel),
-                          "the daemon found the command's length out of range in the shell's staging area");
+            publish_error(
+                m, client, request, static_cast<std::uint32_t>(errc::corrupt_channel),
+                "the daemon found the command's length out of range in the shell's staging area");
             return;
         }
         const ByteView cmd(m.staging_data(client), length);
@@ -290,11 +299,14 @@ struct daemon_impl {
             const std::size_t n = invoke(handler, client, cmd, out);
             publish_answer(m, client, request, status_ok, n);
         } catch (const error& e) {
-            fail(e.code() == errc::message_too_large ? errc::message_too_large : errc::handler_failed, e.what());
+            fail(e.code() == errc::message_too_large ? errc::message_too_large
+                                                     : errc::handler_failed,
+                 e.what());
         } catch (const std::exception& e) {
             fail(errc::handler_failed, e.what());
         } catch (...) {
-            fail(errc::handler_failed, "the handler threw an exception not derived from std::exception");
+            fail(errc::handler_failed,
+                 "the handler threw an exception not derived from std::exception");
         }
         bump(cb.commands_handled);
     }
@@ -331,8 +343,7 @@ struct daemon_impl {
         }
     }
 
-    template <class Handler>
-    std::size_t poll(Handler& handler, bool honour_stop) {
+    template <class Handler> std::size_t poll(Handler& handler, bool honour_stop) {
         const ChannelMap& m = map();
         std::size_t handled = 0;
         std::uint32_t client = 0;
@@ -365,9 +376,11 @@ struct daemon_impl {
         // rewrites moves to this core while the shell goes on to publish, so handle() does
         // not wait for it after the slot word, one dependent line transfer fewer. A hint: it
         // changes nothing (a prefetch), and costs a cached look when the guess is wrong.
-        const unsigned char* ahead = reinterpret_cast<const unsigned char*>(&m.staging(last_sender));
+        const unsigned char* ahead =
+            reinterpret_cast<const unsigned char*>(&m.staging(last_sender));
         auto ready = [&] {
-            for (std::uint32_t k = 0; k < last_sender_lines; ++k) prefetch_read(ahead + k * cache_line);
+            for (std::uint32_t k = 0; k < last_sender_lines; ++k)
+                prefetch_read(ahead + k * cache_line);
             return queue_front(m, head, client);
         };
         auto abort = [&] {
@@ -376,14 +389,16 @@ struct daemon_impl {
             // Tail past head with nothing published there (a hole), or further behind head
             // than a publish in flight leaves it (a stray write: producers walk it up one CAS
             // at a time): check_queue repairs either.
-            const auto d = static_cast<std::int64_t>(m.shared->tail.load(std::memory_order_relaxed) - head);
+            const auto d =
+                static_cast<std::int64_t>(m.shared->tail.load(std::memory_order_relaxed) - head);
             return d > 0 || d < -1;
         };
         // The idle slice starts lazily: a command that comes within the first spins reads no
         // clock. A repair due sooner ends the wait at its due time.
         Deadline deadline = Deadline::lazy(idle_slice);
         if (stuck) deadline = until;
-        else if (strays_since != clock::time_point{}) deadline = std::min(until, deadline_after(idle_slice));
+        else if (strays_since != clock::time_point{})
+            deadline = std::min(until, deadline_after(idle_slice));
         if (wait_until(m.cmd_event(), ready, abort, wait, deadline) != wait_status::ready &&
             !stop_requested.load(std::memory_order_relaxed))
             check_queue(until);
@@ -480,20 +495,23 @@ private:
     }
     std::string publish_text(std::error_code ec, std::size_t m) const {
         if (ec == errc::message_too_large)
-            return "StateLoan::publish of " + std::to_string(m) + " bytes; the loan has " + std::to_string(size_) +
-                   ": publish at most that, or take a larger loan";
-        if (ec == errc::daemon_gone) return "StateLoan::publish: its DaemonChannel was destroyed; nothing was published";
-        return "StateLoan::publish: this loan is not out (already published, dropped or moved from)";
+            return "StateLoan::publish of " + std::to_string(m) + " bytes; the loan has " +
+                   std::to_string(size_) + ": publish at most that, or take a larger loan";
+        if (ec == errc::daemon_gone)
+            return "StateLoan::publish: its DaemonChannel was destroyed; nothing was published";
+        return "StateLoan::publish: this loan is not out (already published, dropped or moved "
+               "from)";
     }
 };
 
 /// A loan of a state holding one T (DaemonChannel::loan<T>): value() is the T to fill in place.
 /// T is trivially copyable (checked at compile time); its bytes are the state's, sizeof(T) of them.
-template <class T>
-class TypedLoan {
+template <class T> class TypedLoan {
 public:
     TypedLoan() noexcept = default;
-    TypedLoan(TypedLoan&& o) noexcept : loan_(std::move(o.loan_)), value_(o.value_) { o.value_ = nullptr; }
+    TypedLoan(TypedLoan&& o) noexcept : loan_(std::move(o.loan_)), value_(o.value_) {
+        o.value_ = nullptr;
+    }
     TypedLoan& operator=(TypedLoan&& o) noexcept {
         if (this != &o) {
             loan_ = std::move(o.loan_); // drops ours, if out
@@ -578,16 +596,19 @@ public:
             impl->segment.bind_events(impl->name, impl->incarnation, access);
             impl->segment.events->open_all();
             impl->last_request.assign(impl->segment.map.max_clients, 0);
-            impl->writer->pin_owner_alive_until.assign(impl->segment.map.max_clients, detail::clock::time_point{});
+            impl->writer->pin_owner_alive_until.assign(impl->segment.map.max_clients,
+                                                       detail::clock::time_point{});
             impl->writer->pins = detail::PinScanner(impl->segment.map.max_clients);
             const std::uint64_t segment_size = impl->segment.map.cb->segment_size;
             if (!impl->segment_lock.try_lock(detail::segment_daemon_byte))
-                throw error(errc::system_failure, "could not lock " + live + " (another process "
-                                                  "holds its ready byte: remove the file and retry)");
+                throw error(errc::system_failure,
+                            "could not lock " + live +
+                                " (another process "
+                                "holds its ready byte: remove the file and retry)");
             // Step 7: the record shells find the segment by.
-            const detail::NameRecord record =
-                detail::make_record(impl->name, impl->incarnation, segment_size,
-                                    created.control_offset, impl->segment_lock, *impl->segment.map.cb);
+            const detail::NameRecord record = detail::make_record(
+                impl->name, impl->incarnation, segment_size, created.control_offset,
+                impl->segment_lock, *impl->segment.map.cb);
             detail::write_record(impl->name_lock, &record);
         } catch (...) {
             impl->close(); // what create made so far: the segment, its file, the name
@@ -664,16 +685,14 @@ public:
     }
 
     /// A loan of sizeof(T) bytes holding a T to fill in place (TypedLoan). Throws as loan(n).
-    template <class T>
-    TypedLoan<T> loan() {
+    template <class T> TypedLoan<T> loan() {
         detail::check_state_type<T>();
         return TypedLoan<T>(loan(sizeof(T)));
     }
 
     /// Publishes `value`'s bytes as the next state (a trivially copyable T; readers use
     /// ShellChannel::read<T>). Throws as write_data.
-    template <class T>
-    void write(const T& value) {
+    template <class T> void write(const T& value) {
         detail::check_state_type<T>();
         static_assert(!detail::is_byte_container_v<T>,
                       "write<T> publishes T's own bytes; for the bytes a string_view, span or "
@@ -696,8 +715,7 @@ public:
     /// A stop() that came before run() makes it return at once. When run() returns (after
     /// stop()) the channel stays open and its state readable, but it is not serving (see
     /// stop()) until run() or poll() is called again.
-    template <class Handler>
-    void run(Handler&& handler) {
+    template <class Handler> void run(Handler&& handler) {
         auto& d = impl();
         // seq_cst (with stop()'s stop_requested store and running load): either stop() sees
         // this run() as running, or this load sees its request.
@@ -716,11 +734,11 @@ public:
         d.wake_everyone();
     }
 
-    /// Handles the commands already queued (at most one ring's worth), never waits. Returns how many.
+    /// Handles the commands already queued (at most one ring's worth), never waits. Returns how
+    /// many.
     /// After a stop(), serves again (requests are taken again). From the thread that would
     /// call run(); never concurrently with run().
-    template <class Handler>
-    std::size_t poll(Handler&& handler) {
+    template <class Handler> std::size_t poll(Handler&& handler) {
         auto& d = impl();
         d.serve();
         const std::size_t n = d.poll(handler, false);
@@ -751,9 +769,7 @@ public:
     }
 
     /// Number of states published so far (write_data, write<T>, published loans): the version.
-    std::uint64_t version() const noexcept {
-        return detail::state_version(impl().map());
-    }
+    std::uint64_t version() const noexcept { return detail::state_version(impl().map()); }
     const std::string& name() const noexcept { return impl().name; }
     const ChannelConfig& config() const noexcept { return impl().config; }
 
@@ -761,16 +777,20 @@ public:
     std::string busy_reason() const {
         auto& d = impl();
         std::lock_guard<std::mutex> guard(d.writer->mutex);
-        if (d.writer->loan_out) return "a StateLoan of this daemon is still out; publish or drop it first";
+        if (d.writer->loan_out)
+            return "a StateLoan of this daemon is still out; publish or drop it first";
         const auto& m = d.map();
         // The newest buffer is never written, pinned or not: count the others.
-        const std::uint32_t newest = detail::state_buffer_of(m.cb->state_word.load(std::memory_order_relaxed));
+        const std::uint32_t newest =
+            detail::state_buffer_of(m.cb->state_word.load(std::memory_order_relaxed));
         const std::uint32_t mask = detail::pinned_buffers_any(m) & ~(1u << newest);
         std::uint32_t pinned = 0;
         for (std::uint32_t b = 0; b < m.state_buffers; ++b) pinned += (mask >> b) & 1u;
         if (pinned + 1 < m.state_buffers) return "";
-        return "views pin " + std::to_string(pinned) + " of the " + std::to_string(m.state_buffers - 1) +
-               " state buffers other than the newest (a view holds its buffer until released; views of "
+        return "views pin " + std::to_string(pinned) + " of the " +
+               std::to_string(m.state_buffers - 1) +
+               " state buffers other than the newest (a view holds its buffer until released; "
+               "views of "
                "the newest version share one)";
     }
 
@@ -792,7 +812,8 @@ private:
     }
     std::string busy_text(const char* what) const {
         std::string why = busy_reason();
-        return std::string(what) + ": " + (why.empty() ? "views pinned every state buffer but the newest" : why);
+        return std::string(what) + ": " +
+               (why.empty() ? "views pinned every state buffer but the newest" : why);
     }
     detail::daemon_impl& impl() const noexcept {
         assert(impl_ && "use of a moved-from venom::DaemonChannel");

@@ -14,23 +14,24 @@ namespace venom {
 
 /// Error codes of the "venom" category. Values are stable: they may cross process boundaries.
 enum class errc : int {
-    channel_not_found = 1,  ///< no live daemon serves this name
-    channel_exists,         ///< a live daemon already serves this name
-    too_many_clients,       ///< every client slot (max_clients) is taken
-    message_too_large,      ///< a command, response or state is over its configured maximum
-    buffer_too_small,       ///< the caller's buffer cannot hold the data; nothing was truncated
-    timeout,                ///< the operation's time limit passed
-    daemon_gone,            ///< the daemon stopped or died; the channel is closed
-    incompatible_layout,    ///< the segment was made by an incompatible venom build or is not venom's
-    invalid_config,         ///< a ChannelConfig/ShellOptions value is zero, absurd or overflows
-    invalid_name,           ///< the channel name is empty, too long or has a forbidden character
-    permission_denied,      ///< the OS refused access to the channel's shared memory or lock file
-    handler_failed,         ///< the daemon's handler threw; the message carries its what()
-    out_of_memory,          ///< the shared-memory file system has no room for the channel
-    corrupt_channel,        ///< a value read from shared memory is out of range
-    system_failure,         ///< an OS call failed in an unexpected way (see the message)
-    state_busy,             ///< the state writer is busy: a StateLoan is out (publish or drop it)
-    wrong_size,             ///< a typed read: the state's size is not sizeof(T) (no T was read)
+    channel_not_found = 1, ///< no live daemon serves this name
+    channel_exists,        ///< a live daemon already serves this name
+    too_many_clients,      ///< every client slot (max_clients) is taken
+    message_too_large,     ///< a command, response or state is over its configured maximum
+    buffer_too_small,      ///< the caller's buffer cannot hold the data; nothing was truncated
+    timeout,               ///< the operation's time limit passed
+    daemon_gone,           ///< the daemon stopped or died; the channel is closed
+    /// the segment was made by an incompatible venom build or is not venom's
+    incompatible_layout,
+    invalid_config,    ///< a ChannelConfig/ShellOptions value is zero, absurd or overflows
+    invalid_name,      ///< the channel name is empty, too long or has a forbidden character
+    permission_denied, ///< the OS refused access to the channel's shared memory or lock file
+    handler_failed,    ///< the daemon's handler threw; the message carries its what()
+    out_of_memory,     ///< the shared-memory file system has no room for the channel
+    corrupt_channel,   ///< a value read from shared memory is out of range
+    system_failure,    ///< an OS call failed in an unexpected way (see the message)
+    state_busy,        ///< the state writer is busy: a StateLoan is out (publish or drop it)
+    wrong_size,        ///< a typed read: the state's size is not sizeof(T) (no T was read)
 };
 
 namespace detail {
@@ -67,12 +68,12 @@ public:
         case errc::invalid_config:
             return "invalid config: a size or count is zero, too large or overflows; see the "
                    "limits in the README";
-        case errc::invalid_name:
-            return "invalid name: use 1 to 100 characters from [A-Za-z0-9._-]";
+        case errc::invalid_name: return "invalid name: use 1 to 100 characters from [A-Za-z0-9._-]";
         case errc::permission_denied:
             return "permission denied: the channel's files belong to a user this process does "
                    "not trust, or are not plain files, or this user may not open them; see the "
-                   "detail, README \"Security\", ChannelConfig::access and ShellOptions::trusted_uid";
+                   "detail, README \"Security\", ChannelConfig::access and "
+                   "ShellOptions::trusted_uid";
         case errc::handler_failed:
             return "handler failed: the daemon's handler threw an exception for this request; "
                    "check the exception's text that follows, then fix the command or the handler";

@@ -28,17 +28,17 @@ namespace detail {
 struct shell_impl {
     std::string name;
     ShellOptions options;
-    LockFile segment_lock;  ///< the segment file: our client byte; probes the daemon's byte
+    LockFile segment_lock; ///< the segment file: our client byte; probes the daemon's byte
     Segment segment;
     std::uint32_t id = 0;
     ClientRecord* record = nullptr;
-    std::uint64_t generation = 0;  ///< low 32 bits go into request ids
-    std::uint32_t counter = 0;     ///< requests sent; low half of request ids
+    std::uint64_t generation = 0; ///< low 32 bits go into request ids
+    std::uint32_t counter = 0;    ///< requests sent; low half of request ids
     /// A request that timed out after its command was queued: until its answer is in, the
     /// daemon may still read our staging area, so the next request waits for it first.
     std::uint64_t outstanding = 0;
     WaitParams wait;
-    std::string last_error_text;   ///< text of the last error answer (handler_failed ...)
+    std::string last_error_text; ///< text of the last error answer (handler_failed ...)
     /// A request with a command up to this size starts its timeout lazily (at its wait's first
     /// look at the clock): staging it takes a few microseconds at most, about what the first
     /// spins of the wait take before that look.
@@ -74,8 +74,8 @@ struct shell_impl {
     /// The daemon answers before it frees the slot, so only a write from outside the protocol
     /// (a buggy shell's, into the queue's shared lines) can erase a publish; without this test
     /// its sender would wait for ever. `lost` says which.
-    bool gone_or_lost(clock::time_point& next_probe, clock::time_point& next_look, std::uint64_t request,
-                      bool& lost) {
+    bool gone_or_lost(clock::time_point& next_probe, clock::time_point& next_look,
+                      std::uint64_t request, bool& lost) {
         if (daemon_gone(next_probe)) return true;
         const auto now = clock::now();
         if (next_look == clock::time_point{}) next_look = now + options.daemon_check;
@@ -94,7 +94,8 @@ struct shell_impl {
         // While it spins, the wait reads ahead the lines of the answer past its first (as many
         // as the last answer had, at most answer_lookahead_lines): they move to this core while
         // the daemon publishes, not after the seq it waits for. A hint, as in the daemon's wait.
-        const unsigned char* more = reinterpret_cast<const unsigned char*>(&m.response(id)) + cache_line;
+        const unsigned char* more =
+            reinterpret_cast<const unsigned char*>(&m.response(id)) + cache_line;
         const std::uint32_t more_lines = last_answer_lines;
         auto is_answered = [&] {
             for (std::uint32_t k = 0; k < more_lines; ++k) prefetch_read(more + k * cache_line);
@@ -128,11 +129,13 @@ struct shell_impl {
     std::string gone_text() const {
         const std::uint32_t st = map().cb->state.load(std::memory_order_acquire);
         if (st == channel_stopped)
-            return "the daemon of \"" + name + "\" stopped serving requests (DaemonChannel::stop); "
+            return "the daemon of \"" + name +
+                   "\" stopped serving requests (DaemonChannel::stop); "
                    "its state can still be read. The command stays queued and runs if the daemon "
                    "serves again; this shell's next request waits for its answer first";
         if (st == channel_closed)
-            return "the daemon of \"" + name + "\" closed the channel; connect again to reach the "
+            return "the daemon of \"" + name +
+                   "\" closed the channel; connect again to reach the "
                    "next daemon";
         return "the daemon of \"" + name + "\" died; connect again to reach the next daemon";
     }
@@ -141,8 +144,9 @@ struct shell_impl {
     /// (segment.hpp), so the slot's own pages are made writable.
     void claim_slot() {
         const Mapping& mapping = segment.mapping;
-        id = claim_client_slot(map(), segment_lock, generation,
-                               [&](std::uint32_t i) { protect_client_area(mapping, map(), i, true); });
+        id = claim_client_slot(map(), segment_lock, generation, [&](std::uint32_t i) {
+            protect_client_area(mapping, map(), i, true);
+        });
         record = &map().client(id);
     }
 
@@ -174,7 +178,8 @@ struct shell_impl {
         // No clock read on the way to a quick answer, timeout or not: the deadline starts at
         // the wait's first look at the clock (waiter.hpp, Deadline), except after staging a
         // large command, whose copy alone may take a good part of a short timeout.
-        Deadline deadline = n > lazy_deadline_max_bytes ? Deadline(deadline_after(timeout)) : Deadline::lazy(timeout);
+        Deadline deadline = n > lazy_deadline_max_bytes ? Deadline(deadline_after(timeout))
+                                                        : Deadline::lazy(timeout);
         clock::time_point next_probe{};
         auto gone = [&] { return daemon_gone(next_probe); };
         if (outstanding != 0) {
@@ -185,8 +190,9 @@ struct shell_impl {
             if (st != wait_status::ready && !lost) {
                 ec = to_code(st);
                 if (st == wait_status::timed_out)
-                    last_error_text = "the previous request, which timed out, is still queued: the "
-                                      "daemon has not answered it yet, so this one was not sent";
+                    last_error_text =
+                        "the previous request, which timed out, is still queued: the "
+                        "daemon has not answered it yet, so this one was not sent";
                 return 0;
             }
             outstanding = 0;
@@ -208,9 +214,9 @@ struct shell_impl {
                 // deadline and the liveness probe here instead, and let the daemon repair.
                 std::this_thread::yield();
                 st = gone() ? wait_status::aborted
-                            : (deadline.bounded() && deadline.passed(clock::now()))
-                                  ? wait_status::timed_out
-                                  : wait_status::ready;
+                     : (deadline.bounded() && deadline.passed(clock::now()))
+                         ? wait_status::timed_out
+                         : wait_status::ready;
             } else {
                 auto space = [&] { return queue_has_space(m); };
                 st = wait_until(m.space_event(), space, gone, wait, deadline);
@@ -227,9 +233,10 @@ struct shell_impl {
         const auto st = wait_for_answer(req, deadline, next_probe, lost);
         if (lost) {
             ec = make_error_code(errc::corrupt_channel);
-            last_error_text = "the command vanished from the queue before the daemon answered it (a "
-                              "write from outside venom's protocol into the queue's shared lines, "
-                              "e.g. a buggy shell); it may or may not have run";
+            last_error_text =
+                "the command vanished from the queue before the daemon answered it (a "
+                "write from outside venom's protocol into the queue's shared lines, "
+                "e.g. a buggy shell); it may or may not have run";
             return 0;
         }
         if (st != wait_status::ready) {
@@ -242,8 +249,11 @@ struct shell_impl {
         }
         const answer_view a = read_answer(m, id);
         std::size_t len = a.length;
-        last_answer_lines = a.status != status_ok || a.corrupt ? 0 : static_cast<std::uint32_t>(std::min<std::size_t>(
-            answer_lookahead_lines, (response_header_bytes + len - 1) / cache_line));
+        last_answer_lines =
+            a.status != status_ok || a.corrupt
+                ? 0
+                : static_cast<std::uint32_t>(std::min<std::size_t>(
+                      answer_lookahead_lines, (response_header_bytes + len - 1) / cache_line));
         if (a.status != status_ok) {
             last_error_text.assign(reinterpret_cast<const char*>(a.bytes), len);
             const bool known = a.status == static_cast<std::uint32_t>(errc::handler_failed) ||
@@ -310,7 +320,8 @@ public:
     /// shell remains). data() is not to be read after this. Nothing if not active.
     void release() noexcept {
         if (owner_ == nullptr) return;
-        if (slot_ != detail::view_taken::no_slot) owner_->views.release(owner_->map(), owner_->id, slot_);
+        if (slot_ != detail::view_taken::no_slot)
+            owner_->views.release(owner_->map(), owner_->id, slot_);
         owner_.reset();
         data_ = nullptr;
         size_ = 0;
@@ -338,8 +349,7 @@ private:
 };
 
 /// A view of a state holding one T (ShellChannel::view<T>): value() is the daemon's T, in place.
-template <class T>
-class TypedView {
+template <class T> class TypedView {
 public:
     TypedView() noexcept = default;
     bool active() const noexcept { return view_.active(); }
@@ -401,8 +411,7 @@ public:
 private:
     /// A typed read of exactly n bytes into out (seqlock_read's exact mode: wrong_size for a
     /// state of any other length); T is checked at compile time.
-    template <class T>
-    detail::snapshot read_exact(T* out, std::size_t n) const noexcept {
+    template <class T> detail::snapshot read_exact(T* out, std::size_t n) const noexcept {
         detail::check_state_type<T>();
         return detail::seqlock_read(impl().map(), out, n, std::chrono::seconds(2), true);
     }
@@ -435,7 +444,6 @@ private:
     }
 
 public:
-
     /// This shell's client slot index, 0..max_clients-1 (reused after a disconnect).
     std::uint32_t client_id() const noexcept { return impl().id; }
 
@@ -479,15 +487,15 @@ public:
     /// The state as a T (the daemon writes it with write<T> or loan<T>; T trivially copyable,
     /// default-constructible). Throws wrong_size if the state is not sizeof(T) bytes (also
     /// before the first write: the empty state), with nothing read; otherwise as read_data.
-    template <class T>
-    T read() const {
+    template <class T> T read() const {
         static_assert(!detail::is_byte_container_v<T>,
                       "read<T> reads T's own bytes; for the state's bytes use read_data");
         T value;
         const detail::snapshot s = read_exact(&value, sizeof(T));
         if (s.ec == errc::wrong_size)
-            throw error(s.ec, "read<T>: the state is " + std::to_string(s.length) + " bytes (version " +
-                                  std::to_string(s.version) + "), T is " + std::to_string(sizeof(T)));
+            throw error(s.ec, "read<T>: the state is " + std::to_string(s.length) +
+                                  " bytes (version " + std::to_string(s.version) + "), T is " +
+                                  std::to_string(sizeof(T)));
         if (s.ec) throw error(s.ec, "read<T>");
         return value;
     }
@@ -502,9 +510,7 @@ public:
     }
 
     /// Number of states the daemon has published (write_data, write<T>, loans; 0: no state yet).
-    std::uint64_t version() const noexcept {
-        return detail::state_version(impl().map());
-    }
+    std::uint64_t version() const noexcept { return detail::state_version(impl().map()); }
 
     /// The newest complete version, read in place (StateView): no copy, and bytes that cannot
     /// change while the view lives. Any number of views may be out. Throws corrupt_channel,
@@ -520,7 +526,8 @@ public:
     /// Non-throwing form: an inactive view and ec on failure.
     StateView view(std::error_code& ec) const noexcept {
         auto& s = impl();
-        const detail::view_taken t = s.views.take(s.map(), s.id, s.generation, [](detail::view_step) {});
+        const detail::view_taken t =
+            s.views.take(s.map(), s.id, s.generation, [](detail::view_step) {});
         ec = t.ec;
         StateView v;
         if (ec) return v;
@@ -534,18 +541,17 @@ public:
 
     /// A view of the state as a T (the daemon writes it with write<T> or loan<T>). Throws
     /// wrong_size if the state is not sizeof(T) bytes (the empty state too); otherwise as view().
-    template <class T>
-    TypedView<T> view() const {
+    template <class T> TypedView<T> view() const {
         detail::check_state_type<T>();
         StateView v = view();
         if (v.size() != sizeof(T) || v.version() == 0)
-            throw error(errc::wrong_size, "view<T>: the state is " + std::to_string(v.size()) + " bytes (version " +
-                                              std::to_string(v.version()) + "), T is " + std::to_string(sizeof(T)));
+            throw error(errc::wrong_size, "view<T>: the state is " + std::to_string(v.size()) +
+                                              " bytes (version " + std::to_string(v.version()) +
+                                              "), T is " + std::to_string(sizeof(T)));
         return TypedView<T>(std::move(v));
     }
     /// Non-throwing form: an inactive view and ec (wrong_size, or as view(ec)) on failure.
-    template <class T>
-    TypedView<T> view(std::error_code& ec) const noexcept {
+    template <class T> TypedView<T> view(std::error_code& ec) const noexcept {
         detail::check_state_type<T>();
         StateView v = view(ec);
         if (ec) return TypedView<T>();
@@ -579,7 +585,8 @@ public:
     /// Throws: message_too_large (cmd over max_cmd_size, or the handler's answer over
     /// max_response_size), buffer_too_small (message gives the size), timeout, daemon_gone,
     /// handler_failed (message carries the handler's what()).
-    std::size_t request(const void* cmd, std::size_t cmd_len, void* resp, std::size_t resp_capacity) {
+    std::size_t request(const void* cmd, std::size_t cmd_len, void* resp,
+                        std::size_t resp_capacity) {
         return request(cmd, cmd_len, resp, resp_capacity, impl().options.request_timeout);
     }
     std::size_t request(const void* cmd, std::size_t cmd_len, void* resp, std::size_t resp_capacity,
@@ -642,8 +649,8 @@ private:
     [[noreturn]] void throw_request_error(std::error_code ec) const {
         const auto& s = impl();
         std::string what = "request on \"" + s.name + "\"";
-        if (ec == errc::handler_failed || ec == errc::message_too_large || ec == errc::daemon_gone ||
-            ec == errc::buffer_too_small || ec == errc::corrupt_channel)
+        if (ec == errc::handler_failed || ec == errc::message_too_large ||
+            ec == errc::daemon_gone || ec == errc::buffer_too_small || ec == errc::corrupt_channel)
             what += ": " + s.last_error_text;
         throw error(ec, what);
     }

@@ -43,21 +43,26 @@ int main(int argc, char** argv) {
             shell.read(*world, ec, &seen); // typed: a World, whole, or wrong_size
             if (ec) throw venom::error(ec, "read<World>");
             ++updates;
-            if (last_tick != 0 && world->tick > last_tick + 1) missed += world->tick - last_tick - 1;
+            if (last_tick != 0 && world->tick > last_tick + 1)
+                missed += world->tick - last_tick - 1;
             last_tick = world->tick;
             // Think: steer one of "our" entities (every 8th) towards the centre, one per tick.
-            const std::uint32_t id = static_cast<std::uint32_t>((world->tick * 8) % game::max_entities);
+            const std::uint32_t id =
+                static_cast<std::uint32_t>((world->tick * 8) % game::max_entities);
             const game::Entity& e = world->entities[id];
-            const game::Steer s{id, (game::arena / 2 - e.x) * 0.01f, (game::arena / 2 - e.y) * 0.01f};
+            const game::Steer s{id, (game::arena / 2 - e.x) * 0.01f,
+                                (game::arena / 2 - e.y) * 0.01f};
             game::SteerAck ack{};
             shell.request(&s, sizeof s, &ack, sizeof ack, std::chrono::seconds(1), ec);
             if (ec == venom::errc::daemon_gone) break;
             if (ec) throw venom::error(ec, "steer: " + shell.last_error_text());
             ++commands;
         }
-        std::printf("ai %u: %llu world updates read (%llu ticks missed), %llu steering commands acknowledged\n",
-                    shell.client_id(), static_cast<unsigned long long>(updates),
-                    static_cast<unsigned long long>(missed), static_cast<unsigned long long>(commands));
+        std::printf(
+            "ai %u: %llu world updates read (%llu ticks missed), %llu steering commands "
+            "acknowledged\n",
+            shell.client_id(), static_cast<unsigned long long>(updates),
+            static_cast<unsigned long long>(missed), static_cast<unsigned long long>(commands));
         if (commands == 0) return 1;
     } catch (const venom::error& e) {
         std::fprintf(stderr, "ai: %s\n", e.what());

@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
     const double seconds = argc > 2 ? std::atof(argv[2]) : 10.0;
     try {
         auto shell = connect_when_up(name);
-        std::printf("network %u: connected (pid %d)\n", shell.client_id(), static_cast<int>(venom::process_id()));
+        std::printf("network %u: connected (pid %d)\n", shell.client_id(),
+                    static_cast<int>(venom::process_id()));
         std::fflush(stdout);
         auto world = std::make_unique<game::World>(), previous = std::make_unique<game::World>();
         std::uint64_t seen = 0, updates = 0, bytes = 0;
@@ -58,9 +59,11 @@ int main(int argc, char** argv) {
             std::swap(world, previous);
             ++updates;
         }
-        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        std::printf("network %u: %llu world updates read, %.1f KB/s of deltas to send\n", shell.client_id(),
-                    static_cast<unsigned long long>(updates), static_cast<double>(bytes) / 1e3 / s);
+        const double s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        std::printf("network %u: %llu world updates read, %.1f KB/s of deltas to send\n",
+                    shell.client_id(), static_cast<unsigned long long>(updates),
+                    static_cast<double>(bytes) / 1e3 / s);
         if (updates == 0) return 1;
     } catch (const venom::error& e) {
         std::fprintf(stderr, "network: %s\n", e.what());

@@ -51,12 +51,12 @@ int main(int argc, char** argv) {
             e.vx = static_cast<float>(static_cast<int>(i % 21) - 10);
             e.vy = static_cast<float>(static_cast<int>(i % 17) - 8);
         }
-        std::mutex steer_mutex;              // between the handler and the physics thread
+        std::mutex steer_mutex; // between the handler and the physics thread
         std::vector<std::pair<game::Steer, std::uint32_t>> pending;
         std::atomic<std::uint64_t> tick{0};
         daemon.write(world);
-        std::printf("physics: \"%s\", %u entities at %.0f Hz (pid %d)\n", name.c_str(), world.entity_count,
-                    game::tick_hz, static_cast<int>(venom::process_id()));
+        std::printf("physics: \"%s\", %u entities at %.0f Hz (pid %d)\n", name.c_str(),
+                    world.entity_count, game::tick_hz, static_cast<int>(venom::process_id()));
         std::fflush(stdout);
 
         std::vector<unsigned> ticks_per_second;
@@ -67,14 +67,17 @@ int main(int argc, char** argv) {
             const float dt = static_cast<float>(1.0 / game::tick_hz);
             std::vector<std::pair<game::Steer, std::uint32_t>> steering;
             for (std::uint64_t k = 1;; ++k) {
-                const auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                             period * static_cast<double>(k));
+                const auto due =
+                    start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                period * static_cast<double>(k));
                 if (seconds > 0 && due - start > std::chrono::duration<double>(seconds)) break;
                 std::this_thread::sleep_until(due);
                 if (g_daemon.load() == nullptr) break;
                 const auto now = std::chrono::steady_clock::now();
-                worst_lag_ms = std::max(worst_lag_ms, std::chrono::duration<double, std::milli>(now - due).count());
-                const auto second = static_cast<std::size_t>(std::chrono::duration<double>(now - start).count());
+                worst_lag_ms = std::max(
+                    worst_lag_ms, std::chrono::duration<double, std::milli>(now - due).count());
+                const auto second =
+                    static_cast<std::size_t>(std::chrono::duration<double>(now - start).count());
                 if (ticks_per_second.size() <= second) ticks_per_second.resize(second + 1, 0);
                 ++ticks_per_second[second];
                 {
@@ -92,8 +95,10 @@ int main(int argc, char** argv) {
                     auto& e = world.entities[i];
                     e.x += e.vx * dt;
                     e.y += e.vy * dt;
-                    if (e.x < 0 || e.x >= game::arena) e.vx = -e.vx, e.x = e.x < 0 ? 0 : game::arena - 1;
-                    if (e.y < 0 || e.y >= game::arena) e.vy = -e.vy, e.y = e.y < 0 ? 0 : game::arena - 1;
+                    if (e.x < 0 || e.x >= game::arena)
+                        e.vx = -e.vx, e.x = e.x < 0 ? 0 : game::arena - 1;
+                    if (e.y < 0 || e.y >= game::arena)
+                        e.vy = -e.vy, e.y = e.y < 0 ? 0 : game::arena - 1;
                 }
                 world.tick = k;
                 world.published_ns = game::now_ns();
@@ -108,7 +113,8 @@ int main(int argc, char** argv) {
             game::Steer s;
             if (cmd.size() != sizeof s) throw std::invalid_argument("not a Steer command");
             std::memcpy(&s, cmd.data(), sizeof s);
-            if (s.entity >= game::max_entities) throw std::out_of_range("no entity " + std::to_string(s.entity));
+            if (s.entity >= game::max_entities)
+                throw std::out_of_range("no entity " + std::to_string(s.entity));
             {
                 std::lock_guard<std::mutex> lock(steer_mutex);
                 pending.emplace_back(s, client);
@@ -120,10 +126,11 @@ int main(int argc, char** argv) {
         g_daemon = nullptr;
         physics.join();
         std::printf("physics: %llu ticks, %llu steering commands, worst tick lag %.2f ms\n",
-                    static_cast<unsigned long long>(tick.load()), static_cast<unsigned long long>(commands),
-                    worst_lag_ms);
+                    static_cast<unsigned long long>(tick.load()),
+                    static_cast<unsigned long long>(commands), worst_lag_ms);
         std::printf("physics: ticks per second:");
-        for (std::size_t s = 0; s < ticks_per_second.size(); ++s) std::printf(" %u", ticks_per_second[s]);
+        for (std::size_t s = 0; s < ticks_per_second.size(); ++s)
+            std::printf(" %u", ticks_per_second[s]);
         std::printf("\n");
     } catch (const venom::error& e) {
         std::fprintf(stderr, "physics: %s\n", e.what());

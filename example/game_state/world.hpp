@@ -25,8 +25,8 @@ struct Entity {
 };
 
 struct World {
-    std::uint64_t tick;          ///< physics steps so far
-    std::int64_t published_ns;   ///< steady_clock when this tick was published
+    std::uint64_t tick;        ///< physics steps so far
+    std::int64_t published_ns; ///< steady_clock when this tick was published
     std::uint32_t entity_count;
     std::uint32_t reserved;
     Entity entities[max_entities];

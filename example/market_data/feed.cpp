@@ -55,7 +55,8 @@ int main(int argc, char** argv) {
             const std::int64_t arrived = market::now_ns();
             if (cmd.size() != sizeof(market::Order)) {
                 ++rejected;
-                throw std::invalid_argument("not an Order: " + std::to_string(cmd.size()) + " bytes");
+                throw std::invalid_argument("not an Order: " + std::to_string(cmd.size()) +
+                                            " bytes");
             }
             market::Order order;
             std::memcpy(&order, cmd.data(), sizeof order);
@@ -72,8 +73,9 @@ int main(int argc, char** argv) {
         const auto start = std::chrono::steady_clock::now();
         std::uint64_t published = 0;
         for (std::uint64_t k = 1; !g_stop.load(std::memory_order_relaxed); ++k) {
-            const auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                         period * static_cast<double>(k));
+            const auto due =
+                start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            period * static_cast<double>(k));
             if (seconds > 0 && due - start >= std::chrono::duration<double>(seconds)) break;
             // Until the next tick is due: serve orders (poll never waits). A feed that may not
             // keep a core busy would sleep here instead, and serve orders from run() in a
@@ -87,12 +89,14 @@ int main(int argc, char** argv) {
             tob.ask_qty = static_cast<std::uint32_t>(1 + (r >> 24) % 50);
             tob.seq = k;
             tob.published_ns = market::now_ns();
-            daemon.write(tob); // typed: sizeof(TopOfBook) bytes, checked by read<T> on the other side
+            // typed: sizeof(TopOfBook) bytes, checked by read<T> on the other side
+            daemon.write(tob);
             published = k;
         }
         daemon.poll(on_order); // the last orders in the queue
         std::printf("feed: published %llu ticks, accepted %llu orders, rejected %llu\n",
-                    static_cast<unsigned long long>(published), static_cast<unsigned long long>(orders),
+                    static_cast<unsigned long long>(published),
+                    static_cast<unsigned long long>(orders),
                     static_cast<unsigned long long>(rejected));
     } catch (const venom::error& e) {
         std::fprintf(stderr, "feed: %s\n", e.what());

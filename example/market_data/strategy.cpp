@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
             }
             if (!updated) continue;
             std::error_code ec;
-            shell.read(tob, ec, &seen); // typed, non-throwing: wrong_size unless the state is a TopOfBook
+            // typed, non-throwing: wrong_size unless the state is a TopOfBook
+            shell.read(tob, ec, &seen);
             if (ec) throw venom::error(ec, "read<TopOfBook>");
             ++ticks;
             if (last_seq != 0 && tob.seq > last_seq + 1) skipped += tob.seq - last_seq - 1;
@@ -81,10 +82,12 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "strategy: no order was sent\n");
             return 1;
         }
-        std::printf("strategy %u: tick-to-order  p50 %.1f us  p90 %.1f us  p99 %.1f us  p99.9 %.1f us  max %.1f us\n",
-                    shell.client_id(), percentile_us(tick_to_order, 50), percentile_us(tick_to_order, 90),
-                    percentile_us(tick_to_order, 99), percentile_us(tick_to_order, 99.9),
-                    percentile_us(tick_to_order, 100));
+        std::printf(
+            "strategy %u: tick-to-order  p50 %.1f us  p90 %.1f us  p99 %.1f us  p99.9 %.1f us  max "
+            "%.1f us\n",
+            shell.client_id(), percentile_us(tick_to_order, 50), percentile_us(tick_to_order, 90),
+            percentile_us(tick_to_order, 99), percentile_us(tick_to_order, 99.9),
+            percentile_us(tick_to_order, 100));
         std::printf("strategy %u: order round trip  p50 %.1f us  p99 %.1f us\n", shell.client_id(),
                     percentile_us(round_trip, 50), percentile_us(round_trip, 99));
     } catch (const venom::error& e) {

@@ -57,7 +57,8 @@ int follow(const std::string& loop, const std::string& channel, double seconds, 
             throw;
         }
         std::error_code ec;
-        shell.read(*reading, ec, &seen); // typed, lock-free, never torn; wrong_size if not a Reading
+        // typed, lock-free, never torn; wrong_size if not a Reading
+        shell.read(*reading, ec, &seen);
         if (ec) throw venom::error(ec, "read<Reading>");
         latency_us.push_back(static_cast<double>(sensors::now_ns() - reading->published_ns) / 1e3);
         if (last != 0 && reading->seq > last + 1) missed += reading->seq - last - 1;
@@ -65,17 +66,20 @@ int follow(const std::string& loop, const std::string& channel, double seconds, 
         ++readings;
         act(*reading);
     }
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     const double cpu = cpu_seconds() - cpu0;
     std::sort(latency_us.begin(), latency_us.end());
     auto pct = [&](double p) {
         return latency_us.empty() ? 0.0
-                                  : latency_us[static_cast<std::size_t>(p / 100 * static_cast<double>(latency_us.size() - 1))];
+                                  : latency_us[static_cast<std::size_t>(
+                                        p / 100 * static_cast<double>(latency_us.size() - 1))];
     };
-    std::printf("%s: %llu readings in %.1f s (%llu missed); published-to-read p50 %.0f us, p99 %.0f us; "
-                "CPU %.1f%% of a core\n",
-                loop.c_str(), static_cast<unsigned long long>(readings), wall, static_cast<unsigned long long>(missed),
-                pct(50), pct(99), 100.0 * cpu / wall);
+    std::printf(
+        "%s: %llu readings in %.1f s (%llu missed); published-to-read p50 %.0f us, p99 %.0f us; "
+        "CPU %.1f%% of a core\n",
+        loop.c_str(), static_cast<unsigned long long>(readings), wall,
+        static_cast<unsigned long long>(missed), pct(50), pct(99), 100.0 * cpu / wall);
     return readings == 0 ? 1 : 0;
 }
 
@@ -88,17 +92,17 @@ int main(int argc, char** argv) {
     try {
         if (loop == "balance") {
             float tilt = 0; // a toy complementary filter on the IMU
-            return follow<sensors::ImuSample>(loop, sensors::imu_channel(name), seconds,
-                                              [&](const sensors::ImuSample& s) {
-                                                  tilt = 0.98f * (tilt + s.gyro[2] * 0.001f) + 0.02f * s.accel[0];
-                                              });
+            return follow<sensors::ImuSample>(
+                loop, sensors::imu_channel(name), seconds, [&](const sensors::ImuSample& s) {
+                    tilt = 0.98f * (tilt + s.gyro[2] * 0.001f) + 0.02f * s.accel[0];
+                });
         }
         if (loop == "avoid") {
-            return follow<sensors::LidarScan>(loop, sensors::lidar_channel(name), seconds,
-                                              [&](const sensors::LidarScan& scan) {
-                                                  // the nearest obstacle
-                                                  (void)*std::min_element(scan.ranges, scan.ranges + sensors::lidar_points);
-                                              });
+            return follow<sensors::LidarScan>(
+                loop, sensors::lidar_channel(name), seconds, [&](const sensors::LidarScan& scan) {
+                    // the nearest obstacle
+                    (void)*std::min_element(scan.ranges, scan.ranges + sensors::lidar_points);
+                });
         }
         std::fprintf(stderr, "usage: venom_sensor_control balance|avoid [name] [seconds]\n");
         return 2;

@@ -48,8 +48,9 @@ int main(int argc, char** argv) {
         const auto per_scan = static_cast<std::uint64_t>(sensors::imu_hz / sensors::lidar_hz);
         std::uint64_t k = 0;
         while (!g_stop) {
-            const auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                         period * static_cast<double>(k + 1));
+            const auto due =
+                start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            period * static_cast<double>(k + 1));
             if (seconds > 0 && due - start > std::chrono::duration<double>(seconds)) break;
             std::this_thread::sleep_until(due); // a sensor driver would block on its device here
             ++k;
@@ -75,7 +76,8 @@ int main(int argc, char** argv) {
             }
         }
         std::printf("sensor hub: published %llu IMU samples and %llu lidar scans\n",
-                    static_cast<unsigned long long>(imu.version()), static_cast<unsigned long long>(lidar.version()));
+                    static_cast<unsigned long long>(imu.version()),
+                    static_cast<unsigned long long>(lidar.version()));
     } catch (const venom::error& e) {
         std::fprintf(stderr, "sensor hub: %s\n", e.what());
         return 1;

@@ -24,7 +24,9 @@ venom::ShellChannel connect_when_up(const std::string& name) {
 
 std::string text(const std::vector<std::uint8_t>& v) { return {v.begin(), v.end()}; }
 
-std::string value_of(const std::string& client, int i) { return "value " + std::to_string(i) + " of " + client; }
+std::string value_of(const std::string& client, int i) {
+    return "value " + std::to_string(i) + " of " + client;
+}
 
 } // namespace
 
@@ -39,7 +41,9 @@ int main(int argc, char** argv) {
         auto timed = [&](const std::string& cmd) {
             const auto t0 = std::chrono::steady_clock::now();
             auto answer = text(kv.request(cmd, std::chrono::seconds(5)));
-            us.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count());
+            us.push_back(
+                std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
+                    .count());
             return answer;
         };
         for (int i = 0; i < keys; ++i)
@@ -71,21 +75,27 @@ int main(int argc, char** argv) {
                     kv.request("get " + peer + ":done");
                     break;
                 } catch (const venom::error& e) {
-                    if (e.code() != venom::errc::handler_failed || std::chrono::steady_clock::now() > deadline) throw;
+                    if (e.code() != venom::errc::handler_failed ||
+                        std::chrono::steady_clock::now() > deadline)
+                        throw;
                     std::this_thread::sleep_for(std::chrono::milliseconds(10));
                 }
             }
             for (int i = 0; i < keys; ++i, ++checked)
-                if (text(kv.request("get " + peer + ":" + std::to_string(i))) != value_of(peer, i)) {
-                    std::fprintf(stderr, "%s: %s's key %d has a wrong value\n", me.c_str(), peer.c_str(), i);
+                if (text(kv.request("get " + peer + ":" + std::to_string(i))) !=
+                    value_of(peer, i)) {
+                    std::fprintf(stderr, "%s: %s's key %d has a wrong value\n", me.c_str(),
+                                 peer.c_str(), i);
                     return 1;
                 }
         }
         std::sort(us.begin(), us.end());
         const auto stats = kv.read_data(); // the service's statistics line
-        std::printf("%s (client %u): %d puts + %d gets verified, %d peer keys verified; p50 %.1f us, p99 %.1f us\n",
-                    me.c_str(), kv.client_id(), keys, keys, checked, us.empty() ? 0.0 : us[us.size() / 2],
-                    us.empty() ? 0.0 : us[us.size() * 99 / 100]);
+        std::printf(
+            "%s (client %u): %d puts + %d gets verified, %d peer keys verified; p50 %.1f us, p99 "
+            "%.1f us\n",
+            me.c_str(), kv.client_id(), keys, keys, checked, us.empty() ? 0.0 : us[us.size() / 2],
+            us.empty() ? 0.0 : us[us.size() * 99 / 100]);
         std::printf("%s: service state \"%s\"\n", me.c_str(), text(stats).c_str());
     } catch (const venom::error& e) {
         std::fprintf(stderr, "%s: %s\n", me.c_str(), e.what());

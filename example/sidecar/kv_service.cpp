@@ -43,23 +43,25 @@ int main(int argc, char** argv) {
     const std::string name = argc > 1 ? argv[1] : "kv";
     const int seconds = argc > 2 ? std::atoi(argv[2]) : 0; // 0: until a signal
 
-    venom::ChannelConfig config{256, 256, 32};  // state: a line of statistics; 32 clients
-    config.max_cmd_size = 64 * 1024;            // values up to ~64 KB
+    venom::ChannelConfig config{256, 256, 32}; // state: a line of statistics; 32 clients
+    config.max_cmd_size = 64 * 1024;           // values up to ~64 KB
     config.max_response_size = 64 * 1024;
     try {
         auto daemon = venom::DaemonChannel::create(name, config);
         g_daemon = &daemon;
         std::signal(SIGINT, on_signal);
         std::signal(SIGTERM, on_signal);
-        std::printf("kv service: serving \"%s\" (pid %d)\n", name.c_str(), static_cast<int>(venom::process_id()));
+        std::printf("kv service: serving \"%s\" (pid %d)\n", name.c_str(),
+                    static_cast<int>(venom::process_id()));
         std::fflush(stdout);
 
         std::map<std::string, std::string, std::less<>> store;
         std::uint64_t ops = 0, puts = 0, gets = 0, misses = 0, dels = 0;
         auto publish = [&] {
-            daemon.write_data("keys " + std::to_string(store.size()) + ", puts " + std::to_string(puts) +
-                              ", gets " + std::to_string(gets) + ", misses " + std::to_string(misses) +
-                              ", dels " + std::to_string(dels));
+            daemon.write_data("keys " + std::to_string(store.size()) + ", puts " +
+                              std::to_string(puts) + ", gets " + std::to_string(gets) +
+                              ", misses " + std::to_string(misses) + ", dels " +
+                              std::to_string(dels));
         };
         publish();
 
@@ -91,7 +93,8 @@ int main(int argc, char** argv) {
                 }
                 out.append(it->second);
             } else if (verb == "del") {
-                if (store.erase(std::string(rest)) == 0) throw std::out_of_range("no key \"" + std::string(rest) + "\"");
+                if (store.erase(std::string(rest)) == 0)
+                    throw std::out_of_range("no key \"" + std::string(rest) + "\"");
                 ++dels;
                 out.append("ok");
             } else if (verb == "keys") {
@@ -101,16 +104,19 @@ int main(int argc, char** argv) {
                     out.append("\n");
                 }
             } else {
-                throw std::invalid_argument("unknown command \"" + std::string(verb) + "\"; use get, put, del, keys");
+                throw std::invalid_argument("unknown command \"" + std::string(verb) +
+                                            "\"; use get, put, del, keys");
             }
         });
         done = true;
         timer.join();
         publish();
         g_daemon = nullptr;
-        std::printf("kv service: stopped; %zu keys, %llu puts, %llu gets (%llu misses), %llu dels\n", store.size(),
-                    static_cast<unsigned long long>(puts), static_cast<unsigned long long>(gets),
-                    static_cast<unsigned long long>(misses), static_cast<unsigned long long>(dels));
+        std::printf(
+            "kv service: stopped; %zu keys, %llu puts, %llu gets (%llu misses), %llu dels\n",
+            store.size(), static_cast<unsigned long long>(puts),
+            static_cast<unsigned long long>(gets), static_cast<unsigned long long>(misses),
+            static_cast<unsigned long long>(dels));
     } catch (const venom::error& e) {
         std::fprintf(stderr, "kv service: %s\n", e.what());
         return 1;

@@ -66,7 +66,8 @@ int main(int argc, char** argv) {
             frame.release(); // done with it: the producer may draw into its buffer again
             if (!ok) {
                 ++bad;
-                std::fprintf(stderr, "consumer: frame %llu failed its check\n", static_cast<unsigned long long>(h.frame_no));
+                std::fprintf(stderr, "consumer: frame %llu failed its check\n",
+                             static_cast<unsigned long long>(h.frame_no));
                 continue;
             }
             if (frames == 0) first = t1;
@@ -76,20 +77,24 @@ int main(int argc, char** argv) {
             ++frames;
         }
         const double cpu_s = static_cast<double>(std::clock() - cpu0) / CLOCKS_PER_SEC;
-        const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double wall_s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::sort(view_ms.begin(), view_ms.end());
         const double span = std::chrono::duration<double>(latest - first).count();
         const double fps = frames > 1 && span > 0 ? static_cast<double>(frames - 1) / span : 0.0;
         const double median = view_ms.empty() ? 0.0 : view_ms[view_ms.size() / 2];
-        std::printf("consumer %u: %llu frames verified, %llu bad, %llu skipped; %.1f fps\n", shell.client_id(),
-                    static_cast<unsigned long long>(frames), static_cast<unsigned long long>(bad),
-                    static_cast<unsigned long long>(dropped), fps);
-        std::printf("consumer %u: each frame viewed in place (median %.4f ms per view): %llu copies of %.1f MB "
-                    "out of shared memory not made (%.1f GB); CPU %.2f%% of one core\n",
-                    shell.client_id(), median, static_cast<unsigned long long>(frames),
-                    static_cast<double>(video::frame_bytes) / 1e6,
-                    static_cast<double>(frames) * static_cast<double>(video::frame_bytes) / 1e9,
-                    wall_s > 0 ? 100.0 * cpu_s / wall_s : 0.0);
+        std::printf("consumer %u: %llu frames verified, %llu bad, %llu skipped; %.1f fps\n",
+                    shell.client_id(), static_cast<unsigned long long>(frames),
+                    static_cast<unsigned long long>(bad), static_cast<unsigned long long>(dropped),
+                    fps);
+        std::printf(
+            "consumer %u: each frame viewed in place (median %.4f ms per view): %llu copies of "
+            "%.1f MB "
+            "out of shared memory not made (%.1f GB); CPU %.2f%% of one core\n",
+            shell.client_id(), median, static_cast<unsigned long long>(frames),
+            static_cast<double>(video::frame_bytes) / 1e6,
+            static_cast<double>(frames) * static_cast<double>(video::frame_bytes) / 1e9,
+            wall_s > 0 ? 100.0 * cpu_s / wall_s : 0.0);
         if (bad != 0 || frames == 0) return 1;
     } catch (const venom::error& e) {
         std::fprintf(stderr, "consumer: %s\n", e.what());

@@ -25,9 +25,9 @@ inline constexpr std::size_t sample_stride = pixel_bytes / 8 / samples; // in 64
 struct FrameHeader {
     std::uint64_t magic;
     std::uint64_t frame_no;
-    std::int64_t produced_ns;  ///< steady_clock, when the producer started writing it
+    std::int64_t produced_ns; ///< steady_clock, when the producer started writing it
     std::uint32_t width, height, channels, samples;
-    std::uint64_t checksum;    ///< of the sampled words
+    std::uint64_t checksum; ///< of the sampled words
     std::uint64_t reserved[2];
 };
 static_assert(sizeof(FrameHeader) == 64, "the pixels start on a cache line");

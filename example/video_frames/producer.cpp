@@ -57,12 +57,15 @@ int main(int argc, char** argv) {
         auto paint_gradient = [&](unsigned char* pixels) {
             for (std::size_t y = 0; y < video::height; ++y) {
                 unsigned char* row = pixels + y * row0.size();
-                for (std::size_t x = 0; x < row0.size(); ++x) row[x] = static_cast<unsigned char>(row0[x] + y);
+                for (std::size_t x = 0; x < row0.size(); ++x)
+                    row[x] = static_cast<unsigned char>(row0[x] + y);
             }
         };
-        std::printf("producer: \"%s\", %ux%u RGB frames of %.1f MB at %.0f fps, drawn in place (pid %d)\n",
-                    name.c_str(), video::width, video::height, static_cast<double>(video::frame_bytes) / 1e6, fps,
-                    static_cast<int>(venom::process_id()));
+        std::printf(
+            "producer: \"%s\", %ux%u RGB frames of %.1f MB at %.0f fps, drawn in place (pid %d)\n",
+            name.c_str(), video::width, video::height,
+            static_cast<double>(video::frame_bytes) / 1e6, fps,
+            static_cast<int>(venom::process_id()));
         std::fflush(stdout);
 
         const auto period = std::chrono::duration<double>(1.0 / fps);
@@ -70,17 +73,21 @@ int main(int argc, char** argv) {
         std::vector<double> frame_ms;
         std::uint64_t n = 0, busy = 0;
         while (!g_stop) {
-            const auto due = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                         period * static_cast<double>(n));
+            const auto due =
+                start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            period * static_cast<double>(n));
             const auto limit = std::chrono::duration<double>(seconds);
-            if (seconds > 0 && (due - start >= limit || std::chrono::steady_clock::now() - start >= limit))
+            if (seconds > 0 &&
+                (due - start >= limit || std::chrono::steady_clock::now() - start >= limit))
                 break; // on time, or (on a machine too busy for 30 fps) at the time limit
             std::this_thread::sleep_until(due);
             ++n;
             const auto t0 = std::chrono::steady_clock::now();
             std::error_code ec;
-            venom::StateLoan loan = daemon.loan(video::frame_bytes, ec); // a free buffer; readers keep the last frame
-            if (ec == venom::errc::state_busy) { // consumers' views hold every other buffer: skip this frame
+            // a free buffer; readers keep the last frame
+            venom::StateLoan loan = daemon.loan(video::frame_bytes, ec);
+            // consumers' views hold every other buffer: skip this frame
+            if (ec == venom::errc::state_busy) {
                 ++busy;
                 continue;
             }
@@ -91,24 +98,33 @@ int main(int argc, char** argv) {
                 painted.push_back(loan.data());
             }
             const std::size_t bar = (n * 16) % video::height;
-            std::fill_n(pixels + bar * row0.size(), 16 * row0.size(), static_cast<unsigned char>(n));
+            std::fill_n(pixels + bar * row0.size(), 16 * row0.size(),
+                        static_cast<unsigned char>(n));
             video::stamp(pixels, n);
-            const video::FrameHeader h{video::magic, n, video::now_ns(), video::width, video::height,
-                                       video::channels, video::samples, video::checksum(pixels), {0, 0}};
+            const video::FrameHeader h{video::magic,    n,
+                                       video::now_ns(), video::width,
+                                       video::height,   video::channels,
+                                       video::samples,  video::checksum(pixels),
+                                       {0, 0}};
             std::memcpy(loan.data(), &h, sizeof h);
             loan.publish(); // consumers see frame n from now on, whole
-            frame_ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+            frame_ms.push_back(
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                    .count());
         }
-        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const double elapsed =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         std::sort(frame_ms.begin(), frame_ms.end());
         const double median = frame_ms.empty() ? 0.0 : frame_ms[frame_ms.size() / 2];
-        std::printf("producer: %llu frames in %.2f s (%.1f fps); each drawn in place and published "
-                    "(median %.2f ms per frame): %llu copies of %.1f MB into shared memory not made "
-                    "(%.1f GB); %llu skipped (views held every other buffer)\n",
-                    static_cast<unsigned long long>(n), elapsed, static_cast<double>(n) / elapsed, median,
-                    static_cast<unsigned long long>(n - busy), static_cast<double>(video::frame_bytes) / 1e6,
-                    static_cast<double>(n - busy) * static_cast<double>(video::frame_bytes) / 1e9,
-                    static_cast<unsigned long long>(busy));
+        std::printf(
+            "producer: %llu frames in %.2f s (%.1f fps); each drawn in place and published "
+            "(median %.2f ms per frame): %llu copies of %.1f MB into shared memory not made "
+            "(%.1f GB); %llu skipped (views held every other buffer)\n",
+            static_cast<unsigned long long>(n), elapsed, static_cast<double>(n) / elapsed, median,
+            static_cast<unsigned long long>(n - busy),
+            static_cast<double>(video::frame_bytes) / 1e6,
+            static_cast<double>(n - busy) * static_cast<double>(video::frame_bytes) / 1e9,
+            static_cast<unsigned long long>(busy));
     } catch (const venom::error& e) {
         std::fprintf(stderr, "producer: %s\n", e.what());
         return 1;

@@ -4,7 +4,8 @@
 // Each input builds a fresh channel (a daemon and a shell in this process), then runs a little
 // program of operations decoded from the input: write fuzzer bytes over the control block, the
 // shared region (the queue's tail, the events' wait words, the ring), the response slots, the
-// client areas (record, request counter, answer wait word, view pins, staging header and command bytes),
+// client areas (record, request counter, answer wait word, view pins, staging header and command
+// bytes),
 // the state buffers or anywhere in the whole segment (Boost's segment header, allocator and
 // name index included: every byte any process that can write the segment controls); write one
 // 8-byte word at an aligned offset (offsets, offset_ptrs, sizes, queue words, the state word);
@@ -83,7 +84,9 @@ struct Reader {
         --n;
         return *p++;
     }
-    std::uint32_t u16() { return static_cast<std::uint32_t>(byte()) | (static_cast<std::uint32_t>(byte()) << 8); }
+    std::uint32_t u16() {
+        return static_cast<std::uint32_t>(byte()) | (static_cast<std::uint32_t>(byte()) << 8);
+    }
     std::uint32_t u24() { return u16() | (static_cast<std::uint32_t>(byte()) << 16); }
     std::uint64_t u64() {
         std::uint64_t v = 0;
@@ -123,7 +126,8 @@ void forge_answer(venom::detail::fault f) {
     venom::detail::ResponseSlot& r = m.response(forgery->client);
     r.length.store(forgery->length, std::memory_order_relaxed);
     r.status.store(forgery->status, std::memory_order_relaxed);
-    r.seq.store(m.staging(forgery->client).request.load(std::memory_order_relaxed), std::memory_order_release);
+    r.seq.store(m.staging(forgery->client).request.load(std::memory_order_relaxed),
+                std::memory_order_release);
 }
 
 std::string channel_name() {
@@ -151,15 +155,18 @@ void remove_leftovers_of_dead_runs() {
         const std::string file = e->d_name;
         if (file.compare(0, prefix.size(), prefix) != 0) continue;
         const long pid = std::strtol(file.c_str() + prefix.size(), nullptr, 10);
-        if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) dead.push_back(file);
+        if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+            dead.push_back(file);
     }
     ::closedir(dir);
     for (const std::string& file : dead) ::unlink((venom::detail::shm_directory() + file).c_str());
 }
 
 void register_cleanup() {
-    std::snprintf(segment_file, sizeof segment_file, "%s", venom::detail::segment_path(channel_name()).c_str());
-    std::snprintf(lock_file, sizeof lock_file, "%s", venom::detail::lock_path(channel_name()).c_str());
+    std::snprintf(segment_file, sizeof segment_file, "%s",
+                  venom::detail::segment_path(channel_name()).c_str());
+    std::snprintf(lock_file, sizeof lock_file, "%s",
+                  venom::detail::lock_path(channel_name()).c_str());
     std::atexit(remove_channel_files);
     remove_leftovers_of_dead_runs();
 }
@@ -168,7 +175,8 @@ void register_cleanup() {
 /// little: the state, a request that nobody answers in time. Bounded: no connect_timeout.
 /// `read`: also read the state (a corrupt state costs a reader ~1000 yielding retries before
 /// it says corrupt_channel, so not on every connect: the fuzzer stays fast).
-void connect_and_use(std::optional<venom::ShellChannel>& slot, const venom::ShellOptions& so, bool read) {
+void connect_and_use(std::optional<venom::ShellChannel>& slot, const venom::ShellOptions& so,
+                     bool read) {
     std::uint8_t buf[512];
     try {
         slot.reset();
@@ -179,8 +187,8 @@ void connect_and_use(std::optional<venom::ShellChannel>& slot, const venom::Shel
         (void)slot->version();
         (void)slot->config();
         if (trace())
-            std::fprintf(stderr, "connect: ok, client %u, read: %s, request: %s\n", slot->client_id(),
-                         read_ec ? read_ec.message().c_str() : "ok",
+            std::fprintf(stderr, "connect: ok, client %u, read: %s, request: %s\n",
+                         slot->client_id(), read_ec ? read_ec.message().c_str() : "ok",
                          request_ec ? request_ec.message().c_str() : "ok");
     } catch (const venom::error& e) {
         if (trace()) std::fprintf(stderr, "connect: %s\n", e.what());
@@ -196,8 +204,7 @@ void inspect() {
         (void)ins.clients_alive();
         (void)ins.age_seconds();
         (void)ins.incarnation();
-    } catch (const venom::error&) {
-    }
+    } catch (const venom::error&) {}
 }
 
 } // namespace
@@ -231,15 +238,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         // The bytes of each region that mean something: a region is `count` pieces of `used`
         // bytes, `stride` apart (padding to whole pages left out, so that offsets land on
         // fields).
-        const std::size_t shared_used = sizeof(vd::SharedLines) + std::size_t{m.ring_slots} * vd::cache_line;
+        const std::size_t shared_used =
+            sizeof(vd::SharedLines) + std::size_t{m.ring_slots} * vd::cache_line;
         const std::size_t area_used = vd::client_fixed_bytes + m.max_cmd_size;
         const Region regions[] = {
-            {reinterpret_cast<std::uint8_t*>(m.cb), sizeof(vd::ControlBlock), sizeof(vd::ControlBlock), 1},
+            {reinterpret_cast<std::uint8_t*>(m.cb), sizeof(vd::ControlBlock),
+             sizeof(vd::ControlBlock), 1},
             {reinterpret_cast<std::uint8_t*>(m.shared), shared_used, shared_used, 1},
             {m.responses, m.response_stride, m.response_stride, m.max_clients},
             {m.clients, area_used, m.client_stride, m.max_clients},
             {m.state, m.state_stride, m.state_stride, m.state_buffers},
-            {seg, seg_size, seg_size, 1}, // every byte: Boost's header, allocator, name index, our regions
+            // every byte: Boost's header, allocator, name index, our regions
+            {seg, seg_size, seg_size, 1},
         };
         // A second descriptor on the segment file, for truncating it (the daemon's and the
         // shells' open file descriptions keep their OFD locks: closing this one drops none).
@@ -280,12 +290,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 if ((flags & 4) != 0) {
                     try {
                         (void)shell.request(std::string_view("forged"), 5ms);
-                    } catch (const venom::error&) {
-                    }
+                    } catch (const venom::error&) {}
                 } else {
                     std::error_code ec;
-                    (void)shell.request("forged", 6, buf, (flags & 2) != 0 ? 8 : sizeof buf, 5ms, ec);
-                    if (trace()) std::fprintf(stderr, "forged answer: %s\n", ec ? ec.message().c_str() : "ok");
+                    (void)shell.request("forged", 6, buf, (flags & 2) != 0 ? 8 : sizeof buf, 5ms,
+                                        ec);
+                    if (trace())
+                        std::fprintf(stderr, "forged answer: %s\n",
+                                     ec ? ec.message().c_str() : "ok");
                 }
                 venom::detail::fault_hook.store(nullptr, std::memory_order_relaxed);
                 forgery = nullptr;
@@ -299,7 +311,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 venom::StateView v = shell.view(ec);
                 unsigned sum = 0;
                 for (std::size_t i = 0; i < v.size(); ++i) sum += v.data()[i];
-                if (trace()) std::fprintf(stderr, "view: %s, %zu bytes, sum %u\n", ec ? ec.message().c_str() : "ok", v.size(), sum);
+                if (trace())
+                    std::fprintf(stderr, "view: %s, %zu bytes, sum %u\n",
+                                 ec ? ec.message().c_str() : "ok", v.size(), sum);
                 break;
             }
             case 4: {
@@ -312,8 +326,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             case 5: {
                 try {
                     (void)shell.wait_for_update(shell.version(), 0ns);
-                } catch (const venom::error&) {
-                }
+                } catch (const venom::error&) {}
                 break;
             }
             case 6: connect_and_use(second, so, true); break;
@@ -343,8 +356,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 std::optional<venom_cli::Inspection> ins;
                 try {
                     ins.emplace(venom_cli::Inspection::open(channel_name()));
-                } catch (const venom::error&) {
-                }
+                } catch (const venom::error&) {}
                 const bool tool_mapped = ins && ins->mapped();
                 if (trace())
                     std::fprintf(stderr, "truncated to %lld: connect %s (%s); tool: %s\n",
@@ -353,7 +365,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 // The restored pages read as zeros: just another hostile write.
                 if (::ftruncate(seg_fd, static_cast<off_t>(seg_size)) != 0) std::abort();
                 if (accepted || tool_mapped) {
-                    std::fprintf(stderr, "a segment truncated to %lld of %zu bytes was accepted (%s)\n",
+                    std::fprintf(stderr,
+                                 "a segment truncated to %lld of %zu bytes was accepted (%s)\n",
                                  static_cast<long long>(smaller), seg_size,
                                  accepted ? "by connect" : "by the tool");
                     std::abort();
@@ -370,12 +383,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                     off = (in.u24() % (seg_size / 8)) * 8;
                 } else {
                     const std::size_t w = in.byte() % (cb_words + shared_used / 8);
-                    off = w < cb_words ? m.offset_of(m.cb) + w * 8 : m.offset_of(m.shared) + (w - cb_words) * 8;
+                    off = w < cb_words ? m.offset_of(m.cb) + w * 8
+                                       : m.offset_of(m.shared) + (w - cb_words) * 8;
                 }
                 const std::uint8_t mode = in.byte() % 8;
                 const std::uint64_t raw = in.u64();
                 // d: a signed distance of any scale (modes 4-7)
-                const auto d = static_cast<std::uint64_t>(static_cast<std::int64_t>(static_cast<std::int8_t>(raw & 0xff)))
+                const auto d = static_cast<std::uint64_t>(
+                                   static_cast<std::int64_t>(static_cast<std::int8_t>(raw & 0xff)))
                                << ((raw >> 8) % 64);
                 const std::uint64_t tail = m.shared->tail.load(std::memory_order_relaxed);
                 std::uint64_t v = raw;
@@ -391,10 +406,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 case 2: v = raw & 0xff; break;
                 case 3: v = ~std::uint64_t{0} - (raw & 0xff); break;
                 case 4: v = vd::slot_free(tail + d); break;
-                case 5: v = vd::slot_published(tail + d, static_cast<std::uint32_t>((raw >> 16) & vd::slot_client_mask)); break;
+                case 5:
+                    v = vd::slot_published(
+                        tail + d, static_cast<std::uint32_t>((raw >> 16) & vd::slot_client_mask));
+                    break;
                 case 6: v = tail + d; break;
                 case 7:
-                    v = vd::make_state_word(vd::state_version(m) + d, static_cast<std::uint32_t>((raw >> 16) & 7));
+                    v = vd::make_state_word(vd::state_version(m) + d,
+                                            static_cast<std::uint32_t>((raw >> 16) & 7));
                     break;
                 default: break;
                 }

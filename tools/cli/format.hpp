@@ -26,8 +26,7 @@ inline std::string human_bytes(std::uint64_t n) {
     char buf[32];
     if (v == static_cast<double>(static_cast<std::uint64_t>(v)))
         std::snprintf(buf, sizeof buf, "%.0f %s", v, units[u]);
-    else
-        std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+    else std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
     return buf;
 }
 
@@ -41,7 +40,8 @@ inline std::string human_duration(double s) {
     }
     const auto t = static_cast<std::uint64_t>(s);
     if (t < 3600)
-        std::snprintf(buf, sizeof buf, "%um%02us", static_cast<unsigned>(t / 60), static_cast<unsigned>(t % 60));
+        std::snprintf(buf, sizeof buf, "%um%02us", static_cast<unsigned>(t / 60),
+                      static_cast<unsigned>(t % 60));
     else if (t < 86400)
         std::snprintf(buf, sizeof buf, "%uh%02um", static_cast<unsigned>(t / 3600),
                       static_cast<unsigned>(t % 3600 / 60));

@@ -68,12 +68,14 @@ inline const char* wait_policy_name(std::uint32_t w) {
 /// close, which is what a monitor needs).
 struct Counters {
     steady::time_point at{};
-    std::uint64_t version = 0;       ///< state writes so far
-    std::uint64_t state_length = 0;  ///< bytes of the newest state
+    std::uint64_t version = 0;      ///< state writes so far
+    std::uint64_t state_length = 0; ///< bytes of the newest state
     std::uint64_t head = 0, tail = 0;
     std::uint64_t handled = 0, malformed = 0, stale = 0, handler_errors = 0, repairs = 0;
-    std::uint64_t state_busy = 0, pins_cleared = 0; ///< writes refused for views; dead shells' pins cleared
-    std::uint32_t pinned_buffers = 0;               ///< buffers other than the newest that views hold now
+    /// writes refused for views; dead shells' pins cleared
+    std::uint64_t state_busy = 0, pins_cleared = 0;
+    /// buffers other than the newest that views hold now
+    std::uint32_t pinned_buffers = 0;
 
     std::uint64_t depth(std::uint32_t capacity) const {
         if (tail < head) return 0;
@@ -83,10 +85,10 @@ struct Counters {
 
 struct ClientSlot {
     std::uint32_t id = 0, pid = 0;
-    bool alive = false;      ///< its shell holds the slot's lock byte
-    bool connected = false;  ///< its record says connected (a killed shell leaves that behind)
-    std::uint64_t requests = 0;     ///< requests sent in its current (or last) connection
-    std::uint64_t connections = 0;  ///< connections this slot has had (its generation)
+    bool alive = false;         ///< its shell holds the slot's lock byte
+    bool connected = false;     ///< its record says connected (a killed shell leaves that behind)
+    std::uint64_t requests = 0; ///< requests sent in its current (or last) connection
+    std::uint64_t connections = 0; ///< connections this slot has had (its generation)
     std::uint64_t connected_unix_ns = 0;
 };
 
@@ -94,8 +96,8 @@ class Inspection {
 public:
     std::string name;
     Status status = Status::missing;
-    std::string problem;          ///< why the segment could not be read; empty if it could
-    venom::errc problem_code{};   ///< the venom error behind `problem`, if any
+    std::string problem;        ///< why the segment could not be read; empty if it could
+    venom::errc problem_code{}; ///< the venom error behind `problem`, if any
     bool shm_file = false, lock_file = false;
     bool name_held = false, daemon_alive = false;
 
@@ -127,8 +129,9 @@ public:
         c.version = vd::state_version_of(word);
         if (c.version != 0 && vd::state_buffer_of(word) < m.state_buffers)
             c.state_length = std::min<std::uint64_t>(
-                m.buffer(vd::state_buffer_of(word)).length.load(std::memory_order_relaxed), m.data_size);
-        c.head = b.head.load(std::memory_order_acquire);  // head first: then tail >= head
+                m.buffer(vd::state_buffer_of(word)).length.load(std::memory_order_relaxed),
+                m.data_size);
+        c.head = b.head.load(std::memory_order_acquire); // head first: then tail >= head
         c.tail = m.shared->tail.load(std::memory_order_acquire);
         c.handled = b.commands_handled.load(std::memory_order_relaxed);
         c.malformed = b.commands_malformed.load(std::memory_order_relaxed);
@@ -202,7 +205,8 @@ private:
                 have_record = vd::read_record(l, name, record);
             }
             // On Linux the liveness locks are in the segment file itself (incarnation 0).
-            const std::string seg_path = vd::liveness_path(name, have_record ? record.incarnation : 0);
+            const std::string seg_path =
+                vd::liveness_path(name, have_record ? record.incarnation : 0);
             shm_file = vd::look_at(seg_path).exists;
             if (!shm_file && !lock_file) {
                 status = Status::missing;
@@ -265,7 +269,8 @@ inline std::vector<std::string> channel_names() {
             const std::string prefix = "venom.";
             std::string n;
             auto ends_with = [&](const std::string& suffix) {
-                return f.size() > prefix.size() + suffix.size() && f.compare(0, prefix.size(), prefix) == 0 &&
+                return f.size() > prefix.size() + suffix.size() &&
+                       f.compare(0, prefix.size(), prefix) == 0 &&
                        f.compare(f.size() - suffix.size(), suffix.size(), suffix) == 0;
             };
             if (ends_with(".shm")) n = f.substr(prefix.size(), f.size() - prefix.size() - 4);
@@ -292,7 +297,8 @@ inline Removal remove_stale(const std::string& name) {
     venom::validate_name(name);
     const std::string seg_path = vd::segment_path(name), lock_path = vd::lock_path(name);
     for (int attempt = 0; attempt < 100; ++attempt) {
-        if (!vd::look_at(seg_path).exists && !vd::look_at(lock_path).exists) return Removal::not_found;
+        if (!vd::look_at(seg_path).exists && !vd::look_at(lock_path).exists)
+            return Removal::not_found;
         auto lock = vd::LockFile::open_or_create_own(lock_path, vd::AccessControl(0, true));
         if (!lock.try_lock(vd::name_lock_byte)) return Removal::daemon_alive;
         if (!lock.still_linked()) continue; // a daemon shutting down unlinked it: look again

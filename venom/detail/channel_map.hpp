@@ -39,16 +39,18 @@ struct Sizes {
     std::uint32_t ring_slots;
     std::uint64_t state_stride, response_stride, client_stride;
     std::uint64_t control, state, responses, shared, clients; ///< each a whole number of pages
-    std::uint64_t block;   ///< all regions, in this order
+    std::uint64_t block;                                      ///< all regions, in this order
     std::uint64_t segment;
 
-    static Sizes of(const ChannelConfig& c, std::uint64_t page = std::max<std::uint64_t>(page_size(), min_page_size)) {
+    static Sizes of(const ChannelConfig& c,
+                    std::uint64_t page = std::max<std::uint64_t>(page_size(), min_page_size)) {
         Sizes s{};
         s.page = page;
         // A client has at most one command queued: a ring larger than max_clients is never used.
         s.ring_slots = next_pow2(c.cmd_slots < c.max_clients ? c.cmd_slots : c.max_clients);
         s.state_stride = round_up(header_bytes + c.data_size, cache_line);
-        s.response_stride = round_up(response_header_bytes + c.max_response_size + error_text_capacity, cache_line);
+        s.response_stride =
+            round_up(response_header_bytes + c.max_response_size + error_text_capacity, cache_line);
         s.client_stride = round_up(client_fixed_bytes + c.max_cmd_size, page);
         s.control = round_up(sizeof(ControlBlock), page);
         s.state = round_up(s.state_stride * c.state_buffers, page);
@@ -61,10 +63,10 @@ struct Sizes {
         constexpr std::uint64_t overhead = 64 * 1024;
         s.segment = round_up(overhead + page + s.block, page);
         if (s.segment > limits::max_segment_size)
-            throw error(errc::invalid_config,
-                        "ChannelConfig: the channel would need " + std::to_string(s.segment) +
-                            " bytes of shared memory, over the limit of " +
-                            std::to_string(limits::max_segment_size));
+            throw error(errc::invalid_config, "ChannelConfig: the channel would need " +
+                                                  std::to_string(s.segment) +
+                                                  " bytes of shared memory, over the limit of " +
+                                                  std::to_string(limits::max_segment_size));
         return s;
     }
 };
@@ -83,12 +85,13 @@ struct ChannelMap {
     unsigned char* clients = nullptr;
     unsigned char* state = nullptr;
     std::uint64_t response_stride = 0, state_stride = 0, client_stride = 0;
-    std::uint64_t shared_bytes = 0;   ///< the shared region: SharedLines and the ring
+    std::uint64_t shared_bytes = 0; ///< the shared region: SharedLines and the ring
     std::uint64_t data_size = 0;
-    std::uint64_t ring_mask = 0;      ///< ring_slots - 1
+    std::uint64_t ring_mask = 0; ///< ring_slots - 1
     std::uint64_t claim_timeout_ns = 0;
     std::uint32_t page_size = 0;
-    std::uint32_t cmd_slots = 0, ring_slots = 0, max_clients = 0, max_cmd_size = 0, max_response_size = 0;
+    std::uint32_t cmd_slots = 0, ring_slots = 0, max_clients = 0, max_cmd_size = 0,
+                  max_response_size = 0;
     std::uint32_t state_buffers = 0;
 
     /// The process-local event of a WaitWord of this channel.
@@ -115,12 +118,15 @@ struct ChannelMap {
     char* response_error_text(ResponseSlot& r) const noexcept {
         return reinterpret_cast<char*>(&r) + response_header_bytes + max_response_size;
     }
-    unsigned char* client_area(std::uint32_t id) const noexcept { return clients + id * client_stride; }
+    unsigned char* client_area(std::uint32_t id) const noexcept {
+        return clients + id * client_stride;
+    }
     ClientRecord& client(std::uint32_t id) const noexcept {
         return *reinterpret_cast<ClientRecord*>(client_area(id) + client_record_line * cache_line);
     }
     std::atomic<std::uint64_t>& client_requests(std::uint32_t id) const noexcept {
-        return *reinterpret_cast<std::atomic<std::uint64_t>*>(client_area(id) + client_requests_line * cache_line);
+        return *reinterpret_cast<std::atomic<std::uint64_t>*>(client_area(id) +
+                                                              client_requests_line * cache_line);
     }
     WaitWord& response_wait(std::uint32_t id) const noexcept {
         return *reinterpret_cast<WaitWord*>(client_area(id) + client_wait_line * cache_line);
@@ -129,7 +135,8 @@ struct ChannelMap {
         return *reinterpret_cast<ViewPins*>(client_area(id) + client_pins_line * cache_line);
     }
     StagingHeader& staging(std::uint32_t id) const noexcept {
-        return *reinterpret_cast<StagingHeader*>(client_area(id) + client_staging_line * cache_line);
+        return *reinterpret_cast<StagingHeader*>(client_area(id) +
+                                                 client_staging_line * cache_line);
     }
     unsigned char* staging_data(std::uint32_t id) const noexcept {
         return reinterpret_cast<unsigned char*>(&staging(id)) + staging_header_bytes;
@@ -164,8 +171,10 @@ struct ChannelMap {
                             ", this build reads version " + std::to_string(layout_version) +
                             ": build daemon and shells with the same venom");
         const std::uint32_t page = cb->page_size;
-        if (page < min_page_size || page > max_page_size || (page & (page - 1)) != 0 || cb_at % page != 0)
-            corrupt("its page size " + std::to_string(page) + " is not a power of two in 4 KiB..1 MiB "
+        if (page < min_page_size || page > max_page_size || (page & (page - 1)) != 0 ||
+            cb_at % page != 0)
+            corrupt("its page size " + std::to_string(page) +
+                    " is not a power of two in 4 KiB..1 MiB "
                     "that the control block is aligned to");
         ChannelConfig c{cb->data_size, cb->cmd_slots, cb->max_clients};
         c.max_cmd_size = cb->max_cmd_size;
@@ -180,15 +189,18 @@ struct ChannelMap {
         }
         if (cb->ring_slots != s.ring_slots) corrupt("its ring size does not match its cmd_slots");
         const std::uint64_t claim_ns = cb->claim_timeout_ns;
-        if (claim_ns < 1000000u || claim_ns > 10000000000ull) corrupt("its claim timeout is out of range");
+        if (claim_ns < 1000000u || claim_ns > 10000000000ull)
+            corrupt("its claim timeout is out of range");
         // Where a region starts, from the offset_ptr member at `field`: the pointer's offset is
         // relative to the member itself. Computed in unsigned integers (wrap-around is defined,
         // and out-of-range values fail the bound check), never as a pointer first.
         auto region = [&](const boost::interprocess::offset_ptr<unsigned char>& p, std::uint64_t n,
                           const char* what) -> unsigned char* {
-            const auto field = static_cast<std::uint64_t>(reinterpret_cast<const unsigned char*>(&p) - base);
+            const auto field =
+                static_cast<std::uint64_t>(reinterpret_cast<const unsigned char*>(&p) - base);
             const std::uint64_t at = field + static_cast<std::uint64_t>(p.get_offset());
-            if (at > size || size - at < n) corrupt(std::string("the ") + what + " region lies outside the segment");
+            if (at > size || size - at < n)
+                corrupt(std::string("the ") + what + " region lies outside the segment");
             if (at % page != 0) corrupt(std::string("the ") + what + " region is not page aligned");
             return base + at;
         };
@@ -210,7 +222,10 @@ struct ChannelMap {
         // page a shell maps writable under what it must see read-only.
         const std::pair<const unsigned char*, std::uint64_t> parts[] = {
             {reinterpret_cast<const unsigned char*>(cb), s.control},
-            {m.state, s.state}, {m.responses, s.responses}, {shared, s.shared}, {m.clients, s.clients}};
+            {m.state, s.state},
+            {m.responses, s.responses},
+            {shared, s.shared},
+            {m.clients, s.clients}};
         for (std::size_t i = 0; i < std::size(parts); ++i)
             for (std::size_t j = i + 1; j < std::size(parts); ++j) {
                 const bool apart = parts[i].first + parts[i].second <= parts[j].first ||

@@ -35,9 +35,9 @@
 // position once it has stayed so for ChannelConfig::claim_timeout, puts a tail that ran more
 // than a ring ahead (or behind head) back to head, and resets a ring word that does not fit
 // the position its slot stands for (another lap's, a broken state: producers would stay away
-// from that slot for ever) once such words have stayed for claim_timeout. Such writes can also forge a publish naming another
-// client (which re-runs that client's staged command): README, Security, says what shells
-// that share a channel trust each other with.
+// from that slot for ever) once such words have stayed for claim_timeout. Such writes can also
+// forge a publish naming another client (which re-runs that client's staged command): README,
+// Security, says what shells that share a channel trust each other with.
 // Order: positions are taken in tail order and consumed in position order; a client has at
 // most one command queued (it waits for the answer, or after a timeout for the daemon to be
 // done with its staging area, before staging the next), so its commands run in sending order.
@@ -60,12 +60,14 @@ enum class push_result { pushed, full };
 inline constexpr unsigned slot_position_shift = 12; ///< low bits: published flag and client id
 inline constexpr std::uint64_t slot_published_bit = 1;
 inline constexpr unsigned slot_client_shift = 1;
-inline constexpr std::uint64_t slot_client_mask = (1u << (slot_position_shift - slot_client_shift)) - 1;
+inline constexpr std::uint64_t slot_client_mask =
+    (1u << (slot_position_shift - slot_client_shift)) - 1;
 static_assert(limits::max_clients - 1 <= slot_client_mask, "every client id fits a slot word");
 
 constexpr std::uint64_t slot_free(std::uint64_t pos) noexcept { return pos << slot_position_shift; }
 constexpr std::uint64_t slot_published(std::uint64_t pos, std::uint32_t client) noexcept {
-    return (pos << slot_position_shift) | (std::uint64_t{client} << slot_client_shift) | slot_published_bit;
+    return (pos << slot_position_shift) | (std::uint64_t{client} << slot_client_shift) |
+           slot_published_bit;
 }
 /// The word's position minus pos, modulo 2^52, as a signed number.
 constexpr std::int64_t slot_position_diff(std::uint64_t word, std::uint64_t pos) noexcept {
@@ -89,7 +91,8 @@ inline void queue_prefetch(const ChannelMap& m) noexcept {
 /// Pushes client `client`'s staged command: claims and publishes the next position in one
 /// CAS of its slot, then moves tail past it. Lock-free; never blocks. `pos` gets the
 /// position. \pre the client's staging area holds the command.
-inline push_result queue_push(const ChannelMap& m, std::uint32_t client, std::uint64_t& pos) noexcept {
+inline push_result queue_push(const ChannelMap& m, std::uint32_t client,
+                              std::uint64_t& pos) noexcept {
     std::atomic<std::uint64_t>& tail = m.shared->tail;
     // relaxed: tail is a hint of where to look; the slot word is what we trust.
     std::uint64_t t = tail.load(std::memory_order_relaxed);
@@ -103,11 +106,13 @@ inline push_result queue_push(const ChannelMap& m, std::uint32_t client, std::ui
             // daemon's acquire: SYNC POINT WRITE: command published), and with
             // notify_published's seq_cst load of cmd_wait.waiters the notifier half of the
             // wait's Dekker pair, with no separate fence (waiter.hpp).
-            if (word.compare_exchange_strong(w, slot_published(t, client), std::memory_order_seq_cst,
+            if (word.compare_exchange_strong(w, slot_published(t, client),
+                                             std::memory_order_seq_cst,
                                              std::memory_order_relaxed)) {
                 pos = t;
                 // relaxed: tail carries no data. Failing means another producer helped.
-                tail.compare_exchange_strong(t, t + 1, std::memory_order_relaxed, std::memory_order_relaxed);
+                tail.compare_exchange_strong(t, t + 1, std::memory_order_relaxed,
+                                             std::memory_order_relaxed);
                 return push_result::pushed;
             }
             continue; // another producer took position t: look at what it left
@@ -115,7 +120,9 @@ inline push_result queue_push(const ChannelMap& m, std::uint32_t client, std::ui
         if (slot_position_diff(w, t) < 0) return push_result::full; // t - R not consumed yet
         // Position t is taken (published, or consumed already): help tail past it. On
         // failure t holds the tail someone else moved to.
-        if (tail.compare_exchange_strong(t, t + 1, std::memory_order_relaxed, std::memory_order_relaxed)) ++t;
+        if (tail.compare_exchange_strong(t, t + 1, std::memory_order_relaxed,
+                                         std::memory_order_relaxed))
+            ++t;
     }
     return push_result::full;
 }
@@ -130,7 +137,8 @@ inline bool queue_has_space(const ChannelMap& m) noexcept {
 inline bool queue_front(const ChannelMap& m, std::uint64_t head, std::uint32_t& client) noexcept {
     // SYNC POINT READ: command published (pairs with the seq_cst CAS in queue_push).
     const std::uint64_t w = m.slot(head).word.load(std::memory_order_acquire);
-    if ((w & ~(slot_client_mask << slot_client_shift)) != (slot_free(head) | slot_published_bit)) return false;
+    if ((w & ~(slot_client_mask << slot_client_shift)) != (slot_free(head) | slot_published_bit))
+        return false;
     client = static_cast<std::uint32_t>((w >> slot_client_shift) & slot_client_mask);
     return true;
 }
@@ -138,7 +146,8 @@ inline bool queue_front(const ChannelMap& m, std::uint64_t head, std::uint32_t& 
 /// Daemon: whether tail has passed `head` although `head` is not published (see queue_skip).
 inline bool queue_head_passed_unpublished(const ChannelMap& m, std::uint64_t head) noexcept {
     std::uint32_t c;
-    const auto ahead = static_cast<std::int64_t>(m.shared->tail.load(std::memory_order_relaxed) - head);
+    const auto ahead =
+        static_cast<std::int64_t>(m.shared->tail.load(std::memory_order_relaxed) - head);
     return ahead > 0 && !queue_front(m, head, c);
 }
 
@@ -147,7 +156,8 @@ inline void queue_release(const ChannelMap& m, std::uint64_t& head) noexcept {
     // release (SYNC POINT WRITE: slot free): our reads of the command come before its reuse.
     m.slot(head).word.store(slot_free(head + m.ring_slots), std::memory_order_release);
     ++head;
-    m.cb->head.store(head, std::memory_order_relaxed); // mirror for tools; only the daemon reads it back
+    // mirror for tools; only the daemon reads it back
+    m.cb->head.store(head, std::memory_order_relaxed);
 }
 
 /// Daemon: skips position `head`, which tail has passed but no publish filled (only a write
@@ -162,8 +172,8 @@ inline bool queue_skip(const ChannelMap& m, std::uint64_t& head) noexcept {
     // tail on): leave it for its position and only move head on.
     if (slot_position_diff(w, head) <= 0) {
         // acq_rel: on failure the word may be a publish, whose command the caller then reads.
-        if (!word.compare_exchange_strong(w, slot_free(head + m.ring_slots), std::memory_order_acq_rel,
-                                          std::memory_order_acquire))
+        if (!word.compare_exchange_strong(w, slot_free(head + m.ring_slots),
+                                          std::memory_order_acq_rel, std::memory_order_acquire))
             return false;
     }
     ++head;
@@ -187,7 +197,8 @@ inline bool queue_repair_tail(const ChannelMap& m, std::uint64_t head) noexcept 
         if (d >= -1 && d <= static_cast<std::int64_t>(m.ring_slots)) return false;
         fault_point(fault::tail_repair);
         // relaxed: tail carries no data. On failure t holds the tail a producer moved to.
-        if (m.shared->tail.compare_exchange_strong(t, head, std::memory_order_relaxed, std::memory_order_relaxed))
+        if (m.shared->tail.compare_exchange_strong(t, head, std::memory_order_relaxed,
+                                                   std::memory_order_relaxed))
             return true;
     }
     return false; // still out of range: the next check_queue tries again
@@ -220,7 +231,8 @@ inline std::uint32_t queue_fix_strays(const ChannelMap& m, std::uint64_t head) n
         std::uint64_t w = word.load(std::memory_order_acquire);
         // release: as queue_release, the slot is free for its position's producer.
         if (!slot_word_fits(w, q) &&
-            word.compare_exchange_strong(w, slot_free(q), std::memory_order_release, std::memory_order_relaxed))
+            word.compare_exchange_strong(w, slot_free(q), std::memory_order_release,
+                                         std::memory_order_relaxed))
             ++n;
     }
     return n;
@@ -231,7 +243,9 @@ inline std::uint32_t queue_fix_strays(const ChannelMap& m, std::uint64_t head) n
 inline bool queue_holds_client(const ChannelMap& m, std::uint32_t client) noexcept {
     for (std::uint32_t i = 0; i < m.ring_slots; ++i) {
         const std::uint64_t w = m.slot(i).word.load(std::memory_order_acquire);
-        if ((w & slot_published_bit) != 0 && ((w >> slot_client_shift) & slot_client_mask) == client) return true;
+        if ((w & slot_published_bit) != 0 &&
+            ((w >> slot_client_shift) & slot_client_mask) == client)
+            return true;
     }
     return false;
 }

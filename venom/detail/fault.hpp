@@ -11,12 +11,13 @@
 namespace venom::detail {
 
 enum class fault {
-    block_begin,        ///< waiter.hpp: a wait enters a block round, before loading the epoch
-    before_sleep,       ///< waiter.hpp: the wait has tested ready() and abort(); it sleeps next
-    lock_file_exists,   ///< platform: a daemon's O_EXCL create of a channel file found one there
-    record_read,        ///< liveness.hpp: attach read a valid record, before opening the segment
-    tail_repair,        ///< command_queue.hpp: the daemon read an out-of-range tail, before its CAS
-    pin_owner_dead,     ///< daemon: a viewer whose pin is in a write's way probed dead, before its pins are cleared
+    block_begin,      ///< waiter.hpp: a wait enters a block round, before loading the epoch
+    before_sleep,     ///< waiter.hpp: the wait has tested ready() and abort(); it sleeps next
+    lock_file_exists, ///< platform: a daemon's O_EXCL create of a channel file found one there
+    record_read,      ///< liveness.hpp: attach read a valid record, before opening the segment
+    tail_repair,      ///< command_queue.hpp: the daemon read an out-of-range tail, before its CAS
+    /// daemon: a viewer whose pin is in a write's way probed dead, before its pins are cleared
+    pin_owner_dead,
 };
 using fault_fn = void (*)(fault);
 inline std::atomic<fault_fn> fault_hook{nullptr};

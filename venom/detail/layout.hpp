@@ -87,8 +87,8 @@ inline constexpr std::uint32_t layout_version = 6;
 inline constexpr const char* control_block_name = "venom.control";
 
 /// Lock bytes (see the header comment).
-inline constexpr std::uint64_t name_lock_byte = 0;           ///< in the lock file
-inline constexpr std::uint64_t segment_daemon_byte = 0;      ///< in the segment file
+inline constexpr std::uint64_t name_lock_byte = 0;            ///< in the lock file
+inline constexpr std::uint64_t segment_daemon_byte = 0;       ///< in the segment file
 inline constexpr std::uint64_t segment_first_client_byte = 1; ///< in the segment file
 
 /// ControlBlock::state values. Zeroed memory reads as initializing.
@@ -112,9 +112,11 @@ inline constexpr std::uint32_t status_ok = 0;
 /// generation half tells a command of a shell that has since disconnected from one of the
 /// shell now holding its slot; the counter half tells an answer from the one before.
 inline constexpr unsigned request_counter_bits = 32;
-inline constexpr std::uint64_t request_counter_mask = (std::uint64_t{1} << request_counter_bits) - 1;
+inline constexpr std::uint64_t request_counter_mask =
+    (std::uint64_t{1} << request_counter_bits) - 1;
 constexpr std::uint64_t make_request_id(std::uint64_t generation, std::uint64_t counter) noexcept {
-    return ((generation & request_counter_mask) << request_counter_bits) | (counter & request_counter_mask);
+    return ((generation & request_counter_mask) << request_counter_bits) |
+           (counter & request_counter_mask);
 }
 constexpr std::uint64_t request_generation(std::uint64_t request) noexcept {
     return request >> request_counter_bits;
@@ -125,8 +127,9 @@ constexpr std::uint64_t request_generation(std::uint64_t request) noexcept {
 /// Two writers by design: `epoch` is written by notifiers, `waiters` by waiters, each only by
 /// atomic read-modify-writes.
 struct WaitWord {
-    std::atomic<std::uint32_t> epoch;   ///< bumped by notifiers; the futex word
-    std::atomic<std::uint32_t> waiters; ///< waiters currently announced (may over-count after a crash)
+    std::atomic<std::uint32_t> epoch; ///< bumped by notifiers; the futex word
+    /// waiters currently announced (may over-count after a crash)
+    std::atomic<std::uint32_t> waiters;
 };
 
 /// The state word (ControlBlock::state_word): the number of completed writes (the version)
@@ -135,7 +138,9 @@ inline constexpr unsigned state_index_bits = 3; ///< state_buffers <= 8
 constexpr std::uint64_t make_state_word(std::uint64_t version, std::uint32_t buffer) noexcept {
     return (version << state_index_bits) | buffer;
 }
-constexpr std::uint64_t state_version_of(std::uint64_t word) noexcept { return word >> state_index_bits; }
+constexpr std::uint64_t state_version_of(std::uint64_t word) noexcept {
+    return word >> state_index_bits;
+}
 constexpr std::uint32_t state_buffer_of(std::uint64_t word) noexcept {
     return static_cast<std::uint32_t>(word & ((1u << state_index_bits) - 1));
 }
@@ -149,15 +154,16 @@ struct ControlBlock {
     std::uint32_t version;
     std::atomic<std::uint32_t> state; ///< channel_state
     std::uint64_t data_size;
-    std::uint32_t cmd_slots;    ///< as configured
+    std::uint32_t cmd_slots; ///< as configured
     std::uint32_t max_clients;
     std::uint32_t max_cmd_size;
     std::uint32_t max_response_size;
     std::uint32_t state_buffers;
     std::uint32_t daemon_pid;
     std::uint64_t created_unix_ns;
-    std::uint32_t wait_policy;  ///< the daemon's WaitPolicy (for tools)
-    std::uint32_t ring_slots;   ///< queue slots: min(cmd_slots, max_clients), rounded up to a power of two
+    std::uint32_t wait_policy; ///< the daemon's WaitPolicy (for tools)
+    /// queue slots: min(cmd_slots, max_clients), rounded up to a power of two
+    std::uint32_t ring_slots;
 
     // ---- line 1: where the regions are (offset_ptr: relative to the member itself). Written
     // once at create.
@@ -172,7 +178,7 @@ struct ControlBlock {
 
     // ---- line 2: more configuration. Written once at create.
     alignas(cache_line) std::uint64_t claim_timeout_ns; ///< ChannelConfig::claim_timeout
-    std::uint32_t page_size;    ///< the page size every region is aligned to
+    std::uint32_t page_size; ///< the page size every region is aligned to
     std::uint32_t reserved0;
 
     // ---- line 3: the state word (make_state_word), alone: readers poll it.
@@ -182,12 +188,16 @@ struct ControlBlock {
     // read). The daemon keeps the real head in its own memory; this copy is for tools.
     alignas(cache_line) std::atomic<std::uint64_t> head;
     std::atomic<std::uint64_t> commands_handled;
-    std::atomic<std::uint64_t> commands_malformed; ///< out-of-range fields: answered with an error, or dropped
-    std::atomic<std::uint64_t> commands_stale;     ///< dropped: sender disconnected
-    std::atomic<std::uint64_t> handler_errors;     ///< handler threw or answered too much
-    std::atomic<std::uint64_t> queue_repairs;      ///< holes skipped, tails put back (command_queue.hpp)
-    std::atomic<std::uint64_t> state_busy;         ///< writes and loans refused: views pinned every buffer but the newest
-    std::atomic<std::uint64_t> pins_cleared;       ///< pin words of dead shells cleared (view_pins.hpp)
+    /// out-of-range fields: answered with an error, or dropped
+    std::atomic<std::uint64_t> commands_malformed;
+    std::atomic<std::uint64_t> commands_stale; ///< dropped: sender disconnected
+    std::atomic<std::uint64_t> handler_errors; ///< handler threw or answered too much
+    /// holes skipped, tails put back (command_queue.hpp)
+    std::atomic<std::uint64_t> queue_repairs;
+    /// writes and loans refused: views pinned every buffer but the newest
+    std::atomic<std::uint64_t> state_busy;
+    /// pin words of dead shells cleared (view_pins.hpp)
+    std::atomic<std::uint64_t> pins_cleared;
 };
 
 /// The lines every shell writes (mapped read-write by all): the queue's tail and the events.
@@ -228,9 +238,9 @@ inline constexpr std::size_t error_text_capacity = 256;
 /// written at connect and disconnect, read by the daemon per command (so it stays in the
 /// daemon's cache: nothing here changes per request).
 struct ClientRecord {
-    std::atomic<std::uint32_t> state;       ///< client_state
+    std::atomic<std::uint32_t> state; ///< client_state
     std::atomic<std::uint32_t> pid;
-    std::atomic<std::uint64_t> generation;  ///< bumped at each connect; high half of request ids
+    std::atomic<std::uint64_t> generation; ///< bumped at each connect; high half of request ids
     std::atomic<std::uint64_t> connected_unix_ns;
     /// Nonzero (viewer_mark(generation)) once this connection has viewed: the daemon reads
     /// its pins at each write (view_pins.hpp). Whoever cleans up after a dead one clears it.
@@ -271,7 +281,8 @@ inline constexpr std::size_t client_requests_line = 1; ///< requests sent (clien
 inline constexpr std::size_t client_wait_line = 2;     ///< the answer's WaitWord
 inline constexpr std::size_t client_pins_line = 3;     ///< ViewPins
 inline constexpr std::size_t client_staging_line = 4;  ///< StagingHeader + command bytes
-inline constexpr std::size_t client_fixed_bytes = client_staging_line * cache_line + staging_header_bytes;
+inline constexpr std::size_t client_fixed_bytes =
+    client_staging_line * cache_line + staging_header_bytes;
 
 /// Header of one state buffer; the data (data_size bytes) follows at +64.
 /// seq == 2v: holds complete version v. seq == 2v + 1: version v is being written.
@@ -297,19 +308,19 @@ inline constexpr std::size_t record_name_capacity = 112;
 /// daemon takes the name over, and zeros when it closes. A reader checks magic, size, name and
 /// checksum; anything else reads as "no daemon yet".
 struct NameRecord {
-    std::uint64_t magic;            ///< name_record_magic
-    std::uint32_t layout;           ///< layout_version of the daemon
-    std::uint32_t record_size;      ///< sizeof(NameRecord)
-    std::uint64_t incarnation;      ///< Windows: names the segment and events; Linux: 0
-    std::uint64_t segment_size;     ///< bytes of the segment as the daemon created it
-    std::uint64_t control_offset;   ///< the ControlBlock's offset from the segment's start
-    std::uint64_t segment_dev;      ///< Linux: st_dev and st_ino of the segment file (Windows 0)
+    std::uint64_t magic;          ///< name_record_magic
+    std::uint32_t layout;         ///< layout_version of the daemon
+    std::uint32_t record_size;    ///< sizeof(NameRecord)
+    std::uint64_t incarnation;    ///< Windows: names the segment and events; Linux: 0
+    std::uint64_t segment_size;   ///< bytes of the segment as the daemon created it
+    std::uint64_t control_offset; ///< the ControlBlock's offset from the segment's start
+    std::uint64_t segment_dev;    ///< Linux: st_dev and st_ino of the segment file (Windows 0)
     std::uint64_t segment_ino;
-    std::uint64_t created_unix_ns;  ///< equals ControlBlock::created_unix_ns
-    std::uint32_t daemon_pid;       ///< equals ControlBlock::daemon_pid
-    std::uint32_t daemon_uid;       ///< the daemon's effective uid (Windows 0)
+    std::uint64_t created_unix_ns;   ///< equals ControlBlock::created_unix_ns
+    std::uint32_t daemon_pid;        ///< equals ControlBlock::daemon_pid
+    std::uint32_t daemon_uid;        ///< the daemon's effective uid (Windows 0)
     char name[record_name_capacity]; ///< the channel name, NUL-padded
-    std::uint64_t checksum;         ///< FNV-1a of every byte before it
+    std::uint64_t checksum;          ///< FNV-1a of every byte before it
 };
 
 /// Adds one to a counter that only the calling process writes (daemon counters, a client's
@@ -319,7 +330,9 @@ inline void bump(std::atomic<std::uint64_t>& counter) noexcept {
     counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
-constexpr std::uint64_t round_up(std::uint64_t n, std::uint64_t to) { return (n + to - 1) / to * to; }
+constexpr std::uint64_t round_up(std::uint64_t n, std::uint64_t to) {
+    return (n + to - 1) / to * to;
+}
 
 // ---- compile-time proofs -------------------------------------------------------------------
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free, "32-bit atomics must be lock-free");
@@ -329,27 +342,35 @@ static_assert(sizeof(std::atomic<std::uint64_t>) == 8 && sizeof(std::atomic<std:
 static_assert(std::is_standard_layout_v<ControlBlock> && std::is_standard_layout_v<SharedLines>,
               "ControlBlock and SharedLines must be standard layout");
 static_assert(std::is_standard_layout_v<CmdSlot> && std::is_standard_layout_v<ResponseSlot> &&
-                  std::is_standard_layout_v<ClientRecord> && std::is_standard_layout_v<StateBuffer> &&
+                  std::is_standard_layout_v<ClientRecord> &&
+                  std::is_standard_layout_v<StateBuffer> &&
                   std::is_standard_layout_v<StagingHeader>,
               "shared headers must be standard layout");
-static_assert(sizeof(boost::interprocess::offset_ptr<unsigned char>) == 8, "offset_ptr is one word");
+static_assert(sizeof(boost::interprocess::offset_ptr<unsigned char>) == 8,
+              "offset_ptr is one word");
 static_assert(offsetof(ControlBlock, magic) == 0, "magic opens the control block");
-static_assert(offsetof(ControlBlock, ring_slots) + 4 == cache_line, "identity fills line 0 exactly");
+static_assert(offsetof(ControlBlock, ring_slots) + 4 == cache_line,
+              "identity fills line 0 exactly");
 static_assert(offsetof(ControlBlock, state_area) == 1 * cache_line, "region pointers on line 1");
-static_assert(offsetof(ControlBlock, segment_size) + 8 == 2 * cache_line, "line 1 holds the regions exactly");
-static_assert(offsetof(ControlBlock, claim_timeout_ns) == 2 * cache_line, "more configuration on line 2");
+static_assert(offsetof(ControlBlock, segment_size) + 8 == 2 * cache_line,
+              "line 1 holds the regions exactly");
+static_assert(offsetof(ControlBlock, claim_timeout_ns) == 2 * cache_line,
+              "more configuration on line 2");
 static_assert(offsetof(ControlBlock, state_word) == 3 * cache_line,
               "the state word alone on line 3: readers poll it, nothing else changes there");
 static_assert(offsetof(ControlBlock, head) == 4 * cache_line,
               "the head mirror and counters (changed per command) off the state word's line");
-static_assert(offsetof(ControlBlock, pins_cleared) + 8 == 5 * cache_line, "counters fill line 4 exactly");
+static_assert(offsetof(ControlBlock, pins_cleared) + 8 == 5 * cache_line,
+              "counters fill line 4 exactly");
 static_assert(sizeof(ControlBlock) == 5 * cache_line, "ControlBlock is five lines");
 static_assert(offsetof(SharedLines, tail) == 0 && offsetof(SharedLines, cmd_wait) == cache_line &&
                   offsetof(SharedLines, space_wait) == 2 * cache_line &&
                   offsetof(SharedLines, state_wait) == 3 * cache_line &&
-                  offsetof(SharedLines, view_registrations) == 4 * cache_line && sizeof(SharedLines) == 5 * cache_line,
+                  offsetof(SharedLines, view_registrations) == 4 * cache_line &&
+                  sizeof(SharedLines) == 5 * cache_line,
               "tail, each event and the viewer count on a line of their own (false sharing)");
-static_assert(sizeof(CmdSlot) == 8, "a queue slot is one word (padded to a line by the ring's stride)");
+static_assert(sizeof(CmdSlot) == 8,
+              "a queue slot is one word (padded to a line by the ring's stride)");
 static_assert(sizeof(ResponseSlot) == 16 && response_inline_capacity == 48,
               "an answer of up to 48 bytes shares the header's line");
 static_assert(sizeof(StagingHeader) == 16 && staging_inline_capacity == 48,
@@ -358,7 +379,8 @@ static_assert(sizeof(ViewPins) == cache_line && std::is_standard_layout_v<ViewPi
               "a shell's pins are one line: the daemon reads one line per client per write");
 static_assert(sizeof(ClientRecord) <= cache_line && sizeof(WaitWord) <= cache_line,
               "each client line holds what it names");
-static_assert(sizeof(StateBuffer) <= header_bytes, "a state buffer's header fits the line before its data");
+static_assert(sizeof(StateBuffer) <= header_bytes,
+              "a state buffer's header fits the line before its data");
 static_assert(std::is_trivially_copyable_v<NameRecord> && std::is_standard_layout_v<NameRecord>,
               "the name record is written and read as bytes");
 static_assert(sizeof(NameRecord) == 192 && offsetof(NameRecord, checksum) == 184,

@@ -53,8 +53,8 @@
 //
 // Memory orders: R is read and written with pread/pwrite (the kernel orders them; the checksum
 // rejects a record read while being written). S: released by create_segment after the layout,
-// acquired by attach before it reads anything else of the segment; the closed/stopped stores are seq_cst and precede the
-// epoch bumps of wake_all, which waiters acquire (waiter.hpp).
+// acquired by attach before it reads anything else of the segment; the closed/stopped stores are
+// seq_cst and precede the epoch bumps of wake_all, which waiters acquire (waiter.hpp).
 //
 // Client slots: a shell takes the first C_i it can lock (the OS drops the lock when the shell
 // dies, so a slot is free exactly when its C_i is), then writes its ClientRecord (generation
@@ -87,7 +87,8 @@ namespace venom::detail {
 inline std::uint64_t record_checksum(const NameRecord& r) noexcept {
     const auto* p = reinterpret_cast<const unsigned char*>(&r);
     std::uint64_t h = 0xcbf29ce484222325ull;
-    for (std::size_t i = 0; i < offsetof(NameRecord, checksum); ++i) h = (h ^ p[i]) * 0x100000001b3ull;
+    for (std::size_t i = 0; i < offsetof(NameRecord, checksum); ++i)
+        h = (h ^ p[i]) * 0x100000001b3ull;
     return h;
 }
 
@@ -107,7 +108,8 @@ inline bool read_record(const LockFile& name_lock, std::string_view channel, Nam
                         bool building = false) noexcept {
     std::memset(&r, 0, sizeof r);
     if (name_lock.read_at(0, &r, sizeof r) != sizeof r) return false; // SYNC POINT READ: record
-    const bool magic_ok = r.magic == name_record_magic || (building && r.magic == name_record_building_magic);
+    const bool magic_ok =
+        r.magic == name_record_magic || (building && r.magic == name_record_building_magic);
     if (!magic_ok || r.record_size != sizeof(NameRecord)) return false;
     if (r.checksum != record_checksum(r)) return false;
     if (channel.size() >= record_name_capacity || r.name[channel.size()] != '\0' ||
@@ -128,7 +130,7 @@ inline bool read_record(const LockFile& name_lock, std::string_view channel, Nam
 inline LockFile claim_name(std::string_view channel, const AccessControl& record_access,
                            NameRecord& previous, bool& had_previous) {
     const std::string path = lock_path(channel);
-    int free_but_refused = 0; // tries that found no exclusive holder yet could not lock
+    int free_but_refused = 0;             // tries that found no exclusive holder yet could not lock
     constexpr int max_claim_tries = 1000; // each try found the lock file replaced meanwhile
     for (int attempt = 0; attempt < max_claim_tries; ++attempt) {
         LockFile lock = LockFile::open_or_create_own(path, record_access);
@@ -136,18 +138,21 @@ inline LockFile claim_name(std::string_view channel, const AccessControl& record
         if (!lock.still_linked()) continue; // a daemon closing unlinked it meanwhile: the new one
         const std::uint64_t links = lock.refresh().links;
         if (!owned) {
-            std::string why = "channel \"" + std::string(channel) + "\" is served by a live daemon; "
+            std::string why = "channel \"" + std::string(channel) +
+                              "\" is served by a live daemon; "
                               "stop it first or use another name";
             if (!lock.held_by_other(name_lock_byte)) {
                 // A daemon that was closing has let go since our try: look again. Only a lock
                 // that stays shared is a reader keeping the name.
                 if (++free_but_refused < 3) continue;
-                why = "a process with read access to " + path + " holds a shared lock on it, so no "
+                why = "a process with read access to " + path +
+                      " holds a shared lock on it, so no "
                       "daemon can take the name (with Access::group or everyone, any client can): "
                       "stop that process, or remove the file and create again";
             } else if (links > 1)
-                why += " (" + path + " has " + std::to_string(links) + " links: if no daemon of \"" +
-                       std::string(channel) + "\" runs, it is another channel's lock file linked "
+                why += " (" + path + " has " + std::to_string(links) +
+                       " links: if no daemon of \"" + std::string(channel) +
+                       "\" runs, it is another channel's lock file linked "
                        "under this name; remove it)";
             throw error(errc::channel_exists, why);
         }
@@ -188,13 +193,15 @@ inline void remove_leftovers(std::string_view channel, std::uint64_t previous_in
     // our name for it harms nobody. With one link it is this name's: a daemon runs without it.
     if (held && old.refresh().links == 1)
         throw error(errc::channel_exists,
-                    "a daemon still serves " + path + " although it no longer holds the name lock "
-                    "(its lock file was removed while it ran): stop that daemon first");
+                    "a daemon still serves " + path +
+                        " although it no longer holds the name lock "
+                        "(its lock file was removed while it ran): stop that daemon first");
     old.unlink_if_linked();
 }
 
 /// What every record of `channel` starts with: magic, version, size, incarnation and name.
-inline NameRecord record_header(std::uint64_t magic, std::string_view channel, std::uint64_t incarnation) noexcept {
+inline NameRecord record_header(std::uint64_t magic, std::string_view channel,
+                                std::uint64_t incarnation) noexcept {
     NameRecord r{};
     r.magic = magic;
     r.layout = layout_version;
@@ -206,7 +213,8 @@ inline NameRecord record_header(std::uint64_t magic, std::string_view channel, s
 
 /// Step 4, last: the record a daemon keeps while it builds its segment: its incarnation, so
 /// that if it dies now, the next daemon finds what it left (Windows names it by incarnation).
-inline void write_building_record(LockFile& name_lock, std::string_view channel, std::uint64_t incarnation) {
+inline void write_building_record(LockFile& name_lock, std::string_view channel,
+                                  std::uint64_t incarnation) {
     const NameRecord r = record_header(name_record_building_magic, channel, incarnation);
     write_record(name_lock, &r);
 }
@@ -229,16 +237,16 @@ inline NameRecord make_record(std::string_view channel, std::uint64_t incarnatio
 // ---- a shell's (or the tool's) side --------------------------------------------------------
 
 struct AttachOptions {
-    Trust trust;               ///< whose files are accepted
-    bool writable = true;      ///< map read-write (a shell) or read-only (the tool)
-    bool require_live = true;  ///< refuse a segment whose daemon is not alive (D free)
+    Trust trust;              ///< whose files are accepted
+    bool writable = true;     ///< map read-write (a shell) or read-only (the tool)
+    bool require_live = true; ///< refuse a segment whose daemon is not alive (D free)
 };
 
 /// A segment found through R and mapped by this process.
 struct Attachment {
     NameRecord record{};
-    std::uint32_t owner = 0;   ///< uid owning the channel's files (Linux)
-    LockFile segment_file;     ///< Linux: the segment file; Windows: the liveness file
+    std::uint32_t owner = 0; ///< uid owning the channel's files (Linux)
+    LockFile segment_file;   ///< Linux: the segment file; Windows: the liveness file
     Mapping mapping;
     ChannelMap map;
     bool daemon_alive = false; ///< D was held when attached
@@ -253,7 +261,8 @@ inline Attachment attach(std::string_view channel, const AttachOptions& o) {
     Attachment a;
     const LockFile n = LockFile::open_trusted(lock_path(channel), o.trust, false);
     NameRecord& r = a.record;
-    if (!read_record(n, channel, r)) not_ready(channel, "has no daemon ready (none, or one starting or closing)");
+    if (!read_record(n, channel, r))
+        not_ready(channel, "has no daemon ready (none, or one starting or closing)");
     fault_point(fault::record_read);
     if (r.layout != layout_version)
         throw error(errc::incompatible_layout,
@@ -261,7 +270,8 @@ inline Attachment attach(std::string_view channel, const AttachOptions& o) {
                         std::to_string(r.layout) + ", this program reads version " +
                         std::to_string(layout_version) + ": build both with the same venom");
     try {
-        a.segment_file = LockFile::open_trusted(liveness_path(channel, r.incarnation), o.trust, o.writable);
+        a.segment_file =
+            LockFile::open_trusted(liveness_path(channel, r.incarnation), o.trust, o.writable);
     } catch (const error& e) {
         // A daemon closing or taking over may remove the file while we open it (Windows: a
         // deleted file refuses opens while others hold it). If the record moved on, that is
@@ -305,7 +315,8 @@ inline Attachment attach(std::string_view channel, const AttachOptions& o) {
         // whose magic or version disagrees with it was written over, not built elsewhere.
         if (e.code() != errc::incompatible_layout) throw;
         throw error(errc::corrupt_channel, "the segment of \"" + std::string(channel) +
-                                               "\" contradicts its daemon's record (" + e.what() + ")");
+                                               "\" contradicts its daemon's record (" + e.what() +
+                                               ")");
     }
     if (cb->created_unix_ns != r.created_unix_ns || cb->daemon_pid != r.daemon_pid)
         throw error(errc::corrupt_channel, "the segment of \"" + std::string(channel) +
@@ -338,8 +349,8 @@ inline bool daemon_alive(const LockFile& segment_file) noexcept {
 /// makes the slot's pages writable there). A slot whose predecessor still has a command in the
 /// queue is passed over: its staging area is the daemon's to read until then.
 template <class Grant>
-std::uint32_t claim_client_slot(const ChannelMap& m, LockFile& segment_file, std::uint64_t& generation,
-                                Grant&& grant) {
+std::uint32_t claim_client_slot(const ChannelMap& m, LockFile& segment_file,
+                                std::uint64_t& generation, Grant&& grant) {
     // A slot passed over for its predecessor's queued command frees once the daemon consumes
     // that command: connect looks again for at most this long before it says too_many_clients.
     constexpr auto reserved_slot_wait = std::chrono::milliseconds(100);
@@ -349,7 +360,9 @@ std::uint32_t claim_client_slot(const ChannelMap& m, LockFile& segment_file, std
     // lock for an instant, which must not make the last free slot look taken. More (1 ms apart)
     // only while a slot is held back for a queued command, up to reserved_slot_wait.
     for (unsigned pass = 0;; ++pass) {
-        if (pass >= 2 && (waiting == 0 || std::chrono::steady_clock::now() - start >= reserved_slot_wait)) break;
+        if (pass >= 2 &&
+            (waiting == 0 || std::chrono::steady_clock::now() - start >= reserved_slot_wait))
+            break;
         if (pass != 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
         waiting = 0;
         for (std::uint32_t i = 0; i < m.max_clients; ++i) {
@@ -365,26 +378,31 @@ std::uint32_t claim_client_slot(const ChannelMap& m, LockFile& segment_file, std
             clear_viewer_mark(m, i, m.client(i).viewer.load(std::memory_order_relaxed));
             for (auto& pin : m.pins(i).pin) pin.store(0, std::memory_order_relaxed);
             ClientRecord& rec = m.client(i);
-            // relaxed: only the slot's holder writes these; the release store of state publishes them.
+            // relaxed: only the slot's holder writes these; the release store of state publishes
+            // them.
             generation = rec.generation.load(std::memory_order_relaxed) + 1;
             rec.generation.store(generation, std::memory_order_relaxed);
             rec.pid.store(current_pid(), std::memory_order_relaxed);
             m.client_requests(i).store(0, std::memory_order_relaxed);
             rec.connected_unix_ns.store(unix_now_ns(), std::memory_order_relaxed);
             m.response_wait(i).waiters.store(0, std::memory_order_relaxed); // a dead owner's count
-            rec.state.store(client_connected, std::memory_order_release); // SYNC POINT WRITE: connected
+            // SYNC POINT WRITE: connected
+            rec.state.store(client_connected, std::memory_order_release);
             return i;
         }
     }
     std::string text = "all " + std::to_string(m.max_clients) + " client slots are taken";
     if (waiting != 0)
-        text += " (" + std::to_string(waiting) + " of them free once the daemon has consumed a "
+        text += " (" + std::to_string(waiting) +
+                " of them free once the daemon has consumed a "
                 "command their last shell left queued: retry)";
-    throw error(errc::too_many_clients, text + "; raise ChannelConfig::max_clients or close a shell");
+    throw error(errc::too_many_clients,
+                text + "; raise ChannelConfig::max_clients or close a shell");
 }
 
 /// Gives client slot `id` back: its record first, then its lock.
-inline void release_client_slot(const ChannelMap& m, LockFile& segment_file, std::uint32_t id) noexcept {
+inline void release_client_slot(const ChannelMap& m, LockFile& segment_file,
+                                std::uint32_t id) noexcept {
     ClientRecord& rec = m.client(id);
     // relaxed: ordered before the daemon's acquire of state by the release store below.
     rec.pid.store(0, std::memory_order_relaxed);

@@ -2,8 +2,8 @@
 // venom/detail/platform_linux.hpp - the Linux half of the platform layer (see platform.hpp).
 //   Event        a futex on the WaitWord's epoch, in the segment itself (no kernel object)
 //   LockFile     a channel file opened only after it passed the checks (a regular file - no
-//                symlink, FIFO, device or directory - of a trusted owner), with open-file-description byte-range
-//                locks (F_OFD_*)
+//                symlink, FIFO, device or directory - of a trusted owner), with
+//                open-file-description byte-range locks (F_OFD_*)
 //   Mapping      mmap of a whole channel file, sized by fstat
 //   names        /dev/shm/venom.<name>.shm (the segment, also the liveness file) and
 //                /dev/shm/venom.<name>.lock (the name lock and the daemon's record)
@@ -117,14 +117,19 @@ inline std::string lock_path(std::string_view channel) {
 class AccessControl {
 public:
     explicit AccessControl(std::uint32_t access, bool record = false) noexcept
-        : mode_((access == 1 ? 0660u : access == 2 ? 0666u : 0600u) & (record ? 0644u : 0666u)) {}
+        : mode_((access == 1   ? 0660u
+                 : access == 2 ? 0666u
+                               : 0600u) &
+                (record ? 0644u : 0666u)) {}
     unsigned mode() const noexcept { return mode_; }
     template <class T>
-    static T permissions_arg(void (boost::interprocess::permissions::*)(T)); // declared only: for decltype
+    // declared only: for decltype
+    static T permissions_arg(void (boost::interprocess::permissions::*)(T));
     boost::interprocess::permissions permissions() const noexcept {
         // Boost's (private) os_permissions_type is int up to 1.80 and mode_t (unsigned) from
         // 1.81: take it from set_permissions' parameter, so neither gives a sign conversion.
-        using os_type = decltype(permissions_arg(&boost::interprocess::permissions::set_permissions));
+        using os_type =
+            decltype(permissions_arg(&boost::interprocess::permissions::set_permissions));
         boost::interprocess::permissions p;
         p.set_permissions(static_cast<os_type>(mode_));
         return p;
@@ -144,8 +149,8 @@ struct Event {
 
 /// The events of one channel in one process. Linux needs no kernel objects: all no-ops.
 struct EventSet {
-    void bind(const std::string& /*channel*/, std::uint64_t /*incarnation*/, std::uint32_t /*count*/,
-              const AccessControl& /*access*/) {}
+    void bind(const std::string& /*channel*/, std::uint64_t /*incarnation*/,
+              std::uint32_t /*count*/, const AccessControl& /*access*/) {}
     void open(std::uint32_t /*index*/) {}
     void open_all() {}
     Event get(WaitWord& w, std::uint32_t /*index*/) const noexcept { return Event{&w}; }
@@ -153,7 +158,8 @@ struct EventSet {
 
 /// Blocks while w.epoch == expected, at most `timeout`. Returns on a wake, a timeout, a signal
 /// or when the epoch moved already; the caller re-checks its condition. Async-signal-safe.
-inline void event_wait(const Event& e, std::uint32_t expected, std::chrono::nanoseconds timeout) noexcept {
+inline void event_wait(const Event& e, std::uint32_t expected,
+                       std::chrono::nanoseconds timeout) noexcept {
     static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t), "futex word");
     if (timeout.count() <= 0) return;
     struct timespec ts;
@@ -196,7 +202,8 @@ struct Trust {
     std::uint32_t extra_uid = nobody;
     bool any_owner = false; ///< the tool's read-only inspection: report, do not refuse
     bool trusts(std::uint32_t uid) const noexcept {
-        return any_owner || uid == effective_uid() || uid == 0 || (extra_uid != nobody && uid == extra_uid);
+        return any_owner || uid == effective_uid() || uid == 0 ||
+               (extra_uid != nobody && uid == extra_uid);
     }
 };
 
@@ -232,7 +239,9 @@ struct FileFacts {
         default: return "file of unknown type";
         }
     }
-    bool same_file(const FileFacts& o) const noexcept { return exists && o.exists && dev == o.dev && ino == o.ino; }
+    bool same_file(const FileFacts& o) const noexcept {
+        return exists && o.exists && dev == o.dev && ino == o.ino;
+    }
 };
 
 /// lstat() of a path: never follows a link. exists == false when nothing has that name.
@@ -252,12 +261,13 @@ template <class OwnerOk>
 void require_channel_file(const std::string& path, const FileFacts& f, OwnerOk&& owner_ok,
                           const char* who_may) {
     if (!f.regular || !owner_ok(f.owner)) {
-        const std::string what = path + " is a " + std::string(f.kind()) + " owned by uid " +
-                                 std::to_string(f.owner);
+        const std::string what =
+            path + " is a " + std::string(f.kind()) + " owned by uid " + std::to_string(f.owner);
         throw error(errc::permission_denied,
                     what + "; venom uses only a regular file owned by " + who_may +
                         ". It was not opened, locked or removed: let its owner (uid " +
-                        std::to_string(f.owner) + ") or root remove it, or use another channel name");
+                        std::to_string(f.owner) +
+                        ") or root remove it, or use another channel name");
     }
 }
 
@@ -270,7 +280,9 @@ public:
     LockFile() = default;
     LockFile(const LockFile&) = delete;
     LockFile& operator=(const LockFile&) = delete;
-    LockFile(LockFile&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)), facts_(o.facts_) { o.fd_ = -1; }
+    LockFile(LockFile&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)), facts_(o.facts_) {
+        o.fd_ = -1;
+    }
     LockFile& operator=(LockFile&& o) noexcept {
         if (this != &o) {
             close();
@@ -300,7 +312,8 @@ public:
             }
             if (errno != EEXIST) throw_system("creating " + path, errno);
             fault_point(fault::lock_file_exists);
-            if (f.open_checked(path, O_RDWR, own_owner, "this user (uid " + std::to_string(effective_uid()) + ")"))
+            if (f.open_checked(path, O_RDWR, own_owner,
+                               "this user (uid " + std::to_string(effective_uid()) + ")"))
                 return f;
         }
         throw error(errc::system_failure, path + " keeps being created and removed; try again");
@@ -317,10 +330,11 @@ public:
     /// Shell or tool: opens an existing channel file whose owner `trust` accepts, read-only or
     /// read-write. Missing: channel_not_found; untrusted: permission_denied.
     static LockFile open_trusted(const std::string& path, const Trust& trust, bool writable) {
-        return open_existing(path, writable ? O_RDWR : O_RDONLY,
-                             [&](std::uint32_t uid) { return trust.trusts(uid); },
-                             "this user, root or ShellOptions::trusted_uid",
-                             "keeps being replaced (a daemon restarting)", errc::channel_not_found);
+        return open_existing(
+            path, writable ? O_RDWR : O_RDONLY,
+            [&](std::uint32_t uid) { return trust.trusts(uid); },
+            "this user, root or ShellOptions::trusted_uid",
+            "keeps being replaced (a daemon restarting)", errc::channel_not_found);
     }
 
     bool is_open() const noexcept { return fd_ >= 0; }
@@ -429,7 +443,8 @@ private:
     /// replaced between the steps (look again); throws permission_denied for a file that fails
     /// the checks, channel_not_found-free: the caller decides what "missing" means.
     template <class OwnerOk>
-    bool open_checked(const std::string& path, int access_mode, OwnerOk&& owner_ok, const std::string& who) {
+    bool open_checked(const std::string& path, int access_mode, OwnerOk&& owner_ok,
+                      const std::string& who) {
         path_ = path;
         const FileFacts seen = look_at(path);
         if (!seen.exists) return false;
@@ -470,8 +485,8 @@ private:
 inline void remove_own_leftover(const std::string& path) {
     const FileFacts f = look_at(path);
     if (!f.exists) return;
-    require_channel_file(path, f, [](std::uint32_t uid) { return uid == effective_uid(); },
-                         "this user");
+    require_channel_file(
+        path, f, [](std::uint32_t uid) { return uid == effective_uid(); }, "this user");
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) throw_system("removing " + path, errno);
 }
 
@@ -505,7 +520,10 @@ public:
     Mapping() = default;
     Mapping(const Mapping&) = delete;
     Mapping& operator=(const Mapping&) = delete;
-    Mapping(Mapping&& o) noexcept : addr_(o.addr_), size_(o.size_) { o.addr_ = nullptr; o.size_ = 0; }
+    Mapping(Mapping&& o) noexcept : addr_(o.addr_), size_(o.size_) {
+        o.addr_ = nullptr;
+        o.size_ = 0;
+    }
     Mapping& operator=(Mapping&& o) noexcept {
         if (this != &o) {
             reset();
@@ -521,10 +539,11 @@ public:
     /// Maps the segment: on Linux the segment file `file` itself (seg_name is unused), whole.
     static Mapping open(const std::string& /*seg_name*/, LockFile& file, bool writable) {
         const std::uint64_t size = file.refresh().size;
-        if (size == 0) throw error(errc::channel_not_found, file.path() + " is empty (a daemon creating it)");
+        if (size == 0)
+            throw error(errc::channel_not_found, file.path() + " is empty (a daemon creating it)");
         Mapping m;
-        void* p = ::mmap(nullptr, static_cast<std::size_t>(size), writable ? PROT_READ | PROT_WRITE : PROT_READ,
-                         MAP_SHARED, file.fd(), 0);
+        void* p = ::mmap(nullptr, static_cast<std::size_t>(size),
+                         writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, file.fd(), 0);
         if (p == MAP_FAILED) throw_system("mapping " + file.path(), errno);
         m.addr_ = static_cast<unsigned char*>(p);
         m.size_ = size;

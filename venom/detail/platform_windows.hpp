@@ -58,7 +58,9 @@ inline void cpu_relax() noexcept { YieldProcessor(); }
 /// Gives the CPU to another ready thread of this processor, if any; returns whether one ran.
 inline bool yield_cpu() noexcept { return SwitchToThread() != 0; }
 
-inline std::uint32_t current_pid() noexcept { return static_cast<std::uint32_t>(GetCurrentProcessId()); }
+inline std::uint32_t current_pid() noexcept {
+    return static_cast<std::uint32_t>(GetCurrentProcessId());
+}
 
 /// The size of a memory page (the granularity of view protections).
 inline std::uint32_t page_size() noexcept {
@@ -183,8 +185,9 @@ private:
         std::vector<unsigned char> buf(len ? len : 1);
         std::string out;
         if (len && GetTokenInformation(token, cls, buf.data(), len, &len)) {
-            PSID sid = cls == TokenUser ? reinterpret_cast<TOKEN_USER*>(buf.data())->User.Sid
-                                        : reinterpret_cast<TOKEN_PRIMARY_GROUP*>(buf.data())->PrimaryGroup;
+            PSID sid = cls == TokenUser
+                           ? reinterpret_cast<TOKEN_USER*>(buf.data())->User.Sid
+                           : reinterpret_cast<TOKEN_PRIMARY_GROUP*>(buf.data())->PrimaryGroup;
             char* text = nullptr;
             if (ConvertSidToStringSidA(sid, &text)) {
                 out = text;
@@ -212,7 +215,8 @@ struct Event {
     HANDLE handle = nullptr; ///< null: no kernel object, waits sleep for their slice
 };
 
-inline void event_wait(const Event& e, std::uint32_t expected, std::chrono::nanoseconds timeout) noexcept {
+inline void event_wait(const Event& e, std::uint32_t expected,
+                       std::chrono::nanoseconds timeout) noexcept {
     if (timeout.count() <= 0) return;
     if (e.word->epoch.load(std::memory_order_acquire) != expected) return;
     const auto ms = (timeout.count() + 999999) / 1000000; // round up: never a zero-time spin
@@ -336,7 +340,9 @@ public:
     LockFile() = default;
     LockFile(const LockFile&) = delete;
     LockFile& operator=(const LockFile&) = delete;
-    LockFile(LockFile&& o) noexcept : h_(o.h_), path_(std::move(o.path_)), facts_(o.facts_) { o.h_ = INVALID_HANDLE_VALUE; }
+    LockFile(LockFile&& o) noexcept : h_(o.h_), path_(std::move(o.path_)), facts_(o.facts_) {
+        o.h_ = INVALID_HANDLE_VALUE;
+    }
     LockFile& operator=(LockFile&& o) noexcept {
         if (this != &o) {
             close();
@@ -370,7 +376,8 @@ public:
 
     bool try_lock(std::uint64_t b) {
         OVERLAPPED ov = at(b);
-        if (LockFileEx(h_, LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &ov)) return true;
+        if (LockFileEx(h_, LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &ov))
+            return true;
         const DWORD err = GetLastError();
         if (err == ERROR_LOCK_VIOLATION || err == ERROR_IO_PENDING) return false;
         throw_system("locking " + path_, err);
@@ -401,9 +408,10 @@ public:
                                    OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
         if (other == INVALID_HANDLE_VALUE) return false;
         BY_HANDLE_FILE_INFORMATION a{}, b{};
-        const bool same = GetFileInformationByHandle(h_, &a) && GetFileInformationByHandle(other, &b) &&
-                          a.dwVolumeSerialNumber == b.dwVolumeSerialNumber &&
-                          a.nFileIndexHigh == b.nFileIndexHigh && a.nFileIndexLow == b.nFileIndexLow;
+        const bool same =
+            GetFileInformationByHandle(h_, &a) && GetFileInformationByHandle(other, &b) &&
+            a.dwVolumeSerialNumber == b.dwVolumeSerialNumber &&
+            a.nFileIndexHigh == b.nFileIndexHigh && a.nFileIndexLow == b.nFileIndexLow;
         CloseHandle(other);
         return same;
     }
@@ -440,8 +448,8 @@ private:
         // A file whose deletion is pending (a daemon closing while someone still has it open)
         // refuses new opens with ERROR_ACCESS_DENIED until the last handle closes: give it a
         // moment (at most ~200 ms) before calling that a permission problem.
-        for (int attempt = 0; f.h_ == INVALID_HANDLE_VALUE && GetLastError() == ERROR_ACCESS_DENIED &&
-                              attempt < 200;
+        for (int attempt = 0;
+             f.h_ == INVALID_HANDLE_VALUE && GetLastError() == ERROR_ACCESS_DENIED && attempt < 200;
              ++attempt) {
             Sleep(1);
             f.h_ = CreateFileA(path.c_str(), GENERIC_READ | GENERIC_WRITE,
@@ -490,14 +498,17 @@ public:
         Mapping m;
         const auto mode = writable ? bip::read_write : bip::read_only;
         try {
-            m.shm_ = std::make_unique<bip::windows_shared_memory>(bip::open_only, seg_name.c_str(), mode);
+            m.shm_ = std::make_unique<bip::windows_shared_memory>(bip::open_only, seg_name.c_str(),
+                                                                  mode);
             m.region_ = std::make_unique<bip::mapped_region>(*m.shm_, mode);
         } catch (const bip::interprocess_exception& e) {
             if (e.get_error_code() == bip::not_found_error)
                 throw error(errc::channel_not_found, "no shared memory " + seg_name);
             if (e.get_error_code() == bip::security_error)
-                throw error(errc::permission_denied, "opening shared memory " + seg_name + ": " + e.what());
-            throw error(errc::system_failure, "opening shared memory " + seg_name + ": " + e.what());
+                throw error(errc::permission_denied,
+                            "opening shared memory " + seg_name + ": " + e.what());
+            throw error(errc::system_failure,
+                        "opening shared memory " + seg_name + ": " + e.what());
         }
         return m;
     }

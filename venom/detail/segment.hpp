@@ -58,14 +58,10 @@ using control_anchor = bip::offset_ptr<ControlBlock>;
 [[noreturn]] inline void throw_interprocess(const bip::interprocess_exception& e,
                                             const std::string& what) {
     switch (e.get_error_code()) {
-    case bip::not_found_error:
-        throw error(errc::channel_not_found, what + ": " + e.what());
-    case bip::security_error:
-        throw error(errc::permission_denied, what + ": " + e.what());
-    case bip::out_of_space_error:
-        throw error(errc::out_of_memory, what + ": " + e.what());
-    default:
-        throw error(errc::system_failure, what + ": " + e.what());
+    case bip::not_found_error: throw error(errc::channel_not_found, what + ": " + e.what());
+    case bip::security_error: throw error(errc::permission_denied, what + ": " + e.what());
+    case bip::out_of_space_error: throw error(errc::out_of_memory, what + ": " + e.what());
+    default: throw error(errc::system_failure, what + ": " + e.what());
     }
 }
 
@@ -85,7 +81,8 @@ struct Segment {
     }
 
     /// Names the channel's events and hands them to the map; open them with events->open().
-    void bind_events(const std::string& channel, std::uint64_t incarnation, const AccessControl& access) {
+    void bind_events(const std::string& channel, std::uint64_t incarnation,
+                     const AccessControl& access) {
         events->bind(channel, incarnation, event_response_base + map.max_clients, access);
         map.events = events.get();
     }
@@ -144,7 +141,8 @@ inline ControlBlock* lay_out_channel(unsigned char* block, const ChannelConfig& 
         new (area + client_pins_line * cache_line) ViewPins();
         new (area + client_staging_line * cache_line) StagingHeader();
     }
-    for (std::uint32_t i = 0; i < c.state_buffers; ++i) new (state + i * s.state_stride) StateBuffer();
+    for (std::uint32_t i = 0; i < c.state_buffers; ++i)
+        new (state + i * s.state_stride) StateBuffer();
     return cb;
 }
 
@@ -162,7 +160,8 @@ inline void protect_for_shell(const Mapping& mapping, const ChannelMap& m) {
 
 /// Makes client area `id` writable in a shell that just took slot `id` (or read-only again,
 /// when it gives the slot up).
-inline void protect_client_area(const Mapping& mapping, const ChannelMap& m, std::uint32_t id, bool writable) {
+inline void protect_client_area(const Mapping& mapping, const ChannelMap& m, std::uint32_t id,
+                                bool writable) {
     mapping.protect(m.offset_of(m.client_area(id)), m.client_stride, writable);
 }
 
@@ -176,9 +175,11 @@ struct CreatedSegment {
 /// Lays the channel out in the segment Boost just created for `out`, and marks it ready.
 inline void build_segment(CreatedSegment& out, const ChannelConfig& c, const Sizes& s) {
     managed_segment& m = *out.segment.seg;
-    void* p = m.allocate_aligned(static_cast<std::size_t>(s.block), static_cast<std::size_t>(s.page), std::nothrow);
+    void* p = m.allocate_aligned(static_cast<std::size_t>(s.block),
+                                 static_cast<std::size_t>(s.page), std::nothrow);
     if (p == nullptr)
-        throw error(errc::system_failure, "the segment is too small for its regions (venom bug: Sizes::of)");
+        throw error(errc::system_failure,
+                    "the segment is too small for its regions (venom bug: Sizes::of)");
     ControlBlock* cb = lay_out_channel(static_cast<unsigned char*>(p), c, s, s.segment);
     if (m.construct<control_anchor>(control_block_name)(cb) == nullptr)
         throw error(errc::system_failure, "naming the control block failed");
@@ -203,20 +204,22 @@ inline CreatedSegment create_segment(const std::string& seg_name, const ChannelC
     const Sizes s = Sizes::of(c);
     const std::uint64_t free_bytes = shm_free_bytes();
     if (free_bytes < s.segment)
-        throw error(errc::out_of_memory,
-                    "the channel needs " + std::to_string(s.segment) + " bytes, " +
-                        shm_directory() + " has " + std::to_string(free_bytes) + " free");
+        throw error(errc::out_of_memory, "the channel needs " + std::to_string(s.segment) +
+                                             " bytes, " + shm_directory() + " has " +
+                                             std::to_string(free_bytes) + " free");
     CreatedSegment out;
     try {
-        out.segment.seg = std::make_unique<managed_segment>(
-            bip::create_only, seg_name.c_str(), static_cast<std::size_t>(s.segment), nullptr,
-            access.permissions());
+        out.segment.seg = std::make_unique<managed_segment>(bip::create_only, seg_name.c_str(),
+                                                            static_cast<std::size_t>(s.segment),
+                                                            nullptr, access.permissions());
     } catch (const bip::interprocess_exception& e) {
         if (e.get_error_code() == bip::already_exists_error)
-            throw error(errc::permission_denied,
-                        "shared memory " + seg_name + " was created by another process while this "
-                        "daemon held the channel's name: another user's file; let its owner or root "
-                        "remove it, or use another channel name");
+            throw error(
+                errc::permission_denied,
+                "shared memory " + seg_name +
+                    " was created by another process while this "
+                    "daemon held the channel's name: another user's file; let its owner or root "
+                    "remove it, or use another channel name");
         throw_interprocess(e, "creating shared memory " + seg_name);
     }
 
@@ -234,8 +237,7 @@ inline CreatedSegment create_segment(const std::string& seg_name, const ChannelC
         } else {
             try {
                 remove_own_leftover(live_path);
-            } catch (...) {
-            }
+            } catch (...) {}
         }
         throw;
     }

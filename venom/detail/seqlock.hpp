@@ -47,8 +47,7 @@
 namespace venom::detail {
 
 /// The compile-time checks of a typed state's T (write<T>, loan<T>, read<T>).
-template <class T>
-constexpr void check_state_type() {
+template <class T> constexpr void check_state_type() {
     static_assert(std::is_trivially_copyable_v<T>,
                   "a venom typed state is raw bytes in shared memory that other processes read: "
                   "T must be trivially copyable (no pointers or references into this process, no "
@@ -95,7 +94,8 @@ state_write state_begin(const ChannelMap& m, Pinned&& pinned = Pinned{}) noexcep
     // W0 (view_pins.hpp): no shell views - no pin to look for, and no fence for it.
     const bool views = pinned.any();
     for (std::uint32_t step = 0; step < m.state_buffers; ++step) {
-        const std::uint32_t c = newest >= m.state_buffers ? step : (newest + 1 + step) % m.state_buffers;
+        const std::uint32_t c =
+            newest >= m.state_buffers ? step : (newest + 1 + step) % m.state_buffers;
         if (c == newest) continue;
         StateBuffer& b = m.buffer(c);
         // relaxed: only this writer stores seq.
@@ -126,8 +126,10 @@ state_write state_begin(const ChannelMap& m, Pinned&& pinned = Pinned{}) noexcep
 /// \pre n <= data_size.
 inline void state_publish(const ChannelMap& m, const state_write& w, std::size_t n) noexcept {
     w.buffer->length.store(n, std::memory_order_relaxed);
-    w.buffer->seq.store(2 * w.version, std::memory_order_release);                          // SYNC POINT WRITE: buffer complete
-    m.cb->state_word.store(make_state_word(w.version, w.index), std::memory_order_seq_cst); // SYNC POINT WRITE: published
+    // SYNC POINT WRITE: buffer complete
+    w.buffer->seq.store(2 * w.version, std::memory_order_release);
+    // SYNC POINT WRITE: published
+    m.cb->state_word.store(make_state_word(w.version, w.index), std::memory_order_seq_cst);
     notify_published(m.state_event());
 }
 
@@ -135,7 +137,8 @@ inline void state_publish(const ChannelMap& m, const state_write& w, std::size_t
 /// buffer but the newest is pinned (state_begin), nothing written.
 /// \pre one writer at a time, n <= data_size.
 template <class Pinned = no_pins>
-bool seqlock_write(const ChannelMap& m, const void* data, std::size_t n, Pinned&& pinned = Pinned{}) noexcept {
+bool seqlock_write(const ChannelMap& m, const void* data, std::size_t n,
+                   Pinned&& pinned = Pinned{}) noexcept {
     const state_write w = state_begin(m, pinned);
     if (w.buffer == nullptr) return false;
     racy_copy_to_shared(w.data, data, n);
@@ -150,8 +153,10 @@ inline std::uint64_t state_version(const ChannelMap& m) noexcept {
 
 /// Outcome of one read.
 struct snapshot {
-    std::error_code ec;       ///< empty, buffer_too_small (needed = length), wrong_size (exact reads), corrupt_channel, timeout
-    std::size_t length = 0;   ///< the state's length (also when the buffer was too small)
+    /// empty, buffer_too_small (needed = length), wrong_size (exact reads), corrupt_channel,
+    /// timeout
+    std::error_code ec;
+    std::size_t length = 0; ///< the state's length (also when the buffer was too small)
     std::uint64_t version = 0;
 };
 
@@ -183,10 +188,11 @@ inline snapshot seqlock_read(const ChannelMap& m, void* out, std::size_t cap,
     snapshot r;
     clock::time_point end{};
     std::uint64_t last_v = 0;
-    unsigned same_v = 0; // failed tries in a row that saw the same version
+    unsigned same_v = 0;            // failed tries in a row that saw the same version
     clock::time_point same_since{}; // first yielding try that saw it (unset: not yet)
     for (unsigned attempt = 0;; ++attempt) {
-        const std::uint64_t word = cb.state_word.load(std::memory_order_acquire); // SYNC POINT READ: published
+        // SYNC POINT READ: published
+        const std::uint64_t word = cb.state_word.load(std::memory_order_acquire);
         const std::uint64_t v = state_version_of(word);
         const std::uint32_t index = state_buffer_of(word);
         same_v = (v == last_v) ? same_v + 1 : 0;
@@ -210,7 +216,8 @@ inline snapshot seqlock_read(const ChannelMap& m, void* out, std::size_t cap,
             return r;
         }
         StateBuffer& b = m.buffer(index);
-        const std::uint64_t s1 = b.seq.load(std::memory_order_acquire); // SYNC POINT READ: buffer complete
+        // SYNC POINT READ: buffer complete
+        const std::uint64_t s1 = b.seq.load(std::memory_order_acquire);
         if (s1 < 2 * v) {
             r.ec = make_error_code(errc::corrupt_channel);
             return r;

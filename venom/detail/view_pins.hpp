@@ -78,7 +78,8 @@
 // it read to 0 (ControlBlock::pins_cleared) and clears its mark (the next write's rebuild
 // leaves it off the list). The
 // next shell to take slot i clears both too, before it pins anything; a dead viewer whose
-// pins are in nobody's way costs each write one more pin line until then. The daemon killed: views stay valid, the mapping is the shell's.
+// pins are in nobody's way costs each write one more pin line until then. The daemon killed: views
+// stay valid, the mapping is the shell's.
 // A view keeps its shell's connection (slot, mapping) until it is released.
 // Corrupt values: a pin naming no buffer (b >= state_buffers), or a version its buffer does
 // not hold, is ignored; one naming a buffer and its version can only hold that buffer back.
@@ -114,11 +115,13 @@ static_assert(views_per_shell >= limits::max_state_buffers,
 // successor's (the daemon's clear is a CAS of the dead one's value), so it gets 32.
 inline constexpr unsigned pin_version_shift = state_index_bits;
 inline constexpr unsigned pin_version_bits = 24;
-inline constexpr std::uint64_t pin_flag = std::uint64_t{1} << (pin_version_shift + pin_version_bits);
+inline constexpr std::uint64_t pin_flag = std::uint64_t{1}
+                                          << (pin_version_shift + pin_version_bits);
 inline constexpr unsigned pin_generation_shift = 32;
 inline constexpr std::uint64_t pin_buffer_mask = (1u << state_index_bits) - 1;
 
-constexpr std::uint64_t make_pin(std::uint64_t generation, std::uint64_t version, std::uint32_t buffer) noexcept {
+constexpr std::uint64_t make_pin(std::uint64_t generation, std::uint64_t version,
+                                 std::uint32_t buffer) noexcept {
     return pin_flag | (generation << pin_generation_shift) |
            ((version & ((std::uint64_t{1} << pin_version_bits) - 1)) << pin_version_shift) | buffer;
 }
@@ -140,7 +143,8 @@ constexpr std::uint64_t pin_version(std::uint64_t pin) noexcept {
 /// (odd: being written or abandoned; 0: never written). No reader can hold such a buffer.
 inline constexpr std::uint64_t no_pin_version = ~std::uint64_t{0};
 constexpr std::uint64_t pin_version_of_seq(std::uint64_t seq) noexcept {
-    return (seq & 1) != 0 || seq == 0 ? no_pin_version : (seq / 2) & ((std::uint64_t{1} << pin_version_bits) - 1);
+    return (seq & 1) != 0 || seq == 0 ? no_pin_version
+                                      : (seq / 2) & ((std::uint64_t{1} << pin_version_bits) - 1);
 }
 
 /// One client's pins as W2 reads them: the buffers they hold (bit b: buffer b), given what
@@ -156,7 +160,8 @@ inline std::uint32_t client_pins(const ChannelMap& m, std::uint32_t i, const std
     for (std::uint32_t k = 0; k < views_per_shell; ++k) {
         // seq_cst: W2 (see the design note); also acquires a released pin's reads (R5).
         seen[k] = p.pin[k].load(std::memory_order_seq_cst);
-        if (pin_set(seen[k]) && pin_buffer(seen[k]) < m.state_buffers && pin_version(seen[k]) == holds[pin_buffer(seen[k])])
+        if (pin_set(seen[k]) && pin_buffer(seen[k]) < m.state_buffers &&
+            pin_version(seen[k]) == holds[pin_buffer(seen[k])])
             mine |= 1u << pin_buffer(seen[k]);
     }
     return mine;
@@ -168,7 +173,8 @@ inline void buffers_held(const ChannelMap& m, std::uint32_t candidate, std::uint
                          std::uint64_t* holds) noexcept {
     for (std::uint32_t x = 0; x < m.state_buffers; ++x)
         // relaxed: the writer's own stores (or a tool's look: a moment's picture).
-        holds[x] = pin_version_of_seq(x == candidate ? candidate_old : m.buffer(x).seq.load(std::memory_order_relaxed));
+        holds[x] = pin_version_of_seq(
+            x == candidate ? candidate_old : m.buffer(x).seq.load(std::memory_order_relaxed));
 }
 
 /// The buffers any client's pins hold now, reading every client (a tool's look, busy_reason).
@@ -186,7 +192,8 @@ inline bool clear_viewer_mark(const ChannelMap& m, std::uint32_t i, std::uint32_
     if (mark == 0) return false;
     std::uint32_t expected = mark;
     // relaxed: the daemon rereads marks after the counter's seq_cst bump below.
-    if (!m.client(i).viewer.compare_exchange_strong(expected, 0, std::memory_order_relaxed, std::memory_order_relaxed))
+    if (!m.client(i).viewer.compare_exchange_strong(expected, 0, std::memory_order_relaxed,
+                                                    std::memory_order_relaxed))
         return false;
     m.shared->view_registrations.fetch_add(1, std::memory_order_seq_cst);
     return true;
@@ -219,14 +226,17 @@ public:
     /// (`seen`: its pin words as read): it returns false once it has found the client dead and
     /// cleared those pins (they then count for nothing).
     template <class Owner>
-    std::uint32_t pinned(const ChannelMap& m, std::uint32_t candidate, std::uint64_t candidate_old, Owner&& owner) noexcept {
+    std::uint32_t pinned(const ChannelMap& m, std::uint32_t candidate, std::uint64_t candidate_old,
+                         Owner&& owner) noexcept {
         std::uint64_t holds[1u << state_index_bits], seen[views_per_shell];
         buffers_held(m, candidate, candidate_old, holds);
         std::uint32_t mask = 0;
         for (std::uint32_t n = 0; n < count_; ++n) {
             const std::uint32_t i = ids_[n];
             std::uint32_t mine = client_pins(m, i, holds, seen);
-            if ((mine & (1u << candidate)) != 0 && !owner(i, static_cast<const std::uint64_t*>(seen))) mine = 0;
+            if ((mine & (1u << candidate)) != 0 &&
+                !owner(i, static_cast<const std::uint64_t*>(seen)))
+                mine = 0;
             mask |= mine;
         }
         return mask;
@@ -245,7 +255,9 @@ inline std::uint32_t clear_dead_pins(ViewPins& p, const std::uint64_t* seen) noe
     for (std::uint32_t k = 0; k < views_per_shell; ++k) {
         std::uint64_t w = seen[k];
         // relaxed: the dead shell reads nothing any more; the writer's next scan is seq_cst.
-        if (w != 0 && p.pin[k].compare_exchange_strong(w, 0, std::memory_order_relaxed, std::memory_order_relaxed)) ++n;
+        if (w != 0 && p.pin[k].compare_exchange_strong(w, 0, std::memory_order_relaxed,
+                                                       std::memory_order_relaxed))
+            ++n;
     }
     return n;
 }
@@ -254,8 +266,8 @@ inline std::uint32_t clear_dead_pins(ViewPins& p, const std::uint64_t* seen) noe
 /// buffer still holds v. `after_pin` runs between R2 and R3 (tests force interleavings there;
 /// a no-op otherwise). true: pinned; false: the pin is cleared again (retry from R1).
 template <class AfterPin>
-bool pin_try(const ChannelMap& m, std::uint32_t id, std::uint32_t k, std::uint64_t pin, std::uint64_t v,
-             std::uint32_t b, AfterPin&& after_pin) noexcept {
+bool pin_try(const ChannelMap& m, std::uint32_t id, std::uint32_t k, std::uint64_t pin,
+             std::uint64_t v, std::uint32_t b, AfterPin&& after_pin) noexcept {
     std::atomic<std::uint64_t>& word = m.pins(id).pin[k];
     word.store(pin, std::memory_order_seq_cst); // R2
     after_pin();
@@ -330,7 +342,8 @@ public:
             if (same_v > seqlock_same_version_tries) return fail(r, errc::corrupt_channel);
             std::uint32_t k = view_taken::no_slot;
             for (std::uint32_t i = 0; i < views_per_shell; ++i) {
-                if (slots_[i].refs != 0 && slots_[i].version == v && slots_[i].buffer == b) { // already pinned here
+                // already pinned here
+                if (slots_[i].refs != 0 && slots_[i].version == v && slots_[i].buffer == b) {
                     ++slots_[i].refs;
                     return held(r, m, i);
                 }
@@ -341,7 +354,8 @@ public:
             // something wrote our pin words or the buffers' seq from outside the protocol.
             if (k == view_taken::no_slot) return fail(r, errc::corrupt_channel);
             hook(view_step::before_pin);
-            if (pin_try(m, id, k, make_pin(generation, v, b), v, b, [&] { hook(view_step::before_check); })) {
+            if (pin_try(m, id, k, make_pin(generation, v, b), v, b,
+                        [&] { hook(view_step::before_check); })) {
                 // relaxed: stored before the 2v that R3 acquired; the buffer is ours now.
                 const std::uint64_t n = m.buffer(b).length.load(std::memory_order_relaxed);
                 if (n > m.data_size) {
@@ -357,7 +371,8 @@ public:
                 if (attempt == seqlock_fast_tries) end = saturating_add(now, give_up);
                 else if (now >= end) return fail(r, errc::timeout);
                 if (same_since == clock::time_point{}) same_since = now;
-                else if (now - same_since >= seqlock_same_version_time) return fail(r, errc::corrupt_channel);
+                else if (now - same_since >= seqlock_same_version_time)
+                    return fail(r, errc::corrupt_channel);
                 std::this_thread::yield();
             } else {
                 cpu_relax();

@@ -80,7 +80,8 @@ struct WaitParams {
 };
 
 /// `timeout` after `now`, saturating at time_point::max().
-inline clock::time_point saturating_add(clock::time_point now, std::chrono::nanoseconds timeout) noexcept {
+inline clock::time_point saturating_add(clock::time_point now,
+                                        std::chrono::nanoseconds timeout) noexcept {
     if (timeout >= clock::time_point::max() - now) return clock::time_point::max();
     return now + std::chrono::duration_cast<clock::duration>(timeout);
 }
@@ -232,7 +233,8 @@ wait_status wait_until(const Event& ev, Ready&& ready, Abort&& abort, const Wait
         w.waiters.fetch_sub(1, std::memory_order_relaxed);
         if (ok) return wait_status::ready;
         if (stop || abort()) return ready() ? wait_status::ready : wait_status::aborted;
-        if (deadline.passed(clock::now())) return ready() ? wait_status::ready : wait_status::timed_out;
+        if (deadline.passed(clock::now()))
+            return ready() ? wait_status::ready : wait_status::timed_out;
     }
 }
 
