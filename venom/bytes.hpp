@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
-// venom/bytes.hpp - byte views handed to handlers, the response writer of the zero-allocation
-// handler form, and the test for "contiguous container of bytes" used by the overloads.
+/// \file venom/bytes.hpp
+/// Byte views handed to handlers, the response writer of the zero-allocation handler form, and
+/// the test for "contiguous container of bytes" used by the overloads.
 #pragma once
 
 #include <venom/error.hpp>
@@ -20,25 +21,31 @@ namespace venom {
 /// call that receives it; copy what you keep.
 class ByteView {
 public:
+    /// An empty view (no bytes, data() null).
     constexpr ByteView() noexcept = default;
+    /// A view of the n bytes at p.
     constexpr ByteView(const std::uint8_t* p, std::size_t n) noexcept : p_(p), n_(n) {}
 
-    constexpr const std::uint8_t* data() const noexcept { return p_; }
-    constexpr std::size_t size() const noexcept { return n_; }
-    constexpr bool empty() const noexcept { return n_ == 0; }
-    constexpr const std::uint8_t* begin() const noexcept { return p_; }
-    constexpr const std::uint8_t* end() const noexcept { return p_ + n_; }
+    constexpr const std::uint8_t* data() const noexcept { return p_; }     ///< the first byte
+    constexpr std::size_t size() const noexcept { return n_; }             ///< number of bytes
+    constexpr bool empty() const noexcept { return n_ == 0; }              ///< size() == 0
+    constexpr const std::uint8_t* begin() const noexcept { return p_; }    ///< data()
+    constexpr const std::uint8_t* end() const noexcept { return p_ + n_; } ///< data() + size()
+    /// Byte i. \pre i < size() (not checked).
     constexpr std::uint8_t operator[](std::size_t i) const noexcept { return p_[i]; }
 
+    /// The same bytes as characters (no copy: valid as long as the view).
     std::string_view as_string_view() const noexcept {
         return {reinterpret_cast<const char*>(p_), n_};
     }
-    std::string to_string() const { return std::string(as_string_view()); }
-    std::vector<std::uint8_t> to_vector() const { return {p_, p_ + n_}; }
+    std::string to_string() const { return std::string(as_string_view()); } ///< a copy, as text
+    std::vector<std::uint8_t> to_vector() const { return {p_, p_ + n_}; }   ///< a copy
 
+    /// Whether the bytes are b's (`cmd == "ping"`).
     friend bool operator==(ByteView a, std::string_view b) noexcept {
         return a.as_string_view() == b;
     }
+    /// Whether the bytes differ from b's.
     friend bool operator!=(ByteView a, std::string_view b) noexcept { return !(a == b); }
 
 private:
@@ -50,12 +57,14 @@ private:
 /// Handler form: `void(std::uint32_t client_id, venom::ByteView cmd, venom::ResponseWriter& out)`.
 class ResponseWriter {
 public:
+    /// A writer of an empty answer into the cap bytes at p. The daemon makes one per command
+    /// for the handler.
     ResponseWriter(std::uint8_t* p, std::size_t cap) noexcept : p_(p), cap_(cap) {}
 
     /// The slot's memory: write up to capacity() bytes here, then call resize(n).
     std::uint8_t* data() noexcept { return p_; }
     std::size_t capacity() const noexcept { return cap_; } ///< max_response_size
-    std::size_t size() const noexcept { return n_; }
+    std::size_t size() const noexcept { return n_; }       ///< the answer's length so far
 
     /// Sets the answer's length. Throws message_too_large beyond capacity().
     void resize(std::size_t n) {
@@ -68,7 +77,10 @@ public:
         if (n != 0) std::memcpy(p_ + n_, src, n);
         n_ += n;
     }
+    /// Appends the characters of s. Throws message_too_large beyond capacity().
     void append(std::string_view s) { append(s.data(), s.size()); }
+    /// Makes the n bytes at src the answer. Throws message_too_large beyond capacity() (the
+    /// answer is then empty).
     void assign(const void* src, std::size_t n) {
         n_ = 0;
         append(src, n);

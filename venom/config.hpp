@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
-// venom/config.hpp - what a daemon chooses when it creates a channel (ChannelConfig), what a
-// shell chooses when it connects (ShellOptions), the limits on both, and name validation.
+/// \file venom/config.hpp
+/// What a daemon chooses when it creates a channel (ChannelConfig), what a shell chooses when it
+/// connects (ShellOptions), the limits on both, and name validation.
 #pragma once
 
 #include <venom/version.hpp> // first: the C++17 check comes before any C++17 in this header
@@ -34,14 +35,18 @@ enum class Access : std::uint32_t {
 
 /// The limits checked by ChannelConfig::validate() and by the name check.
 struct limits {
-    static constexpr std::size_t max_name_length = 100;
-    static constexpr std::size_t max_data_size = std::size_t{64} << 30; // 64 GiB
-    static constexpr std::uint32_t max_cmd_slots = 1u << 20;
-    static constexpr std::uint32_t max_clients = 1024;
-    static constexpr std::uint32_t max_message_size = 64u << 20; // 64 MiB
-    static constexpr std::uint32_t min_state_buffers = 2;
-    static constexpr std::uint32_t max_state_buffers = 8;
-    static constexpr std::uint64_t max_segment_size = std::uint64_t{256} << 30; // 256 GiB
+    static constexpr std::size_t max_name_length = 100; ///< longest channel name (characters)
+    /// Largest ChannelConfig::data_size: 64 GiB.
+    static constexpr std::size_t max_data_size = std::size_t{64} << 30;
+    static constexpr std::uint32_t max_cmd_slots = 1u << 20; ///< largest ChannelConfig::cmd_slots
+    static constexpr std::uint32_t max_clients = 1024;       ///< largest ChannelConfig::max_clients
+    /// Largest ChannelConfig::max_cmd_size and max_response_size: 64 MiB.
+    static constexpr std::uint32_t max_message_size = 64u << 20;
+    static constexpr std::uint32_t min_state_buffers = 2; ///< fewest ChannelConfig::state_buffers
+    static constexpr std::uint32_t max_state_buffers = 8; ///< most ChannelConfig::state_buffers
+    /// Largest shared-memory segment a ChannelConfig may need, all its areas together: 256 GiB
+    /// (DaemonChannel::create throws invalid_config above it).
+    static constexpr std::uint64_t max_segment_size = std::uint64_t{256} << 30;
 };
 
 /// A channel's shape, fixed at creation. An aggregate: the first three fields follow
@@ -126,8 +131,10 @@ struct ShellOptions {
     /// runs as a different, trusted user (a service account). no_uid: nobody else. Windows:
     /// unused (the objects' security descriptors decide who may open them).
     std::uint32_t trusted_uid = no_uid;
-    static constexpr std::uint32_t no_uid = 0xffffffffu;
+    static constexpr std::uint32_t no_uid = 0xffffffffu; ///< trusted_uid: nobody else
 
+    /// Throws venom::error(errc::invalid_config) naming the bad field; ShellChannel::connect
+    /// calls it first.
     void validate() const {
         auto fail = [](const std::string& what) {
             throw error(errc::invalid_config, "ShellOptions: " + what);

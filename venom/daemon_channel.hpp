@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSL-1.0
-// venom/daemon_channel.hpp - the daemon side: creates a channel, publishes its state, serves
-// requests.
+/// \file venom/daemon_channel.hpp
+/// The daemon side: creates a channel, publishes its state, serves requests.
 #pragma once
 
 #include <venom/bytes.hpp>
@@ -421,8 +421,10 @@ struct daemon_impl {
 /// gone with the daemon's mapping: end loans (and stop filling them) before the daemon.
 class StateLoan {
 public:
-    StateLoan() noexcept = default;
+    StateLoan() noexcept = default; ///< an inactive loan
+    /// Takes over o's loan; o is left inactive.
     StateLoan(StateLoan&& o) noexcept { take(o); }
+    /// Drops this loan if it is active (unpublished), then takes over o's; o is left inactive.
     StateLoan& operator=(StateLoan&& o) noexcept {
         if (this != &o) {
             drop();
@@ -436,9 +438,10 @@ public:
 
     /// Whether this loan is out (taken, not yet published or dropped).
     bool active() const noexcept { return token_ != nullptr; }
-    explicit operator bool() const noexcept { return active(); }
+    explicit operator bool() const noexcept { return active(); } ///< active()
     /// The lent bytes (size() of them, 64-byte aligned); null when not active.
     unsigned char* data() const noexcept { return active() ? write_.data : nullptr; }
+    /// The n of loan(n): how many bytes are lent; 0 when not active.
     std::size_t size() const noexcept { return active() ? size_ : 0; }
     /// The version readers will see once it is published.
     std::uint64_t version() const noexcept { return active() ? write_.version : 0; }
@@ -508,10 +511,12 @@ private:
 /// T is trivially copyable (checked at compile time); its bytes are the state's, sizeof(T) of them.
 template <class T> class TypedLoan {
 public:
-    TypedLoan() noexcept = default;
+    TypedLoan() noexcept = default; ///< an inactive loan
+    /// Takes over o's loan; o is left inactive.
     TypedLoan(TypedLoan&& o) noexcept : loan_(std::move(o.loan_)), value_(o.value_) {
         o.value_ = nullptr;
     }
+    /// Drops this loan if it is active (unpublished), then takes over o's; o is left inactive.
     TypedLoan& operator=(TypedLoan&& o) noexcept {
         if (this != &o) {
             loan_ = std::move(o.loan_); // drops ours, if out
@@ -520,21 +525,28 @@ public:
         }
         return *this;
     }
+    /// Whether this loan is out (taken, not yet published or dropped).
     bool active() const noexcept { return loan_.active(); }
-    explicit operator bool() const noexcept { return active(); }
+    explicit operator bool() const noexcept { return active(); } ///< active()
     /// The T being written. \pre active() (null once published, dropped or moved from).
     T& value() const noexcept { return *value_; }
+    /// The T's address, for `loan->field = ...`. \pre active().
     T* operator->() const noexcept { return value_; }
-    T& operator*() const noexcept { return *value_; }
+    T& operator*() const noexcept { return *value_; } ///< value(). \pre active().
+    /// The version readers will see once it is published; 0 when not active.
     std::uint64_t version() const noexcept { return loan_.version(); }
+    /// Publishes the T (its sizeof(T) bytes) as the next version. Throws as
+    /// StateLoan::publish().
     void publish() {
         loan_.publish();
         value_ = nullptr;
     }
+    /// Non-throwing form: ec as StateLoan::publish(std::size_t, std::error_code&) reports it.
     void publish(std::error_code& ec) noexcept {
         loan_.publish(sizeof(T), ec);
         if (!loan_.active()) value_ = nullptr;
     }
+    /// Abandons the loan unpublished (the version does not move); nothing if not active.
     void drop() noexcept {
         loan_.drop();
         value_ = nullptr;
@@ -617,7 +629,11 @@ public:
         return DaemonChannel(std::move(impl));
     }
 
+    /// Takes over the other daemon's channel; the moved-from daemon may only be destroyed or
+    /// assigned to.
     DaemonChannel(DaemonChannel&&) noexcept = default;
+    /// Closes this daemon's channel, if it has one (as destruction does), then takes over the
+    /// other's.
     DaemonChannel& operator=(DaemonChannel&&) noexcept = default;
     DaemonChannel(const DaemonChannel&) = delete;
     DaemonChannel& operator=(const DaemonChannel&) = delete;
@@ -770,7 +786,8 @@ public:
 
     /// Number of states published so far (write_data, write<T>, published loans): the version.
     std::uint64_t version() const noexcept { return detail::state_version(impl().map()); }
-    const std::string& name() const noexcept { return impl().name; }
+    const std::string& name() const noexcept { return impl().name; } ///< the channel's name
+    /// The configuration the channel was created with, as passed to create().
     const ChannelConfig& config() const noexcept { return impl().config; }
 
     /// Why the writer refuses a write now (state_busy): a loan out, or views; "" if neither.

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSL-1.0
-// venom/error.hpp - venom's error codes, their category and the exception type.
-//
-// Set-up paths (create, connect, config) throw venom::error; hot paths also offer forms that
-// report a std::error_code instead. Every message says what to do about the error.
+/// \file venom/error.hpp
+/// venom's error codes, their category and the exception type.
+///
+/// Set-up paths (create, connect, config) throw venom::error; hot paths also offer forms that
+/// report a std::error_code instead. Every message says what to do about the error.
 #pragma once
 
 #include <venom/version.hpp> // first: the C++17 check
@@ -108,6 +109,8 @@ inline const std::error_category& venom_category() noexcept {
     return instance;
 }
 
+/// The std::error_code of `e` in venom_category(). Found by argument-dependent lookup, it lets an
+/// errc convert to a std::error_code, so `ec == venom::errc::timeout` works.
 inline std::error_code make_error_code(errc e) noexcept {
     return {static_cast<int>(e), venom_category()};
 }
@@ -115,8 +118,12 @@ inline std::error_code make_error_code(errc e) noexcept {
 /// Thrown by set-up paths and the throwing forms of the hot paths. code() == venom::errc::X works.
 class error : public std::system_error {
 public:
+    /// An error whose what() is the code's message.
     explicit error(errc e) : std::system_error(make_error_code(e)) {}
+    /// An error whose what() holds `detail` and the code's message.
     error(errc e, const std::string& detail) : std::system_error(make_error_code(e), detail) {}
+    /// The same for any std::error_code: a venom one, or std::errc::invalid_argument (a
+    /// StateLoan that is not out).
     error(std::error_code ec, const std::string& detail) : std::system_error(ec, detail) {}
 };
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSL-1.0
-// venom/shell_channel.hpp - the shell side: connects to a channel, reads the daemon's state,
-// sends requests and receives its own answers.
+/// \file venom/shell_channel.hpp
+/// The shell side: connects to a channel, reads the daemon's state, sends requests and receives
+/// its own answers.
 #pragma once
 
 #include <venom/bytes.hpp>
@@ -295,8 +296,10 @@ struct shell_impl {
 /// The empty state (version 0, before the first write) is a view of size 0.
 class StateView {
 public:
-    StateView() noexcept = default;
+    StateView() noexcept = default; ///< an inactive view
+    /// Takes over o's view; o is left inactive.
     StateView(StateView&& o) noexcept { take(o); }
+    /// Releases this view if it is active, then takes over o's; o is left inactive.
     StateView& operator=(StateView&& o) noexcept {
         if (this != &o) {
             release();
@@ -310,10 +313,13 @@ public:
 
     /// Whether this view holds a version (taken, not yet released or moved from).
     bool active() const noexcept { return owner_ != nullptr; }
-    explicit operator bool() const noexcept { return active(); }
+    explicit operator bool() const noexcept { return active(); } ///< active()
     /// The version's bytes (64-byte aligned); null for the empty state or an inactive view.
     const unsigned char* data() const noexcept { return data_; }
+    /// The version's length in bytes; 0 for the empty state or an inactive view.
     std::size_t size() const noexcept { return size_; }
+    /// Which version the bytes are: the daemon's count of states when it published them (0:
+    /// the empty state).
     std::uint64_t version() const noexcept { return version_; }
 
     /// Lets the version go: the daemon may reuse its buffer (once no other view of it in this
@@ -351,14 +357,17 @@ private:
 /// A view of a state holding one T (ShellChannel::view<T>): value() is the daemon's T, in place.
 template <class T> class TypedView {
 public:
-    TypedView() noexcept = default;
+    TypedView() noexcept = default; ///< an inactive view
+    /// Whether this view holds a version (taken, not yet released or moved from).
     bool active() const noexcept { return view_.active(); }
-    explicit operator bool() const noexcept { return active(); }
+    explicit operator bool() const noexcept { return active(); } ///< active()
     /// The T. \pre active() (a moved-from or released view has none).
     const T& value() const noexcept { return *reinterpret_cast<const T*>(view_.data()); }
+    /// The T's address, for `view->field`. \pre active().
     const T* operator->() const noexcept { return reinterpret_cast<const T*>(view_.data()); }
-    const T& operator*() const noexcept { return value(); }
-    std::uint64_t version() const noexcept { return view_.version(); }
+    const T& operator*() const noexcept { return value(); }            ///< value(). \pre active().
+    std::uint64_t version() const noexcept { return view_.version(); } ///< which version the T is
+    /// Lets the version go (StateView::release()): value() is not to be read after this.
     void release() noexcept { view_.release(); }
 
 private:
@@ -402,7 +411,11 @@ public:
     /// connect_timeout: the pause between tries while no daemon is ready.
     static constexpr std::chrono::milliseconds connect_retry_pause{5};
 
+    /// Takes over the other shell's connection; the moved-from shell may only be destroyed or
+    /// assigned to.
     ShellChannel(ShellChannel&&) noexcept = default;
+    /// Disconnects this shell, as destruction does (its client slot is freed once its views are
+    /// released too), then takes over the other's connection.
     ShellChannel& operator=(ShellChannel&&) noexcept = default;
     ShellChannel(const ShellChannel&) = delete;
     ShellChannel& operator=(const ShellChannel&) = delete;
@@ -589,6 +602,9 @@ public:
                         std::size_t resp_capacity) {
         return request(cmd, cmd_len, resp, resp_capacity, impl().options.request_timeout);
     }
+    /// As request(cmd, cmd_len, resp, resp_capacity), with its own time limit instead of
+    /// ShellOptions::request_timeout. A command that was queued when the time ran out may still
+    /// run: this shell's next request waits for its answer first.
     std::size_t request(const void* cmd, std::size_t cmd_len, void* resp, std::size_t resp_capacity,
                         std::chrono::nanoseconds timeout) {
         std::error_code ec;
@@ -612,6 +628,7 @@ public:
     std::vector<std::uint8_t> request(const Bytes& cmd) {
         return request(cmd, impl().options.request_timeout);
     }
+    /// As request(const Bytes&), with its own time limit instead of ShellOptions::request_timeout.
     template <class Bytes, class = std::enable_if_t<detail::is_byte_container_v<Bytes>>>
     std::vector<std::uint8_t> request(const Bytes& cmd, std::chrono::nanoseconds timeout) {
         std::vector<std::uint8_t> out;
@@ -622,6 +639,7 @@ public:
     }
     /// A C string (its bytes without the terminating NUL) as the command.
     std::vector<std::uint8_t> request(const char* text) { return request(std::string_view(text)); }
+    /// As request(const char*), with its own time limit instead of ShellOptions::request_timeout.
     std::vector<std::uint8_t> request(const char* text, std::chrono::nanoseconds timeout) {
         return request(std::string_view(text), timeout);
     }
@@ -629,8 +647,9 @@ public:
     /// Details of the last error answer or failed request (handler's what(), sizes).
     const std::string& last_error_text() const noexcept { return impl().last_error_text; }
 
-    const std::string& name() const noexcept { return impl().name; }
-    /// The channel's configuration as the daemon created it.
+    const std::string& name() const noexcept { return impl().name; } ///< the channel's name
+    /// The channel's configuration as the daemon created it: its sizes and counts (wait,
+    /// spin_time, access and claim_timeout are left at their defaults).
     ChannelConfig config() const noexcept {
         const auto& m = impl().map();
         ChannelConfig c{static_cast<std::size_t>(m.data_size), m.cmd_slots, m.max_clients};
