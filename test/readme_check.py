@@ -177,8 +177,8 @@ def in_private_shm(argv):
 
 
 # ---- samples ---------------------------------------------------------------------------------
-FRAGMENT_HEAD = """// README fragment harness (test/readme_check.py): the includes first, the rest as the body
-// of a function that is never called.
+FRAGMENT_HEAD = """// README fragment harness (test/readme_check.py): the includes first, the
+// rest as the body of a function that is never called.
 #pragma GCC diagnostic ignored "-Wunused-variable"
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
 #pragma GCC diagnostic ignored "-Wunused-parameter"
@@ -195,7 +195,8 @@ def sample_source(block):
         target = includes if re.match(r"^\s*#\s*include\b", t) else body
         target.append('#line %d "README.md"' % n)
         target.append(t)
-    src = FRAGMENT_HEAD + "\n".join(includes) + "\n[[maybe_unused]] static void readme_fragment() {\n"
+    src = FRAGMENT_HEAD + "\n".join(includes)
+    src += "\n[[maybe_unused]] static void readme_fragment() {\n"
     src += "\n".join(body) + "\n}\n"
     return False, src
 
@@ -413,8 +414,8 @@ def check_live(args, block, spec, env):
             for (ln, want), line in zip(expected, got):
                 if not m.match(want, line, binds):
                     raise Failure("README.md:%d: `%s` printed\n    %s\n  where the README shows\n"
-                                  "    %s\n  (masks: %s)" % (ln, cmd, line, want, [
-                                      (want[a:b], k) for a, b, k in m.spans(norm(want))]))
+                                  "    %s\n  (masked: %s)" % (ln, cmd, line, want, [
+                                      (norm(want)[a:b], k) for a, b, k in m.spans(norm(want))]))
         return "%d commands re-run, every line matches" % len(split_session(block))
     finally:
         for _, p in procs:
@@ -530,7 +531,8 @@ def main():
     args.include = [d for d in args.include if d and d not in implicit]
     args.system_include = [d for d in args.system_include if d and d not in implicit]
     if args.mode == "console":
-        missing = [p for p in ("tools/venom", "example/venom_market_feed", "example/venom_kv_service")
+        needed = ("tools/venom", "example/venom_market_feed", "example/venom_kv_service")
+        missing = [p for p in needed
                    if not os.access(os.path.join(args.build_dir or ".", p), os.X_OK)]
         if missing:
             print("FAIL not built in %s: %s (targets venom_cli and the examples)" % (
