@@ -6,12 +6,29 @@
 // A test file defines VENOM_TEST_MODULE's name, includes this header, and registers child roles:
 //     VENOM_CHILD_ROLE(echo_daemon) { ... return 0; }   // args: std::vector<std::string>
 // A test starts a child with venom_test::spawn_self("echo_daemon", {name, ...}).
+//
+// Boost.Test comes in one of three ways: the shared library (default); VENOM_TEST_HEADER_ONLY,
+// the whole implementation compiled into each test (boost/test/included/unit_test.hpp: no
+// library needed); VENOM_TEST_STATIC_BOOST_TEST, linked statically from a library or from one
+// object compiled once from boost/test/included/unit_test.hpp with BOOST_TEST_NO_MAIN and
+// BOOST_TEST_ALTERNATIVE_INIT_API defined (tools/aarch64.sh: ~30 s less per test to build).
+//
+// Under an emulator (POSIX): VENOM_TEST_EMULATOR holds the command line that runs this binary,
+// split on whitespace, e.g. "qemu-aarch64-static" or "qemu-aarch64 -L /usr/aarch64-linux-gnu".
+// spawn_self puts it before the binary's path: without binfmt_misc, a foreign binary cannot
+// exec another one directly (the child never runs). Unset or empty: children are exec'ed
+// directly. qemu-user reports the guest binary, not itself, as /proc/self/exe, and argv[0] is
+// the path it was given.
 #pragma once
 
-#ifdef VENOM_TEST_HEADER_ONLY
+#if defined(VENOM_TEST_HEADER_ONLY)
 #define BOOST_TEST_NO_MAIN
 #define BOOST_TEST_ALTERNATIVE_INIT_API
 #include <boost/test/included/unit_test.hpp>
+#elif defined(VENOM_TEST_STATIC_BOOST_TEST)
+#define BOOST_TEST_NO_MAIN
+#define BOOST_TEST_ALTERNATIVE_INIT_API
+#include <boost/test/unit_test.hpp>
 #else
 #define BOOST_TEST_DYN_LINK
 #define BOOST_TEST_NO_MAIN
@@ -310,15 +327,31 @@ private:
     pid_t pid_ = -1;
 };
 
-/// Starts this test binary as a child in `role` with `args`.
+/// The words of VENOM_TEST_EMULATOR (see the top of this file); empty when unset.
+inline std::vector<std::string> emulator_command() {
+    std::vector<std::string> words;
+    if (const char* e = std::getenv("VENOM_TEST_EMULATOR")) {
+        std::istringstream in(e);
+        for (std::string w; in >> w;) words.push_back(w);
+    }
+    return words;
+}
+
+/// Starts this test binary as a child in `role` with `args`, through VENOM_TEST_EMULATOR if set
+/// (the child's pid is then the emulator's, which is the emulated process itself).
 inline Child spawn_self(const std::string& role, const std::vector<std::string>& args) {
-    std::vector<std::string> all{self_path(), "--venom-child", role};
+    std::vector<std::string> all = emulator_command();
+    const bool emulated = !all.empty();
+    all.insert(all.end(), {self_path(), "--venom-child", role});
     all.insert(all.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& a : all) argv.push_back(a.data());
     argv.push_back(nullptr);
     pid_t pid = -1;
-    const int rc = ::posix_spawn(&pid, self_path().c_str(), nullptr, nullptr, argv.data(), environ);
+    // An emulator is looked up on PATH; this binary's own path is used as given.
+    const int rc =
+        emulated ? ::posix_spawnp(&pid, argv[0], nullptr, nullptr, argv.data(), environ)
+                 : ::posix_spawn(&pid, self_path().c_str(), nullptr, nullptr, argv.data(), environ);
     if (rc != 0) throw std::runtime_error("posix_spawn failed: " + std::to_string(rc));
     return Child(pid);
 }
