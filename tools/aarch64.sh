@@ -112,10 +112,16 @@ t0=$SECONDS
 for name in "${names[@]}"; do
     [ -f "$out/$name" ] || { failed=$((failed + 1)); echo "   $name: NOT BUILT"; continue; }
     t1=$SECONDS
-    # timeout kills the test's whole process group (its children too) after $limit s.
-    VENOM_TEST_SCALE=${test_scale[$name]:-$scale} timeout -k 10 "$limit" "$emu" "$out/$name" --report_level=short \
+    # timeout kills the test's whole process group (its children too) after $limit s. The test
+    # runs as the shell that writes its pid (exec): its channel and block names carry that pid.
+    VENOM_TEST_SCALE=${test_scale[$name]:-$scale} timeout -k 10 "$limit" \
+        sh -c 'echo $$ > "$1.pid"; exec "$2" "$1" --report_level=short' sh "$out/$name" "$emu" \
         > "$out/$name.log" 2>&1
     rc=$?
+    if [ $rc != 0 ] && [ -s "$out/$name.pid" ]; then # a killed test leaves its /dev/shm files
+        pid=$(cat "$out/$name.pid")
+        rm -f /dev/shm/venom.vt_*_"$pid"_* /dev/shm/vt_*_"$pid" /dev/shm/vt_*_"$pid"_*
+    fi
     summary=$(grep -Eo '[0-9]+ test cases? out of [0-9]+ (passed|failed)' "$out/$name.log" | tail -1)
     if [ $rc = 0 ]; then
         passed=$((passed + 1)); echo "   $name: passed ($((SECONDS - t1)) s, scale ${test_scale[$name]:-$scale}) $summary"
