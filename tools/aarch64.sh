@@ -60,9 +60,10 @@ echo "== building (aarch64-linux-gnu-g++ $opt, $jobs jobs)"
 # (VENOM_TEST_STATIC_BOOST_TEST), instead of once per test as VENOM_TEST_HEADER_ONLY does.
 printf '%s\n' '#define BOOST_TEST_NO_MAIN' '#define BOOST_TEST_ALTERNATIVE_INIT_API' \
     '#include <boost/test/included/unit_test.hpp>' > "$out/boost_test.cpp"
-# What the emulated process sees: page size (venom aligns regions to it), 64-bit atomics,
-# /proc/self/exe (qemu-user shows the guest binary).
+# What the emulated process sees: page size (venom aligns regions to it), 64-bit atomics, LSE
+# atomics (ARMv8.1 CAS/LDADD; without them libgcc uses LL/SC loops), /proc/self/exe.
 cat > "$out/probe.cpp" <<'EOF'
+#include <asm/hwcap.h>
 #include <sys/auxv.h>
 #include <unistd.h>
 #include <atomic>
@@ -70,9 +71,10 @@ cat > "$out/probe.cpp" <<'EOF'
 int main() {
     char exe[256] = {};
     const ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    std::printf("sysconf(_SC_PAGESIZE) %ld, AT_PAGESZ %lu, 64-bit atomics lock-free %d, "
-                "/proc/self/exe %s\n", sysconf(_SC_PAGESIZE), getauxval(AT_PAGESZ),
-                int(std::atomic<unsigned long long>::is_always_lock_free), n > 0 ? exe : "?");
+    std::printf("sysconf(_SC_PAGESIZE) %ld, AT_PAGESZ %lu, 64-bit atomics lock-free %d, LSE "
+                "atomics %d, /proc/self/exe %s\n", sysconf(_SC_PAGESIZE), getauxval(AT_PAGESZ),
+                int(std::atomic<unsigned long long>::is_always_lock_free),
+                int((getauxval(AT_HWCAP) & HWCAP_ATOMICS) != 0), n > 0 ? exe : "?");
 }
 EOF
 compile() { # object source [flags]
