@@ -190,6 +190,23 @@ BOOST_AUTO_TEST_CASE(a_loan_that_outlives_its_daemon_publishes_nothing) {
     BOOST_TEST(!l2.active());
 }
 
+BOOST_AUTO_TEST_CASE(a_typed_loan_that_outlives_its_daemon_keeps_no_pointer) {
+    ChannelName name("loan");
+    std::optional<venom::DaemonChannel> d(venom::DaemonChannel::create(name.str(), loan_config()));
+    auto thrown = d->loan<TopOfBook>();
+    d.reset();                   // the daemon is gone, and the mapping its loan's T lives in
+    BOOST_TEST(thrown.active()); // still out, until publish or drop finds the daemon gone
+    bool caught = false;
+    try {
+        thrown.publish();
+    } catch (const venom::error& e) {
+        caught = e.code() == errc::daemon_gone;
+    }
+    BOOST_TEST(caught);
+    BOOST_TEST(!thrown.active());
+    BOOST_TEST(thrown.operator->() == nullptr); // not a pointer into the unmapped segment
+}
+
 BOOST_AUTO_TEST_CASE(typed_write_and_read_round_trip) {
     ChannelName name("loan");
     auto d = venom::DaemonChannel::create(name.str(), loan_config());

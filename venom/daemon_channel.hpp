@@ -538,7 +538,14 @@ public:
     /// Publishes the T (its sizeof(T) bytes) as the next version. Throws as
     /// StateLoan::publish().
     void publish() {
-        loan_.publish();
+        try {
+            loan_.publish();
+        } catch (...) {
+            // A loan that ended in the throw (daemon_gone: the daemon, and with it the
+            // mapping value_ points into, is gone) leaves no pointer behind.
+            if (!loan_.active()) value_ = nullptr;
+            throw;
+        }
         value_ = nullptr;
     }
     /// Non-throwing form: ec as StateLoan::publish(std::size_t, std::error_code&) reports it.
