@@ -5,7 +5,9 @@
 set -euo pipefail
 daemon_bin=$1; shell_bin=$2; pings=${3:-20000}
 name="venom_demo_$$"
-"$daemon_bin" "$name" 30 & dpid=$!
+# The daemon stops itself after 120 s at the latest (a bound, not the expected run time: the
+# shells finish in a second on a quiet machine; a loaded one, e.g. a parallel build, is slower).
+"$daemon_bin" "$name" 120 & dpid=$!
 trap 'kill -9 $dpid 2>/dev/null || true; rm -f /dev/shm/venom.$name.*' EXIT
 out=$(mktemp -d)
 for i in 1 2 3; do "$shell_bin" "$name" "$pings" > "$out/shell$i.txt" 2>&1 & done
