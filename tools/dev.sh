@@ -3,18 +3,26 @@
 # venom's developer entry point. On a fresh Debian 12 machine (as root, or with sudo) it installs
 # what it needs, builds, and runs.
 #   bash tools/dev.sh demo    build the examples and run the example daemon with three shells
-#   bash tools/dev.sh test    build and run every test: CMake Release + Debug (ctest), b2, and
-#                             consumer checks (installed find_package, add_subdirectory, pkg-config)
+#   bash tools/dev.sh test    build and run every test: gcc 12 Release (C++17, Boost 1.74),
+#                             clang 14 + libc++ Debug (C++20, Boost 1.81), b2 with clang (C++20),
+#                             consumer checks (find_package, add_subdirectory, pkg-config, b2)
+#   bash tools/dev.sh check   static checks: clang-format, every header alone with strict
+#                             warnings as errors (gcc, clang, libc++; C++17/20; Boost 1.74/1.81),
+#                             the C++17 #error, the API reference (doxygen, warnings as errors)
 #   bash tools/dev.sh sanitize  the tests under ASan+UBSan, the in-process tests under TSan, and
-#                             a 60 s fuzz run (CI runs it after `test`)
+#                             a 60 s fuzz run
 #   bash tools/dev.sh deps    only install the packages
+# CI (.ci/run) runs test, check, sanitize, tools/aarch64.sh and tools/windows.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
+# libzmq3-dev: the ZeroMQ baseline of venom_bench; pkgconf: the pkg-config consumer check;
+# python3: the README checks; clang/libc++/clang-format/doxygen: the matrix and the checks.
 packages=(g++ cmake make libboost-dev libboost-test-dev libboost-program-options-dev libboost-tools-dev
-          libzmq3-dev pkgconf) # libzmq3-dev: the ZeroMQ baseline of venom_bench; pkgconf: the pkg-config consumer check
+          libzmq3-dev pkgconf python3 clang clang-14 libc++-14-dev libc++abi-14-dev clang-format-14
+          doxygen)
 
 deps() {
     local missing=()
@@ -32,6 +40,22 @@ deps() {
 cmake_build() { # dir type [extra cmake arguments]
     cmake -S "$root" -B "$1" -DCMAKE_BUILD_TYPE="$2" -DVENOM_BUILD_TESTS=ON -DVENOM_BUILD_EXAMPLES=ON "${@:3}" >/dev/null
     cmake --build "$1" -j"$jobs"
+}
+
+# Debian's Boost 1.81 headers, unpacked beside the system's 1.74 (installing libboost1.81-dev
+# would remove 1.74's -dev packages): apt-get download + dpkg -x into build/boost-1.81. Prints
+# the folder that holds usr/include/boost.
+boost181() {
+    local dir=$root/build/boost-1.81
+    if [ ! -f "$dir/usr/include/boost/version.hpp" ]; then
+        mkdir -p "$dir/deb"
+        (cd "$dir/deb" && { apt-get download -qq libboost1.81-dev >/dev/null 2>&1 ||
+                            { apt-get update -qq && apt-get download -qq libboost1.81-dev >/dev/null; }; })
+        dpkg -x "$dir"/deb/libboost1.81-dev_*.deb "$dir"
+    fi
+    grep -q 'define BOOST_LIB_VERSION "1_81"' "$dir/usr/include/boost/version.hpp" ||
+        { echo "build/boost-1.81 does not hold Boost 1.81" >&2; exit 1; }
+    echo "$dir"
 }
 
 demo() {
@@ -95,23 +119,111 @@ EOC
     g++ -o "$src/pc" "$src/main.cpp" $(PKG_CONFIG_PATH="$prefix/share/pkgconfig" pkg-config --cflags --libs venom)
     "$src/pc" pkg_config
     echo "pkg-config venom consumer: OK"
+    # 4. b2: use-project, from a consumer that configures Boost its own way (its own
+    #    project-config.jam with `using boost`, and boost.use-project): venom's Jamroot
+    #    configures nothing of Boost, so the two never clash
+    mkdir -p "$src/b2"
+    cat > "$src/b2/project-config.jam" <<EOC
+using gcc ;
+using boost : 1.74 : <layout>system ;
+EOC
+    cat > "$src/b2/Jamroot" <<EOC
+import boost ;
+boost.use-project 1.74 ;
+use-project /venom : $root ;
+exe consumer : ../main.cpp /venom//venom : <cxxstd>17 ;
+install dist : consumer : <location>dist ;
+EOC
+    (cd "$src/b2" && b2 -q -d0 dist) && "$src/b2/dist/consumer" b2
+    echo "b2 use-project /venom consumer: OK"
     rm -rf "$prefix" "$src"
 }
 
 test_all() {
     deps
-    local t0=$SECONDS
-    echo "== CMake Release: build and ctest"
-    cmake_build build/release Release
+    local t0=$SECONDS b181; b181=$(boost181)
+    echo "== gcc 12, libstdc++, C++17, Boost 1.74, Release, warnings as errors: build and ctest"
+    cmake_build build/release Release -DVENOM_WERROR=ON
     (cd build/release && ctest --output-on-failure -j1)
-    echo "== CMake Debug: build and ctest"
-    cmake_build build/debug Debug
-    (cd build/debug && ctest --output-on-failure -j1)
-    echo "== b2: build and run the tests with the system Boost"
-    b2 -j"$jobs" -q test
-    echo "== consumers: install + find_package(venom), add_subdirectory(venom), pkg-config"
+    echo "== clang 14, libc++, C++20, Boost 1.81 (header-only Boost.Test), Debug, warnings as errors: build and ctest"
+    # libc++: the system's Boost.Test and Boost.Program_options libraries are built against
+    # libstdc++, so the tests use the header-only Boost.Test, and the tool and the benchmark
+    # (program_options) are left out of this build.
+    cmake_build build/debug Debug -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_CXX_STANDARD=20 -DCMAKE_CXX_EXTENSIONS=OFF \
+        -DCMAKE_CXX_FLAGS=-stdlib=libc++ -DCMAKE_EXE_LINKER_FLAGS=-stdlib=libc++ \
+        -DBoost_DIR="$(echo "$b181"/usr/lib/*/cmake/Boost-1.81.0)" -DVENOM_TEST_HEADER_ONLY=ON \
+        -DVENOM_BUILD_TOOLS=OFF -DVENOM_BUILD_BENCH=OFF -DVENOM_WERROR=ON
+    grep -q '^Boost_DIR:.*Boost-1\.81\.0' build/debug/CMakeCache.txt || { echo "build/debug did not take Boost 1.81"; exit 1; }
+    # Stress sizes at 0.3: the Release run above has them whole; this one is for assertions,
+    # another compiler, library and Boost (a -O0 reader checks a 1 MiB state ~5x slower).
+    (cd build/debug && VENOM_TEST_SCALE=0.3 ctest --output-on-failure -j1)
+    echo "== mixed Boost: the example daemon built with Boost 1.74 (Release), its shells with 1.81"
+    g++ -std=c++17 -O2 -I. -isystem "$b181/usr/include" example/shell.cpp -o build/debug/venom_example_shell_boost181 -pthread -lrt
+    bash example/run_example.sh build/release/example/venom_example_daemon build/debug/venom_example_shell_boost181
+    echo "== b2, clang 14, C++20, the system Boost: build and run the tests"
+    b2 -j"$jobs" -q toolset=clang cxxstd=20 test
+    echo "== consumers: install + find_package(venom), add_subdirectory(venom), pkg-config, b2 use-project"
     consumer_check
     echo "== all tests passed in $((SECONDS - t0)) s"
+}
+
+# Every header compiles alone; venom.hpp (all of them) with strict warnings as errors in every
+# cell of compiler x standard library x C++ standard x Boost. Boost's headers are system headers
+# (/usr/include, or -isystem for 1.81): their warnings are Boost's, not ours.
+headers_check() {
+    local b181=$1
+    local strict="-Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wsign-conversion -Werror"
+    local cells=() out; out=$(mktemp -d)
+    for cxx in "g++" "clang++-14" "clang++-14 -stdlib=libc++"; do
+        for std in 17 20; do
+            for boost in 1.74 1.81; do cells+=("$cxx|$std|$boost|venom/venom.hpp"); done
+        done
+    done
+    # platform_windows.hpp: Windows only (tools/windows.sh compiles it)
+    for h in venom/*.hpp venom/detail/*.hpp; do
+        [ "$h" = venom/detail/platform_windows.hpp ] && continue
+        cells+=("g++|17|1.74|$h" "clang++-14 -stdlib=libc++|20|1.81|$h")
+    done
+    one() { # "compiler|std|boost|header" strict b181 out
+        local cxx std boost h inc=""
+        IFS='|' read -r cxx std boost h <<< "$1"
+        [ "$boost" = 1.81 ] && inc="-isystem $3/usr/include"
+        # shellcheck disable=SC2086 # compiler and flags are words
+        if ! echo "#include <$h>" | $cxx -std=c++$std $2 -I. $inc -x c++ -fsyntax-only - > "$4/$BASHPID.log" 2>&1; then
+            echo "FAILED: $h alone, $cxx, C++$std, Boost $boost:"; head -30 "$4/$BASHPID.log"; return 1
+        fi
+    }
+    export -f one
+    local n=${#cells[@]}
+    printf '%s\n' "${cells[@]}" | xargs -P"$jobs" -I{} bash -c 'one "$@"' _ {} "$strict" "$b181" "$out" ||
+        { rm -rf "$out"; echo "headers: FAILED"; exit 1; }
+    rm -rf "$out"
+    echo "headers: $n compiles passed (venom.hpp in 12 cells of g++/clang++/clang++ libc++ x C++17/20 x Boost 1.74/1.81; each header alone in 2)"
+}
+
+check() {
+    deps
+    local t0=$SECONDS b181; b181=$(boost181)
+    echo "== clang-format 14: every .hpp/.cpp as .clang-format says"
+    git ls-files '*.hpp' '*.cpp' | xargs clang-format-14 --dry-run --Werror ||
+        { echo "format: FAILED (apply with: git ls-files '*.hpp' '*.cpp' | xargs clang-format-14 -i)"; exit 1; }
+    echo "format: OK ($(git ls-files '*.hpp' '*.cpp' | wc -l) files)"
+    echo "== headers: strict warnings as errors"
+    headers_check "$b181"
+    echo "== below C++17: a clear #error"
+    local msg
+    if msg=$(echo '#include <venom/venom.hpp>' | g++ -std=c++14 -I. -x c++ -fsyntax-only - 2>&1); then
+        echo "C++14: venom.hpp compiled, expected the #error"; exit 1
+    fi
+    # The compiler goes on after an #error; what matters is that the first error is ours.
+    local first; first=$(grep -m1 'error' <<< "$msg")
+    grep -q 'venom needs C++17 or later' <<< "$first" || { echo "C++14: the first error is not venom's #error:"; head -20 <<< "$msg"; exit 1; }
+    echo "C++14: the first error is \"$(grep -o 'venom needs C++17[^"]*' <<< "$first")\""
+    echo "== API reference: doxygen, warnings as errors"
+    cmake -S "$root" -B build/docs -DVENOM_BUILD_TESTS=OFF -DVENOM_BUILD_EXAMPLES=OFF -DVENOM_BUILD_TOOLS=OFF \
+        -DVENOM_BUILD_BENCH=OFF >/dev/null
+    cmake --build build/docs --target docs
+    echo "== checks passed in $((SECONDS - t0)) s"
 }
 
 sanitize() {
@@ -132,7 +244,8 @@ sanitize() {
 case "${1:-}" in
     demo) demo ;;
     test) test_all ;;
+    check) check ;;
     sanitize) sanitize ;;
     deps) deps ;;
-    *) sed -n '3,10p' "$0"; exit 2 ;;
+    *) sed -n '3,15p' "$0"; exit 2 ;;
 esac

@@ -36,6 +36,11 @@ if [ ! -f "$WINEPREFIX/system.reg" ]; then
     "$wine_bin" wineboot -i >/dev/null 2>&1 || true
 fi
 
+echo "== venom's headers for Windows: strict warnings as errors"
+echo '#include <venom/venom.hpp>' | $cxx -Wpedantic -Wshadow -Wconversion -Wsign-conversion -Werror \
+    -x c++ -fsyntax-only - || { echo "venom.hpp: warnings under mingw-w64"; exit 1; }
+echo "   venom.hpp (with platform_windows.hpp): no warning"
+
 echo "== building (mingw-w64)"
 t0=$SECONDS
 builds=()
