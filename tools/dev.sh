@@ -216,7 +216,7 @@ check() {
         echo "C++14: venom.hpp compiled, expected the #error"; exit 1
     fi
     # The compiler goes on after an #error; what matters is that the first error is ours.
-    local first; first=$(grep -m1 'error' <<< "$msg")
+    local first; first=$(grep -m1 'error:' <<< "$msg")
     grep -q 'venom needs C++17 or later' <<< "$first" || { echo "C++14: the first error is not venom's #error:"; head -20 <<< "$msg"; exit 1; }
     echo "C++14: the first error is \"$(grep -o 'venom needs C++17[^"]*' <<< "$first")\""
     echo "== API reference: doxygen, warnings as errors"
