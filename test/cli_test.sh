@@ -31,6 +31,7 @@ run() {
 }
 has_out() { grep -qF -- "$1" <<<"$out" || { fail "stdout of the last command lacks '$1'"; echo "  stdout: $out"; }; }
 has_err() { grep -qF -- "$1" <<<"$err" || { fail "stderr of the last command lacks '$1'"; echo "  stderr: $err"; }; }
+empty_err() { [ -z "$err" ] || fail "stderr of the last command is not empty: $err"; }
 lacks_out() { if grep -qF -- "$1" <<<"$out"; then fail "stdout of the last command has '$1'"; fi; }
 wait_live() { # NAME: until `venom stat` sees its daemon (5 s at most)
     for _ in $(seq 100); do "$venom" stat "$1" --interval 1 >/dev/null 2>&1 && return 0; sleep 0.05; done
@@ -66,7 +67,7 @@ run 2 "$venom" call "$live";              has_err "missing the command CMD"
 run 2 "$venom" call "$live" ping --timeout soon; has_err "--timeout"
 run 2 "$venom" call "$live" zz --hex;     has_err "hex digits"
 run 2 "$venom" rm;                        has_err "missing the channel NAME"
-run 2 "$venom" stat "$live" --json --bogus; has_out '"code":"usage"'
+run 2 "$venom" stat "$live" --json --bogus; has_out '"code":"usage"'; empty_err # said once, in JSON
 
 echo "== list"
 run 0 "$venom" list
@@ -105,7 +106,7 @@ run 0 "$venom" stat "$live" --watch --count 2 --interval 200 --json
 run 4 "$venom" stat "$stale";             has_out "STALE"; has_out "pid $stale_pid (dead)"
 run 4 "$venom" stat "$stale" --json;      has_out '"status":"stale","stale":true'; has_out '"daemon":{"alive":false'
 run 3 "$venom" stat "$missing";           has_err "no channel \"$missing\""
-run 3 "$venom" stat "$missing" --json;    has_out '"code":"channel_not_found","exit_code":3'
+run 3 "$venom" stat "$missing" --json;    has_out '"code":"channel_not_found","exit_code":3'; empty_err
 
 echo "== read"
 run 0 "$venom" read "$live";              has_out "tick "; has_out "hello from the daemon"
@@ -119,7 +120,14 @@ v1=$(sed -n '1s/^\[v\([0-9]*\)\].*/\1/p' <<<"$out"); v3=$(sed -n '3s/^\[v\([0-9]
 run 0 "$venom" read "$live" --follow --count 2 --json
 [ "$(grep -c '"version":' <<<"$out")" = 2 ] || fail "read --follow --json: $out"
 run 4 "$venom" read "$stale";             has_out "tick "; has_err "is stale"; has_err "pid $stale_pid"
-run 4 "$venom" read "$stale" --json;      has_out '"stale":true'
+run 4 "$venom" read "$stale" --json;      has_out '"stale":true'; empty_err
+# --timeout bounds the wait for each next version: the example daemon ticks every 100 ms, so a
+# 50 ms limit runs out after at most two versions (each wait ends by the deadline; a version
+# after it is not in time), well within a second even on a busy machine
+t0=$(date +%s%N)
+run 1 "$venom" read "$live" --follow --timeout 50; has_err "within 50 ms"
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$ms" -lt 1000 ] || fail "read --follow --timeout 50 took $ms ms"
 run 4 "$venom" read "$stale" --follow;    has_out "tick "
 run 3 "$venom" read "$missing";           has_err "no channel \"$missing\""
 

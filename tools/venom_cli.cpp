@@ -737,8 +737,13 @@ int cmd_read(Context& ctx, const std::vector<std::string>& args) {
             while (follow && !g_interrupted && !stdout_broken() &&
                    (count == 0 || printed < count)) {
                 bool updated = false;
+                // Each wait ends by the deadline (and after 100 ms at most, to see Ctrl-C): a
+                // version that comes later is never taken as in time.
+                auto slice = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::min<steady::duration>(100ms, deadline - steady::now()));
+                if (slice < 1ms) slice = 1ms;
                 try {
-                    updated = shell->wait_for_update(v, 100ms);
+                    updated = shell->wait_for_update(v, slice);
                 } catch (const venom::error& e) {
                     if (e.code() != venom::errc::daemon_gone) throw;
                     fail(exit_not_running, "daemon_gone",
@@ -746,7 +751,7 @@ int cmd_read(Context& ctx, const std::vector<std::string>& args) {
                              std::to_string(v));
                 }
                 if (!updated) {
-                    if (steady::now() > deadline)
+                    if (steady::now() >= deadline)
                         fail(exit_failed, "timeout",
                              "no new version of \"" + name + "\" within " +
                                  std::to_string(timeout.count()) + " ms");
@@ -784,6 +789,7 @@ int cmd_read(Context& ctx, const std::vector<std::string>& args) {
     const bool stale = ins.status != Status::alive;
     print_version(ctx, f, name, v, buf, n, follow, stale);
     if (!stale) return exit_ok;
+    if (ctx.json) return exit_not_running; // its object says "stale":true
     std::fprintf(
         stderr,
         "venom read: \"%s\" is stale: its daemon (pid %u) is dead; this is the last state it "
@@ -1115,9 +1121,11 @@ void print_command_help(const CommandSpec& c) {
     std::fputs(o.str().c_str(), stdout);
 }
 
+/// An error, once: as text on stderr, or with --json as one JSON object on stdout (and nothing
+/// on stderr, so a script reading both streams never sees it twice).
 void report(const Context& ctx, int code, const std::string& key, const std::string& message) {
     const std::string who = ctx.command.empty() ? "venom" : "venom " + ctx.command;
-    std::fprintf(stderr, "%s: %s\n", who.c_str(), message.c_str());
+    if (!ctx.json) std::fprintf(stderr, "%s: %s\n", who.c_str(), message.c_str());
     if (ctx.json) {
         Json j;
         j.begin_object();
@@ -1171,6 +1179,7 @@ int main(int argc, char** argv) {
         return spec->run(ctx, args);
     } catch (const Usage& u) {
         report(ctx, exit_usage, "usage", u.message);
+        if (ctx.json) return exit_usage; // the JSON object says it all
         if (spec != nullptr)
             std::fprintf(stderr, "usage: %s\n(venom %s --help for details)\n", spec->synopsis,
                          spec->name);
