@@ -233,9 +233,13 @@ sanitize() {
     cmake_build build/asan Debug -DVENOM_SANITIZE=address,undefined -DVENOM_BUILD_BENCH=OFF
     (cd build/asan && VENOM_TEST_SCALE=0.2 ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j1)
     echo "== TSan: the in-process (threaded) tests"
-    cmake_build build/tsan RelWithDebInfo -DVENOM_SANITIZE=thread -DVENOM_BUILD_BENCH=OFF
+    # Only those are built: the examples, the tool and the multi-process tests are not run here.
+    local tsan_tests=(api_test config_error_test seqlock_test queue_test wait_test state_loan_test view_test)
+    cmake -S "$root" -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVENOM_SANITIZE=thread -DVENOM_BUILD_TESTS=ON \
+        -DVENOM_BUILD_EXAMPLES=OFF -DVENOM_BUILD_TOOLS=OFF -DVENOM_BUILD_BENCH=OFF >/dev/null
+    cmake --build build/tsan -j"$jobs" --target "${tsan_tests[@]}"
     (cd build/tsan && VENOM_TEST_SCALE=0.2 TSAN_OPTIONS=halt_on_error=1 \
-        ctest --output-on-failure -j1 -R '^(api_test|config_error_test|seqlock_test|queue_test|wait_test|state_loan_test|view_test)$')
+        ctest --output-on-failure -j1 -R "^($(IFS='|'; echo "${tsan_tests[*]}"))\$")
     echo "== libFuzzer: 60 s over the seed corpus"
     bash tools/fuzz.sh 60
     echo "== sanitizers passed in $((SECONDS - t0)) s"
