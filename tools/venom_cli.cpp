@@ -1124,9 +1124,10 @@ void print_command_help(const CommandSpec& c) {
 /// An error, once: as text on stderr, or with --json as one JSON object on stdout (and nothing
 /// on stderr, so a script reading both streams never sees it twice).
 void report(const Context& ctx, int code, const std::string& key, const std::string& message) {
-    const std::string who = ctx.command.empty() ? "venom" : "venom " + ctx.command;
-    if (!ctx.json) std::fprintf(stderr, "%s: %s\n", who.c_str(), message.c_str());
-    if (ctx.json) {
+    if (!ctx.json) {
+        const std::string who = ctx.command.empty() ? "venom" : "venom " + ctx.command;
+        std::fprintf(stderr, "%s: %s\n", who.c_str(), message.c_str());
+    } else {
         Json j;
         j.begin_object();
         if (!ctx.command.empty()) j.kv("command", ctx.command);
