@@ -6,6 +6,7 @@
 #include <venom/bytes.hpp>
 #include <venom/config.hpp>
 #include <venom/detail/command_queue.hpp>
+#include <venom/detail/daemon_log.hpp>
 #include <venom/detail/liveness.hpp>
 #include <venom/detail/response_slot.hpp>
 #include <venom/detail/segment.hpp>
@@ -47,6 +48,8 @@ struct daemon_impl {
     unsigned empty_polls = 0;
     /// abort tests of the idle wait (tail is read every 16th)
     unsigned idle_checks = 0;
+    /// commands handled since the last heartbeat (a busy daemon beats every heartbeat_commands)
+    unsigned commands_since_beat = 0;
     /// Per client slot, the request id last handled: a publish naming a command already handled
     /// (forged by a stray write into the ring) is dropped as stale instead of run twice.
     std::vector<std::uint64_t> last_request;
@@ -282,9 +285,11 @@ struct daemon_impl {
                                   (staging_header_bytes + length + cache_line - 1) / cache_line));
         if (length > m.max_cmd_size) {
             bump(cb.commands_malformed);
-            publish_error(
-                m, client, request, static_cast<std::uint32_t>(errc::corrupt_channel),
-                "the daemon found the command's length out of range in the shell's staging area");
+            constexpr const char* text =
+                "the daemon found the command's length out of range in the shell's staging area";
+            publish_error(m, client, request, static_cast<std::uint32_t>(errc::corrupt_channel),
+                          text);
+            log_error(cb, client, request, static_cast<std::uint32_t>(errc::corrupt_channel), text);
             return;
         }
         const ByteView cmd(m.staging_data(client), length);
@@ -294,6 +299,7 @@ struct daemon_impl {
         auto fail = [&](errc code, const char* text) noexcept {
             bump(cb.handler_errors);
             publish_error(m, client, request, static_cast<std::uint32_t>(code), text);
+            log_error(cb, client, request, static_cast<std::uint32_t>(code), text);
         };
         try {
             const std::size_t n = invoke(handler, client, cmd, out);
@@ -357,6 +363,11 @@ struct daemon_impl {
             stuck_pos = no_position;
             // one fence for the whole batch of releases (waiter.hpp)
             notify(m.space_event()); // producers waiting for a free slot
+            commands_since_beat += static_cast<unsigned>(handled);
+            if (commands_since_beat >= heartbeat_commands) {
+                commands_since_beat = 0;
+                stamp_heartbeat(*m.cb, clock::now());
+            }
         }
         return handled;
     }
@@ -399,8 +410,11 @@ struct daemon_impl {
         if (stuck) deadline = until;
         else if (strays_since != clock::time_point{})
             deadline = std::min(until, deadline_after(idle_slice));
-        if (wait_until(m.cmd_event(), ready, abort, wait, deadline) != wait_status::ready &&
-            !stop_requested.load(std::memory_order_relaxed))
+        const wait_status st = wait_until(m.cmd_event(), ready, abort, wait, deadline);
+        // The heartbeat of an idle daemon, from the clock reading the wait took (a wait over
+        // within its first spins read none, and a command follows: poll() beats per batch).
+        if (deadline.seen() != clock::time_point{}) stamp_heartbeat(*m.cb, deadline.seen());
+        if (st != wait_status::ready && !stop_requested.load(std::memory_order_relaxed))
             check_queue(until);
     }
 };
@@ -744,6 +758,7 @@ public:
         // this run() as running, or this load sees its request.
         d.running.store(true, std::memory_order_seq_cst);
         if (!d.stop_requested.load(std::memory_order_seq_cst)) d.serve();
+        detail::stamp_heartbeat(*d.map().cb, detail::clock::now()); // a fresh run() beats at once
         while (!d.stop_requested.load(std::memory_order_acquire)) {
             if (d.poll(handler, true) != 0) continue;
             d.wait_for_work();
@@ -768,7 +783,11 @@ public:
         if (n == 0) {
             detail::clock::time_point until{};
             // repairs of the queue (command_queue.hpp); the O(ring) scan only now and then
-            d.check_queue(until, ++d.empty_polls % detail::daemon_impl::ring_scan_every == 0);
+            const unsigned empty = ++d.empty_polls;
+            d.check_queue(until, empty % detail::daemon_impl::ring_scan_every == 0);
+            // the heartbeat of a daemon driven by poll(): one clock read per few empty polls
+            if (empty % detail::heartbeat_empty_polls == 0)
+                detail::stamp_heartbeat(*d.map().cb, detail::clock::now());
         }
         return n;
     }
@@ -845,5 +864,63 @@ private:
     }
     std::unique_ptr<detail::daemon_impl> impl_;
 };
+
+/// What remove_stale() did.
+enum class removal {
+    removed,      ///< the channel's files were removed: no process held them
+    daemon_alive, ///< a live daemon holds the name (or serves the segment): nothing removed
+    not_found,    ///< no file of that name
+};
+
+/// Removes the files a dead daemon of channel `name` left behind (venom::is_leftover
+/// statuses; also files named like the channel that no venom daemon made, if they are this
+/// user's). It takes the name lock the way a daemon does, so no daemon can start on the name
+/// meanwhile, and never removes what a live daemon holds. Throws invalid_name,
+/// permission_denied (the files are another user's: let their owner or root remove them) and
+/// system_failure.
+inline removal remove_stale(std::string_view name) {
+    validate_name(name);
+    const std::string lock_path = detail::lock_path(name);
+    constexpr int max_tries = 100; // each try found the lock file replaced meanwhile
+    for (int attempt = 0; attempt < max_tries; ++attempt) {
+        bool any = detail::look_at(lock_path).exists;
+#ifndef _WIN32
+        any = any || detail::look_at(detail::segment_path(name)).exists; // no lock file: foreign
+#endif
+        if (!any) return removal::not_found;
+        detail::NameRecord previous{};
+        bool had = false;
+        detail::LockFile lock;
+        try {
+            lock = detail::claim_name(name, detail::AccessControl(0, true), previous, had);
+        } catch (const error& e) {
+            if (e.code() == errc::channel_exists) return removal::daemon_alive;
+            throw;
+        }
+        try {
+            detail::remove_leftovers(name, had ? previous.incarnation : 0);
+        } catch (const error& e) {
+            if (e.code() == errc::channel_exists) return removal::daemon_alive;
+            throw;
+        }
+        if (!lock.still_linked()) continue;
+        lock.unlink_if_linked();
+        return removal::removed; // the name lock goes with `lock`
+    }
+    throw error(errc::system_failure, "the files of \"" + std::string(name) + "\" keep changing");
+}
+
+/// As above; errors set `ec` (and the result is not_found).
+inline removal remove_stale(std::string_view name, std::error_code& ec) noexcept {
+    ec.clear();
+    try {
+        return remove_stale(name);
+    } catch (const error& e) {
+        ec = e.code();
+    } catch (...) {
+        ec = make_error_code(errc::system_failure);
+    }
+    return removal::not_found;
+}
 
 } // namespace venom

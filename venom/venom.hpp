@@ -11,6 +11,7 @@
 #include <venom/config.hpp>
 #include <venom/daemon_channel.hpp>
 #include <venom/error.hpp>
+#include <venom/inspect.hpp>
 #include <venom/shell_channel.hpp>
 #include <venom/version.hpp>
 

@@ -29,6 +29,7 @@ constexpr std::uint32_t next_pow2(std::uint32_t n) noexcept {
 
 /// Page sizes venom lays regions out for: any power of two in this range.
 inline constexpr std::uint32_t min_page_size = 4096;
+static_assert(sizeof(ControlBlock) <= min_page_size, "the control block stays within one page");
 inline constexpr std::uint32_t max_page_size = 1u << 20;
 
 /// Bytes each region needs, and the segment size for a config and page size (overflow-checked

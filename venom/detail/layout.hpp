@@ -19,6 +19,8 @@
 //             |  line 3    state word: version and buffer   (daemon per write_data) |
 //             |  line 4    head mirror and counters         (daemon per command)    |
 //             |            (the state_busy and pins_cleared counters: per write)    |
+//             |  line 5    heartbeat, beats, errors logged  (daemon, its loop)      |
+//             |  line 6-37 ErrorEntry[16]: the last error answers (daemon, per error)|
 //             +-------------------------------------------------------------------+
 //   state --> | StateBuffer[state_buffers]: header | data   (daemon)   shells: R    |
 //             +-------------------------------------------------------------------+
@@ -80,7 +82,7 @@ inline constexpr std::size_t cache_line = 64;
 /// "VENOMCH\0" little-endian: the first word of every ControlBlock.
 inline constexpr std::uint64_t channel_magic = 0x0048434d4f4e4556ull;
 /// Bumped whenever any struct in this file, or the meaning of a field, changes.
-inline constexpr std::uint32_t layout_version = 6;
+inline constexpr std::uint32_t layout_version = 7;
 
 /// Name under which the daemon constructs an offset_ptr to the ControlBlock in Boost's index (for
 /// a debugger's view; venom itself finds the block through the NameRecord, never the index).
@@ -145,6 +147,32 @@ constexpr std::uint32_t state_buffer_of(std::uint64_t word) noexcept {
     return static_cast<std::uint32_t>(word & ((1u << state_index_bits) - 1));
 }
 
+/// Error answers the control block keeps (ControlBlock::errors): the last this many. A power of
+/// two, so that error #k lives in entry k % error_log_entries without a division.
+inline constexpr std::uint32_t error_log_entries = 16;
+/// Bytes of an error answer's text kept in its log entry (the answer itself keeps
+/// error_text_capacity); longer texts are cut, and `full_length` says so.
+inline constexpr std::size_t error_entry_text_capacity = 88;
+
+/// One logged error answer (daemon_log.hpp has the protocol): plain bytes, copied in and out
+/// whole under its entry's sequence word.
+struct ErrorBody {
+    std::uint64_t unix_ns;     ///< system clock when the error answer was published
+    std::uint64_t request;     ///< the request id answered
+    std::uint32_t client;      ///< the client slot it answered (for display; never an index)
+    std::uint32_t code;        ///< a venom::errc value
+    std::uint32_t text_length; ///< bytes of `text` used, <= error_entry_text_capacity
+    std::uint32_t full_length; ///< bytes of the whole text (clamped): > text_length = cut
+    char text[error_entry_text_capacity]; ///< not NUL-terminated
+};
+
+/// A slot of the error log: a sequence word and the body it guards, two lines.
+/// seq == 2k + 2: holds complete error #k (k counted from 0); 2k + 1: #k being written; 0: none.
+struct ErrorEntry {
+    std::atomic<std::uint64_t> seq;
+    unsigned char body[sizeof(ErrorBody)];
+};
+
 /// The channel's root object, written only by the daemon (shells map it read-only).
 struct ControlBlock {
     // ---- line 0: identity and configuration. Written by the daemon before state = ready,
@@ -178,8 +206,9 @@ struct ControlBlock {
 
     // ---- line 2: more configuration. Written once at create.
     alignas(cache_line) std::uint64_t claim_timeout_ns; ///< ChannelConfig::claim_timeout
-    std::uint32_t page_size; ///< the page size every region is aligned to
-    std::uint32_t reserved0;
+    std::uint32_t page_size;    ///< the page size every region is aligned to
+    std::uint32_t access;       ///< ChannelConfig::access (for tools)
+    std::uint64_t spin_time_ns; ///< ChannelConfig::spin_time (for tools)
 
     // ---- line 3: the state word (make_state_word), alone: readers poll it.
     alignas(cache_line) std::atomic<std::uint64_t> state_word;
@@ -198,6 +227,18 @@ struct ControlBlock {
     std::atomic<std::uint64_t> state_busy;
     /// pin words of dead shells cleared (view_pins.hpp)
     std::atomic<std::uint64_t> pins_cleared;
+
+    // ---- line 5: the daemon's heartbeat and error count (daemon_log.hpp): written by its
+    // run()/poll() thread now and then (never per command), read by tools.
+    /// steady_clock (nanoseconds since its epoch) at the last beat; 0: it never beat
+    alignas(cache_line) std::atomic<std::uint64_t> heartbeat_steady_ns;
+    std::atomic<std::uint64_t> beats;         ///< heartbeats so far
+    std::atomic<std::uint64_t> errors_logged; ///< error answers logged so far (the log's next k)
+    std::uint64_t reserved1[5];
+
+    // ---- lines 6-37: the last error_log_entries error answers (daemon_log.hpp), written by
+    // the daemon's run()/poll() thread per error answer, read by tools.
+    alignas(cache_line) ErrorEntry errors[error_log_entries];
 };
 
 /// The lines every shell writes (mapped read-write by all): the queue's tail and the events.
@@ -362,7 +403,20 @@ static_assert(offsetof(ControlBlock, head) == 4 * cache_line,
               "the head mirror and counters (changed per command) off the state word's line");
 static_assert(offsetof(ControlBlock, pins_cleared) + 8 == 5 * cache_line,
               "counters fill line 4 exactly");
-static_assert(sizeof(ControlBlock) == 5 * cache_line, "ControlBlock is five lines");
+static_assert(offsetof(ControlBlock, spin_time_ns) + 8 <= 3 * cache_line,
+              "line 2 holds the rest of the configuration");
+static_assert(offsetof(ControlBlock, heartbeat_steady_ns) == 5 * cache_line &&
+                  offsetof(ControlBlock, reserved1) + sizeof(ControlBlock::reserved1) ==
+                      6 * cache_line,
+              "the heartbeat line is line 5, exactly (off the per-command counters' line)");
+static_assert(std::is_trivially_copyable_v<ErrorBody> && sizeof(ErrorBody) == 120 &&
+                  std::is_standard_layout_v<ErrorEntry> && sizeof(ErrorEntry) == 2 * cache_line,
+              "an error entry is its sequence word and a 120-byte body: two lines, no padding");
+static_assert(offsetof(ControlBlock, errors) == 6 * cache_line &&
+                  (error_log_entries & (error_log_entries - 1)) == 0,
+              "the error log starts at line 6 and has a power-of-two number of entries");
+static_assert(sizeof(ControlBlock) == 38 * cache_line,
+              "ControlBlock is 38 lines: configuration, state word, counters, heartbeat, errors");
 static_assert(offsetof(SharedLines, tail) == 0 && offsetof(SharedLines, cmd_wait) == cache_line &&
                   offsetof(SharedLines, space_wait) == 2 * cache_line &&
                   offsetof(SharedLines, state_wait) == 3 * cache_line &&

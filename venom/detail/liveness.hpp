@@ -212,10 +212,13 @@ inline NameRecord record_header(std::uint64_t magic, std::string_view channel,
 }
 
 /// Step 4, last: the record a daemon keeps while it builds its segment: its incarnation, so
-/// that if it dies now, the next daemon finds what it left (Windows names it by incarnation).
+/// that if it dies now, the next daemon finds what it left (Windows names it by incarnation),
+/// and its pid and uid, so that tools can name the daemon that died creating it.
 inline void write_building_record(LockFile& name_lock, std::string_view channel,
                                   std::uint64_t incarnation) {
-    const NameRecord r = record_header(name_record_building_magic, channel, incarnation);
+    NameRecord r = record_header(name_record_building_magic, channel, incarnation);
+    r.daemon_pid = current_pid();
+    r.daemon_uid = effective_uid();
     write_record(name_lock, &r);
 }
 

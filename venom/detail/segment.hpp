@@ -126,6 +126,9 @@ inline ControlBlock* lay_out_channel(unsigned char* block, const ChannelConfig& 
     cb->claim_timeout_ns = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(c.claim_timeout).count());
     cb->page_size = static_cast<std::uint32_t>(s.page);
+    cb->access = static_cast<std::uint32_t>(c.access);
+    cb->spin_time_ns = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(c.spin_time).count());
     new (shared) SharedLines();
     unsigned char* ring = shared + sizeof(SharedLines);
     for (std::uint32_t i = 0; i < s.ring_slots; ++i) {

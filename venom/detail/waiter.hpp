@@ -117,6 +117,7 @@ public:
 
     /// The deadline, given the clock's reading `now` (starting a lazy one there).
     clock::time_point at(clock::time_point now) noexcept {
+        seen_ = now;
         if (!started_) {
             at_ = saturating_add(now, pending_);
             started_ = true;
@@ -133,7 +134,12 @@ public:
     /// Whether it has started (a lazy one starts at its first at(); a fixed one always has).
     bool started() const noexcept { return started_; }
 
+    /// The last clock reading it was given (at(), passed()); a default time_point if none: the
+    /// wait that used it read no clock. (The daemon's heartbeat reuses it: daemon_log.hpp.)
+    clock::time_point seen() const noexcept { return seen_; }
+
 private:
+    clock::time_point seen_{};
     clock::time_point at_ = clock::time_point::max();
     std::chrono::nanoseconds pending_{0};
     bool started_ = true;
