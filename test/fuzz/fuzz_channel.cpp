@@ -53,12 +53,12 @@
 //                           client = bits 16..26 of raw, buffer = bits 16..18; tail and
 //                           version are the live values
 //   11    fill              offset (u24), length (u16), byte: fill the whole segment's range
-//   15    inspect           the tool's read-only Inspection of the channel, sampled
+//   15    inspect           venom/inspect.hpp's read-only look at the channel: inspect_channel
+//                           (clients, error log, heartbeat), then a ChannelInspector's
+//                           sample, daemon, clients_alive, current and read_state
 //
 //   build and run: bash tools/fuzz.sh [seconds]
 #include <venom/venom.hpp>
-
-#include "tools/cli/inspect.hpp"
 
 #include <atomic>
 #include <cerrno>
@@ -195,15 +195,25 @@ void connect_and_use(std::optional<venom::ShellChannel>& slot, const venom::Shel
     }
 }
 
-/// What `venom ls/show` does: a read-only attach, then its counters and client slots.
+/// What `venom list/stat/top` do (venom/inspect.hpp): a read-only look, every field of it.
 void inspect() {
     try {
-        const auto ins = venom_cli::Inspection::open(channel_name());
+        venom::InspectOptions o;
+        o.map_untrusted = true;
+        const venom::ChannelInfo info = venom::inspect_channel(channel_name(), o);
+        if (trace())
+            std::fprintf(stderr, "inspect: %s, readable %d, %zu errors, %zu clients\n",
+                         venom::to_string(info.status), info.readable ? 1 : 0,
+                         info.recent_errors.size(), info.clients.size());
+        const auto ins = venom::ChannelInspector::open(channel_name(), o);
         (void)ins.sample();
-        (void)ins.clients(true);
+        (void)ins.daemon();
         (void)ins.clients_alive();
-        (void)ins.age_seconds();
-        (void)ins.incarnation();
+        (void)ins.current();
+        unsigned char buf[256];
+        std::uint64_t version = 0;
+        std::error_code ec;
+        (void)ins.read_state(buf, sizeof buf, version, ec);
     } catch (const venom::error&) {}
 }
 
@@ -353,15 +363,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 } catch (const venom::error& e) {
                     if (trace()) why = e.what();
                 }
-                std::optional<venom_cli::Inspection> ins;
+                std::optional<venom::ChannelInspector> ins;
                 try {
-                    ins.emplace(venom_cli::Inspection::open(channel_name()));
+                    venom::InspectOptions o;
+                    o.map_untrusted = true;
+                    ins.emplace(venom::ChannelInspector::open(channel_name(), o));
                 } catch (const venom::error&) {}
-                const bool tool_mapped = ins && ins->mapped();
+                const bool tool_mapped = ins && ins->readable();
                 if (trace())
                     std::fprintf(stderr, "truncated to %lld: connect %s (%s); tool: %s\n",
                                  static_cast<long long>(smaller), accepted ? "ACCEPTED" : "refused",
-                                 why.c_str(), ins ? ins->problem.c_str() : "?");
+                                 why.c_str(), ins ? ins->opened().problem_text.c_str() : "?");
                 // The restored pages read as zeros: just another hostile write.
                 if (::ftruncate(seg_fd, static_cast<off_t>(seg_size)) != 0) std::abort();
                 if (accepted || tool_mapped) {
