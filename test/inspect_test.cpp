@@ -122,7 +122,9 @@ BOOST_AUTO_TEST_CASE(clients_alive_and_dead) {
     std::optional<venom::ClientInfo> seen;
     BOOST_REQUIRE(eventually([&] {
         const auto i = venom::inspect_channel(name.str());
-        if (i.clients.size() == 1 && i.clients[0].alive) seen = i.clients[0];
+        // The shell locks its slot first, then writes its record: wait for both.
+        if (i.clients.size() == 1 && i.clients[0].alive && i.clients[0].connected)
+            seen = i.clients[0];
         return seen.has_value();
     }));
     BOOST_TEST(seen->pid == static_cast<std::uint32_t>(shell.pid()));
