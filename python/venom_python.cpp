@@ -230,6 +230,43 @@ struct DaemonBox {
     }
 };
 
+/// The bytes behind a handler's cmd memoryview: counts the buffers taken of it (the memoryview
+/// and any view, slice or array derived from it share one export), and keeps the daemon - so
+/// the staging area's mapping - alive while any of them exists: a kept one reads later bytes,
+/// never unmapped memory.
+struct PyCmd {
+    const unsigned char* data = nullptr;
+    std::size_t size = 0;
+    int exports = 0;
+    std::shared_ptr<venom::DaemonChannel> keep;
+};
+
+int cmd_getbuffer(PyObject* self, Py_buffer* buf, int flags) {
+    try {
+        PyCmd& c = py::handle(self).cast<PyCmd&>();
+        if ((flags & PyBUF_WRITABLE) == PyBUF_WRITABLE) {
+            PyErr_SetString(PyExc_BufferError, "a handler's cmd is read-only");
+            return -1;
+        }
+        if (fill_buffer(buf, self, const_cast<unsigned char*>(c.data), c.size, true, flags) != 0)
+            return -1;
+        ++c.exports;
+        return 0;
+    } catch (py::error_already_set& e) {
+        e.restore();
+    } catch (const std::exception& e) {
+        PyErr_SetString(PyExc_BufferError, e.what());
+    }
+    return -1;
+}
+void cmd_releasebuffer(PyObject* self, Py_buffer*) {
+    try {
+        --py::handle(self).cast<PyCmd&>().exports;
+    } catch (...) {
+        PyErr_Clear();
+    }
+}
+
 /// A handler call: Python's handler(client_id, cmd) -> bytes-like | str | None, its answer
 /// copied into the client's response slot. Exceptions as the design note says.
 struct HandlerCall {
@@ -243,8 +280,15 @@ struct HandlerCall {
             throw std::runtime_error("the daemon was interrupted (" +
                                      std::string(py::str(interrupt.get_type().attr("__name__"))) +
                                      ") and is stopping");
-        const void* p = cmd.size() == 0 ? empty_bytes : cmd.data();
-        py::memoryview view = py::memoryview::from_memory(p, static_cast<py::ssize_t>(cmd.size()));
+        auto holder = std::make_unique<PyCmd>();
+        holder->data = cmd.data();
+        holder->size = cmd.size();
+        holder->keep = channel;
+        PyCmd* bytes_of_cmd = holder.get();
+        py::object owner = py::cast(std::move(holder));
+        py::memoryview view =
+            py::reinterpret_steal<py::memoryview>(PyMemoryView_FromObject(owner.ptr()));
+        if (!view) throw std::runtime_error("could not make the cmd memoryview");
         py::object answer;
         try {
             answer = handler(client, view);
@@ -258,7 +302,7 @@ struct HandlerCall {
             }
             throw std::runtime_error(exception_text(e));
         }
-        if (!release_cmd(view))
+        if (!release_cmd(view) || bytes_of_cmd->exports != 0)
             throw std::runtime_error(
                 "the handler kept a buffer of its cmd (a memoryview or numpy array of it) after "
                 "it returned; cmd is valid only during the call: copy it (bytes(cmd))");
@@ -910,6 +954,11 @@ PYBIND11_MODULE(_venom, m) {
                    ", state_buffers=" + std::to_string(c.state_buffers) + ")";
         });
 
+    // ---- a handler's cmd: the object behind its memoryview (internal) ----
+    py::class_<PyCmd> cmd_cls(m, "_Command", py::buffer_protocol(),
+                              "The bytes of a command, behind the handler's cmd memoryview.");
+    install_buffer(cmd_cls, cmd_getbuffer, cmd_releasebuffer);
+
     // ---- StateView ----
     py::class_<PyView> view_cls(
         m, "StateView", py::buffer_protocol(),
@@ -945,6 +994,17 @@ PYBIND11_MODULE(_venom, m) {
         }, "A copy of the bytes.")
         .def("release", &PyView::release,
              "Lets the version go. BufferError while buffers of it are alive.")
+        // numpy.asarray tries the buffer protocol first and, when that refuses (a released
+        // view), falls back to __array__: which raises, instead of an object array.
+        .def(
+            "__array__",
+            [](py::object self, py::object dtype) {
+                self.cast<const PyView&>().check();
+                py::object np = py::module_::import("numpy");
+                py::object a = np.attr("frombuffer")(self, np.attr("uint8"));
+                return dtype.is_none() ? a : a.attr("astype")(dtype);
+            },
+            py::arg("dtype") = py::none())
         .def("__enter__", [](py::object self) { return self; })
         .def("__exit__", [](PyView& v, py::args) { v.release(); })
         .def("__repr__", [](const PyView& v) {
@@ -983,6 +1043,15 @@ PYBIND11_MODULE(_venom, m) {
             return reinterpret_cast<std::uintptr_t>(l.loan.data());
         })
         .def_property_readonly("active", [](const PyLoan& l) { return l.loan.active(); })
+        .def(
+            "__array__",
+            [](py::object self, py::object dtype) {
+                self.cast<const PyLoan&>().check();
+                py::object np = py::module_::import("numpy");
+                py::object a = np.attr("frombuffer")(self, np.attr("uint8"));
+                return dtype.is_none() ? a : a.attr("astype")(dtype);
+            },
+            py::arg("dtype") = py::none())
         .def("publish", &PyLoan::publish, py::arg("nbytes") = py::none(),
              "Publishes the loan (or its first nbytes) as the next state.")
         .def("drop", &PyLoan::drop, "Abandons the loan unpublished.")
