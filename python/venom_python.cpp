@@ -184,7 +184,8 @@ public:
         }
         if (PyObject_GetBuffer(obj.ptr(), &view_, PyBUF_C_CONTIGUOUS) != 0) {
             PyErr_Clear();
-            throw py::type_error(std::string(what) + " must be bytes-like (bytes, bytearray, "
+            throw py::type_error(std::string(what) +
+                                 " must be bytes-like (bytes, bytearray, "
                                  "memoryview, a contiguous numpy array) or str, not " +
                                  std::string(py::str(obj.get_type().attr("__name__"))));
         }
@@ -211,7 +212,8 @@ private:
 /// Fills a 1-D unsigned-byte buffer of `owner` (a StateView or StateLoan, which counts it).
 int fill_buffer(Py_buffer* view, PyObject* owner, void* data, std::size_t size, bool readonly,
                 int flags) {
-    return PyBuffer_FillInfo(view, owner, data != nullptr ? data : const_cast<unsigned char*>(empty_bytes),
+    return PyBuffer_FillInfo(view, owner,
+                             data != nullptr ? data : const_cast<unsigned char*>(empty_bytes),
                              static_cast<Py_ssize_t>(size), readonly ? 1 : 0, flags);
 }
 
@@ -221,8 +223,8 @@ struct PyLoan;
 
 struct DaemonBox {
     std::shared_ptr<venom::DaemonChannel> channel; ///< null once closed
-    PyLoan* loan = nullptr;   ///< the loan out, if any (GIL-guarded; one at a time per daemon)
-    int runs = 0;             ///< run()/poll() calls in progress (GIL-guarded)
+    PyLoan* loan = nullptr; ///< the loan out, if any (GIL-guarded; one at a time per daemon)
+    int runs = 0;           ///< run()/poll() calls in progress (GIL-guarded)
 
     std::shared_ptr<venom::DaemonChannel> get() const {
         if (!channel) throw py::value_error("operation on a closed venom.DaemonChannel");
@@ -276,7 +278,7 @@ struct HandlerCall {
 
     void operator()(std::uint32_t client, venom::ByteView cmd, venom::ResponseWriter& out) {
         py::gil_scoped_acquire gil; // first: every Python object below dies while it is held
-        if (interrupt) // stopping after an interrupt: answer the rest without Python
+        if (interrupt)              // stopping after an interrupt: answer the rest without Python
             throw std::runtime_error("the daemon was interrupted (" +
                                      std::string(py::str(interrupt.get_type().attr("__name__"))) +
                                      ") and is stopping");
@@ -389,8 +391,7 @@ struct PyDaemon {
         };
         auto finish = [&] { // stop() made run() return after the command in hand
             channel->stop();
-            while (!wait_done(wait_slice)) {
-            }
+            while (!wait_done(wait_slice)) {}
             py::gil_scoped_release nogil;
             server.join();
         };
@@ -436,7 +437,8 @@ struct PyLoan {
         if (exports != 0)
             throw py::buffer_error(std::string(what) + ": " + std::to_string(exports) +
                                    " buffer(s) of this loan (memoryview / numpy array) are still "
-                                   "alive; delete them first (del array), then " + what);
+                                   "alive; delete them first (del array), then " +
+                                   what);
     }
     void end() {
         channel.reset();
@@ -449,12 +451,15 @@ struct PyLoan {
         loan.publish(n ? *n : loan.size(), ec);
         if (ec == venom::errc::message_too_large)
             throw_venom(ec, "StateLoan.publish of " + std::to_string(n.value_or(0)) +
-                                " bytes; the loan has " +
-                                std::to_string(loan.size()) + ": " + ec.message());
+                                " bytes; the loan has " + std::to_string(loan.size()) + ": " +
+                                ec.message());
         if (ec && loan.active()) throw_venom(ec, "StateLoan.publish: " + ec.message());
         end();
-        if (ec) throw_venom(ec, "StateLoan.publish: its DaemonChannel was closed; nothing was "
-                                "published: " + ec.message());
+        if (ec)
+            throw_venom(ec,
+                        "StateLoan.publish: its DaemonChannel was closed; nothing was "
+                        "published: " +
+                            ec.message());
     }
     void drop() {
         if (!loan.active()) return;
@@ -518,8 +523,8 @@ struct ShellBox {
 
 /// One request: the answer's length in `resp` (grown to the response size), or ec and what.
 void do_request(venom::ShellChannel& shell, const void* cmd, std::size_t n,
-                std::vector<std::uint8_t>& resp, std::size_t& len,
-                std::chrono::nanoseconds timeout, std::error_code& ec, std::string& what) {
+                std::vector<std::uint8_t>& resp, std::size_t& len, std::chrono::nanoseconds timeout,
+                std::error_code& ec, std::string& what) {
     ec.clear();
     try {
         len = shell.request(cmd, n, resp.data(), resp.size(), timeout);
@@ -755,14 +760,16 @@ void view_releasebuffer(PyObject* self, Py_buffer*) {
     }
 }
 
-template <class T> void install_buffer(py::class_<T>& cls, getbufferproc get, releasebufferproc rel) {
+template <class T>
+void install_buffer(py::class_<T>& cls, getbufferproc get, releasebufferproc rel) {
     auto* type = reinterpret_cast<PyHeapTypeObject*>(cls.ptr());
     type->as_buffer.bf_getbuffer = get;
     type->as_buffer.bf_releasebuffer = rel;
     type->ht_type.tp_as_buffer = &type->as_buffer;
 }
 
-// ---- docstrings -----------------------------------------------------------------------------------
+// ---- docstrings
+// -----------------------------------------------------------------------------------
 
 constexpr const char* module_doc = R"(venom: shared-memory IPC between processes of one machine.
 
@@ -775,7 +782,8 @@ other. Errors raise venom.Error (code: a venom.errc member) or one of its subcla
 Every wait releases the GIL; in the main thread Ctrl-C interrupts a waiting request, run() or
 wait_for_update() within ~50 ms with KeyboardInterrupt.)";
 
-constexpr const char* shell_doc = R"(A client of a venom channel: reads the daemon's state and sends requests.
+constexpr const char* shell_doc =
+    R"(A client of a venom channel: reads the daemon's state and sends requests.
 
     with venom.ShellChannel.connect("my_channel", connect_timeout=5.0) as shell:
         state = shell.read_data()           # bytes: a consistent snapshot
@@ -811,7 +819,8 @@ PYBIND11_MODULE(_venom, m) {
     m.def("process_id", &venom::process_id, "This process's id, as venom's tools show it.");
 
     // ---- enums ----
-    py::enum_<venom::errc>(m, "errc", "venom's error codes (the C++ venom::errc); Error.code is one.")
+    py::enum_<venom::errc>(m, "errc",
+                           "venom's error codes (the C++ venom::errc); Error.code is one.")
         .value("channel_not_found", venom::errc::channel_not_found)
         .value("channel_exists", venom::errc::channel_exists)
         .value("too_many_clients", venom::errc::too_many_clients)
@@ -894,9 +903,10 @@ PYBIND11_MODULE(_venom, m) {
     });
 
     // ---- ChannelConfig ----
-    py::class_<venom::ChannelConfig>(m, "ChannelConfig",
-                                     "A channel's shape, fixed at creation (C++ venom::ChannelConfig). "
-                                     "Times are in seconds.")
+    py::class_<venom::ChannelConfig>(
+        m, "ChannelConfig",
+        "A channel's shape, fixed at creation (C++ venom::ChannelConfig). "
+        "Times are in seconds.")
         .def(py::init([](std::size_t data_size, std::uint32_t cmd_slots, std::uint32_t max_clients,
                          std::uint32_t max_cmd_size, std::uint32_t max_response_size,
                          std::uint32_t state_buffers, venom::WaitPolicy wait, double spin_time,
@@ -944,7 +954,8 @@ PYBIND11_MODULE(_venom, m) {
                 c.claim_timeout = to_duration<std::chrono::milliseconds>(s, "claim_timeout");
             },
             "queue repair delay after a stray write (seconds, 0.001..10)")
-        .def("validate", &venom::ChannelConfig::validate, "Raises InvalidConfig naming a bad field.")
+        .def("validate", &venom::ChannelConfig::validate,
+             "Raises InvalidConfig naming a bad field.")
         .def("__repr__", [](const venom::ChannelConfig& c) {
             return "venom.ChannelConfig(data_size=" + std::to_string(c.data_size) +
                    ", cmd_slots=" + std::to_string(c.cmd_slots) +
@@ -969,29 +980,43 @@ PYBIND11_MODULE(_venom, m) {
         "BufferError (del them first). After release every access raises ValueError.");
     install_buffer(view_cls, view_getbuffer, view_releasebuffer);
     view_cls
-        .def_property_readonly("version", [](const PyView& v) {
-            v.check();
-            return v.view.version();
-        }, "which version the bytes are (0: the empty state)")
-        .def_property_readonly("nbytes", [](const PyView& v) {
-            v.check();
-            return v.view.size();
-        }, "the state's length in bytes")
-        .def("__len__", [](const PyView& v) {
-            v.check();
-            return v.view.size();
-        })
-        .def_property_readonly("address", [](const PyView& v) {
-            v.check();
-            return reinterpret_cast<std::uintptr_t>(v.view.data());
-        }, "the bytes' address in this process (64-byte aligned)")
+        .def_property_readonly(
+            "version",
+            [](const PyView& v) {
+                v.check();
+                return v.view.version();
+            },
+            "which version the bytes are (0: the empty state)")
+        .def_property_readonly(
+            "nbytes",
+            [](const PyView& v) {
+                v.check();
+                return v.view.size();
+            },
+            "the state's length in bytes")
+        .def("__len__",
+             [](const PyView& v) {
+                 v.check();
+                 return v.view.size();
+             })
+        .def_property_readonly(
+            "address",
+            [](const PyView& v) {
+                v.check();
+                return reinterpret_cast<std::uintptr_t>(v.view.data());
+            },
+            "the bytes' address in this process (64-byte aligned)")
         .def_property_readonly("released", [](const PyView& v) { return !v.view.active(); })
-        .def_property_readonly("exports", [](const PyView& v) { return v.exports; },
-                               "buffers (memoryviews, numpy arrays) of it alive now")
-        .def("tobytes", [](const PyView& v) {
-            v.check();
-            return py::bytes(reinterpret_cast<const char*>(v.view.data()), v.view.size());
-        }, "A copy of the bytes.")
+        .def_property_readonly(
+            "exports", [](const PyView& v) { return v.exports; },
+            "buffers (memoryviews, numpy arrays) of it alive now")
+        .def(
+            "tobytes",
+            [](const PyView& v) {
+                v.check();
+                return py::bytes(reinterpret_cast<const char*>(v.view.data()), v.view.size());
+            },
+            "A copy of the bytes.")
         .def("release", &PyView::release,
              "Lets the version go. BufferError while buffers of it are alive.")
         // numpy.asarray tries the buffer protocol first and, when that refuses (a released
@@ -1020,28 +1045,35 @@ PYBIND11_MODULE(_venom, m) {
         "buffer of n bytes, 64-byte aligned, no copy.\n\n"
         "    loan = daemon.loan(n)\n"
         "    a = numpy.frombuffer(loan, numpy.uint8); a[:] = ...; del a\n"
-        "    loan.publish()          # readers see it from now on (publish(m): the first m bytes)\n\n"
+        "    loan.publish()          # readers see it from now on (publish(m): the first m "
+        "bytes)\n\n"
         "Readers see nothing of it before publish(). drop() (or leaving its with block "
         "unpublished) abandons it. publish()/drop() raise BufferError while buffers of it are "
         "alive; afterwards every access raises ValueError.");
     install_buffer(loan_cls, loan_getbuffer, loan_releasebuffer);
     loan_cls
-        .def_property_readonly("version", [](const PyLoan& l) {
-            l.check();
-            return l.loan.version();
-        }, "the version readers will see once it is published")
-        .def_property_readonly("nbytes", [](const PyLoan& l) {
-            l.check();
-            return l.loan.size();
-        })
-        .def("__len__", [](const PyLoan& l) {
-            l.check();
-            return l.loan.size();
-        })
-        .def_property_readonly("address", [](const PyLoan& l) {
-            l.check();
-            return reinterpret_cast<std::uintptr_t>(l.loan.data());
-        })
+        .def_property_readonly(
+            "version",
+            [](const PyLoan& l) {
+                l.check();
+                return l.loan.version();
+            },
+            "the version readers will see once it is published")
+        .def_property_readonly("nbytes",
+                               [](const PyLoan& l) {
+                                   l.check();
+                                   return l.loan.size();
+                               })
+        .def("__len__",
+             [](const PyLoan& l) {
+                 l.check();
+                 return l.loan.size();
+             })
+        .def_property_readonly("address",
+                               [](const PyLoan& l) {
+                                   l.check();
+                                   return reinterpret_cast<std::uintptr_t>(l.loan.data());
+                               })
         .def_property_readonly("active", [](const PyLoan& l) { return l.loan.active(); })
         .def(
             "__array__",
@@ -1116,17 +1148,20 @@ PYBIND11_MODULE(_venom, m) {
         .def("poll", &PyDaemon::poll, py::arg("handler"),
              "Handles the commands already queued, never waits; returns how many.")
         .def(
-            "stop", [](PyDaemon& d) {
+            "stop",
+            [](PyDaemon& d) {
                 if (d.box->channel) d.box->channel->stop();
             },
             "Stops serving: run() returns after the command in hand. Any thread, a signal "
             "handler; never raises.")
-        .def_property_readonly("version", [](PyDaemon& d) { return d.box->get()->version(); },
-                               "states published so far")
+        .def_property_readonly(
+            "version", [](PyDaemon& d) { return d.box->get()->version(); },
+            "states published so far")
         .def_property_readonly("name", [](PyDaemon& d) { return d.box->get()->name(); })
         .def_property_readonly("config", [](PyDaemon& d) { return d.box->get()->config(); })
-        .def("busy_reason", [](PyDaemon& d) { return d.box->get()->busy_reason(); },
-             "Why a write is refused now (state_busy), or ''.")
+        .def(
+            "busy_reason", [](PyDaemon& d) { return d.box->get()->busy_reason(); },
+            "Why a write is refused now (state_busy), or ''.")
         .def_property_readonly("closed", [](PyDaemon& d) { return !d.box->channel; })
         .def(
             "close",
@@ -1135,9 +1170,10 @@ PYBIND11_MODULE(_venom, m) {
                 if (!b.channel) return;
                 if (b.loan != nullptr) {
                     if (b.loan->exports != 0)
-                        throw py::buffer_error("DaemonChannel.close(): buffers of its StateLoan "
-                                               "are alive (their bytes are the channel's); delete "
-                                               "them, publish or drop the loan first");
+                        throw py::buffer_error(
+                            "DaemonChannel.close(): buffers of its StateLoan "
+                            "are alive (their bytes are the channel's); delete "
+                            "them, publish or drop the loan first");
                     b.loan->drop();
                 }
                 b.channel->stop(); // a run() in progress returns, then drops its reference
@@ -1164,8 +1200,8 @@ PYBIND11_MODULE(_venom, m) {
                 o.wait = wait;
                 o.spin_time = to_duration<std::chrono::microseconds>(spin_time, "spin_time");
                 o.request_timeout = to_ns_or_max(request_timeout, "request_timeout");
-                o.daemon_check = to_duration<std::chrono::milliseconds>(daemon_check,
-                                                                        "daemon_check");
+                o.daemon_check =
+                    to_duration<std::chrono::milliseconds>(daemon_check, "daemon_check");
                 if (trusted_uid) o.trusted_uid = *trusted_uid;
                 // connect_timeout is waited out here, in slices, so Ctrl-C works: each try
                 // returns at once.
@@ -1186,8 +1222,7 @@ PYBIND11_MODULE(_venom, m) {
                         }
                         if (failed && failed->code() == venom::errc::channel_not_found &&
                             std::chrono::steady_clock::now() - start < limit)
-                            std::this_thread::sleep_for(
-                                venom::ShellChannel::connect_retry_pause);
+                            std::this_thread::sleep_for(venom::ShellChannel::connect_retry_pause);
                     }
                     if (!failed) return s;
                     if (failed->code() != venom::errc::channel_not_found ||
@@ -1204,8 +1239,9 @@ PYBIND11_MODULE(_venom, m) {
             "request_timeout None: no limit). connect_timeout > 0 retries while no daemon "
             "serves the name. Raises ChannelNotFound, TooManyClients, PermissionDenied, "
             "venom.Error.")
-        .def_property_readonly("client_id", [](PyShell& s) { return s.box->get()->client_id(); },
-                               "this shell's client slot, 0..max_clients-1")
+        .def_property_readonly(
+            "client_id", [](PyShell& s) { return s.box->get()->client_id(); },
+            "this shell's client slot, 0..max_clients-1")
         .def(
             "read_data",
             [](PyShell& s) {
@@ -1213,7 +1249,8 @@ PYBIND11_MODULE(_venom, m) {
                 // Into a bytes object of the state's size; a state that grew meanwhile: again.
                 std::size_t cap = static_cast<std::size_t>(channel->config().data_size);
                 for (;;) {
-                    PyObject* raw = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(cap));
+                    PyObject* raw =
+                        PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(cap));
                     if (raw == nullptr) throw py::error_already_set();
                     py::object out = py::reinterpret_steal<py::object>(raw);
                     std::error_code ec;
@@ -1251,15 +1288,17 @@ PYBIND11_MODULE(_venom, m) {
              "with the GIL released, at most timeout seconds (None: connect's request_timeout). "
              "Raises TimeoutError, DaemonGone, HandlerFailed (the handler's text), "
              "MessageTooLarge. Ctrl-C interrupts it in the main thread (KeyboardInterrupt).")
-        .def_property_readonly("version", [](PyShell& s) { return s.box->get()->version(); },
-                               "states the daemon has published (0: none yet)")
+        .def_property_readonly(
+            "version", [](PyShell& s) { return s.box->get()->version(); },
+            "states the daemon has published (0: none yet)")
         .def("wait_for_update", &PyShell::wait_for_update, py::arg("seen"),
              py::arg("timeout") = py::none(),
              "Waits until version > seen: True, or False after timeout seconds (None: no "
              "limit). GIL released; DaemonGone once the daemon is gone.")
         .def_property_readonly("name", [](PyShell& s) { return s.box->get()->name(); })
-        .def_property_readonly("config", [](PyShell& s) { return s.box->get()->config(); },
-                               "the channel's sizes and counts, as the daemon created it")
+        .def_property_readonly(
+            "config", [](PyShell& s) { return s.box->get()->config(); },
+            "the channel's sizes and counts, as the daemon created it")
         .def_property_readonly("last_error_text",
                                [](PyShell& s) { return s.box->get()->last_error_text(); })
         .def_property_readonly("closed", [](PyShell& s) { return !s.box->channel; })

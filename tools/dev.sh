@@ -3,9 +3,11 @@
 # venom's developer entry point. On a fresh Debian 12 machine (as root, or with sudo) it installs
 # what it needs, builds, and runs.
 #   bash tools/dev.sh demo    build the examples and run the example daemon with three shells
-#   bash tools/dev.sh test    build and run every test: gcc 12 Release (C++17, Boost 1.74),
+#   bash tools/dev.sh test    build and run every test: gcc 12 Release (C++17, Boost 1.74, and
+#                             the Python module with its pytest suite),
 #                             clang 14 + libc++ Debug (C++20, Boost 1.81), b2 with clang (C++20),
-#                             consumer checks (find_package, add_subdirectory, pkg-config, b2)
+#                             consumer checks (find_package, add_subdirectory, pkg-config, b2,
+#                             pip install of the Python module)
 #   bash tools/dev.sh check   static checks: clang-format, every header alone with strict
 #                             warnings as errors (gcc, clang, libc++; C++17/20; Boost 1.74/1.81),
 #                             the C++17 #error, the API reference (doxygen, warnings as errors)
@@ -19,10 +21,13 @@ root=$(pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
 # libzmq3-dev: the ZeroMQ baseline of venom_bench; pkgconf: the pkg-config consumer check;
-# python3: the README checks; clang/libc++/clang-format/doxygen: the matrix and the checks.
+# python3: the README checks; clang/libc++/clang-format/doxygen: the matrix and the checks;
+# pybind11, python3-dev, numpy, pytest, zmq, venv, pip, setuptools: the Python module (python/),
+# its tests, benchmark and pip install check.
 packages=(g++ cmake make libboost-dev libboost-test-dev libboost-program-options-dev libboost-tools-dev
           libzmq3-dev pkgconf python3 clang clang-14 libc++-14-dev libc++abi-14-dev clang-format-14
-          doxygen)
+          doxygen pybind11-dev python3-pybind11 python3-dev python3-numpy python3-pytest python3-zmq
+          python3-venv python3-pip python3-setuptools)
 
 deps() {
     local missing=()
@@ -136,6 +141,23 @@ install dist : consumer : <location>dist ;
 EOC
     (cd "$src/b2" && b2 -q -d0 dist) && "$src/b2/dist/consumer" b2
     echo "b2 use-project /venom consumer: OK"
+    # 5. pip: the Python module into a venv that sees Debian's setuptools, pybind11 and numpy
+    #    (Debian's interpreter: a python3 earlier on PATH may not have them)
+    /usr/bin/python3 -m venv --system-site-packages "$src/venv"
+    "$src/venv/bin/pip" install -q --no-build-isolation "$root/python" >/dev/null
+    (cd "$src" && "$src/venv/bin/python" - <<'EOP'
+import os, venom, numpy
+name = "venom_consumer_check_pip_%d" % os.getpid()
+with venom.DaemonChannel.create(name, venom.ChannelConfig(64, 4, 2)) as d:
+    d.write_data(b"installed venom works")
+    with venom.ShellChannel.connect(name) as s, s.view() as v:
+        a = numpy.asarray(v)
+        assert a.tobytes() == b"installed venom works" and a.ctypes.data == v.address
+        del a
+print("installed venom works (venom %s, python module at %s)" % (venom.__version__, os.path.dirname(venom.__file__)))
+EOP
+    )
+    echo "pip install --no-build-isolation ./python consumer: OK"
     rm -rf "$prefix" "$src"
 }
 
@@ -143,7 +165,7 @@ test_all() {
     deps
     local t0=$SECONDS b181; b181=$(boost181)
     echo "== gcc 12, libstdc++, C++17, Boost 1.74, Release, warnings as errors: build and ctest"
-    cmake_build build/release Release -DVENOM_WERROR=ON
+    cmake_build build/release Release -DVENOM_WERROR=ON -DVENOM_BUILD_PYTHON=ON
     (cd build/release && ctest --output-on-failure -j1)
     echo "== clang 14, libc++, C++20, Boost 1.81 (header-only Boost.Test), Debug, warnings as errors: build and ctest"
     # libc++: the system's Boost.Test and Boost.Program_options libraries are built against
@@ -251,5 +273,5 @@ case "${1:-}" in
     check) check ;;
     sanitize) sanitize ;;
     deps) deps ;;
-    *) sed -n '3,15p' "$0"; exit 2 ;;
+    *) sed -n '3,17p' "$0"; exit 2 ;;
 esac
