@@ -508,6 +508,12 @@ struct ShellBox {
     // The helper thread's job (main-thread requests).
     bool helper_started = false;
     bool has_job = false, job_done = false, abandoned = false, quit = false;
+    /// has_job and job_done, for the spinning phase of each side's wait (written under `m`,
+    /// read without it; release/acquire: a true one shows the job's or the answer's fields).
+    std::atomic<bool> posted{false}, ready{false};
+    /// How long each side of the handoff spins before it sleeps on `cv`: the shell's own
+    /// spin_time (a wait of spin_then_block), or wait_slice (busy_poll).
+    std::chrono::nanoseconds spin{};
     std::shared_ptr<venom::ShellChannel> job_channel;
     std::vector<std::uint8_t> cmd, resp;
     std::size_t resp_len = 0;
@@ -537,9 +543,24 @@ void do_request(venom::ShellChannel& shell, const void* cmd, std::size_t n,
     }
 }
 
+/// Spins (yielding the CPU, so a peer on this core still runs) until done() or `budget` passed.
+template <class Done> bool spin_until(Done done, std::chrono::nanoseconds budget) {
+    const auto end = std::chrono::steady_clock::now() + budget;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() >= end) return false;
+        std::this_thread::yield();
+    }
+    return true;
+}
+
 void helper_loop(std::shared_ptr<ShellBox> b) {
     std::unique_lock<std::mutex> lock(b->m);
     for (;;) {
+        if (!b->has_job && !b->quit) { // the next request of a loop comes within microseconds
+            lock.unlock();
+            spin_until([&] { return b->posted.load(std::memory_order_acquire); }, b->spin);
+            lock.lock();
+        }
         b->cv.wait(lock, [&] { return b->has_job || b->quit; });
         if (!b->has_job) return; // quit, nothing in flight
         auto channel = std::move(b->job_channel);
@@ -554,12 +575,15 @@ void helper_loop(std::shared_ptr<ShellBox> b) {
         b->what = std::move(what);
         b->resp_len = len;
         b->has_job = false;
+        b->posted.store(false, std::memory_order_relaxed);
         b->job_done = true;
         if (b->abandoned) { // its caller was interrupted: nobody takes the answer
             b->abandoned = false;
             b->job_done = false;
             b->busy = false;
         }
+        // release: the answer's fields above are visible to a caller that sees it
+        b->ready.store(b->job_done, std::memory_order_release);
         b->cv.notify_all();
         if (b->quit) return;
     }
@@ -578,6 +602,13 @@ struct PyShell {
     /// Takes the shell's waiting side, waiting (GIL released, signals checked) while another
     /// request or wait has it. \pre the GIL is held.
     void acquire_busy() {
+        { // the usual case, without giving up the GIL: nobody has it (`m` is only held briefly)
+            std::lock_guard<std::mutex> lock(box->m);
+            if (!box->busy) {
+                box->busy = true;
+                return;
+            }
+        }
         for (;;) {
             {
                 py::gil_scoped_release nogil;
@@ -647,12 +678,18 @@ struct PyShell {
             box->timeout = timeout.count() < 0 ? default_timeout : timeout;
             box->job_channel = std::move(channel);
             box->job_done = false;
+            box->ready.store(false, std::memory_order_relaxed);
             box->has_job = true;
+            box->posted.store(true, std::memory_order_release); // the job's fields above
         }
         box->cv.notify_all();
-        for (;;) {
+        for (bool first = true;; first = false) {
             {
                 py::gil_scoped_release nogil;
+                // A quick answer is taken spinning (as venom's own waits do), then we sleep.
+                if (first && spin_until([&] { return box->ready.load(std::memory_order_acquire); },
+                                        box->spin))
+                    break;
                 std::unique_lock<std::mutex> lock(box->m);
                 if (box->cv.wait_for(lock, wait_slice, [&] { return box->job_done; })) break;
             }
@@ -662,6 +699,7 @@ struct PyShell {
                 std::lock_guard<std::mutex> lock(box->m);
                 if (box->job_done) { // answered meanwhile: nobody will take it
                     box->job_done = false;
+                    box->ready.store(false, std::memory_order_relaxed);
                     box->busy = false;
                     box->cv.notify_all();
                 } else {
@@ -676,6 +714,7 @@ struct PyShell {
         {
             std::lock_guard<std::mutex> lock(box->m);
             box->job_done = false;
+            box->ready.store(false, std::memory_order_relaxed);
             ec = box->ec;
             what = box->what;
             if (!ec) out = answer(box->resp, box->resp_len);
@@ -1210,6 +1249,9 @@ PYBIND11_MODULE(_venom, m) {
                 const auto start = std::chrono::steady_clock::now();
                 auto s = std::make_unique<PyShell>();
                 s->default_timeout = o.request_timeout;
+                s->box->spin = o.wait == venom::WaitPolicy::busy_poll
+                                   ? std::chrono::nanoseconds(wait_slice)
+                                   : std::chrono::nanoseconds(o.spin_time);
                 for (;;) {
                     std::optional<venom::error> failed;
                     {
