@@ -183,6 +183,9 @@ public:
             return;
         }
         if (PyObject_GetBuffer(obj.ptr(), &view_, PyBUF_C_CONTIGUOUS) != 0) {
+            // Not a buffer at all (TypeError): say what is wanted; anything else (a released
+            // memoryview's ValueError) as it is.
+            if (!PyErr_ExceptionMatches(PyExc_TypeError)) throw py::error_already_set();
             PyErr_Clear();
             throw py::type_error(std::string(what) +
                                  " must be bytes-like (bytes, bytearray, "
@@ -304,16 +307,18 @@ struct HandlerCall {
             }
             throw std::runtime_error(exception_text(e));
         }
+        // The answer first: it may be cmd itself, or a slice of it (an echo).
+        if (!answer.is_none()) {
+            ReadBuffer bytes(answer, "the handler's answer");
+            out.assign(bytes.data(), bytes.size()); // message_too_large over max_response_size
+        } else {
+            out.resize(0);
+        }
+        answer = py::none();
         if (!release_cmd(view) || bytes_of_cmd->exports != 0)
             throw std::runtime_error(
                 "the handler kept a buffer of its cmd (a memoryview or numpy array of it) after "
                 "it returned; cmd is valid only during the call: copy it (bytes(cmd))");
-        if (answer.is_none()) {
-            out.resize(0);
-            return;
-        }
-        ReadBuffer bytes(answer, "the handler's answer");
-        out.assign(bytes.data(), bytes.size()); // message_too_large over max_response_size
     }
 
     /// Invalidates the handler's cmd view; false if exports of it are still alive.

@@ -65,6 +65,10 @@ def test_in_process_request_state_and_errors(name):
                 return None
             if cmd == b"text":
                 return "h\u00e9"
+            if cmd[:5] == b"echo ":
+                return cmd  # the memoryview itself: copied before it is released
+            if cmd[:6] == b"slice ":
+                return cmd[6:]
             return bytes(cmd[::-1])
         join = serve_in_thread(daemon, handler)
         with venom.ShellChannel.connect(name) as shell:
@@ -75,6 +79,8 @@ def test_in_process_request_state_and_errors(name):
             assert shell.request(memoryview(b"123")) == b"321"
             assert shell.request(b"none") == b""
             assert shell.request(b"text") == "h\u00e9".encode()
+            assert shell.request(b"echo me") == b"echo me"
+            assert shell.request(b"slice of it") == b"of it"
             with pytest.raises(venom.HandlerFailed) as e:
                 shell.request(b"boom")
             assert e.value.code == venom.errc.handler_failed
