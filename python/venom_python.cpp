@@ -344,10 +344,20 @@ void reraise_interrupt(HandlerCall& call) {
 struct PyDaemon {
     std::shared_ptr<DaemonBox> box = std::make_shared<DaemonBox>();
 
-    struct RunGuard { // counts a run()/poll() in progress (GIL held at both ends)
+    /// Counts a run()/poll() in progress, and refuses a second one (C++: one thread at a time;
+    /// also a poll() from inside a handler). GIL held at both ends.
+    struct RunGuard {
         DaemonBox& b;
-        explicit RunGuard(DaemonBox& box) : b(box) { ++b.runs; }
+        explicit RunGuard(DaemonBox& box) : b(box) {
+            if (b.runs != 0)
+                throw py::value_error(
+                    "DaemonChannel: run() or poll() is already in progress (one "
+                    "thread at a time, and not from inside a handler)");
+            ++b.runs;
+        }
         ~RunGuard() { --b.runs; }
+        RunGuard(const RunGuard&) = delete;
+        RunGuard& operator=(const RunGuard&) = delete;
     };
 
     void run(py::object handler) {

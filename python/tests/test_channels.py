@@ -247,6 +247,24 @@ def test_poll_and_stop_from_another_thread(name):
                 time.sleep(0.001)
             t.join(10)
             assert handled == 1 and answers == [b"polled hi"]
+        # One run()/poll() at a time: a poll() from inside a handler is refused.
+        inner = []
+
+        def reentrant(cid, cmd):
+            try:
+                daemon.poll(lambda c, m: b"")
+            except ValueError as e:
+                inner.append(str(e))
+            return b"ok"
+        with venom.ShellChannel.connect(name) as shell:
+            t = threading.Thread(target=lambda: shell.request(b"x", timeout=10))
+            t.start()
+            deadline = time.monotonic() + 10
+            while not inner and time.monotonic() < deadline:
+                daemon.poll(reentrant)
+                time.sleep(0.001)
+            t.join(10)
+        assert inner and "already in progress" in inner[0]
         # stop() from another thread ends a run() in the main thread.
         threading.Timer(0.2, daemon.stop).start()
         t0 = time.monotonic()
