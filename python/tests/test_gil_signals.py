@@ -138,3 +138,48 @@ def test_handler_keyboard_interrupt_stops_run(name):
         t.join(10)
         assert len(errors) == 1 and isinstance(errors[0], venom.HandlerFailed)
         assert "interrupted" in str(errors[0])
+
+
+def test_close_after_an_interrupted_request(name):
+    """Closing a shell whose interrupted request is still in flight on its helper thread: the
+    helper keeps the connection until the request ends, then the slot is free again."""
+    with venom.DaemonChannel.create(name, venom.ChannelConfig(64, 4, 1)) as daemon:
+        def handler(cid, cmd):
+            if cmd == b"slow":
+                time.sleep(0.5)
+            return b"ok"
+        server = threading.Thread(target=daemon.run, args=(handler,), daemon=True)
+        server.start()
+        shell = venom.ShellChannel.connect(name)
+        threading.Timer(0.1, os.kill, (os.getpid(), signal.SIGINT)).start()
+        with pytest.raises(KeyboardInterrupt):
+            shell.request(b"slow")
+        shell.close()  # the helper still waits for the answer: the slot is still taken
+        with pytest.raises(venom.TooManyClients):
+            venom.ShellChannel.connect(name)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                again = venom.ShellChannel.connect(name)
+                break
+            except venom.TooManyClients:
+                assert time.monotonic() < deadline, "the slot never came back"
+                time.sleep(0.01)
+        assert again.request(b"fast", timeout=10) == b"ok"
+        again.close()
+        daemon.stop()
+        server.join(10)
+
+
+def test_run_in_the_main_thread_lets_other_threads_run(name):
+    with venom.DaemonChannel.create(name, venom.ChannelConfig(64, 4, 2)) as daemon:
+        counted = [0]
+
+        def work_then_stop():
+            count_for(0.3, counted)
+            daemon.stop()
+        worker = threading.Thread(target=work_then_stop)
+        worker.start()
+        daemon.run(lambda cid, cmd: b"")  # returns once the worker, which needs the GIL, stops it
+        worker.join(10)
+        assert counted[0] > 10000, counted[0]

@@ -3,11 +3,12 @@
 import builtins
 import enum
 from types import TracebackType
-from typing import Callable, Optional, Type, Union
+from typing import Any, Callable, Optional, Type, Union
 
 
-BytesLike = Union[bytes, bytearray, memoryview, str, "object"]
-"""bytes, bytearray, memoryview, a C-contiguous numpy array, any buffer; str as UTF-8."""
+# What commands, states and answers may be: bytes, bytearray, memoryview, str (as UTF-8), and any
+# other object with a C-contiguous buffer (a numpy array, array.array, mmap ...).
+BytesLike = Union[bytes, bytearray, memoryview, str, Any]
 
 __version__: str
 
