@@ -251,8 +251,8 @@ check() {
 sanitize() {
     deps
     local t0=$SECONDS
-    echo "== ASan + UBSan: every test (stress sizes scaled to 0.2)"
-    cmake_build build/asan Debug -DVENOM_SANITIZE=address,undefined -DVENOM_BUILD_BENCH=OFF
+    echo "== ASan + UBSan: every test (stress sizes scaled to 0.2), the Python module's too"
+    cmake_build build/asan Debug -DVENOM_SANITIZE=address,undefined -DVENOM_BUILD_BENCH=OFF -DVENOM_BUILD_PYTHON=ON
     (cd build/asan && VENOM_TEST_SCALE=0.2 ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j1)
     echo "== TSan: the in-process (threaded) tests"
     # Only those are built: the examples, the tool and the multi-process tests are not run here.
