@@ -42,8 +42,15 @@ FRAME_BYTES = HEADER + PIXEL_BYTES
 
 # ---- servers (child processes, started with the "spawn" method) ----------------------------------
 
+def stop_on_sigterm(daemon):
+    """terminate() (SIGTERM) ends run(), so the with block closes the channel (its files)."""
+    import signal
+    signal.signal(signal.SIGTERM, lambda *_: daemon.stop())
+
+
 def venom_echo_server(name, ready):
     with venom.DaemonChannel.create(name, venom.ChannelConfig(4096, 16, 4)) as daemon:
+        stop_on_sigterm(daemon)
         ready.set()
         daemon.run(lambda cid, cmd: cmd)  # the memoryview itself: copied into the answer slot
 
@@ -86,6 +93,7 @@ def venom_frame_server(name, ready):
                 header.release()
                 loan.publish()
             return counter[0].to_bytes(8, "little")
+        stop_on_sigterm(daemon)
         ready.set()
         daemon.run(next_frame)
 
@@ -124,6 +132,23 @@ def start(ctx, target, *args):
         p.kill()
         sys.exit(f"bench: {target.__name__} did not start within 60 s")
     return p
+
+
+def stop(servers, channel):
+    """Ends the server processes; a venom server that did not close its channel in time is
+    killed and its files removed (3 x 99.5 MB for the frames)."""
+    for p in servers:
+        p.terminate()
+    for p in servers:
+        p.join(10)
+        if p.is_alive():
+            p.kill()
+            p.join(10)
+    for suffix in (".shm", ".lock"):
+        try:
+            os.unlink(f"/dev/shm/venom.{channel}{suffix}")
+        except FileNotFoundError:
+            pass
 
 
 def timed(call, n):
@@ -229,9 +254,7 @@ def bench_rtt(ctx, args):
     zctx.term()
     parent.send_bytes(b"")
     shell.close()
-    for p in servers:
-        p.terminate()
-        p.join(10)
+    stop(servers, name)
     print(f"\n### Request round trip, {args.size} B each way, Python server and client "
           f"({args.rounds} rounds x {args.requests} requests)\n")
     print("| mechanism | p50 | p99 | p50 / venom (main thread), median of rounds |")
@@ -289,9 +312,7 @@ def bench_frames(ctx, args):
             ratios[k].append(med[k] / base)
     parent.send_bytes(b"")
     shell.close()
-    for p in servers:
-        p.terminate()
-        p.join(10)
+    stop(servers, name)
     shm.close()
     shm.unlink()
     print(f"\n### 8K frame handoff (7680x4320x3 = {FRAME_BYTES / 1e6:.1f} MB), from asking the "
