@@ -190,13 +190,16 @@ struct ChannelSample {
     std::chrono::steady_clock::time_point at{}; ///< when it was taken
     std::uint64_t state_version = 0;            ///< states published so far
     std::uint64_t state_length = 0;             ///< bytes of the newest state
-    std::uint64_t head = 0, tail = 0;           ///< queue positions: next handled, next claimed
+    std::uint64_t head = 0;                     ///< queue position the daemon handles next
+    std::uint64_t tail = 0;                     ///< queue position the next command claims
     std::uint64_t queue_depth = 0;              ///< commands queued now (0..ring_slots)
-    std::uint64_t commands_handled = 0, commands_malformed = 0, commands_stale = 0;
-    std::uint64_t handler_errors = 0; ///< handler threw, or answered too much
-    std::uint64_t queue_repairs = 0;  ///< holes skipped, tails put back
-    std::uint64_t state_busy = 0;     ///< writes refused: views pinned every buffer
-    std::uint64_t pins_cleared = 0;   ///< dead shells' view pins cleared
+    std::uint64_t commands_handled = 0;         ///< commands the handler ran
+    std::uint64_t commands_malformed = 0;       ///< commands with out-of-range fields
+    std::uint64_t commands_stale = 0;           ///< dropped: their sender disconnected
+    std::uint64_t handler_errors = 0;           ///< handler threw, or answered too much
+    std::uint64_t queue_repairs = 0;            ///< holes skipped, tails put back
+    std::uint64_t state_busy = 0;               ///< writes refused: views pinned every buffer
+    std::uint64_t pins_cleared = 0;             ///< dead shells' view pins cleared
     std::uint64_t errors_logged = 0;  ///< error answers logged (handler errors and malformed)
     std::uint64_t beats = 0;          ///< the daemon's heartbeats
     std::uint32_t pinned_buffers = 0; ///< buffers other than the newest held by views now
