@@ -13,13 +13,12 @@
 // block and probe its liveness locks, never writing or locking anything. `read` and `call`
 // connect as an ordinary shell (they hold a client slot while they run). Exit codes: see
 // print_main_help() and the README ("The venom tool").
+#include "cli/args.hpp"
 #include "cli/format.hpp"
 #include "cli/inspect.hpp"
 #include "cli/json.hpp"
 
 #include <venom/venom.hpp>
-
-#include <boost/program_options.hpp>
 
 #include <chrono>
 #include <csignal>
@@ -27,6 +26,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <iterator>
+#include <limits>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -40,7 +40,6 @@
 
 extern char** environ;
 
-namespace po = boost::program_options;
 using namespace venom_cli;
 using namespace std::chrono_literals;
 
@@ -156,35 +155,36 @@ struct CommandSpec {
     const char* synopsis;
     const char* summary;
     const char* description;
-    po::options_description (*options)();
+    OptionTable options;
+    const char* options_caption; ///< the --help listing's title
     int (*run)(Context&, const std::vector<std::string>&);
 };
 
-po::variables_map parse(const std::vector<std::string>& args,
-                        const po::options_description& visible,
-                        const po::options_description& hidden = po::options_description(),
-                        const po::positional_options_description& pos = {}) {
-    po::options_description all;
-    all.add(visible).add(hidden);
-    po::variables_map vm;
+/// The words after the command, against its table; a bad one is a usage error (exit 2).
+Args parse(const std::vector<std::string>& words, const OptionTable& table,
+           std::size_t max_positionals) {
     try {
-        po::store(po::command_line_parser(args).options(all).positional(pos).run(), vm);
-        po::notify(vm);
-    } catch (const po::error& e) {
+        return parse_args(table, words, max_positionals);
+    } catch (const ArgError& e) {
         usage_error(e.what());
     }
-    return vm;
 }
 
-po::options_description json_only(const char* caption) {
-    po::options_description o(caption);
-    o.add_options()("json", "print JSON (one object per line) instead of text");
-    return o;
+const Option json_option{"json", 0, nullptr, "print JSON (one object per line) instead of text",
+                         nullptr};
+
+/// Typed getters: a value that does not parse is a usage error, as parse()'s are.
+long long integer_arg(const Args& a, const char* opt, long long fallback) {
+    try {
+        return a.integer(opt, fallback);
+    } catch (const ArgError& e) {
+        usage_error(e.what());
+    }
 }
 
-std::string channel_arg(const po::variables_map& vm) {
-    if (!vm.count("name")) usage_error("missing the channel NAME");
-    const auto name = vm["name"].as<std::string>();
+std::string channel_arg(const Args& a) {
+    if (a.positionals().empty()) usage_error("missing the channel NAME");
+    const auto& name = a.positionals()[0];
     try {
         venom::validate_name(name);
     } catch (const venom::error& e) {
@@ -193,18 +193,23 @@ std::string channel_arg(const po::variables_map& vm) {
     return name;
 }
 
-std::chrono::milliseconds ms_arg(const po::variables_map& vm, const char* opt, long fallback,
-                                 long min_value = 0) {
-    if (!vm.count(opt)) return std::chrono::milliseconds(fallback);
-    const long v = vm[opt].as<long>();
+std::chrono::milliseconds ms_arg(const Args& a, const char* opt, long long fallback,
+                                 long long min_value = 0) {
+    if (!a.has(opt)) return std::chrono::milliseconds(fallback);
+    const long long v = integer_arg(a, opt, fallback);
     if (v < min_value)
         usage_error(std::string("--") + opt + " must be at least " + std::to_string(min_value) +
                     ", got " + std::to_string(v));
+    // No duration anywhere near the limit is meant; a huge one is a mistake to say, not to wrap.
+    constexpr long long max_ms = 1000LL * 60 * 60 * 24 * 365 * 100; // a century
+    if (v > max_ms)
+        usage_error(std::string("--") + opt + " must be at most " + std::to_string(max_ms) +
+                    " (a century), got " + std::to_string(v));
     return std::chrono::milliseconds(v);
 }
 
-long count_arg(const po::variables_map& vm) {
-    const long v = vm.count("count") ? vm["count"].as<long>() : 0;
+long long count_arg(const Args& a) {
+    const long long v = integer_arg(a, "count", 0);
     if (v < 0) usage_error("--count must not be negative, got " + std::to_string(v));
     return v;
 }
@@ -233,30 +238,19 @@ struct Format {
     std::size_t limit = 4096; ///< bytes shown; 0: all
 };
 
-po::options_description format_options(const char* caption, bool with_limit) {
-    po::options_description o(caption);
-    o.add_options()("hex", "show the bytes as a hex dump")(
-        "text", "show the bytes as text (anything not printable as \\xNN)")(
-        "raw", "write the bytes exactly as they are, nothing added");
-    if (with_limit)
-        o.add_options()("limit", po::value<long>()->value_name("BYTES"),
-                        "show at most BYTES bytes (default 4096; 0: all; --raw: all)");
-    return o;
-}
-
-Format format_arg(const Context& ctx, const po::variables_map& vm) {
+Format format_arg(const Context& ctx, const Args& a) {
     Format f;
-    const int n = static_cast<int>(vm.count("hex") + vm.count("text") + vm.count("raw"));
+    const int n = int{a.has("hex")} + int{a.has("text")} + int{a.has("raw")};
     if (n > 1) usage_error("choose one of --hex, --text and --raw");
-    if (vm.count("hex")) f.kind = Format::hex;
-    if (vm.count("text")) f.kind = Format::text;
-    if (vm.count("raw")) {
+    if (a.has("hex")) f.kind = Format::hex;
+    if (a.has("text")) f.kind = Format::text;
+    if (a.has("raw")) {
         if (ctx.json) usage_error("--raw writes bytes, --json writes JSON: choose one");
         f.kind = Format::raw;
         f.limit = 0;
     }
-    if (vm.count("limit")) {
-        const long l = vm["limit"].as<long>();
+    if (a.has("limit")) {
+        const long long l = integer_arg(a, "limit", 0);
         if (l < 0) usage_error("--limit must not be negative, got " + std::to_string(l));
         f.limit = static_cast<std::size_t>(l);
     }
@@ -311,7 +305,7 @@ void print_bytes(const Context& ctx, const Format& f, const std::uint8_t* p, std
 
 // ---- venom list --------------------------------------------------------------------------------
 
-po::options_description list_options() { return json_only("options"); }
+const Option list_options[] = {json_option};
 
 void summary_json(Json& j, const Inspection& ins, const Counters& c) {
     j.begin_object();
@@ -332,8 +326,7 @@ void summary_json(Json& j, const Inspection& ins, const Counters& c) {
 }
 
 int cmd_list(Context& ctx, const std::vector<std::string>& args) {
-    po::positional_options_description none;
-    parse(args, list_options(), {}, none);
+    parse(args, list_options, 0);
     std::vector<Inspection> found;
     for (const auto& n : channel_names()) {
         auto ins = Inspection::open(n);
@@ -418,16 +411,15 @@ int cmd_list(Context& ctx, const std::vector<std::string>& args) {
 
 // ---- venom stat --------------------------------------------------------------------------------
 
-po::options_description stat_options() {
-    po::options_description o("options");
-    o.add_options()("watch,w", "refresh every second (every --interval) until Ctrl-C")(
-        "interval", po::value<long>()->value_name("MS"),
-        "rates are measured over MS milliseconds (default 200); with --watch, the refresh period "
-        "(default 1000)")("count", po::value<long>()->value_name("N"),
-                          "with --watch: stop after N refreshes")(
-        "json", "print JSON (one object per line) instead of text");
-    return o;
-}
+const Option stat_options[] = {
+    {"watch", 'w', nullptr, "refresh every second (every --interval) until Ctrl-C", nullptr},
+    {"interval", 0, "MS",
+     "rates are measured over MS milliseconds (default 200); with --watch, the refresh period "
+     "(default 1000)",
+     nullptr},
+    {"count", 0, "N", "with --watch: stop after N refreshes", nullptr},
+    json_option,
+};
 
 double per_second(std::uint64_t a, std::uint64_t b, double dt) {
     return dt > 0 && b >= a ? static_cast<double>(b - a) / dt : 0.0;
@@ -574,16 +566,12 @@ int stat_code(const Inspection& ins) {
 }
 
 int cmd_stat(Context& ctx, const std::vector<std::string>& args) {
-    po::options_description hidden;
-    hidden.add_options()("name", po::value<std::string>());
-    po::positional_options_description pos;
-    pos.add("name", 1);
-    const auto vm = parse(args, stat_options(), hidden, pos);
-    const std::string name = channel_arg(vm);
-    const bool watch = vm.count("watch") != 0;
-    const auto interval = ms_arg(vm, "interval", watch ? 1000 : 200, 1);
-    const long count = count_arg(vm);
-    if (!watch && vm.count("count")) usage_error("--count needs --watch");
+    const Args a = parse(args, stat_options, 1);
+    const std::string name = channel_arg(a);
+    const bool watch = a.has("watch");
+    const auto interval = ms_arg(a, "interval", watch ? 1000 : 200, 1);
+    const long long count = count_arg(a);
+    if (!watch && a.has("count")) usage_error("--count needs --watch");
 
     if (!watch) {
         auto ins = Inspection::open(name);
@@ -604,7 +592,7 @@ int cmd_stat(Context& ctx, const std::vector<std::string>& args) {
     std::optional<Counters> prev;
     std::uint64_t prev_incarnation = 0;
     int code = exit_ok;
-    for (long n = 0; !g_interrupted && (count == 0 || n < count); ++n) {
+    for (long long n = 0; !g_interrupted && (count == 0 || n < count); ++n) {
         if (n != 0 && !nap(interval)) break;
         auto ins = Inspection::open(name);
         code = stat_code(ins);
@@ -642,18 +630,19 @@ int cmd_stat(Context& ctx, const std::vector<std::string>& args) {
 
 // ---- venom read --------------------------------------------------------------------------------
 
-po::options_description read_options() {
-    po::options_description o("options");
-    o.add(format_options("", true));
-    o.add_options()("follow,f",
-                    "print each new version as it is published (waits for updates, no polling) "
-                    "until Ctrl-C")("count", po::value<long>()->value_name("N"),
-                                    "with --follow: stop after N versions")(
-        "timeout", po::value<long>()->value_name("MS"),
-        "with --follow: fail (exit 1) when no new version comes within MS milliseconds")(
-        "json", "print JSON (one object per version) instead of text");
-    return o;
-}
+const Option read_options[] = {
+    {"follow", 'f', nullptr,
+     "print each new version as it is published (waits for updates, no polling) until Ctrl-C",
+     nullptr},
+    {"count", 0, "N", "with --follow: stop after N versions", nullptr},
+    {"timeout", 0, "MS",
+     "with --follow: fail (exit 1) when no new version comes within MS milliseconds", nullptr},
+    {"json", 0, nullptr, "print JSON (one object per version) instead of text", nullptr},
+    {"hex", 0, nullptr, "show the bytes as a hex dump", nullptr},
+    {"text", 0, nullptr, "show the bytes as text (anything not printable as \\xNN)", nullptr},
+    {"raw", 0, nullptr, "write the bytes exactly as they are, nothing added", nullptr},
+    {"limit", 0, "BYTES", "show at most BYTES bytes (default 4096; 0: all; --raw: all)", nullptr},
+};
 
 /// Copies the newest state into buf (grown as needed); returns its version, n = its length.
 template <class ReadFn>
@@ -694,17 +683,13 @@ void print_version(const Context& ctx, const Format& f, const std::string& name,
 }
 
 int cmd_read(Context& ctx, const std::vector<std::string>& args) {
-    po::options_description hidden;
-    hidden.add_options()("name", po::value<std::string>());
-    po::positional_options_description pos;
-    pos.add("name", 1);
-    const auto vm = parse(args, read_options(), hidden, pos);
-    const std::string name = channel_arg(vm);
-    const Format f = format_arg(ctx, vm);
-    const bool follow = vm.count("follow") != 0;
-    const long count = count_arg(vm);
-    const auto timeout = ms_arg(vm, "timeout", 0, 1);
-    if (!follow && (vm.count("count") || vm.count("timeout")))
+    const Args a = parse(args, read_options, 1);
+    const std::string name = channel_arg(a);
+    const Format f = format_arg(ctx, a);
+    const bool follow = a.has("follow");
+    const long long count = count_arg(a);
+    const auto timeout = ms_arg(a, "timeout", 0, 1);
+    if (!follow && (a.has("count") || a.has("timeout")))
         usage_error("--count and --timeout need --follow");
 
     auto ins = Inspection::open(name);
@@ -731,7 +716,7 @@ int cmd_read(Context& ctx, const std::vector<std::string>& args) {
             };
             std::uint64_t v = read_state(live, buf, n);
             print_version(ctx, f, name, v, buf, n, follow, false);
-            long printed = 1;
+            long long printed = 1;
             auto deadline =
                 timeout.count() != 0 ? steady::now() + timeout : steady::time_point::max();
             while (follow && !g_interrupted && !stdout_broken() &&
@@ -800,18 +785,15 @@ int cmd_read(Context& ctx, const std::vector<std::string>& args) {
 
 // ---- venom call --------------------------------------------------------------------------------
 
-po::options_description call_options() {
-    po::options_description o("options");
-    o.add_options()("timeout", po::value<long>()->value_name("MS"),
-                    "give up after MS milliseconds (default 5000; 0: no limit)")(
-        "hex", "CMD is hex digits (\"70 69 6e 67\"), and the answer is shown as a hex dump")(
-        "text", "show the answer as text (anything not printable as \\xNN)")(
-        "raw", "write the answer's bytes exactly as they are")(
-        "limit", po::value<long>()->value_name("BYTES"),
-        "show at most BYTES of the answer (default 4096; 0: all)")("json",
-                                                                   "print JSON instead of text");
-    return o;
-}
+const Option call_options[] = {
+    {"timeout", 0, "MS", "give up after MS milliseconds (default 5000; 0: no limit)", nullptr},
+    {"hex", 0, nullptr,
+     "CMD is hex digits (\"70 69 6e 67\"), and the answer is shown as a hex dump", nullptr},
+    {"text", 0, nullptr, "show the answer as text (anything not printable as \\xNN)", nullptr},
+    {"raw", 0, nullptr, "write the answer's bytes exactly as they are", nullptr},
+    {"limit", 0, "BYTES", "show at most BYTES of the answer (default 4096; 0: all)", nullptr},
+    {"json", 0, nullptr, "print JSON instead of text", nullptr},
+};
 
 std::string read_stdin() {
     std::string s((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
@@ -819,16 +801,13 @@ std::string read_stdin() {
 }
 
 int cmd_call(Context& ctx, const std::vector<std::string>& args) {
-    po::options_description hidden;
-    hidden.add_options()("name", po::value<std::string>())("cmd", po::value<std::string>());
-    po::positional_options_description pos;
-    pos.add("name", 1).add("cmd", 1);
-    const auto vm = parse(args, call_options(), hidden, pos);
-    const std::string name = channel_arg(vm);
-    if (!vm.count("cmd")) usage_error("missing the command CMD (text; \"-\" reads it from stdin)");
-    const Format f = format_arg(ctx, vm);
-    const auto timeout = ms_arg(vm, "timeout", 5000, 0);
-    std::string text = vm["cmd"].as<std::string>();
+    const Args a = parse(args, call_options, 2);
+    const std::string name = channel_arg(a);
+    if (a.positionals().size() < 2)
+        usage_error("missing the command CMD (text; \"-\" reads it from stdin)");
+    const Format f = format_arg(ctx, a);
+    const auto timeout = ms_arg(a, "timeout", 5000, 0);
+    std::string text = a.positionals()[1];
     if (text == "-") text = read_stdin();
     std::vector<std::uint8_t> cmd(text.begin(), text.end());
     if (f.kind == Format::hex) {
@@ -874,22 +853,15 @@ int cmd_call(Context& ctx, const std::vector<std::string>& args) {
 
 // ---- venom rm ----------------------------------------------------------------------------------
 
-po::options_description rm_options() {
-    po::options_description o("options");
-    o.add_options()("all-stale", "remove every stale channel on this machine")(
-        "json", "print JSON instead of text");
-    return o;
-}
+const Option rm_options[] = {
+    {"all-stale", 0, nullptr, "remove every stale channel on this machine", nullptr},
+    {"json", 0, nullptr, "print JSON instead of text", nullptr},
+};
 
 int cmd_rm(Context& ctx, const std::vector<std::string>& args) {
-    po::options_description hidden;
-    hidden.add_options()("name", po::value<std::vector<std::string>>());
-    po::positional_options_description pos;
-    pos.add("name", -1);
-    const auto vm = parse(args, rm_options(), hidden, pos);
-    std::vector<std::string> names;
-    if (vm.count("name")) names = vm["name"].as<std::vector<std::string>>();
-    const bool all_stale = vm.count("all-stale") != 0;
+    const Args a = parse(args, rm_options, std::numeric_limits<std::size_t>::max());
+    std::vector<std::string> names = a.positionals();
+    const bool all_stale = a.has("all-stale");
     if (all_stale && !names.empty()) usage_error("give channel names or --all-stale, not both");
     if (!all_stale && names.empty()) usage_error("missing the channel NAME");
     for (const auto& n : names) {
@@ -943,13 +915,13 @@ int cmd_rm(Context& ctx, const std::vector<std::string>& args) {
 
 // ---- venom bench -------------------------------------------------------------------------------
 
-po::options_description bench_options() {
-    po::options_description o("options (all others go to venom_bench)");
-    o.add_options()("json",
-                    "print venom_bench's JSON report on stdout (its text report goes to stderr); "
-                    "`--json FILE` is venom_bench's own option");
-    return o;
-}
+const Option bench_options[] = {
+    {"json", 0, nullptr,
+     "print venom_bench's JSON report on stdout (its text report goes to stderr); `--json FILE` "
+     "is venom_bench's own option",
+     nullptr},
+};
+const char* const bench_caption = "options (all others go to venom_bench)";
 
 std::string self_dir() {
     char buf[PATH_MAX];
@@ -985,12 +957,11 @@ int cmd_bench(Context& ctx, const std::vector<std::string>& args) {
         pass.push_back(args[i]);
     }
     if (help) {
-        std::ostringstream opts;
-        opts << bench_options();
+        const std::string opts = options_help(bench_options, bench_caption);
         std::printf(
             "usage: venom bench [ARGS...]\n\nRuns the benchmark venom_bench with ARGS, if it is "
             "built next to venom (%s).\n\n%s\n",
-            bench.empty() ? "it is not built" : bench.c_str(), opts.str().c_str());
+            bench.empty() ? "it is not built" : bench.c_str(), opts.c_str());
         if (bench.empty()) return exit_ok;
         std::printf("venom_bench --help:\n\n");
         std::fflush(stdout);
@@ -1057,7 +1028,7 @@ const CommandSpec commands[] = {
      "the channel's age. A channel whose daemon died (kill -9) and left its files is marked "
      "STALE.\n"
      "It only looks: nothing in the channels is written or locked.",
-     list_options, cmd_list},
+     list_options, "options", cmd_list},
     {"stat", "venom stat NAME [--watch] [--interval MS] [--count N] [--json]",
      "one channel in detail: config, client slots, queue, counters, rates",
      "Shows channel NAME: layout version and configuration, the daemon (pid, alive, wait policy),\n"
@@ -1065,31 +1036,31 @@ const CommandSpec commands[] = {
      "handled, malformed or stale commands dropped, handler errors, the state's version and its\n"
      "update rate. --watch refreshes every second. It only looks: nothing is written or locked.\n"
      "A stale channel is shown too (exit code 4).",
-     stat_options, cmd_stat},
+     stat_options, "options", cmd_stat},
     {"read", "venom read NAME [--hex|--text|--raw] [--follow] [--json]",
      "print the channel's state; --follow: each new version",
      "Prints the state the daemon of NAME publishes: as text when it is text, else as a hex dump\n"
      "(--hex, --text, --raw choose). --follow prints each new version as it appears (with its\n"
      "version number), waiting for updates the way a shell does (no polling). Of a stale channel,\n"
      "read prints the last state its daemon published, and exits with 4.",
-     read_options, cmd_read},
+     read_options, "options", cmd_read},
     {"call", "venom call NAME CMD [--timeout MS] [--hex] [--json]",
      "send one request, print the answer",
      "Connects to NAME as a shell, sends CMD (its text; \"-\" reads it from stdin; --hex: hex "
      "digits)\n"
      "and prints the answer. On failure it prints venom's error message and exits non-zero.",
-     call_options, cmd_call},
+     call_options, "options", cmd_call},
     {"rm", "venom rm NAME... | --all-stale [--json]",
      "remove a stale channel (refuses while its daemon is alive)",
      "Removes the files a dead daemon left in /dev/shm. It takes the channel's name lock first, "
      "as\n"
      "a daemon does: while a live daemon serves the channel that fails, and rm refuses (exit 5).",
-     rm_options, cmd_rm},
+     rm_options, "options", cmd_rm},
     {"bench", "venom bench [ARGS...]",
      "run the benchmark venom_bench, if it is built next to venom",
      "Runs venom_bench (bench/) with ARGS when it is built next to venom (the same folder, or\n"
      "../bench/ in a CMake build tree); `venom bench --help` shows its options.",
-     bench_options, cmd_bench},
+     bench_options, bench_caption, cmd_bench},
 };
 
 const CommandSpec* find_command(const std::string& name) {
@@ -1116,7 +1087,7 @@ void print_command_help(const CommandSpec& c) {
     std::ostringstream o;
     o << "usage: " << c.synopsis << "\n\n"
       << c.description << "\n\n"
-      << c.options() << "\n"
+      << options_help(c.options, c.options_caption) << "\n"
       << exit_code_help;
     std::fputs(o.str().c_str(), stdout);
 }
