@@ -3,16 +3,20 @@
 # Tests of the `venom` tool: every subcommand against a live channel, a stale one (its daemon
 # killed with SIGKILL) and a missing one; output and exit code checked. The live channel is served
 # by the example daemon (a state "tick N: ..." every 100 ms; "ping" -> "pong", "set X" -> "ok").
+# `venom serve` is tested against itself: channels it hosts, read and called by the tool.
 #   usage: cli_test.sh VENOM EXAMPLE_DAEMON
 set -uo pipefail
 venom=$1; daemon=$2
 live="vt_cli_live_$$"; stale="vt_cli_stale_$$"; missing="vt_cli_missing_$$"
+served=() # the names of the channels `venom serve` hosts here (removed at the end, whatever happens)
+sv() { served+=("vt_cli_$1_$$"); echo "vt_cli_$1_$$"; }
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
     wait 2>/dev/null
     rm -f /dev/shm/venom."$live".* /dev/shm/venom."$stale".*
+    for n in "${served[@]}"; do rm -f /dev/shm/venom."$n".*; done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -33,6 +37,18 @@ has_out() { grep -qF -- "$1" <<<"$out" || { fail "stdout of the last command lac
 has_err() { grep -qF -- "$1" <<<"$err" || { fail "stderr of the last command lacks '$1'"; echo "  stderr: $err"; }; }
 empty_err() { [ -z "$err" ] || fail "stderr of the last command is not empty: $err"; }
 lacks_out() { if grep -qF -- "$1" <<<"$out"; then fail "stdout of the last command has '$1'"; fi; }
+ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+# ended PID SECONDS: waits (bounded) for background process PID to end; its exit code in $rc
+# (124 if it did not end in time: it is then killed)
+ended() {
+    if ! timeout "$2" tail --pid="$1" -f /dev/null; then kill -9 "$1" 2>/dev/null; fi
+    wait "$1"; rc=$?
+    if kill -0 "$1" 2>/dev/null; then rc=124; fi
+}
+no_files() { # NAME: the channel's files are gone
+    checks=$((checks + 1))
+    if compgen -G "/dev/shm/venom.$1.*" >/dev/null; then fail "files of $1 left behind: $(ls /dev/shm/venom."$1".*)"; fi
+}
 wait_live() { # NAME: until `venom stat` sees its daemon (5 s at most)
     for _ in $(seq 100); do "$venom" stat "$1" --interval 1 >/dev/null 2>&1 && return 0; sleep 0.05; done
     fail "the daemon of $1 did not come up"; return 1
@@ -163,6 +179,140 @@ run 0 "$tmp/alone/venom" bench --help;    has_out "usage: venom bench"
 if [ -x "$(dirname "$venom")/../bench/venom_bench" ]; then
     run 0 "$venom" bench --help;          has_out "venom_bench --help"
 fi
+
+echo "== serve: arguments"
+bad=$(sv bad)
+run 2 "$venom" serve "$bad" --echo --cmd-slots 0;   has_err "--cmd-slots must be 1..1048576, got 0"
+run 2 "$venom" serve "$bad" --echo --data-size 5Q;  has_err "the argument ('5Q') for option '--data-size' is invalid"
+run 2 "$venom" serve "$bad" --echo --exec cat;      has_err "choose one of --echo and --exec"
+run 2 "$venom" serve "$bad";                        has_err "say how requests are answered: --echo, or --exec CMD"
+run 2 "$venom" serve "$bad" --echo --access root;   has_err "--access must be owner, group or everyone"
+run 2 "$venom" serve "$bad" --echo --bogus;         has_err "unrecognised option '--bogus'"
+run 2 "$venom" serve "$bad" --echo --json --state-buffers 9; has_out '"code":"usage"'; has_out "--state-buffers must be 2..8"; empty_err
+run 0 "$venom" serve --help;                        has_out "one request at a time"; has_out "--exec-timeout MS"
+no_files "$bad"
+
+echo "== serve --echo: a round trip, the name taken twice, SIGTERM"
+echo_n=$(sv echo)
+"$venom" serve "$echo_n" --echo </dev/null 2>"$tmp/echo.err" & pids+=($!); echo_pid=$!
+wait_live "$echo_n"
+grep -qF "serving $echo_n (pid $echo_pid)" "$tmp/echo.err" || fail "serve did not say 'serving $echo_n (pid $echo_pid)': $(cat "$tmp/echo.err")"
+run 0 "$venom" call "$echo_n" "hello there"; [ "$out" = "hello there" ] || fail "serve --echo answered '$out'"
+run 0 "$venom" call "$echo_n" "00 ff 10" --hex; has_out "00 ff 10"
+run 5 "$venom" serve "$echo_n" --echo;      has_err "a live daemon already serves \"$echo_n\""
+run 5 "$venom" serve "$echo_n" --echo --json; has_out '"code":"channel_exists","exit_code":5'; empty_err
+run 0 "$venom" call "$echo_n" ping;         [ "$out" = "ping" ] || fail "the first serve stopped answering after a second one was refused: '$out'"
+kill -TERM "$echo_pid"; ended "$echo_pid" 10
+checks=$((checks + 1)); [ "$rc" = 0 ] || fail "serve exited with $rc after SIGTERM, expected 0"
+no_files "$echo_n"
+grep -qF "stopped serving $echo_n (SIGTERM" "$tmp/echo.err" || fail "serve did not say it stopped: $(cat "$tmp/echo.err")"
+run 3 "$venom" stat "$echo_n"
+
+echo "== serve --exec: the command's stdout, exit code, stderr, time and size"
+up=$(sv up)
+"$venom" serve "$up" --exec 'tr a-z A-Z' </dev/null 2>"$tmp/up.err" & pids+=($!); up_pid=$!
+env_n=$(sv env)
+"$venom" serve "$env_n" --exec 'printf "%s %s" "$VENOM_CHANNEL" "$VENOM_CLIENT"' </dev/null 2>/dev/null & pids+=($!); env_pid=$!
+oops=$(sv oops)
+"$venom" serve "$oops" --exec 'echo oops >&2; exit 3' </dev/null 2>/dev/null & pids+=($!); oops_pid=$!
+slow=$(sv slow)
+"$venom" serve "$slow" --exec 'sleep 5' --exec-timeout 200 </dev/null 2>/dev/null & pids+=($!); slow_pid=$!
+big=$(sv big)
+"$venom" serve "$big" --exec 'head -c 5000 /dev/zero' </dev/null 2>/dev/null & pids+=($!); big_pid=$!
+for n in "$up" "$env_n" "$oops" "$slow" "$big"; do wait_live "$n"; done
+run 0 "$venom" call "$up" abc;              [ "$out" = "ABC" ] || fail "--exec 'tr a-z A-Z' answered '$out' to abc"
+run 0 "$venom" call "$up" "$(head -c 3000 /dev/zero | tr '\0' q)"; [ "$out" = "$(head -c 3000 /dev/zero | tr '\0' Q)" ] || fail "--exec 'tr a-z A-Z' mangled 3000 bytes"
+run 0 "$venom" call "$env_n" x;             [ "$out" = "$env_n 0" ] || fail "--exec's VENOM_CHANNEL VENOM_CLIENT: '$out', expected '$env_n 0'"
+run 1 "$venom" call "$oops" x;              has_err "exited with 3: oops"
+run 1 "$venom" call "$oops" x --json;       has_out '"code":"handler_failed"'; has_out "exited with 3: oops"
+t0=$(date +%s%N)
+run 1 "$venom" call "$slow" x;              has_err "timed out after 200 ms"
+ms=$(ms_since "$t0"); [ "$ms" -lt 3000 ] || fail "--exec-timeout 200 answered after $ms ms"
+run 1 "$venom" call "$big" x;               has_err "wrote more than 4096 bytes"
+run 1 "$venom" call "$big" x --json;        has_out '"code":"message_too_large"'
+run 0 "$venom" call "$up" again;            [ "$out" = "AGAIN" ] || fail "--exec stopped answering after the errors: '$out'"
+# SIGINT ends it as SIGTERM does (a background job's SIGINT is ignored; serve takes it anyway)
+kill -INT "$up_pid"; ended "$up_pid" 10
+checks=$((checks + 1)); [ "$rc" = 0 ] || fail "serve exited with $rc after SIGINT, expected 0"
+no_files "$up"
+for p in "$env_pid" "$oops_pid" "$slow_pid" "$big_pid"; do kill -TERM "$p"; ended "$p" 10; done
+# a request in flight when SIGTERM comes: its child is stopped, the call gets an error, serve exits 0
+hang=$(sv hang)
+"$venom" serve "$hang" --exec 'sleep 30' </dev/null 2>/dev/null & pids+=($!); hang_pid=$!
+wait_live "$hang"
+"$venom" call "$hang" x >/dev/null 2>"$tmp/hang.err" & caller=$!
+sleep 0.3
+t0=$(date +%s%N); kill -TERM "$hang_pid"; ended "$hang_pid" 10
+checks=$((checks + 1)); [ "$rc" = 0 ] || fail "serve with a request in flight exited with $rc after SIGTERM"
+ms=$(ms_since "$t0"); [ "$ms" -lt 3000 ] || fail "serve with a request in flight took $ms ms to stop"
+ended "$caller" 10
+checks=$((checks + 1)); [ "$rc" = 1 ] || fail "the call in flight ended with $rc, expected 1"
+grep -qF "shutting down" "$tmp/hang.err" || fail "the call in flight did not say serve was shutting down: $(cat "$tmp/hang.err")"
+no_files "$hang"
+
+echo "== serve: the state from stdin's lines and from a file"
+lines=$(sv lines)
+mkfifo "$tmp/lines.fifo"
+"$venom" serve "$lines" --echo --data-size 16 <"$tmp/lines.fifo" 2>"$tmp/lines.err" & pids+=($!); lines_pid=$!
+exec 7>"$tmp/lines.fifo"
+wait_live "$lines"
+printf 'first\nsecond\n' >&7
+for _ in $(seq 100); do "$venom" read "$lines" 2>/dev/null | grep -qx second && break; sleep 0.05; done
+run 0 "$venom" read "$lines" --json;        has_out '"version":2,'; has_out '"text":"second","truncated":false'
+printf 'a line of more than sixteen bytes\n' >&7
+for _ in $(seq 100); do grep -q "skipped a line" "$tmp/lines.err" && break; sleep 0.05; done
+grep -qF "skipped a line of 33 bytes: over data_size 16" "$tmp/lines.err" || fail "serve did not report the long line: $(cat "$tmp/lines.err")"
+run 0 "$venom" read "$lines";               [ "$out" = "second" ] || fail "after a long line the state is '$out', expected second"
+printf 'last, no newline' >&7
+exec 7>&-
+for _ in $(seq 100); do "$venom" read "$lines" 2>/dev/null | grep -q "no newline" && break; sleep 0.05; done
+run 0 "$venom" read "$lines";               [ "$out" = "last, no newline" ] || fail "the last line without its newline: '$out'"
+run 0 "$venom" call "$lines" "still here";  [ "$out" = "still here" ] || fail "serve stopped answering at the end of stdin: '$out'"
+kill -TERM "$lines_pid"; ended "$lines_pid" 10
+eof=$(sv eof)
+printf 'a\nb\n' | timeout 10 "$venom" serve "$eof" --echo --exit-on-eof 2>"$tmp/eof.err"; rc=$?
+checks=$((checks + 1)); [ "$rc" = 0 ] || fail "serve --exit-on-eof exited with $rc, expected 0 (124: it did not stop)"
+grep -qF "end of stdin" "$tmp/eof.err" || fail "serve --exit-on-eof did not say why it stopped: $(cat "$tmp/eof.err")"
+no_files "$eof"
+file_n=$(sv file)
+printf 'state one' >"$tmp/state"
+"$venom" serve "$file_n" --echo --state-file "$tmp/state" --poll 50 2>"$tmp/file.err" & pids+=($!); file_pid=$!
+wait_live "$file_n"
+for _ in $(seq 100); do "$venom" read "$file_n" 2>/dev/null | grep -q "state one" && break; sleep 0.05; done
+run 0 "$venom" read "$file_n";              [ "$out" = "state one" ] || fail "--state-file: the state is '$out'"
+timeout 10 "$venom" read "$file_n" --follow --count 2 --timeout 5000 >"$tmp/file.follow" 2>&1 & follower=$!
+sleep 0.3
+printf 'state two' >"$tmp/state.new" && mv "$tmp/state.new" "$tmp/state" # replaced whole
+ended "$follower" 10
+checks=$((checks + 1)); [ "$rc" = 0 ] || fail "read --follow of a --state-file channel ended with $rc: $(cat "$tmp/file.follow")"
+grep -q '^\[v[0-9]*\] state two$' "$tmp/file.follow" || fail "read --follow did not see the rewritten file: $(cat "$tmp/file.follow")"
+head -c 70000 /dev/zero >"$tmp/state.new" && mv "$tmp/state.new" "$tmp/state"
+for _ in $(seq 100); do grep -q "over data_size" "$tmp/file.err" && break; sleep 0.05; done
+grep -qF "has 70000 bytes, over data_size 65536" "$tmp/file.err" || fail "serve did not report the big state file: $(cat "$tmp/file.err")"
+run 0 "$venom" read "$file_n";              [ "$out" = "state two" ] || fail "after a too big file the state is '$out', expected 'state two'"
+kill -TERM "$file_pid"; ended "$file_pid" 10
+no_files "$file_n"
+
+echo "== read --follow --timeout against serve (issue 14 bug 1)"
+# Updates every 50 ms against a 20 ms limit: the limit runs out between two updates. Before the
+# fix, each wait took a 100 ms slice and an update inside it counted as in time (and re-armed
+# the deadline), so this ran until timeout(1) killed it: 124.
+fast=$(sv fast)
+(while :; do echo t; sleep 0.05; done) | "$venom" serve "$fast" --echo 2>/dev/null & pids+=($!); fast_pid=$!
+wait_live "$fast"
+run 1 timeout 5 "$venom" read "$fast" --follow --timeout 20; has_err "within 20 ms"
+kill -TERM "$fast_pid"; ended "$fast_pid" 10
+# A channel that never publishes: --timeout 50 fails after 50 ms, well before 1.5 s (one-sided
+# and generous: a busy 2-core machine).
+quiet=$(sv quiet)
+"$venom" serve "$quiet" --echo </dev/null 2>/dev/null & pids+=($!); quiet_pid=$!
+wait_live "$quiet"
+t0=$(date +%s%N)
+run 1 "$venom" read "$quiet" --follow --timeout 50; has_err "within 50 ms"
+ms=$(ms_since "$t0")
+checks=$((checks + 1)); { [ "$ms" -ge 50 ] && [ "$ms" -lt 1500 ]; } || fail "read --follow --timeout 50 of a quiet channel took $ms ms (expected 50..1500)"
+kill -TERM "$quiet_pid"; ended "$quiet_pid" 10
+no_files "$quiet"
 
 echo "== the live daemon stops: its channel is gone"
 kill -TERM "$live_pid"; wait "$live_pid"; rc=$?

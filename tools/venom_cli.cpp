@@ -8,6 +8,8 @@
 //   venom call NAME CMD                 one request, its answer
 //   venom rm NAME                       remove a stale channel (refuses while its daemon lives)
 //   venom bench [ARGS...]               runs venom_bench, if it is built next to venom
+//   venom serve NAME --echo|--exec CMD  hosts a channel: state from stdin or a file, answers by
+//                                       a command (tools/cli/serve.hpp)
 //
 // `list` and `stat` only look (tools/cli/inspect.hpp): they map the segment, read its control
 // block and probe its liveness locks, never writing or locking anything. `read` and `call`
@@ -17,6 +19,7 @@
 #include "cli/format.hpp"
 #include "cli/inspect.hpp"
 #include "cli/json.hpp"
+#include "cli/serve.hpp"
 
 #include <venom/venom.hpp>
 
@@ -53,7 +56,7 @@ enum exit_code : int {
     exit_usage = 2,        ///< bad command, option or argument
     exit_not_found = 3,    ///< no such channel
     exit_not_running = 4,  ///< the channel's daemon is not running (stale), or went away
-    exit_daemon_alive = 5, ///< rm refused: a live daemon serves the channel
+    exit_daemon_alive = 5, ///< a live daemon serves the channel: rm refused, serve cannot take it
     exit_not_built = 6,    ///< bench: venom_bench is not built
 };
 
@@ -65,7 +68,7 @@ const char* const exit_code_help =
     "  3  no such channel\n"
     "  4  the channel's daemon is not running: a stale channel (its daemon was killed), or\n"
     "     the daemon stopped while the command ran; stat and read still print what it holds\n"
-    "  5  rm refused: a live daemon serves the channel\n"
+    "  5  a live daemon serves the channel: rm refused, or serve cannot take the name\n"
     "  6  bench: venom_bench is not built\n";
 
 /// A failure with its exit code and a key for --json ("channel_not_found", ...).
@@ -1018,6 +1021,128 @@ int cmd_bench(Context& ctx, const std::vector<std::string>& args) {
     return exit_failed;
 }
 
+// ---- venom serve -------------------------------------------------------------------------------
+
+const Option serve_options[] = {
+    {"echo", 0, nullptr, "answer each request with its own bytes", nullptr},
+    {"exec", 0, "CMD",
+     "answer each request by running /bin/sh -c CMD: the request on its stdin, its stdout the "
+     "answer when it exits 0; else an error answer with its exit code and the start of its "
+     "stderr (env VENOM_CHANNEL, VENOM_CLIENT). One request at a time",
+     nullptr},
+    {"exec-timeout", 0, "MS",
+     "with --exec: kill CMD (SIGKILL, its process group) after MS milliseconds; the request "
+     "gets an error answer (default 10000)",
+     nullptr},
+    {"state-file", 0, "FILE",
+     "publish FILE's contents as the state, again whenever it changes (instead of stdin's "
+     "lines)",
+     "@files"},
+    {"poll", 0, "MS", "with --state-file: look at FILE every MS milliseconds (default 100)",
+     nullptr},
+    {"exit-on-eof", 0, nullptr,
+     "stop serving (exit 0) at the end of stdin; without it serving goes on", nullptr},
+    {"data-size", 0, "BYTES", "largest state, N[K|M|G] (default 64K)", nullptr},
+    {"cmd-slots", 0, "N", "command queue slots (default 128)", nullptr},
+    {"max-clients", 0, "N", "shells connected at once (default 16)", nullptr},
+    {"max-cmd-size", 0, "BYTES", "largest request, N[K|M] (default 4096)", nullptr},
+    {"max-response-size", 0, "BYTES", "largest answer, N[K|M] (default 4096)", nullptr},
+    {"state-buffers", 0, "N", "state buffers the seqlock rotates through, 2..8 (default 3)",
+     nullptr},
+    {"access", 0, "WHO",
+     "who may connect: owner (mode 0600, the default), group (0660) or everyone (0666)",
+     "owner group everyone"},
+    {"wait", 0, "POLICY",
+     "how the daemon waits for requests: spin_then_block (the default: ~0% CPU idle) or "
+     "busy_poll (one core at 100%)",
+     "spin_then_block busy_poll"},
+    {"json", 0, nullptr, "print JSON (one object per line) instead of text", nullptr},
+};
+
+/// An option's size (N[K|M|G]) within lo..hi, else a usage error naming the option.
+std::uint64_t size_arg(const Args& a, const char* opt, std::uint64_t fallback, std::uint64_t lo,
+                       std::uint64_t hi) {
+    std::uint64_t v = fallback;
+    try {
+        v = a.size(opt, fallback);
+    } catch (const ArgError& e) {
+        usage_error(e.what());
+    }
+    if (v < lo || v > hi)
+        usage_error(std::string("--") + opt + " must be " + std::to_string(lo) + ".." +
+                    std::to_string(hi) + ", got " + *a.value(opt));
+    return v;
+}
+
+/// An option's count within lo..hi, else a usage error naming the option.
+std::uint32_t count_in(const Args& a, const char* opt, std::uint32_t fallback, std::uint32_t lo,
+                       std::uint32_t hi) {
+    const long long v = integer_arg(a, opt, fallback);
+    if (v < lo || v > hi)
+        usage_error(std::string("--") + opt + " must be " + std::to_string(lo) + ".." +
+                    std::to_string(hi) + ", got " + std::to_string(v));
+    return static_cast<std::uint32_t>(v);
+}
+
+int cmd_serve(Context& ctx, const std::vector<std::string>& args) {
+    const Args a = parse(args, serve_options, 1);
+    ServeSettings s;
+    s.name = channel_arg(a);
+    s.json = ctx.json;
+    const bool echo = a.has("echo"), exec = a.has("exec");
+    if (echo && exec) usage_error("choose one of --echo and --exec");
+    if (!echo && !exec) usage_error("say how requests are answered: --echo, or --exec CMD");
+    if (a.has("exec-timeout") && !exec) usage_error("--exec-timeout needs --exec");
+    if (a.has("poll") && !a.has("state-file")) usage_error("--poll needs --state-file");
+    if (a.has("exit-on-eof") && a.has("state-file"))
+        usage_error("--exit-on-eof is about stdin, which is not read with --state-file");
+    s.mode = exec ? ServeSettings::Mode::exec : ServeSettings::Mode::echo;
+    if (exec) {
+        s.exec_command = *a.value("exec");
+        if (s.exec_command.empty()) usage_error("--exec needs a command");
+    }
+    s.exec_timeout = ms_arg(a, "exec-timeout", 10000, 1);
+    s.state_file = a.value_or("state-file", "");
+    s.poll_interval = ms_arg(a, "poll", 100, 1);
+    s.exit_on_eof = a.has("exit-on-eof");
+
+    using venom::limits;
+    auto& c = s.config;
+    c.data_size =
+        static_cast<std::size_t>(size_arg(a, "data-size", 64 * 1024, 1, limits::max_data_size));
+    c.cmd_slots = count_in(a, "cmd-slots", 128, 1, limits::max_cmd_slots);
+    c.max_clients = count_in(a, "max-clients", 16, 1, limits::max_clients);
+    c.max_cmd_size =
+        static_cast<std::uint32_t>(size_arg(a, "max-cmd-size", 4096, 1, limits::max_message_size));
+    c.max_response_size = static_cast<std::uint32_t>(
+        size_arg(a, "max-response-size", 4096, 1, limits::max_message_size));
+    c.state_buffers =
+        count_in(a, "state-buffers", 3, limits::min_state_buffers, limits::max_state_buffers);
+    const std::string access = a.value_or("access", "owner");
+    if (access == "owner") c.access = venom::Access::owner_only;
+    else if (access == "group") c.access = venom::Access::group;
+    else if (access == "everyone") c.access = venom::Access::everyone;
+    else usage_error("--access must be owner, group or everyone, got \"" + access + "\"");
+    const std::string wait = a.value_or("wait", "spin_then_block");
+    if (wait == "spin_then_block") c.wait = venom::WaitPolicy::spin_then_block;
+    else if (wait == "busy_poll") c.wait = venom::WaitPolicy::busy_poll;
+    else usage_error("--wait must be spin_then_block or busy_poll, got \"" + wait + "\"");
+#ifdef _WIN32
+    usage_error("serve is not supported on Windows yet");
+#endif
+    try {
+        c.validate();
+        return serve(s);
+    } catch (const venom::error& e) {
+        if (e.code() == venom::errc::channel_exists)
+            fail(exit_daemon_alive, "channel_exists",
+                 "a live daemon already serves \"" + s.name + "\"; stop it first (`venom stat " +
+                     s.name + "` shows its pid), or choose another name");
+        if (e.code() == venom::errc::invalid_config) usage_error(e.what());
+        throw;
+    }
+}
+
 // ---- the command table, help -------------------------------------------------------------------
 
 const CommandSpec commands[] = {
@@ -1061,6 +1186,23 @@ const CommandSpec commands[] = {
      "Runs venom_bench (bench/) with ARGS when it is built next to venom (the same folder, or\n"
      "../bench/ in a CMake build tree); `venom bench --help` shows its options.",
      bench_options, bench_caption, cmd_bench},
+    {"serve",
+     "venom serve NAME (--echo | --exec CMD) [--state-file FILE] [--exit-on-eof] "
+     "[--data-size N[K|M]] [options] [--json]",
+     "host a channel from a shell script: the state from stdin or a file, answers by a command",
+     "Creates channel NAME and serves it until SIGINT or SIGTERM (then it removes the channel's\n"
+     "files and exits 0). The state: each line of stdin (without its newline) is published as it\n"
+     "comes; at the end of stdin serving goes on (--exit-on-eof: it stops). With --state-file,\n"
+     "FILE's contents are published, and again whenever FILE changes; stdin is not read.\n"
+     "Requests: --echo answers each with its own bytes; --exec CMD runs /bin/sh -c CMD for each,\n"
+     "one request at a time (a slow CMD delays the others), with the request's bytes on its\n"
+     "stdin and VENOM_CHANNEL, VENOM_CLIENT in its environment. CMD exits 0: its stdout is the\n"
+     "answer. Otherwise the caller gets an error (venom call exits 1): \"exited with K: \" and\n"
+     "the first 200 bytes of its stderr, \"killed by signal S\", \"timed out after MS ms\"\n"
+     "(--exec-timeout; CMD's process group is killed), or message_too_large when it writes more\n"
+     "than max_response_size bytes. Whatever CMD leaves running in its process group is killed\n"
+     "when it ends. A live daemon already serving NAME: exit 5.",
+     serve_options, "options", cmd_serve},
 };
 
 const CommandSpec* find_command(const std::string& name) {
@@ -1072,7 +1214,7 @@ const CommandSpec* find_command(const std::string& name) {
 void print_main_help(FILE* out) {
     std::fprintf(
         out,
-        "venom %d.%d.%d - look into the venom channels on this machine\n\n"
+        "venom %d.%d.%d - look into the venom channels on this machine, or host one\n\n"
         "usage: venom COMMAND [options]      (venom COMMAND --help: its options)\n\ncommands:\n",
         venom::version_major, venom::version_minor, venom::version_patch);
     for (const auto& c : commands) std::fprintf(out, "  %-7s %s\n", c.name, c.summary);
@@ -1156,9 +1298,10 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "usage: %s\n(venom %s --help for details)\n", spec->synopsis,
                          spec->name);
         else
-            std::fprintf(stderr,
-                         "usage: venom COMMAND [options]; commands: list stat read call rm bench\n"
-                         "(venom --help for details)\n");
+            std::fprintf(
+                stderr,
+                "usage: venom COMMAND [options]; commands: list stat read call rm bench serve\n"
+                "(venom --help for details)\n");
         return exit_usage;
     } catch (const Failure& f) {
         report(ctx, f.code, f.key, f.message);
