@@ -83,6 +83,18 @@ CONSOLE = {
             (r"^[0-9a-f]{8}\s+(.*)$", "hex"),
         ],
     ),
+    # `venom serve` (## The venom tool): three daemons it hosts, then the session re-run.
+    "venom-serve": dict(
+        kind="live",
+        setup=[
+            ("up", "venom serve up --exec 'tr a-z A-Z' </dev/null", "venom stat up"),
+            ("oops", "venom serve oops --exec 'echo no such key >&2; exit 3' </dev/null",
+             "venom stat oops"),
+            ("sensor", "printf 'temperature 21.5\\n' | venom serve sensor --echo",
+             "venom read sensor | grep -q temperature"),
+        ],
+        masks=[],
+    ),
     # The market-data example's run.sh, as the README shows it.
     "market-data": dict(
         kind="run",

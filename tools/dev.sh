@@ -169,12 +169,13 @@ test_all() {
     (cd build/release && ctest --output-on-failure -j1)
     echo "== clang 14, libc++, C++20, Boost 1.81 (header-only Boost.Test), Debug, warnings as errors: build and ctest"
     # libc++: the system's Boost.Test and Boost.Program_options libraries are built against
-    # libstdc++, so the tests use the header-only Boost.Test, and the tool and the benchmark
-    # (program_options) are left out of this build.
+    # libstdc++, so the tests use the header-only Boost.Test, and the benchmark (program_options)
+    # is left out of this build. The tool needs no Boost library (tools/cli/args.hpp): it is
+    # built here too, and cli_test and readme_console run against this build of it.
     cmake_build build/debug Debug -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_CXX_STANDARD=20 -DCMAKE_CXX_EXTENSIONS=OFF \
         -DCMAKE_CXX_FLAGS=-stdlib=libc++ -DCMAKE_EXE_LINKER_FLAGS=-stdlib=libc++ \
         -DBoost_DIR="$(echo "$b181"/usr/lib/*/cmake/Boost-1.81.0)" -DVENOM_TEST_HEADER_ONLY=ON \
-        -DVENOM_BUILD_TOOLS=OFF -DVENOM_BUILD_BENCH=OFF -DVENOM_WERROR=ON
+        -DVENOM_BUILD_BENCH=OFF -DVENOM_WERROR=ON
     grep -q '^Boost_DIR:.*Boost-1\.81\.0' build/debug/CMakeCache.txt || { echo "build/debug did not take Boost 1.81"; exit 1; }
     # Stress sizes at 0.3: the Release run above has them whole; this one is for assertions,
     # another compiler, library and Boost (a -O0 reader checks a 1 MiB state ~5x slower).

@@ -227,7 +227,8 @@ inline void feed_lines(venom::DaemonChannel& d, ServeOutput& out, const ServeSet
         const char* p0 = buf.data();
         const char* end = p0 + n;
         while (p0 < end) {
-            const char* nl = static_cast<const char*>(std::memchr(p0, '\n', end - p0));
+            const char* nl =
+                static_cast<const char*>(std::memchr(p0, '\n', static_cast<std::size_t>(end - p0)));
             const char* stop = nl != nullptr ? nl : end;
             const auto piece = static_cast<std::size_t>(stop - p0);
             if (skipped_length != 0) {
