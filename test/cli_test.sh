@@ -9,7 +9,7 @@ set -uo pipefail
 venom=$1; daemon=$2
 live="vt_cli_live_$$"; stale="vt_cli_stale_$$"; missing="vt_cli_missing_$$"
 served=() # the names of the channels `venom serve` hosts here (removed at the end, whatever happens)
-sv() { served+=("vt_cli_$1_$$"); echo "vt_cli_$1_$$"; }
+sv() { printf -v "$1" 'vt_cli_%s_%s' "$1" "$$"; served+=("${!1}"); } # sv VAR: a unique name in $VAR
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
@@ -181,7 +181,7 @@ if [ -x "$(dirname "$venom")/../bench/venom_bench" ]; then
 fi
 
 echo "== serve: arguments"
-bad=$(sv bad)
+sv bad
 run 2 "$venom" serve "$bad" --echo --cmd-slots 0;   has_err "--cmd-slots must be 1..1048576, got 0"
 run 2 "$venom" serve "$bad" --echo --data-size 5Q;  has_err "the argument ('5Q') for option '--data-size' is invalid"
 run 2 "$venom" serve "$bad" --echo --exec cat;      has_err "choose one of --echo and --exec"
@@ -193,7 +193,7 @@ run 0 "$venom" serve --help;                        has_out "one request at a ti
 no_files "$bad"
 
 echo "== serve --echo: a round trip, the name taken twice, SIGTERM"
-echo_n=$(sv echo)
+sv echo_n
 "$venom" serve "$echo_n" --echo </dev/null 2>"$tmp/echo.err" & pids+=($!); echo_pid=$!
 wait_live "$echo_n"
 grep -qF "serving $echo_n (pid $echo_pid)" "$tmp/echo.err" || fail "serve did not say 'serving $echo_n (pid $echo_pid)': $(cat "$tmp/echo.err")"
@@ -209,15 +209,15 @@ grep -qF "stopped serving $echo_n (SIGTERM" "$tmp/echo.err" || fail "serve did n
 run 3 "$venom" stat "$echo_n"
 
 echo "== serve --exec: the command's stdout, exit code, stderr, time and size"
-up=$(sv up)
+sv up
 "$venom" serve "$up" --exec 'tr a-z A-Z' </dev/null 2>"$tmp/up.err" & pids+=($!); up_pid=$!
-env_n=$(sv env)
+sv env_n
 "$venom" serve "$env_n" --exec 'printf "%s %s" "$VENOM_CHANNEL" "$VENOM_CLIENT"' </dev/null 2>/dev/null & pids+=($!); env_pid=$!
-oops=$(sv oops)
+sv oops
 "$venom" serve "$oops" --exec 'echo oops >&2; exit 3' </dev/null 2>/dev/null & pids+=($!); oops_pid=$!
-slow=$(sv slow)
+sv slow
 "$venom" serve "$slow" --exec 'sleep 5' --exec-timeout 200 </dev/null 2>/dev/null & pids+=($!); slow_pid=$!
-big=$(sv big)
+sv big
 "$venom" serve "$big" --exec 'head -c 5000 /dev/zero' </dev/null 2>/dev/null & pids+=($!); big_pid=$!
 for n in "$up" "$env_n" "$oops" "$slow" "$big"; do wait_live "$n"; done
 run 0 "$venom" call "$up" abc;              [ "$out" = "ABC" ] || fail "--exec 'tr a-z A-Z' answered '$out' to abc"
@@ -237,7 +237,7 @@ checks=$((checks + 1)); [ "$rc" = 0 ] || fail "serve exited with $rc after SIGIN
 no_files "$up"
 for p in "$env_pid" "$oops_pid" "$slow_pid" "$big_pid"; do kill -TERM "$p"; ended "$p" 10; done
 # a request in flight when SIGTERM comes: its child is stopped, the call gets an error, serve exits 0
-hang=$(sv hang)
+sv hang
 "$venom" serve "$hang" --exec 'sleep 30' </dev/null 2>/dev/null & pids+=($!); hang_pid=$!
 wait_live "$hang"
 "$venom" call "$hang" x >/dev/null 2>"$tmp/hang.err" & caller=$!
@@ -251,7 +251,7 @@ grep -qF "shutting down" "$tmp/hang.err" || fail "the call in flight did not say
 no_files "$hang"
 
 echo "== serve: the state from stdin's lines and from a file"
-lines=$(sv lines)
+sv lines
 mkfifo "$tmp/lines.fifo"
 "$venom" serve "$lines" --echo --data-size 16 <"$tmp/lines.fifo" 2>"$tmp/lines.err" & pids+=($!); lines_pid=$!
 exec 7>"$tmp/lines.fifo"
@@ -269,12 +269,12 @@ for _ in $(seq 100); do "$venom" read "$lines" 2>/dev/null | grep -q "no newline
 run 0 "$venom" read "$lines";               [ "$out" = "last, no newline" ] || fail "the last line without its newline: '$out'"
 run 0 "$venom" call "$lines" "still here";  [ "$out" = "still here" ] || fail "serve stopped answering at the end of stdin: '$out'"
 kill -TERM "$lines_pid"; ended "$lines_pid" 10
-eof=$(sv eof)
+sv eof
 printf 'a\nb\n' | timeout 10 "$venom" serve "$eof" --echo --exit-on-eof 2>"$tmp/eof.err"; rc=$?
 checks=$((checks + 1)); [ "$rc" = 0 ] || fail "serve --exit-on-eof exited with $rc, expected 0 (124: it did not stop)"
 grep -qF "end of stdin" "$tmp/eof.err" || fail "serve --exit-on-eof did not say why it stopped: $(cat "$tmp/eof.err")"
 no_files "$eof"
-file_n=$(sv file)
+sv file_n
 printf 'state one' >"$tmp/state"
 "$venom" serve "$file_n" --echo --state-file "$tmp/state" --poll 50 2>"$tmp/file.err" & pids+=($!); file_pid=$!
 wait_live "$file_n"
@@ -297,14 +297,14 @@ echo "== read --follow --timeout against serve (issue 14 bug 1)"
 # Updates every 50 ms against a 20 ms limit: the limit runs out between two updates. Before the
 # fix, each wait took a 100 ms slice and an update inside it counted as in time (and re-armed
 # the deadline), so this ran until timeout(1) killed it: 124.
-fast=$(sv fast)
+sv fast
 (while :; do echo t; sleep 0.05; done) | "$venom" serve "$fast" --echo 2>/dev/null & pids+=($!); fast_pid=$!
 wait_live "$fast"
 run 1 timeout 5 "$venom" read "$fast" --follow --timeout 20; has_err "within 20 ms"
 kill -TERM "$fast_pid"; ended "$fast_pid" 10
 # A channel that never publishes: --timeout 50 fails after 50 ms, well before 1.5 s (one-sided
 # and generous: a busy 2-core machine).
-quiet=$(sv quiet)
+sv quiet
 "$venom" serve "$quiet" --echo </dev/null 2>/dev/null & pids+=($!); quiet_pid=$!
 wait_live "$quiet"
 t0=$(date +%s%N)
