@@ -219,7 +219,16 @@ sv slow
 "$venom" serve "$slow" --exec 'sleep 5' --exec-timeout 200 </dev/null 2>/dev/null & pids+=($!); slow_pid=$!
 sv big
 "$venom" serve "$big" --exec 'head -c 5000 /dev/zero' </dev/null 2>/dev/null & pids+=($!); big_pid=$!
-for n in "$up" "$env_n" "$oops" "$slow" "$big"; do wait_live "$n"; done
+sv chatty # writes 1 MB to stderr before it reads its stdin: must not deadlock
+"$venom" serve "$chatty" --exec 'head -c 1000000 /dev/zero >&2; wc -c' </dev/null 2>/dev/null & pids+=($!); chatty_pid=$!
+sv leaver # leaves a process behind in its group: killed when it ends
+"$venom" serve "$leaver" --exec "sleep 7.$$ & echo started" </dev/null 2>/dev/null & pids+=($!); leaver_pid=$!
+for n in "$up" "$env_n" "$oops" "$slow" "$big" "$chatty" "$leaver"; do wait_live "$n"; done
+run 0 timeout 10 "$venom" call "$chatty" abcd; [ "$out" = 4 ] || fail "--exec writing 1 MB to stderr first answered '$out', expected 4"
+run 0 "$venom" call "$leaver" x;            [ "$out" = started ] || fail "--exec 'sleep & echo' answered '$out'"
+sleep 0.2; checks=$((checks + 1))
+left=$(pgrep -f "^sleep 7\\.$$\$") # anchored: serve's own command line holds the words too
+if [ -n "$left" ]; then fail "the process --exec left in its group still runs (pid $left)"; kill $left; fi
 run 0 "$venom" call "$up" abc;              [ "$out" = "ABC" ] || fail "--exec 'tr a-z A-Z' answered '$out' to abc"
 run 0 "$venom" call "$up" "$(head -c 3000 /dev/zero | tr '\0' q)"; [ "$out" = "$(head -c 3000 /dev/zero | tr '\0' Q)" ] || fail "--exec 'tr a-z A-Z' mangled 3000 bytes"
 run 0 "$venom" call "$env_n" x;             [ "$out" = "$env_n 0" ] || fail "--exec's VENOM_CHANNEL VENOM_CLIENT: '$out', expected '$env_n 0'"
@@ -235,7 +244,7 @@ run 0 "$venom" call "$up" again;            [ "$out" = "AGAIN" ] || fail "--exec
 kill -INT "$up_pid"; ended "$up_pid" 10
 checks=$((checks + 1)); [ "$rc" = 0 ] || fail "serve exited with $rc after SIGINT, expected 0"
 no_files "$up"
-for p in "$env_pid" "$oops_pid" "$slow_pid" "$big_pid"; do kill -TERM "$p"; ended "$p" 10; done
+for p in "$env_pid" "$oops_pid" "$slow_pid" "$big_pid" "$chatty_pid" "$leaver_pid"; do kill -TERM "$p"; ended "$p" 10; done
 # a request in flight when SIGTERM comes: its child is stopped, the call gets an error, serve exits 0
 sv hang
 "$venom" serve "$hang" --exec 'sleep 30' </dev/null 2>/dev/null & pids+=($!); hang_pid=$!
