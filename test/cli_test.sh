@@ -323,6 +323,52 @@ checks=$((checks + 1)); { [ "$ms" -ge 50 ] && [ "$ms" -lt 1500 ]; } || fail "rea
 kill -TERM "$quiet_pid"; ended "$quiet_pid" 10
 no_files "$quiet"
 
+echo "== stat: the heartbeat and the error log"
+sv oops
+"$venom" serve "$oops" --exec 'echo no such key >&2; exit 3' </dev/null 2>/dev/null & pids+=($!); oops_pid=$!
+wait_live "$oops"
+run 1 "$venom" call "$oops" "get k1"
+run 1 "$venom" call "$oops" "get k2"
+run 0 "$venom" stat "$oops";              has_out "errors    2 logged"; has_out "handler_failed"
+has_out "no such key"; has_out "heartbeat "; lacks_out "never"
+run 0 "$venom" stat "$oops" --json;       has_out '"errors":{"logged":2'; has_out '"code":"handler_failed"'
+has_out '"heartbeat":{"age_s":'
+kill -TERM "$oops_pid"; ended "$oops_pid" 10
+
+echo "== a handler that blocks: STUCK? once its heartbeat is a second old"
+sv stuck
+"$venom" serve "$stuck" --exec 'sleep 4' --exec-timeout 8000 </dev/null 2>/dev/null & pids+=($!); stuck_pid=$!
+wait_live "$stuck"
+"$venom" call "$stuck" "x" --timeout 6000 >/dev/null 2>&1 & caller=$!
+stuck_seen=0
+for _ in $(seq 60); do # 6 s at most
+    sleep 0.1
+    "$venom" stat "$stuck" --interval 200 2>/dev/null | grep -q "heartbeat STUCK?" && { stuck_seen=1; break; }
+done
+checks=$((checks + 1)); [ "$stuck_seen" = 1 ] || fail "stat never showed STUCK? while the handler slept"
+kill -TERM "$stuck_pid"; ended "$stuck_pid" 15; ended "$caller" 10
+
+echo "== files named like a channel that no venom daemon made (issue 14 bug 3)"
+junk="vt_cli_junk_$$"; served+=("$junk")
+head -c 8192 /dev/urandom > "/dev/shm/venom.$junk.shm"
+run 0 "$venom" list;                      has_out "$junk"; has_out "NOT VENOM'S"; lacks_out "creating"
+run 0 "$venom" list --json;               has_out '"status":"foreign"'
+run 1 "$venom" stat "$junk";              has_out "NOT VENOM'S"; lacks_out "creating"
+run 0 "$venom" rm --all-stale;            lacks_out "$junk" # never counted as a stale channel
+checks=$((checks + 1)); [ -f "/dev/shm/venom.$junk.shm" ] || fail "rm --all-stale removed a file no venom daemon made"
+run 0 "$venom" rm "$junk";                has_out "removed files named like channel"
+no_files "$junk"
+
+echo "== another user sees a live root daemon as alive (issue 14 bug 4)"
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
+    as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+    run 0 as_nobody "$venom" list;        has_out "$live"; lacks_out "dead"; has_out "no access (uid 0)"
+    run 0 as_nobody "$venom" list --json; has_out '"status":"alive"'; has_out '"readable":false'
+    run 0 as_nobody "$venom" stat "$live"; has_out "(alive)"; has_out "may not be read by this user"
+else
+    echo "   SKIPPED: needs root and setpriv to run the tool as another user"
+fi
+
 echo "== the live daemon stops: its channel is gone"
 kill -TERM "$live_pid"; wait "$live_pid"; rc=$?
 checks=$((checks + 1)); [ "$rc" = 0 ] || fail "the example daemon exited with $rc"

@@ -68,6 +68,8 @@ CONSOLE = {
             (r"B\s+(\d+)\s+\d", "num"),  # list: updates
             (r"\b(\d+(?:\.\d+)?)s(?:\s|$)", "num"),  # ages
             (r"^state\s+version (\d+)", "num"),
+            (r"^heartbeat (\d+\.\d+) s ago", "num"),
+            (r"\((\d+) beats\)", "num"),
             (r"\((\d+) B\)", "num"),
             (r"\b" + NUM + r" updates/s", "num"),
             (r"depth (\d+) of", "num"),

@@ -231,6 +231,12 @@ check() {
     git ls-files '*.hpp' '*.cpp' | xargs clang-format-14 --dry-run --Werror ||
         { echo "format: FAILED (apply with: git ls-files '*.hpp' '*.cpp' | xargs clang-format-14 -i)"; exit 1; }
     echo "format: OK ($(git ls-files '*.hpp' '*.cpp' | wc -l) files)"
+    echo "== the venom tool uses venom's public API only"
+    if grep -nE '#include *[<"]venom/detail/|venom::detail|\bvd::' tools/*.cpp tools/cli/*.hpp; then
+        echo "tools: the lines above reach into venom::detail; use venom/inspect.hpp or the channels"
+        exit 1
+    fi
+    echo "tools: public API only"
     echo "== headers: strict warnings as errors"
     headers_check "$b181"
     echo "== below C++17: a clear #error"

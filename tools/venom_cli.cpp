@@ -11,9 +11,10 @@
 //   venom serve NAME --echo|--exec CMD  hosts a channel: state from stdin or a file, answers by
 //                                       a command (tools/cli/serve.hpp)
 //
-// `list` and `stat` only look (tools/cli/inspect.hpp): they map the segment, read its control
-// block and probe its liveness locks, never writing or locking anything. `read` and `call`
-// connect as an ordinary shell (they hold a client slot while they run). Exit codes: see
+// `list` and `stat` only look (venom/inspect.hpp, through tools/cli/inspect.hpp): they map the
+// segment read-only and probe its liveness locks, never writing or locking anything. The tool
+// uses venom's public API only (tools/dev.sh check greps for the detail namespace). `read` and
+// `call` connect as an ordinary shell (they hold a client slot while they run). Exit codes: see
 // print_main_help() and the README ("The venom tool").
 #include "cli/args.hpp"
 #include "cli/format.hpp"
@@ -25,6 +26,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -219,20 +221,24 @@ long long count_arg(const Args& a) {
 
 [[noreturn]] void channel_missing(const std::string& name) {
     fail(exit_not_found, "channel_not_found",
-         "no channel \"" + name + "\" on this machine (no " + vd::segment_path(name) + ")");
+         "no channel \"" + name + "\" on this machine (no " + venom::channel_paths(name).segment +
+             ")");
 }
 
 [[noreturn]] void channel_not_running(const Inspection& ins) {
     std::string what = "channel \"" + ins.name + "\" has no running daemon";
     if (ins.status == Status::starting) what = "channel \"" + ins.name + "\" is still starting";
+    else if (ins.status == Status::stopped)
+        what = "channel \"" + ins.name + "\" is stopped: its daemon (pid " + ins.pid_text() +
+               ") does not serve requests now";
     else if (ins.mapped())
-        what += ": it is stale, its daemon (pid " + std::to_string(ins.cb().daemon_pid) +
-                ") is dead; `venom rm " + ins.name + "` removes it";
+        what += ": it is stale, its daemon (pid " + ins.pid_text() + ") is dead; `venom rm " +
+                ins.name + "` removes it";
     else if (!ins.problem.empty()) what += " (" + ins.problem + ")";
     fail(exit_not_running, "daemon_not_running", what);
 }
 
-bool stale_like(Status s) { return s == Status::stale || s == Status::closed; }
+bool stale_like(Status s) { return venom::is_leftover(s); }
 
 // ---- showing bytes (read, call) ----------------------------------------------------------------
 
@@ -315,14 +321,19 @@ void summary_json(Json& j, const Inspection& ins, const Counters& c) {
     j.kv("name", ins.name)
         .kv("status", status_name(ins.status))
         .kv("stale", stale_like(ins.status));
-    j.kv("daemon_alive", ins.daemon_alive);
+    // Liveness is known whenever the status is: from the locks, or the kernel's lock table for
+    // another user's files. Only "unknown" leaves it open.
+    if (ins.status == Status::unknown) j.key("daemon_alive").null();
+    else j.kv("daemon_alive", ins.daemon_alive);
+    if (ins.daemon_pid() != 0) j.kv("daemon_pid", ins.daemon_pid());
+    else j.key("daemon_pid").null();
+    j.kv("readable", ins.mapped()).kv("owner_uid", ins.info().owner_uid);
     if (ins.mapped()) {
-        const auto& m = ins.map();
-        j.kv("daemon_pid", ins.cb().daemon_pid);
+        const auto& m = ins.config();
         j.kv("clients", ins.clients_alive()).kv("max_clients", m.max_clients);
         j.kv("state_size", m.data_size).kv("state_length", c.state_length);
-        j.kv("updates", c.version).kv("age_s", ins.age_seconds());
-        j.kv("segment_bytes", ins.cb().segment_size);
+        j.kv("updates", c.state_version).kv("age_s", ins.age_seconds());
+        j.kv("segment_bytes", ins.info().layout.segment_bytes);
     }
     if (!ins.problem.empty()) j.kv("problem", ins.problem);
     j.end_object();
@@ -343,7 +354,7 @@ int cmd_list(Context& ctx, const std::vector<std::string>& args) {
         return exit_ok;
     }
     if (found.empty()) {
-        std::printf("no venom channels in %s\n", vd::shm_directory().c_str());
+        std::printf("no venom channels in %s\n", venom::channel_directory().c_str());
         return exit_ok;
     }
     struct Row {
@@ -355,27 +366,46 @@ int cmd_list(Context& ctx, const std::vector<std::string>& args) {
         Row r;
         r.name = ins.name;
         const auto c = ins.sample();
+        // "dead" only for a daemon known to be gone; "alive" whenever a live one holds the
+        // channel (also another user's, whose files this user may not read).
+        const char* life = "dead";
+        switch (ins.status) {
+        case Status::alive:
+        case Status::stopped:
+        case Status::starting: life = "alive"; break;
+        case Status::unknown: life = "unknown"; break;
+        case Status::foreign: life = "-"; break;
+        default: break;
+        }
+        r.daemon = std::string(life);
+        if (ins.daemon_pid() != 0 && ins.status != Status::foreign)
+            r.daemon = ins.pid_text() + " " + life;
         if (ins.mapped()) {
-            const auto& m = ins.map();
-            r.daemon =
-                std::to_string(ins.cb().daemon_pid) + (ins.daemon_alive ? " alive" : " dead");
+            const auto& m = ins.config();
             r.clients = std::to_string(ins.clients_alive()) + "/" + std::to_string(m.max_clients);
             r.state = human_bytes(m.data_size);
-            r.updates = std::to_string(c.version);
+            r.updates = std::to_string(c.state_version);
             r.age = human_duration(ins.age_seconds());
         } else {
-            r.daemon = ins.daemon_alive || ins.name_held ? "alive" : "dead";
             r.clients = r.state = r.updates = r.age = "-";
         }
+        const bool unreadable_other =
+            ins.problem_code == venom::errc::permission_denied && ins.status != Status::foreign;
         switch (ins.status) {
         case Status::stale: r.note = "STALE"; break;
         case Status::closed: r.note = "STALE (closed)"; break;
+        case Status::died_creating: r.note = "STALE (died creating)"; break;
         case Status::starting: r.note = "starting"; break;
-        case Status::no_access: r.note = "no access"; break;
+        case Status::stopped: r.note = "stopped"; break;
+        case Status::foreign: r.note = "NOT VENOM'S"; break;
+        case Status::unknown: r.note = "unknown"; break;
         default: break;
         }
+        if (unreadable_other)
+            r.note += std::string(r.note.empty() ? "" : ", ") + "no access (uid " +
+                      std::to_string(ins.info().owner_uid) + ")";
         if (stale_like(ins.status)) ++stale;
-        if (!ins.problem.empty() && ins.status != Status::no_access) {
+        if (!ins.problem.empty() && !unreadable_other) {
             // venom's messages end with what to do in general; the row keeps what went wrong.
             std::string p = ins.problem;
             if (ins.problem_code != venom::errc{}) {
@@ -424,32 +454,75 @@ const Option stat_options[] = {
     json_option,
 };
 
+/// A live daemon whose heartbeat is this old while commands wait and none is handled: STUCK?.
+constexpr double stuck_after_s = 1.0;
+
 double per_second(std::uint64_t a, std::uint64_t b, double dt) {
     return dt > 0 && b >= a ? static_cast<double>(b - a) / dt : 0.0;
+}
+
+/// How long ago the daemon beat, or why that is not known.
+std::string heartbeat_text(const Inspection& ins, const Counters& c0, const Counters& c1) {
+    const auto& age = c1.heartbeat_age;
+    if (!age) {
+        if (c1.beats == 0) return "never (run()/poll() not called)";
+        return "unknown (its clock reads ahead of this one)";
+    }
+    const double s = std::chrono::duration<double>(*age).count();
+    std::string t = fixed(s, 2) + " s ago (" + std::to_string(c1.beats) + " beats)";
+    if (ins.status == Status::alive && s >= stuck_after_s && c1.queue_depth != 0 &&
+        c1.commands_handled == c0.commands_handled)
+        t = "STUCK? " + fixed(s, 1) + " s, queue depth " + std::to_string(c1.queue_depth) +
+            ", nothing handled in " +
+            std::to_string(static_cast<long long>(
+                std::chrono::duration<double, std::milli>(c1.at - c0.at).count())) +
+            " ms";
+    else if (ins.status != Status::alive && ins.status != Status::stopped) t += ", no daemon";
+    return t;
+}
+
+/// "HH:MM:SS.mmm" (local time) of a unix time in nanoseconds.
+std::string clock_text(std::uint64_t unix_ns) {
+    const std::time_t t = static_cast<std::time_t>(unix_ns / 1000000000u);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%03u", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<unsigned>(unix_ns / 1000000u % 1000u));
+    return buf;
+}
+
+/// An error's code as the tool names errc values ("handler_failed"), or its number.
+std::string error_code_text(const venom::HandlerError& e) {
+    return e.known_code ? std::string(errc_key(static_cast<int>(e.code)))
+                        : "code " + std::to_string(e.code);
 }
 
 void stat_json(const Inspection& ins, const Counters& c0, const Counters& c1) {
     Json j;
     const double dt = std::chrono::duration<double>(c1.at - c0.at).count();
+    const venom::ChannelInfo& info = ins.info();
     j.begin_object();
     j.kv("name", ins.name)
         .kv("status", status_name(ins.status))
         .kv("stale", stale_like(ins.status));
-    j.key("daemon").begin_object().kv("alive", ins.daemon_alive);
-    if (ins.mapped()) j.kv("pid", ins.cb().daemon_pid);
+    j.key("daemon").begin_object();
+    if (ins.status == Status::unknown) j.key("alive").null();
+    else j.kv("alive", ins.daemon_alive);
+    if (ins.daemon_pid() != 0) j.kv("pid", ins.daemon_pid());
     j.end_object();
     if (!ins.problem.empty()) j.kv("problem", ins.problem);
-    j.kv("tool_layout_version", vd::layout_version);
+    j.kv("readable", ins.mapped()).kv("owner_uid", info.owner_uid);
+    j.kv("tool_layout_version", venom::layout_version);
+    if (info.layout_version != 0) j.kv("layout_version", info.layout_version);
     if (ins.mapped()) {
-        const auto& m = ins.map();
-        const auto& cb = ins.cb();
-        j.kv("layout_version", cb.version);
+        const auto& m = ins.config();
         j.key("segment")
             .begin_object()
-            .kv("path", vd::segment_path(ins.name))
-            .kv("bytes", cb.segment_size)
+            .kv("path", info.paths.segment)
+            .kv("bytes", info.layout.segment_bytes)
             .end_object();
-        j.kv("created_unix_ns", cb.created_unix_ns).kv("age_s", ins.age_seconds());
+        j.kv("created_unix_ns", info.daemon.created_unix_ns).kv("age_s", ins.age_seconds());
         j.key("config")
             .begin_object()
             .kv("data_size", m.data_size)
@@ -458,46 +531,69 @@ void stat_json(const Inspection& ins, const Counters& c0, const Counters& c1) {
             .kv("max_cmd_size", m.max_cmd_size)
             .kv("max_clients", m.max_clients)
             .kv("max_response_size", m.max_response_size)
+            .kv("access", access_name(m.access))
+            .kv("spin_time_us", static_cast<std::uint64_t>(m.spin_time.count()))
+            .kv("claim_timeout_ms", static_cast<std::uint64_t>(m.claim_timeout.count()))
             .end_object();
-        j.kv("wait_policy", wait_policy_name(cb.wait_policy));
+        j.kv("wait_policy", wait_policy_name(m.wait));
+        j.key("heartbeat").begin_object();
+        if (c1.heartbeat_age)
+            j.kv("age_s", std::chrono::duration<double>(*c1.heartbeat_age).count());
+        else j.key("age_s").null();
+        j.kv("beats", c1.beats).end_object();
         j.key("state")
             .begin_object()
-            .kv("version", c1.version)
+            .kv("version", c1.state_version)
             .kv("length", c1.state_length)
-            .kv("updates_per_s", per_second(c0.version, c1.version, dt))
+            .kv("updates_per_s", per_second(c0.state_version, c1.state_version, dt))
             .kv("pinned_buffers", c1.pinned_buffers)
             .kv("state_busy", c1.state_busy)
             .kv("pins_cleared", c1.pins_cleared)
             .end_object();
         j.key("queue")
             .begin_object()
-            .kv("depth", c1.depth(m.cmd_slots))
+            .kv("depth", c1.queue_depth)
             .kv("capacity", m.cmd_slots)
             .kv("head", c1.head)
             .kv("tail", c1.tail)
             .end_object();
         j.key("commands")
             .begin_object()
-            .kv("handled", c1.handled)
-            .kv("handled_per_s", per_second(c0.handled, c1.handled, dt))
-            .kv("malformed_dropped", c1.malformed)
-            .kv("stale_dropped", c1.stale)
+            .kv("handled", c1.commands_handled)
+            .kv("handled_per_s", per_second(c0.commands_handled, c1.commands_handled, dt))
+            .kv("malformed_dropped", c1.commands_malformed)
+            .kv("stale_dropped", c1.commands_stale)
             .kv("handler_errors", c1.handler_errors)
-            .kv("queue_repairs", c1.repairs)
+            .kv("queue_repairs", c1.queue_repairs)
             .end_object();
-        const auto slots = ins.clients();
-        std::uint32_t alive = 0;
-        for (const auto& s : slots) alive += s.alive ? 1u : 0u;
-        j.key("clients").begin_object().kv("connected", alive).kv("max", m.max_clients);
-        j.key("slots").begin_array();
-        for (const auto& s : slots)
+        j.key("errors").begin_object().kv("logged", c1.errors_logged);
+        j.key("recent").begin_array();
+        for (const auto& e : ins.recent_errors())
             j.begin_object()
-                .kv("id", s.id)
-                .kv("pid", s.pid)
-                .kv("alive", s.alive)
-                .kv("requests", s.requests)
-                .kv("connections", s.connections)
-                .kv("connected_unix_ns", s.connected_unix_ns)
+                .kv("ordinal", e.ordinal)
+                .kv("unix_ns", e.unix_ns)
+                .kv("client", e.client)
+                .kv("request", e.request)
+                .kv("code", error_code_text(e))
+                .kv("text", escaped_text(reinterpret_cast<const std::uint8_t*>(e.text.data()),
+                                         e.text.size()))
+                .kv("truncated", e.truncated)
+                .end_object();
+        j.end_array().end_object();
+        const auto& slots = ins.clients();
+        j.key("clients")
+            .begin_object()
+            .kv("connected", ins.clients_alive())
+            .kv("max", m.max_clients);
+        j.key("slots").begin_array();
+        for (const auto& sl : slots)
+            j.begin_object()
+                .kv("id", sl.id)
+                .kv("pid", sl.pid)
+                .kv("alive", sl.alive)
+                .kv("requests", sl.requests)
+                .kv("connections", sl.connections)
+                .kv("connected_unix_ns", sl.connected_unix_ns)
                 .end_object();
         j.end_array().end_object();
     }
@@ -507,53 +603,74 @@ void stat_json(const Inspection& ins, const Counters& c0, const Counters& c1) {
 std::string stat_text(const Inspection& ins, const Counters& c0, const Counters& c1) {
     std::ostringstream o;
     const double dt = std::chrono::duration<double>(c1.at - c0.at).count();
+    const venom::ChannelInfo& info = ins.info();
     std::string status = status_name(ins.status);
     if (stale_like(ins.status))
         status =
             "STALE: its daemon died and left its files (`venom rm " + ins.name + "` removes them)";
+    else if (ins.status == Status::foreign)
+        status = "NOT VENOM'S: no venom daemon made these files";
     o << "channel   " << ins.name << "  (" << status << ")\n";
     if (!ins.problem.empty()) o << "problem   " << ins.problem << "\n";
-    if (!ins.mapped()) return o.str();
-    const auto& m = ins.map();
-    const auto& cb = ins.cb();
-    o << "daemon    pid " << cb.daemon_pid << (ins.daemon_alive ? " (alive)" : " (dead)")
+    if (!ins.mapped()) {
+        if (ins.status == Status::alive || ins.status == Status::starting)
+            o << "daemon    " << (ins.daemon_pid() != 0 ? "pid " + ins.pid_text() + " " : "")
+              << "(alive)\n";
+        return o.str();
+    }
+    const auto& m = ins.config();
+    o << "daemon    pid " << ins.pid_text() << (ins.daemon_alive ? " (alive)" : " (dead)")
       << ", created " << human_duration(ins.age_seconds()) << " ago, waits "
-      << wait_policy_name(cb.wait_policy) << "\n";
-    o << "layout    version " << cb.version << " (this tool reads " << vd::layout_version << "), "
-      << vd::segment_path(ins.name) << ", " << human_bytes(cb.segment_size) << "\n";
+      << wait_policy_name(m.wait) << "\n";
+    o << "heartbeat " << heartbeat_text(ins, c0, c1) << "\n";
+    o << "layout    version " << info.layout_version << " (this tool reads "
+      << venom::layout_version << "), " << info.paths.segment << ", "
+      << human_bytes(info.layout.segment_bytes) << "\n";
     o << "config    data_size " << human_bytes(m.data_size) << " x " << m.state_buffers
       << " state buffers, cmd_slots " << m.cmd_slots << " x " << human_bytes(m.max_cmd_size)
       << ", max_clients " << m.max_clients << ", max_response_size "
-      << human_bytes(m.max_response_size) << "\n";
-    o << "state     version " << c1.version << " (" << human_bytes(c1.state_length) << "), "
-      << fixed(per_second(c0.version, c1.version, dt)) << " updates/s\n";
+      << human_bytes(m.max_response_size) << ", access " << access_name(m.access) << "\n";
+    o << "state     version " << c1.state_version << " (" << human_bytes(c1.state_length) << "), "
+      << fixed(per_second(c0.state_version, c1.state_version, dt)) << " updates/s\n";
     o << "views     " << c1.pinned_buffers << " of the " << m.state_buffers - 1
       << " buffers other than the newest held by views; writes refused (state_busy) "
       << c1.state_busy << "; dead shells' pins cleared " << c1.pins_cleared << "\n";
-    o << "queue     depth " << c1.depth(m.cmd_slots) << " of " << m.cmd_slots << " (head "
-      << c1.head << ", tail " << c1.tail << ")\n";
-    o << "commands  handled " << c1.handled << " (" << fixed(per_second(c0.handled, c1.handled, dt))
-      << "/s); dropped: " << c1.malformed << " malformed, " << c1.stale
+    o << "queue     depth " << c1.queue_depth << " of " << m.cmd_slots << " (head " << c1.head
+      << ", tail " << c1.tail << ")\n";
+    o << "commands  handled " << c1.commands_handled << " ("
+      << fixed(per_second(c0.commands_handled, c1.commands_handled, dt))
+      << "/s); dropped: " << c1.commands_malformed << " malformed, " << c1.commands_stale
       << " from gone clients; handler errors " << c1.handler_errors << "; queue repairs "
-      << c1.repairs << "\n";
-    const auto slots = ins.clients();
-    std::uint32_t alive = 0;
-    for (const auto& s : slots) alive += s.alive ? 1u : 0u;
-    o << "clients   " << alive << " of " << m.max_clients << " connected\n";
+      << c1.queue_repairs << "\n";
+    const auto& errors = ins.recent_errors();
+    o << "errors    " << c1.errors_logged << " logged";
+    if (!errors.empty())
+        o << "; last " << errors.size() << (errors.size() == 1 ? "" : " (oldest first)") << ":";
+    o << "\n";
+    for (const auto& e : errors)
+        o << "  " << clock_text(e.unix_ns) << "  client " << e.client << "  " << error_code_text(e)
+          << "  \""
+          << escaped_text(reinterpret_cast<const std::uint8_t*>(e.text.data()), e.text.size())
+          << (e.truncated ? "..." : "") << "\"\n";
+    const auto& slots = ins.clients();
+    o << "clients   " << ins.clients_alive() << " of " << m.max_clients << " connected\n";
     if (!slots.empty()) {
         char buf[160];
         std::snprintf(buf, sizeof buf, "  %-5s %-8s %-6s %-10s %-11s %s\n", "SLOT", "PID", "ALIVE",
                       "REQUESTS", "CONNECTIONS", "CONNECTED");
         o << buf;
-        const std::uint64_t now = vd::unix_now_ns();
-        for (const auto& s : slots) {
-            const double ago = now > s.connected_unix_ns
-                                   ? static_cast<double>(now - s.connected_unix_ns) / 1e9
+        const auto now =
+            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                           std::chrono::system_clock::now().time_since_epoch())
+                                           .count());
+        for (const auto& sl : slots) {
+            const double ago = now > sl.connected_unix_ns
+                                   ? static_cast<double>(now - sl.connected_unix_ns) / 1e9
                                    : 0;
             std::snprintf(
-                buf, sizeof buf, "  %-5u %-8u %-6s %-10llu %-11llu %s ago\n", s.id, s.pid,
-                s.alive ? "yes" : "no (dead)", static_cast<unsigned long long>(s.requests),
-                static_cast<unsigned long long>(s.connections), human_duration(ago).c_str());
+                buf, sizeof buf, "  %-5u %-8u %-6s %-10llu %-11llu %s ago\n", sl.id, sl.pid,
+                sl.alive ? "yes" : "no (dead)", static_cast<unsigned long long>(sl.requests),
+                static_cast<unsigned long long>(sl.connections), human_duration(ago).c_str());
             o << buf;
         }
     }
@@ -564,7 +681,9 @@ std::string stat_text(const Inspection& ins, const Counters& c0, const Counters&
 int stat_code(const Inspection& ins) {
     if (ins.status == Status::missing) return exit_not_found;
     if (stale_like(ins.status)) return exit_not_running;
-    if (!ins.mapped() && ins.status != Status::starting) return exit_failed;
+    // Another user's live channel: its liveness is shown, its details cannot be.
+    if (!ins.mapped() && ins.status != Status::starting && ins.status != Status::alive)
+        return exit_failed;
     return exit_ok;
 }
 
@@ -617,10 +736,10 @@ int cmd_stat(Context& ctx, const std::vector<std::string>& args) {
                 stat_json(ins, c0, c1);
             }
         } else {
-            std::string text =
-                ins.status == Status::missing
-                    ? "channel   " + name + "  (missing: no " + vd::segment_path(name) + ")\n"
-                    : stat_text(ins, c0, c1);
+            std::string text = ins.status == Status::missing
+                                   ? "channel   " + name + "  (missing: no " +
+                                         venom::channel_paths(name).segment + ")\n"
+                                   : stat_text(ins, c0, c1);
             if (tty) text = "\033[H\033[2J" + text;
             else if (n != 0) text = "\n" + text;
             std::fputs(text.c_str(), stdout);
@@ -768,13 +887,10 @@ int cmd_read(Context& ctx, const std::vector<std::string>& args) {
     }
     // Post-mortem (or slot-less) read: the seqlock, read-only, straight from the mapping.
     auto direct = [&](void* p, std::size_t cap, std::error_code& ec, std::uint64_t& v) {
-        const auto s = vd::seqlock_read(ins.map(), p, cap);
-        ec = s.ec;
-        v = s.version;
-        return s.length;
+        return ins.read_state(p, cap, v, ec);
     };
     const std::uint64_t v = read_state(direct, buf, n);
-    const bool stale = ins.status != Status::alive;
+    const bool stale = ins.status != Status::alive && ins.status != Status::stopped;
     print_version(ctx, f, name, v, buf, n, follow, stale);
     if (!stale) return exit_ok;
     if (ctx.json) return exit_not_running; // its object says "stale":true
@@ -782,7 +898,7 @@ int cmd_read(Context& ctx, const std::vector<std::string>& args) {
         stderr,
         "venom read: \"%s\" is stale: its daemon (pid %u) is dead; this is the last state it "
         "published (version %llu)\n",
-        name.c_str(), ins.cb().daemon_pid, static_cast<unsigned long long>(v));
+        name.c_str(), ins.daemon_pid(), static_cast<unsigned long long>(v));
     return exit_not_running;
 }
 
@@ -883,22 +999,24 @@ int cmd_rm(Context& ctx, const std::vector<std::string>& args) {
     j.begin_object().key("results").begin_array();
     for (const auto& n : names) {
         const auto before = Inspection::open(n);
-        const std::string pid = before.mapped() ? std::to_string(before.cb().daemon_pid) : "?";
-        const Removal r = remove_stale(n);
+        const std::string pid = before.pid_text();
+        const bool pid_known = before.daemon_pid() != 0;
+        const venom::removal r = venom::remove_stale(n);
         std::string result, message;
         switch (r) {
-        case Removal::removed:
+        case venom::removal::removed:
             result = "removed";
-            message = "removed stale channel \"" + n + "\"" +
-                      (before.mapped() ? " (its daemon, pid " + pid + ", was dead)" : "");
+            message = (before.status == Status::foreign ? "removed files named like channel \""
+                                                        : "removed stale channel \"") +
+                      n + "\"" + (pid_known ? " (its daemon, pid " + pid + ", was dead)" : "");
             break;
-        case Removal::daemon_alive:
+        case venom::removal::daemon_alive:
             result = "daemon_alive";
             message = "channel \"" + n + "\" is served by a live daemon" +
-                      (before.mapped() ? " (pid " + pid + ")" : "") + "; stop the daemon instead";
+                      (pid_known ? " (pid " + pid + ")" : "") + "; stop the daemon instead";
             code = exit_daemon_alive;
             break;
-        case Removal::not_found:
+        case venom::removal::not_found:
             result = "channel_not_found";
             message = "no channel \"" + n + "\" on this machine";
             if (code == exit_ok) code = exit_not_found;
@@ -906,7 +1024,7 @@ int cmd_rm(Context& ctx, const std::vector<std::string>& args) {
         }
         j.begin_object().kv("name", n).kv("result", result).kv("message", message).end_object();
         if (!ctx.json) {
-            if (r == Removal::removed) std::printf("%s\n", message.c_str());
+            if (r == venom::removal::removed) std::printf("%s\n", message.c_str());
             else std::fprintf(stderr, "venom rm: %s\n", message.c_str());
         }
     }
@@ -1277,7 +1395,7 @@ int main(int argc, char** argv) {
         }
         if (first == "--version") {
             std::printf("venom %d.%d.%d (shared-memory layout version %u)\n", venom::version_major,
-                        venom::version_minor, venom::version_patch, vd::layout_version);
+                        venom::version_minor, venom::version_patch, venom::layout_version);
             return exit_ok;
         }
         spec = find_command(first);
