@@ -10,6 +10,8 @@
 //   venom bench [ARGS...]               runs venom_bench, if it is built next to venom
 //   venom serve NAME --echo|--exec CMD  hosts a channel: state from stdin or a file, answers by
 //                                       a command (tools/cli/serve.hpp)
+//   venom completion bash               a bash completion script; `venom help --man`: the man
+//                                       page (both from the command table: tools/cli/docs.hpp)
 //
 // `list` and `stat` only look (venom/inspect.hpp, through tools/cli/inspect.hpp): they map the
 // segment read-only and probe its liveness locks, never writing or locking anything. The tool
@@ -17,6 +19,7 @@
 // `call` connect as an ordinary shell (they hold a client slot while they run). Exit codes: see
 // print_main_help() and the README ("The venom tool").
 #include "cli/args.hpp"
+#include "cli/docs.hpp"
 #include "cli/format.hpp"
 #include "cli/inspect.hpp"
 #include "cli/json.hpp"
@@ -314,7 +317,10 @@ void print_bytes(const Context& ctx, const Format& f, const std::uint8_t* p, std
 
 // ---- venom list --------------------------------------------------------------------------------
 
-const Option list_options[] = {json_option};
+const Option list_options[] = {
+    {"names", 0, nullptr, "print only the channels' names, one per line (for scripts)", nullptr},
+    json_option,
+};
 
 void summary_json(Json& j, const Inspection& ins, const Counters& c) {
     j.begin_object();
@@ -340,7 +346,12 @@ void summary_json(Json& j, const Inspection& ins, const Counters& c) {
 }
 
 int cmd_list(Context& ctx, const std::vector<std::string>& args) {
-    parse(args, list_options, 0);
+    const Args given = parse(args, list_options, 0);
+    if (given.has("names")) { // the bare names (the completion script's source): nothing else
+        if (ctx.json) usage_error("choose one of --names and --json");
+        for (const auto& n : venom::list_channels()) std::printf("%s\n", n.c_str());
+        return exit_ok;
+    }
     std::vector<Inspection> found;
     for (const auto& n : channel_names()) {
         auto ins = Inspection::open(n);
@@ -1261,10 +1272,30 @@ int cmd_serve(Context& ctx, const std::vector<std::string>& args) {
     }
 }
 
+// ---- venom completion ---------------------------------------------------------------------------
+
+std::vector<CommandDoc> command_docs(); // the command table, for the generated documents
+
+/// "X.Y.Z", the venom version this tool is built from.
+std::string version_text() {
+    return std::to_string(venom::version_major) + "." + std::to_string(venom::version_minor) + "." +
+           std::to_string(venom::version_patch);
+}
+
+int cmd_completion(Context& ctx, const std::vector<std::string>& args) {
+    (void)ctx;
+    const Args a = parse(args, OptionTable{}, 1); // no options: --json too is refused
+    if (a.positionals().empty()) usage_error("missing the SHELL (bash)");
+    if (a.positionals()[0] != "bash")
+        usage_error("no completion for \"" + a.positionals()[0] + "\": only bash");
+    std::fputs(bash_completion(command_docs(), version_text()).c_str(), stdout);
+    return exit_ok;
+}
+
 // ---- the command table, help -------------------------------------------------------------------
 
 const CommandSpec commands[] = {
-    {"list", "venom list [--json]",
+    {"list", "venom list [--names | --json]",
      "channels on this machine: daemon alive/dead, clients, state, updates, age",
      "Lists the venom channels that have files in /dev/shm: the daemon's pid and whether it is\n"
      "alive, connected clients / max_clients, the state's size, the updates published so far and\n"
@@ -1321,7 +1352,21 @@ const CommandSpec commands[] = {
      "than max_response_size bytes. Whatever CMD leaves running in its process group is killed\n"
      "when it ends. A live daemon already serving NAME: exit 5.",
      serve_options, "options", cmd_serve},
+    {"completion", "venom completion bash", "print a bash completion script for venom",
+     "Prints a bash completion script, generated from the tool's own option tables: commands,\n"
+     "options, their values, and channel names (from `venom list --names`). Load it with\n"
+     "`source <(venom completion bash)`, or save it as\n"
+     "~/.local/share/bash-completion/completions/venom (CMake installs it as\n"
+     "share/bash-completion/completions/venom). `venom help --man` prints the man page.",
+     OptionTable{}, "options", cmd_completion},
 };
+
+std::vector<CommandDoc> command_docs() {
+    std::vector<CommandDoc> docs;
+    for (const auto& c : commands)
+        docs.push_back({c.name, c.synopsis, c.summary, c.description, c.options});
+    return docs;
+}
 
 const CommandSpec* find_command(const std::string& name) {
     for (const auto& c : commands)
@@ -1339,7 +1384,8 @@ void print_main_help(FILE* out) {
     std::fprintf(
         out,
         "\nEvery command takes --json: one JSON object per line on stdout, errors too.\n"
-        "venom --version: this tool's venom version and the shared-memory layout it reads.\n\n%s",
+        "venom --version: this tool's venom version and the shared-memory layout it reads.\n"
+        "venom help --man: the manual page (roff: `venom help --man | man -l -`).\n\n%s",
         exit_code_help);
 }
 
@@ -1384,6 +1430,11 @@ int main(int argc, char** argv) {
         const std::string first = args[0];
         if (first == "--help" || first == "-h" || first == "help") {
             if (args.size() > 1) {
+                if (args[1] == "--man") { // the man page, roff (tools/cli/docs.hpp)
+                    std::fputs(man_page(command_docs(), version_text(), exit_code_help).c_str(),
+                               stdout);
+                    return exit_ok;
+                }
                 if (const auto* c = find_command(args[1])) {
                     print_command_help(*c);
                     return exit_ok;
