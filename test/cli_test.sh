@@ -369,6 +369,69 @@ else
     echo "   SKIPPED: needs root and setpriv to run the tool as another user"
 fi
 
+echo "== completion, list --names, the man page"
+has_line() { grep -qxF -- "$1" <<<"$out" || { fail "stdout of the last command has no line '$1'"; echo "  stdout: $out"; }; }
+lacks_line() { if grep -qxF -- "$1" <<<"$out"; then fail "stdout of the last command has a line '$1'"; fi; }
+run 0 "$venom" completion bash;           printf '%s\n' "$out" >"$tmp/venom.bash"
+run 2 "$venom" completion zsh;            has_err 'no completion for "zsh": only bash'
+# comp WORDS...: what _venom offers for the last word, one per line in $out: the script sourced
+# in a fresh bash, as bash-completion would call it (the tool named by WORDS[0])
+comp() {
+    run 0 bash -c 'source "$1" || exit 9; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _venom; printf "%s\n" "${COMPREPLY[@]}"' _ "$tmp/venom.bash" "$@"
+}
+comp "$venom" st;                         has_line stat; lacks_line serve
+comp "$venom" "";                         # every command `venom --help` lists
+commands=$("$venom" --help | sed -n '/^commands:/,/^$/s/^  \([a-z]*\) .*/\1/p')
+checks=$((checks + 1)); [ "$(wc -w <<<"$commands")" -ge 8 ] || fail "venom --help lists too few commands: $commands"
+for c in $commands; do has_line "$c"; done
+comp "$venom" stat --w;                   [ "$out" = "--watch" ] || fail "completion of 'stat --w': '$out'"
+comp "$venom" read -;                     has_line --follow; has_line -f; has_line --json
+comp "$venom" serve x --access g;         [ "$out" = group ] || fail "completion of '--access g': '$out'"
+comp "$venom" serve x --access = e;       [ "$out" = everyone ] || fail "completion of '--access=e' (split at =): '$out'"
+comp "$venom" serve x --access=o;         [ "$out" = --access=owner ] || fail "completion of '--access=o' (one word): '$out'"
+comp "$venom" serve x --wait "";          has_line spin_then_block; has_line busy_poll
+comp "$venom" serve x --state-file "$tmp/venom.ba"; [ "$out" = "$tmp/venom.bash" ] || fail "completion of --state-file FILE: '$out'"
+comp "$venom" completion "";              [ "$out" = bash ] || fail "completion of 'completion': '$out'"
+sv names_n
+"$venom" serve "$names_n" --echo </dev/null 2>/dev/null & pids+=($!); names_pid=$!
+wait_live "$names_n"
+# Other channels of this machine may be listed too: each line must be a bare name with files.
+only_names() {
+    checks=$((checks + 1))
+    while IFS= read -r l; do
+        compgen -G "/dev/shm/venom.$l.*" >/dev/null || fail "$1 gave '$l': no channel has that name"
+    done <<<"$out"
+}
+run 0 "$venom" list --names;              has_line "$names_n"; empty_err; only_names "list --names"
+run 2 "$venom" list --names --json;       has_out '"code":"usage"'
+comp "$venom" stat "${names_n%_*}";       has_line "$names_n"
+comp "$venom" stat "";                    has_line "$names_n"; only_names "the completion of stat NAME"
+comp "$venom" stat --interval 5 "${names_n%_*}"; has_line "$names_n" # the option's value is not a positional
+comp "$venom" rm x "${names_n%_*}";       has_line "$names_n"        # NAME... repeats
+comp "$venom" call "$names_n" "";         [ -z "$out" ] || fail "completion of call's CMD offered: $out"
+kill -TERM "$names_pid"; ended "$names_pid" 10
+run 0 "$venom" list --names;              lacks_line "$names_n"
+run 0 "$venom" help --man;                printf '%s\n' "$out" >"$tmp/venom.1"
+has_line '.TH VENOM 1 "" "venom '"$("$venom" --version | sed -n 's/^venom \([0-9.]*\) .*/\1/p')"'"'
+for c in $commands; do has_line ".SS $c"; done
+for s in NAME SYNOPSIS DESCRIPTION COMMANDS '"EXIT STATUS"' ENVIRONMENT FILES '"SEE ALSO"'; do has_line ".SH $s"; done
+has_out '\fB\-\-follow\fR'; has_out 'printable as \exNN'; has_out 'VENOM_CHANNEL'
+for c in $commands; do # each option of `venom C --help` has its .TP line in C's section
+    section=$(awk -v ss=".SS $c" '$0 == ss { on = 1; next } /^\.S[SH] / { on = 0 } on' "$tmp/venom.1")
+    for o in $("$tmp/alone/venom" "$c" --help | sed -n 's/^  \(-. \[ \)\{0,1\}--\([a-z-]*\).*/\2/p'); do
+        checks=$((checks + 1))
+        grep -qF -- "\fB\-\-${o//-/\\-}\fR" <<<"$section" || fail "the man page's $c section lacks --$o"
+    done
+done
+checks=$((checks + 1)); bad=$(grep -n '^[^.].*[^\\]-\|^-' "$tmp/venom.1") && fail "unescaped '-' in the man page: $bad"
+if command -v groff >/dev/null; then
+    checks=$((checks + 1))
+    warn=$(groff -man -Tutf8 -ww -z "$tmp/venom.1" 2>&1) || fail "groff failed on the man page"
+    [ -z "$warn" ] || fail "groff warns about the man page: $warn"
+else
+    echo "SKIP: groff is not installed (apt-get install groff-base): the man page is not checked with groff -ww"
+fi
+
 echo "== the live daemon stops: its channel is gone"
 kill -TERM "$live_pid"; wait "$live_pid"; rc=$?
 checks=$((checks + 1)); [ "$rc" = 0 ] || fail "the example daemon exited with $rc"
