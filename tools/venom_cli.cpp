@@ -10,6 +10,9 @@
 //   venom bench [ARGS...]               runs venom_bench, if it is built next to venom
 //   venom serve NAME --echo|--exec CMD  hosts a channel: state from stdin or a file, answers by
 //                                       a command (tools/cli/serve.hpp)
+//   venom wait NAME [--timeout MS]      until a live daemon serves NAME (tools/cli/wait.hpp)
+//   venom top                           every channel, refreshed: rates, queue, heartbeat, errors
+//                                       (tools/cli/top.hpp; colour: tools/cli/color.hpp)
 //   venom completion bash               a bash completion script; `venom help --man`: the man
 //                                       page (both from the command table: tools/cli/docs.hpp)
 //
@@ -19,11 +22,14 @@
 // `call` connect as an ordinary shell (they hold a client slot while they run). Exit codes: see
 // print_main_help() and the README ("The venom tool").
 #include "cli/args.hpp"
+#include "cli/color.hpp"
 #include "cli/docs.hpp"
 #include "cli/format.hpp"
 #include "cli/inspect.hpp"
 #include "cli/json.hpp"
 #include "cli/serve.hpp"
+#include "cli/top.hpp"
+#include "cli/wait.hpp"
 
 #include <venom/venom.hpp>
 
@@ -220,6 +226,17 @@ long long count_arg(const Args& a) {
     const long long v = integer_arg(a, "count", 0);
     if (v < 0) usage_error("--count must not be negative, got " + std::to_string(v));
     return v;
+}
+
+/// The colours of a command's text output from its --color option (color.hpp): none with
+/// --json, nor with auto unless stdout is a terminal, NO_COLOR is unset or empty and TERM is
+/// not dumb. A bad value is a usage error.
+Palette palette_arg(const Context& ctx, const Args& a) {
+    try {
+        return Palette::from(color_when(a), ctx.json);
+    } catch (const ArgError& e) {
+        usage_error(e.what());
+    }
 }
 
 [[noreturn]] void channel_missing(const std::string& name) {
@@ -1292,6 +1309,86 @@ int cmd_completion(Context& ctx, const std::vector<std::string>& args) {
     return exit_ok;
 }
 
+// ---- venom wait, venom top (tools/cli/wait.hpp, tools/cli/top.hpp) ----------------------------
+
+const Option wait_options[] = {
+    {"timeout", 0, "MS",
+     "give up after MS milliseconds (exit 1); 0: look once; default: wait until Ctrl-C", nullptr},
+    {"interval", 0, "MS", "look every MS milliseconds (default 10)", nullptr},
+    color_option,
+    json_option,
+};
+
+int cmd_wait(Context& ctx, const std::vector<std::string>& args) {
+    const Args a = parse(args, wait_options, 1);
+    WaitSettings s;
+    s.name = channel_arg(a);
+    if (a.has("timeout")) s.timeout = ms_arg(a, "timeout", 0, 0);
+    s.interval = ms_arg(a, "interval", 10, 1);
+    const Palette pal = palette_arg(ctx, a);
+    catch_interrupts();
+    const WaitOutcome w = wait_for_daemon(s, g_interrupted);
+    const std::string now = venom::to_string(w.status);
+    switch (w.result) {
+    case WaitOutcome::Result::served: break;
+    case WaitOutcome::Result::timed_out:
+        fail(exit_failed, "timeout",
+             "no live daemon serves " + s.name + " after " + std::to_string(s.timeout->count()) +
+                 " ms (now: " + now + ")");
+    case WaitOutcome::Result::interrupted:
+        fail(exit_failed, "interrupted",
+             "interrupted after " + std::to_string(w.waited.count()) +
+                 " ms: no live daemon serves " + s.name + " yet (now: " + now + ")");
+    }
+    if (ctx.json) {
+        Json j;
+        j.begin_object()
+            .kv("command", "wait")
+            .kv("name", s.name)
+            .kv("status", now)
+            .kv("pid", w.pid)
+            .kv("waited_ms", static_cast<std::int64_t>(w.waited.count()))
+            .end_object()
+            .print();
+    } else {
+        std::printf("%s %s (pid %u) after %lld ms\n", s.name.c_str(),
+                    pal.status(now, w.status).c_str(), w.pid,
+                    static_cast<long long>(w.waited.count()));
+    }
+    return exit_ok;
+}
+
+const Option top_options[] = {
+    {"interval", 0, "MS", "refresh every MS milliseconds (default 1000)", nullptr},
+    {"count", 0, "N", "stop after N refreshes (default: until Ctrl-C)", nullptr},
+    {"sort", 0, "KEY",
+     "order the rows by name (the default), req, upd, clients, depth, errors (highest first) "
+     "or heartbeat (oldest first)",
+     "name req upd clients depth heartbeat errors"},
+    {"alive", 0, nullptr, "show only channels whose status is alive", nullptr},
+    color_option,
+    json_option,
+};
+
+int cmd_top(Context& ctx, const std::vector<std::string>& args) {
+    const Args a = parse(args, top_options, 0);
+    TopSettings s;
+    s.interval = ms_arg(a, "interval", 1000, 1);
+    s.count = count_arg(a);
+    const std::string sort = a.value_or("sort", "name");
+    const auto key = top_sort_from(sort);
+    if (!key)
+        usage_error("--sort must be name, req, upd, clients, depth, heartbeat or errors, got \"" +
+                    sort + "\"");
+    s.sort = *key;
+    s.alive_only = a.has("alive");
+    s.json = ctx.json;
+    s.tty = ::isatty(STDOUT_FILENO) != 0 && !ctx.json;
+    s.palette = palette_arg(ctx, a);
+    catch_interrupts();
+    return run_top(s, g_interrupted);
+}
+
 // ---- the command table, help -------------------------------------------------------------------
 
 const CommandSpec commands[] = {
@@ -1352,6 +1449,23 @@ const CommandSpec commands[] = {
      "than max_response_size bytes. Whatever CMD leaves running in its process group is killed\n"
      "when it ends. A live daemon already serving NAME: exit 5.",
      serve_options, "options", cmd_serve},
+    {"wait", "venom wait NAME [--timeout MS] [--interval MS] [--color WHEN] [--json]",
+     "wait until a live daemon serves the channel",
+     "Looks at NAME every --interval (10 ms) until a live daemon serves it, then prints its pid\n"
+     "and exits 0. It only looks (no client slot is taken, so it works when every slot is\n"
+     "full). --timeout MS: exit 1 (\"timeout\") when none serves it by then; --timeout 0 looks\n"
+     "once. Without --timeout it waits until Ctrl-C (exit 1, \"interrupted\").",
+     wait_options, "options", cmd_wait},
+    {"top", "venom top [--interval MS] [--count N] [--sort KEY] [--alive] [--color WHEN] [--json]",
+     "every channel, refreshed: status, clients, request and update rates, queue, heartbeat",
+     "Shows every channel, refreshed every --interval (1000 ms): its status, the daemon's pid,\n"
+     "live clients / max_clients, requests handled and states published per second, the queue's\n"
+     "depth, the age of the daemon's last heartbeat (\"never\": it never ran run()/poll()), the\n"
+     "error answers logged (+ those since the last refresh) and the channel's age. STUCK?: the\n"
+     "daemon lives, but its heartbeat is over 1 s old while commands wait in the queue and none\n"
+     "is handled: a handler that does not return. It only looks: nothing is written or locked.\n"
+     "Ctrl-C ends it (exit 0). --json: one object per refresh.",
+     top_options, "options", cmd_top},
     {"completion", "venom completion bash", "print a bash completion script for venom",
      "Prints a bash completion script, generated from the tool's own option tables: commands,\n"
      "options, their values, and channel names (from `venom list --names`). Load it with\n"
@@ -1469,7 +1583,8 @@ int main(int argc, char** argv) {
         else
             std::fprintf(
                 stderr,
-                "usage: venom COMMAND [options]; commands: list stat read call rm bench serve\n"
+                "usage: venom COMMAND [options]; commands: list stat read call rm bench serve wait "
+                "top\n"
                 "(venom --help for details)\n");
         return exit_usage;
     } catch (const Failure& f) {
