@@ -432,6 +432,112 @@ else
     echo "SKIP: groff is not installed (apt-get install groff-base): the man page is not checked with groff -ww"
 fi
 
+echo "== wait"
+sv wt
+"$venom" wait "$wt" --timeout 3000 >"$tmp/wait.out" 2>"$tmp/wait.err" & waiter=$!
+sleep 0.3
+checks=$((checks + 1)); kill -0 "$waiter" 2>/dev/null || fail "wait ended before anything served $wt: $(cat "$tmp/wait.err")"
+t0=$(date +%s%N)
+"$venom" serve "$wt" --echo </dev/null 2>/dev/null & pids+=($!); wt_pid=$!
+ended "$waiter" 10
+checks=$((checks + 1)); [ "$rc" = 0 ] || fail "wait ended with $rc once serve started, expected 0: $(cat "$tmp/wait.err")"
+ms=$(ms_since "$t0"); [ "$ms" -lt 2500 ] || fail "wait saw serve only after $ms ms"
+grep -qE "^$wt alive \(pid $wt_pid\) after [0-9]+ ms$" "$tmp/wait.out" || fail "wait did not say '$wt alive (pid $wt_pid) after N ms': $(cat "$tmp/wait.out")"
+run 0 "$venom" wait "$wt" --timeout 0 --json
+has_out "{\"command\":\"wait\",\"name\":\"$wt\",\"status\":\"alive\",\"pid\":$wt_pid,\"waited_ms\":"; empty_err
+t0=$(date +%s%N)
+run 1 "$venom" wait "$missing" --timeout 100; has_err "no live daemon serves $missing after 100 ms (now: missing)"
+ms=$(ms_since "$t0"); checks=$((checks + 1)); { [ "$ms" -ge 100 ] && [ "$ms" -lt 1500 ]; } || fail "wait --timeout 100 took $ms ms (expected 100..1500)"
+run 1 "$venom" wait "$missing" --timeout 100 --json; empty_err
+has_out "{\"command\":\"wait\",\"error\":{\"code\":\"timeout\",\"exit_code\":1,\"message\":\"no live daemon serves $missing after 100 ms (now: missing)\"}}"
+checks=$((checks + 1)); [ "$(wc -l <<<"$out")" = 1 ] || fail "wait --json printed more than one line: $out"
+run 1 "$venom" wait "$missing" --timeout 0; has_err "after 0 ms"
+run 2 "$venom" wait;                        has_err "missing the channel NAME"
+run 2 "$venom" wait "$wt" --interval 0;     has_err "--interval must be at least 1"
+# Ctrl-C: exit 1, "interrupted" (a background job's SIGINT is ignored; wait takes it anyway)
+"$venom" wait "$missing" --json >"$tmp/wait_int.out" 2>&1 & waiter=$!
+sleep 0.3; kill -INT "$waiter"; ended "$waiter" 5
+checks=$((checks + 1)); [ "$rc" = 1 ] || fail "wait ended with $rc at SIGINT, expected 1"
+grep -qF '"code":"interrupted","exit_code":1' "$tmp/wait_int.out" || fail "wait at SIGINT did not say interrupted: $(cat "$tmp/wait_int.out")"
+# every client slot taken: wait takes none, so it still sees the daemon
+sv full
+"$venom" serve "$full" --echo --max-clients 1 </dev/null 2>/dev/null & pids+=($!)
+wait_live "$full"
+"$venom" read "$full" --follow >/dev/null 2>&1 & holder=$!; pids+=($holder)
+for _ in $(seq 100); do "$venom" stat "$full" | grep -q "1 of 1 connected" && break; sleep 0.05; done
+run 1 "$venom" call "$full" x;              has_err "too many clients" # the slot is taken indeed
+run 0 "$venom" wait "$full" --timeout 1000
+kill -9 "$holder"; wait "$holder" 2>/dev/null
+
+echo "== top"
+# JSON Lines: python3 parses each line of $out; pyjson EXPR prints EXPR over `docs`
+pyjson() { python3 -c "import json,sys; docs=[json.loads(l) for l in sys.stdin.read().splitlines()]; print($1)" <<<"$out" 2>&1; }
+sv aidle # sorts before $wt by name, and has no requests
+"$venom" serve "$aidle" --echo </dev/null 2>/dev/null & pids+=($!)
+wait_live "$aidle"
+(for _ in $(seq 3000); do "$venom" call "$wt" x >/dev/null 2>&1 || break; done) & caller=$!; pids+=($caller)
+sleep 0.3
+run 0 "$venom" top --count 2 --interval 200 --json; empty_err
+checks=$((checks + 1)); [ "$(pyjson 'len(docs)')" = 2 ] || fail "top --count 2 --json: not 2 lines of JSON: $out"
+checks=$((checks + 1)); r=$(pyjson "[c['requests_per_s'] > 0 and c['status'] == 'alive' and c['pid'] == $wt_pid and c['max_clients'] == 16 for d in docs for c in d['channels'] if c['name'] == '$wt']")
+[ "$r" = "[True, True]" ] || fail "top --json: $wt not in both refreshes, alive with requests_per_s > 0: $r; $out"
+checks=$((checks + 1)); r=$(pyjson "sorted(docs[0]['channels'][0].keys())")
+[ "$r" = "['age_s', 'clients', 'errors', 'heartbeat_age_s', 'max_clients', 'name', 'new_errors', 'pid', 'queue_depth', 'requests_per_s', 'status', 'stuck', 'updates_per_s']" ] || fail "top --json: the keys of a channel: $r"
+run 0 "$venom" top --count 1 --interval 200 --sort req
+checks=$((checks + 1)); order=$(grep -oE "^($wt|$aidle) " <<<"$out" | tr -d ' ' | tr '\n' ' ')
+[ "$order" = "$wt $aidle " ] || fail "top --sort req: $wt (calls running) is not above $aidle (idle): '$order'; $out"
+run 0 "$venom" top --count 1 --interval 200 --sort name
+checks=$((checks + 1)); order=$(grep -oE "^($wt|$aidle) " <<<"$out" | tr -d ' ' | tr '\n' ' ')
+[ "$order" = "$aidle $wt " ] || fail "top --sort name: '$order'; $out"
+run 2 "$venom" top --sort size;             has_err "--sort must be name, req, upd, clients, depth, heartbeat or errors"
+kill "$caller" 2>/dev/null; wait "$caller" 2>/dev/null
+# text, not a tty: the header once per refresh, the blocks apart by a blank line, no screen clearing
+run 0 "$venom" top --count 2 --interval 200
+checks=$((checks + 1)); [ "$(grep -cE '^NAME +STATUS +PID +CLIENTS +REQ/S +UPD/S +DEPTH +HEARTBEAT +ERRORS +AGE$' <<<"$out")" = 2 ] || fail "top --count 2: not 2 header rows: $out"
+checks=$((checks + 1)); [ "$(grep -c '^$' <<<"$out")" = 1 ] || fail "top --count 2: not one blank line between the blocks: $out"
+grep -E "^$aidle +alive +[0-9]+ +0/16 +0\.0 +0\.0 +0 +[0-9.]+s +0 +[0-9.]+s$" <<<"$out" >/dev/null || fail "top: no row for the idle $aidle: $out"
+lacks_out $'\033'
+run 0 "$venom" top --count 1 --alive;       lacks_out "$missing"; has_out "$aidle"
+# a handler that does not return: one call in flight for 4 s; after ~1 s its heartbeat is old,
+# the queue holds the call and nothing is handled: STUCK?
+sv blocked
+"$venom" serve "$blocked" --exec 'sleep 4' </dev/null 2>/dev/null & pids+=($!)
+wait_live "$blocked"
+"$venom" call "$blocked" x >/dev/null 2>&1 & caller=$!; pids+=($caller)
+sleep 1.3
+seen=""
+for _ in $(seq 8); do # until 4 s at most have passed (the call ends then)
+    "$venom" top --count 1 --interval 200 >"$tmp/top.out" 2>&1
+    grep -qE "^$blocked +STUCK\? " "$tmp/top.out" && { seen=yes; break; }
+    sleep 0.1
+done
+checks=$((checks + 1)); [ -n "$seen" ] || fail "top did not show $blocked STUCK? with a handler blocked for 4 s: $(cat "$tmp/top.out")"
+grep -qE "^$aidle +alive " "$tmp/top.out" || fail "top: the idle $aidle is not plainly alive next to a stuck one: $(cat "$tmp/top.out")"
+run 0 "$venom" top --count 1 --interval 200 --json
+checks=$((checks + 1)); r=$(pyjson "[(c['stuck'], c['queue_depth']) for c in docs[0]['channels'] if c['name'] in ('$blocked', '$aidle')]")
+case "$r" in "[(False, 0), (True, 1)]") ;; *) [ -n "$seen" ] && fail "top --json: stuck and depth of $aidle, $blocked: $r";; esac
+ended "$caller" 10
+
+echo "== colour"
+esc=$'\033'; sgr=$'\033\\[[0-9;]*m' # any escape; a colour code
+run 0 "$venom" top --count 1 --color always; has_out "${esc}[1mNAME"; has_out "${esc}[32malive${esc}[0m"
+run 0 "$venom" top --count 1;                lacks_out "$esc" # piped, auto
+run 0 "$venom" top --count 1 --color always --json; lacks_out "$esc"
+run 0 "$venom" wait "$aidle" --color always; has_out "$aidle ${esc}[32malive${esc}[0m (pid"
+run 2 "$venom" top --color sometimes;        has_err "--color must be auto, always or never, got \"sometimes\""
+if script --version 2>/dev/null | grep -q util-linux; then
+    # in a pty (script(1)): auto colours unless NO_COLOR is set or TERM is dumb
+    pty() { env "$@" script -qfec "'$venom' top --count 1" /dev/null </dev/null; }
+    run 0 pty TERM=xterm;                    grep -qE "$sgr" <<<"$out" || fail "top in a pty with --color auto: no colour: $out"
+    has_out "${esc}[H${esc}[2J" # a terminal: the screen is cleared
+    run 0 pty TERM=xterm NO_COLOR=1;         if grep -qE "$sgr" <<<"$out"; then fail "NO_COLOR=1: top coloured in a pty: $out"; fi
+    run 0 pty TERM=xterm NO_COLOR=;          grep -qE "$sgr" <<<"$out" || fail "an empty NO_COLOR turned colour off: $out"
+    run 0 pty TERM=dumb;                     if grep -qE "$sgr" <<<"$out"; then fail "TERM=dumb: top coloured in a pty: $out"; fi
+    run 0 env TERM=xterm script -qfec "'$venom' top --count 1 --json" /dev/null </dev/null; lacks_out "$esc"
+else
+    echo "SKIP: the pty checks of --color auto (no util-linux script(1) on this machine)"
+fi
+
 echo "== the live daemon stops: its channel is gone"
 kill -TERM "$live_pid"; wait "$live_pid"; rc=$?
 checks=$((checks + 1)); [ "$rc" = 0 ] || fail "the example daemon exited with $rc"
