@@ -525,6 +525,10 @@ run 0 "$venom" top --count 1;                lacks_out "$esc" # piped, auto
 run 0 "$venom" top --count 1 --color always --json; lacks_out "$esc"
 run 0 "$venom" wait "$aidle" --color always; has_out "$aidle ${esc}[32malive${esc}[0m (pid"
 run 2 "$venom" top --color sometimes;        has_err "--color must be auto, always or never, got \"sometimes\""
+run 0 "$venom" list --color always;          has_out "${esc}[1mNAME"; has_out "${esc}[32m"; has_out " alive${esc}[0m"
+run 0 "$venom" list;                         lacks_out "$esc" # piped, auto
+run 0 "$venom" stat "$aidle" --color always; has_out "(${esc}[32malive${esc}[0m)"
+run 0 "$venom" stat "$aidle" --color always --json; lacks_out "$esc"
 if script --version 2>/dev/null | grep -q util-linux; then
     # in a pty (script(1)): auto colours unless NO_COLOR is set or TERM is dumb
     pty() { env "$@" script -qfec "'$venom' top --count 1" /dev/null </dev/null; }

@@ -35,6 +35,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstring>
 #include <ctime>
 #include <cstdio>
 #include <cstdlib>
@@ -336,6 +337,7 @@ void print_bytes(const Context& ctx, const Format& f, const std::uint8_t* p, std
 
 const Option list_options[] = {
     {"names", 0, nullptr, "print only the channels' names, one per line (for scripts)", nullptr},
+    color_option,
     json_option,
 };
 
@@ -364,6 +366,7 @@ void summary_json(Json& j, const Inspection& ins, const Counters& c) {
 
 int cmd_list(Context& ctx, const std::vector<std::string>& args) {
     const Args given = parse(args, list_options, 0);
+    const Palette pal = palette_arg(ctx, given);
     if (given.has("names")) { // the bare names (the completion script's source): nothing else
         if (ctx.json) usage_error("choose one of --names and --json");
         for (const auto& n : venom::list_channels()) std::printf("%s\n", n.c_str());
@@ -387,12 +390,14 @@ int cmd_list(Context& ctx, const std::vector<std::string>& args) {
     }
     struct Row {
         std::string name, daemon, clients, state, updates, age, note;
+        Status status = Status::missing;
     };
     std::vector<Row> rows;
     std::size_t stale = 0;
     for (const auto& ins : found) {
         Row r;
         r.name = ins.name;
+        r.status = ins.status;
         const auto c = ins.sample();
         // "dead" only for a daemon known to be gone; "alive" whenever a live one holds the
         // channel (also another user's, whose files this user may not read).
@@ -452,16 +457,33 @@ int cmd_list(Context& ctx, const std::vector<std::string>& args) {
         const std::string* f[6] = {&r.name, &r.daemon, &r.clients, &r.state, &r.updates, &r.age};
         for (int i = 0; i < 6; ++i) w[i] = std::max(w[i], f[i]->size());
     }
+    // b, the DAEMON cell, comes padded (and coloured: the padding counts only its text).
     auto line = [&](const std::string& a, const std::string& b, const std::string& c,
-                    const std::string& d, const std::string& e, const std::string& f,
-                    const std::string& note) {
-        std::printf("%-*s  %-*s  %-*s  %*s  %*s  %*s%s%s\n", static_cast<int>(w[0]), a.c_str(),
-                    static_cast<int>(w[1]), b.c_str(), static_cast<int>(w[2]), c.c_str(),
-                    static_cast<int>(w[3]), d.c_str(), static_cast<int>(w[4]), e.c_str(),
-                    static_cast<int>(w[5]), f.c_str(), note.empty() ? "" : "  ", note.c_str());
+                    const std::string& d, const std::string& e, const std::string& f) {
+        char buf[512];
+        std::snprintf(buf, sizeof buf, "%-*s  %s  %-*s  %*s  %*s  %*s", static_cast<int>(w[0]),
+                      a.c_str(), b.c_str(), static_cast<int>(w[2]), c.c_str(),
+                      static_cast<int>(w[3]), d.c_str(), static_cast<int>(w[4]), e.c_str(),
+                      static_cast<int>(w[5]), f.c_str());
+        return std::string(buf);
     };
-    line("NAME", "DAEMON", "CLIENTS", "STATE", "UPDATES", "AGE", "");
-    for (const auto& r : rows) line(r.name, r.daemon, r.clients, r.state, r.updates, r.age, r.note);
+    const std::string daemon_header = "DAEMON" + std::string(w[1] - 6, ' ');
+    std::printf(
+        "%s\n",
+        pal.header(line("NAME", daemon_header, "CLIENTS", "STATE", "UPDATES", "AGE")).c_str());
+    for (const auto& r : rows) {
+        const std::string daemon = pal.pad(r.daemon, w[1], Palette::code_for(r.status));
+        // The note is the row's last cell: colouring it (its first word: the status) moves
+        // no column.
+        std::string note;
+        if (!r.note.empty()) {
+            const std::size_t word = std::min(r.note.find(':'), r.note.find(','));
+            note = "  " + pal.status(r.note.substr(0, word), r.status) +
+                   (word == std::string::npos ? "" : r.note.substr(word));
+        }
+        std::printf("%s%s\n", line(r.name, daemon, r.clients, r.state, r.updates, r.age).c_str(),
+                    note.c_str());
+    }
     if (stale != 0)
         std::printf(
             "\n%zu stale channel%s: the daemon died and left its files; `venom rm NAME` "
@@ -479,6 +501,7 @@ const Option stat_options[] = {
      "(default 1000)",
      nullptr},
     {"count", 0, "N", "with --watch: stop after N refreshes", nullptr},
+    color_option,
     json_option,
 };
 
@@ -628,7 +651,8 @@ void stat_json(const Inspection& ins, const Counters& c0, const Counters& c1) {
     j.end_object().print();
 }
 
-std::string stat_text(const Inspection& ins, const Counters& c0, const Counters& c1) {
+std::string stat_text(const Inspection& ins, const Counters& c0, const Counters& c1,
+                      const Palette& pal) {
     std::ostringstream o;
     const double dt = std::chrono::duration<double>(c1.at - c0.at).count();
     const venom::ChannelInfo& info = ins.info();
@@ -638,7 +662,7 @@ std::string stat_text(const Inspection& ins, const Counters& c0, const Counters&
             "STALE: its daemon died and left its files (`venom rm " + ins.name + "` removes them)";
     else if (ins.status == Status::foreign)
         status = "NOT VENOM'S: no venom daemon made these files";
-    o << "channel   " << ins.name << "  (" << status << ")\n";
+    o << "channel   " << ins.name << "  (" << pal.status(status, ins.status) << ")\n";
     if (!ins.problem.empty()) o << "problem   " << ins.problem << "\n";
     if (!ins.mapped()) {
         if (ins.status == Status::alive || ins.status == Status::starting)
@@ -650,7 +674,9 @@ std::string stat_text(const Inspection& ins, const Counters& c0, const Counters&
     o << "daemon    pid " << ins.pid_text() << (ins.daemon_alive ? " (alive)" : " (dead)")
       << ", created " << human_duration(ins.age_seconds()) << " ago, waits "
       << wait_policy_name(m.wait) << "\n";
-    o << "heartbeat " << heartbeat_text(ins, c0, c1) << "\n";
+    const std::string beat = heartbeat_text(ins, c0, c1);
+    o << "heartbeat "
+      << (beat.rfind("STUCK?", 0) == 0 ? pal.stuck("STUCK?") + beat.substr(6) : beat) << "\n";
     o << "layout    version " << info.layout_version << " (this tool reads "
       << venom::layout_version << "), " << info.paths.segment << ", "
       << human_bytes(info.layout.segment_bytes) << "\n";
@@ -718,6 +744,7 @@ int stat_code(const Inspection& ins) {
 int cmd_stat(Context& ctx, const std::vector<std::string>& args) {
     const Args a = parse(args, stat_options, 1);
     const std::string name = channel_arg(a);
+    const Palette pal = palette_arg(ctx, a);
     const bool watch = a.has("watch");
     const auto interval = ms_arg(a, "interval", watch ? 1000 : 200, 1);
     const long long count = count_arg(a);
@@ -733,7 +760,7 @@ int cmd_stat(Context& ctx, const std::vector<std::string>& args) {
             c1 = ins.sample();
         }
         if (ctx.json) stat_json(ins, c0, c1);
-        else std::fputs(stat_text(ins, c0, c1).c_str(), stdout);
+        else std::fputs(stat_text(ins, c0, c1, pal).c_str(), stdout);
         return stat_code(ins);
     }
 
@@ -767,7 +794,7 @@ int cmd_stat(Context& ctx, const std::vector<std::string>& args) {
             std::string text = ins.status == Status::missing
                                    ? "channel   " + name + "  (missing: no " +
                                          venom::channel_paths(name).segment + ")\n"
-                                   : stat_text(ins, c0, c1);
+                                   : stat_text(ins, c0, c1, pal);
             if (tty) text = "\033[H\033[2J" + text;
             else if (n != 0) text = "\n" + text;
             std::fputs(text.c_str(), stdout);
@@ -1494,7 +1521,9 @@ void print_main_help(FILE* out) {
         "venom %d.%d.%d - look into the venom channels on this machine, or host one\n\n"
         "usage: venom COMMAND [options]      (venom COMMAND --help: its options)\n\ncommands:\n",
         venom::version_major, venom::version_minor, venom::version_patch);
-    for (const auto& c : commands) std::fprintf(out, "  %-7s %s\n", c.name, c.summary);
+    int width = 0;
+    for (const auto& c : commands) width = std::max(width, static_cast<int>(std::strlen(c.name)));
+    for (const auto& c : commands) std::fprintf(out, "  %-*s %s\n", width, c.name, c.summary);
     std::fprintf(
         out,
         "\nEvery command takes --json: one JSON object per line on stdout, errors too.\n"
@@ -1580,12 +1609,14 @@ int main(int argc, char** argv) {
         if (spec != nullptr)
             std::fprintf(stderr, "usage: %s\n(venom %s --help for details)\n", spec->synopsis,
                          spec->name);
-        else
-            std::fprintf(
-                stderr,
-                "usage: venom COMMAND [options]; commands: list stat read call rm bench serve wait "
-                "top\n"
-                "(venom --help for details)\n");
+        else {
+            std::string names;
+            for (const auto& c : commands) names += std::string(names.empty() ? "" : " ") + c.name;
+            std::fprintf(stderr,
+                         "usage: venom COMMAND [options]; commands: %s\n(venom --help for "
+                         "details)\n",
+                         names.c_str());
+        }
         return exit_usage;
     } catch (const Failure& f) {
         report(ctx, f.code, f.key, f.message);
