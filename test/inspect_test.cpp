@@ -572,6 +572,29 @@ BOOST_AUTO_TEST_CASE(another_user_sees_liveness_without_reading) {
     BOOST_TEST(channel_files_exist(name.str()));
     BOOST_TEST((venom::remove_stale(name.str()) == venom::removal::removed));
 }
+
+BOOST_AUTO_TEST_CASE(another_users_remove_stale_leaves_no_lock_file_behind) {
+    if (::geteuid() != 0) {
+        BOOST_TEST_MESSAGE("skipped: needs root to run a child as another user");
+        return;
+    }
+    // Root's leftover segment without a lock file: another user's remove_stale must refuse
+    // before it creates a lock file of its own there (root's next daemon could not take it).
+    ChannelName name("rmother");
+    write_bytes(shm(name, ".shm"), random_bytes(4096));
+    Child c = spawn_self("inspect_as_nobody", {name.str(), "rm"});
+    BOOST_TEST(c.wait(30s) == 0); // permission_denied
+    BOOST_TEST(::access(shm(name, ".lock").c_str(), F_OK) != 0);
+    // Files of two owners are not one daemon's.
+    write_lock_file(name.str(), false);
+    BOOST_REQUIRE(::chown(shm(name, ".lock").c_str(), nobody_uid, nobody_uid) == 0);
+    const auto i = venom::inspect_channel(name.str());
+    BOOST_TEST(venom::to_string(i.status) == "foreign");
+    BOOST_TEST(contains(i.problem_text, "different users"), i.problem_text);
+    // (Root's create refuses that lock file, as it must: the reason the refusal above matters.)
+    error_of([&] { (void)venom::DaemonChannel::create(name.str(), small_config()); },
+             errc::permission_denied, "a lock file of uid 65534");
+}
 #endif
 
 VENOM_TEST_MAIN("inspect")

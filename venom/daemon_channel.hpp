@@ -16,6 +16,9 @@
 
 #include <atomic>
 #include <cassert>
+#if defined(__GLIBC__)
+#include <cxxabi.h> // abi::__forced_unwind
+#endif
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -310,7 +313,15 @@ struct daemon_impl {
                  e.what());
         } catch (const std::exception& e) {
             fail(errc::handler_failed, e.what());
-        } catch (...) {
+        }
+#if defined(__GLIBC__)
+        catch (abi::__forced_unwind&) {
+            // pthread_exit or pthread_cancel unwinding this thread (a Python interpreter ending
+            // its daemon threads does that): it must go on, or the process aborts.
+            throw;
+        }
+#endif
+        catch (...) {
             fail(errc::handler_failed,
                  "the handler threw an exception not derived from std::exception");
         }
@@ -888,6 +899,17 @@ inline removal remove_stale(std::string_view name) {
         any = any || detail::look_at(detail::segment_path(name)).exists; // no lock file: foreign
 #endif
         if (!any) return removal::not_found;
+#ifndef _WIN32
+        // Another user's segment (or not a regular file): refused before the name lock is
+        // taken, so that no lock file of ours is left where its owner's daemon needs its own.
+        const std::string seg_path = detail::segment_path(name);
+        const detail::FileFacts seg = detail::look_at(seg_path);
+        if (seg.exists)
+            detail::require_channel_file(
+                seg_path, seg, [](std::uint32_t uid) { return uid == detail::effective_uid(); },
+                "this user");
+        const bool had_lock_file = detail::look_at(lock_path).exists;
+#endif
         detail::NameRecord previous{};
         bool had = false;
         detail::LockFile lock;
@@ -900,6 +922,10 @@ inline removal remove_stale(std::string_view name) {
         try {
             detail::remove_leftovers(name, had ? previous.incarnation : 0);
         } catch (const error& e) {
+#ifndef _WIN32
+            // A lock file this call created must not outlive it (a daemon would find it as is).
+            if (!had_lock_file) lock.unlink_if_linked();
+#endif
             if (e.code() == errc::channel_exists) return removal::daemon_alive;
             throw;
         }

@@ -154,8 +154,9 @@ struct DaemonInfo {
     bool serving = false;              ///< alive, and the channel is ready (not stopped/closed)
     std::uint64_t created_unix_ns = 0; ///< when it created the segment (system clock)
     std::uint64_t beats = 0;           ///< heartbeats so far
-    /// Time since its last heartbeat: its run() or poll() stamps one at least every 100 ms
-    /// while idle and every 64 commands while busy. Empty: it never beat (a daemon that only
+    /// Time since its last heartbeat: run() stamps one at least every 100 ms while idle and
+    /// every 64 commands while busy; poll() every 16th call that finds nothing (so a daemon
+    /// polling once a second beats every 16 s). Empty: it never beat (a daemon that only
     /// publishes), or the stamp is ahead of this process's clock (another time namespace).
     /// Old, with queue_depth > 0 and commands_handled not moving: stuck in a handler; old
     /// with an empty queue: run()/poll() is not being called.
@@ -320,9 +321,24 @@ public:
                 if (e.code() != errc::permission_denied) throw;
                 seg_unreadable = true;
             }
+#ifdef _WIN32
+            // A probe takes the lock for an instant on Windows: never the one a daemon that is
+            // building its segment is about to take (its create would fail).
+            if (seg.is_open() && kind != record_kind::building)
+                info.daemon.alive = daemon_alive(seg);
+#else
             if (seg.is_open()) info.daemon.alive = daemon_alive(seg);
+#endif
         }
         if (lock_unreadable || seg_unreadable) return from_lock_table(lf, sf);
+        if (lf.exists && sf.exists && lf.owner != sf.owner) {
+            info.status = channel_status::foreign;
+            set_problem(errc::permission_denied,
+                        "the files of \"" + info.name + "\" belong to different users (uid " +
+                            std::to_string(lf.owner) + " and " + std::to_string(sf.owner) +
+                            "): not one daemon's; let their owners or root remove them");
+            return true;
+        }
         return classify(name, o, kind, r, lf.exists, sf.exists, seg);
     }
 

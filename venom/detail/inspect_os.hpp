@@ -167,8 +167,8 @@ private:
         return l.ino == ino && l.dev_major == major(static_cast<dev_t>(dev)) &&
                l.dev_minor == minor(static_cast<dev_t>(dev));
     }
-    /// "N: OFDLCK ADVISORY  WRITE -1 00:1b:1100219 0 0" (and POSIX/FLOCK kinds); blocked
-    /// waiters ("N: -> ...") and read locks are skipped. Fields in hex (device) and decimal.
+    /// "N: OFDLCK ADVISORY  WRITE -1 00:1b:1100219 0 0"; other kinds (POSIX, FLOCK, LEASE),
+    /// blocked waiters ("N: -> ...") and read locks are skipped. Device in hex, the rest decimal.
     void parse_line(std::string_view line) {
         std::vector<std::string_view> fields;
         std::size_t i = 0;
@@ -178,7 +178,9 @@ private:
             while (i < line.size() && line[i] != ' ') ++i;
             if (i > start) fields.push_back(line.substr(start, i - start));
         }
-        if (fields.size() < 8 || fields[1] == "->" || fields[3] != "WRITE") return;
+        // Only OFD locks are venom's: a FLOCK or POSIX lock on the same bytes (which read access
+        // suffices for) must not make a dead daemon look alive.
+        if (fields.size() < 8 || fields[1] != "OFDLCK" || fields[3] != "WRITE") return;
         Lock l;
         const std::string_view id = fields[5];
         const std::size_t c1 = id.find(':'), c2 = id.rfind(':');
