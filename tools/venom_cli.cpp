@@ -27,6 +27,7 @@
 #include "cli/format.hpp"
 #include "cli/inspect.hpp"
 #include "cli/json.hpp"
+#include "cli/os.hpp"
 #include "cli/serve.hpp"
 #include "cli/top.hpp"
 #include "cli/wait.hpp"
@@ -47,13 +48,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <climits>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char** environ;
 
 using namespace venom_cli;
 using namespace std::chrono_literals;
@@ -131,19 +125,12 @@ int exit_for(const std::error_code& ec) {
 
 // ---- signals -----------------------------------------------------------------------------------
 
-volatile std::sig_atomic_t g_interrupted = 0;
-extern "C" void on_interrupt(int) { g_interrupted = 1; }
+/// Set by Ctrl-C (and SIGINT/SIGTERM on POSIX) once catch_interrupts() ran (tools/cli/os.hpp).
+const os::StopFlag& g_interrupted = os::interrupted;
 
 /// For the commands that run until stopped (--watch, --follow): Ctrl-C ends them cleanly (the
 /// client slot is given back), and a closed pipe (`| head`) ends them quietly.
-void catch_interrupts() {
-    struct sigaction sa {};
-    sa.sa_handler = on_interrupt;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-    std::signal(SIGPIPE, SIG_IGN);
-}
+void catch_interrupts() { os::catch_interrupts(); }
 
 /// Sleeps `d` unless interrupted; false if interrupted.
 bool nap(std::chrono::milliseconds d) {
@@ -240,10 +227,16 @@ Palette palette_arg(const Context& ctx, const Args& a) {
     }
 }
 
+/// The file whose absence makes `name` missing: the segment (Linux); on Windows a missing
+/// channel has no incarnation, so no liveness file path: its name lock file.
+std::string missing_file(const std::string& name) {
+    const venom::ChannelPaths p = venom::channel_paths(name);
+    return p.segment.empty() ? p.lock : p.segment;
+}
+
 [[noreturn]] void channel_missing(const std::string& name) {
     fail(exit_not_found, "channel_not_found",
-         "no channel \"" + name + "\" on this machine (no " + venom::channel_paths(name).segment +
-             ")");
+         "no channel \"" + name + "\" on this machine (no " + missing_file(name) + ")");
 }
 
 [[noreturn]] void channel_not_running(const Inspection& ins) {
@@ -278,6 +271,7 @@ Format format_arg(const Context& ctx, const Args& a) {
         if (ctx.json) usage_error("--raw writes bytes, --json writes JSON: choose one");
         f.kind = Format::raw;
         f.limit = 0;
+        os::binary_stdout(); // Windows: no \n -> \r\n in the bytes (tools/cli/os.hpp)
     }
     if (a.has("limit")) {
         const long long l = integer_arg(a, "limit", 0);
@@ -535,8 +529,7 @@ std::string heartbeat_text(const Inspection& ins, const Counters& c0, const Coun
 /// "HH:MM:SS.mmm" (local time) of a unix time in nanoseconds.
 std::string clock_text(std::uint64_t unix_ns) {
     const std::time_t t = static_cast<std::time_t>(unix_ns / 1000000000u);
-    std::tm tm{};
-    localtime_r(&t, &tm);
+    const std::tm tm = os::local_time(t);
     char buf[32];
     std::snprintf(buf, sizeof buf, "%02d:%02d:%02d.%03u", tm.tm_hour, tm.tm_min, tm.tm_sec,
                   static_cast<unsigned>(unix_ns / 1000000u % 1000u));
@@ -765,7 +758,7 @@ int cmd_stat(Context& ctx, const std::vector<std::string>& args) {
     }
 
     catch_interrupts();
-    const bool tty = ::isatty(STDOUT_FILENO) != 0 && !ctx.json;
+    const bool tty = os::stdout_is_terminal() && !ctx.json;
     std::optional<Counters> prev;
     std::uint64_t prev_incarnation = 0;
     int code = exit_ok;
@@ -791,10 +784,10 @@ int cmd_stat(Context& ctx, const std::vector<std::string>& args) {
                 stat_json(ins, c0, c1);
             }
         } else {
-            std::string text = ins.status == Status::missing
-                                   ? "channel   " + name + "  (missing: no " +
-                                         venom::channel_paths(name).segment + ")\n"
-                                   : stat_text(ins, c0, c1, pal);
+            std::string text =
+                ins.status == Status::missing
+                    ? "channel   " + name + "  (missing: no " + missing_file(name) + ")\n"
+                    : stat_text(ins, c0, c1, pal);
             if (tty) text = "\033[H\033[2J" + text;
             else if (n != 0) text = "\n" + text;
             std::fputs(text.c_str(), stdout);
@@ -1099,25 +1092,18 @@ const Option bench_options[] = {
 };
 const char* const bench_caption = "options (all others go to venom_bench)";
 
-std::string self_dir() {
-    char buf[PATH_MAX];
-    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0) return ".";
-    std::string p(buf, static_cast<std::size_t>(n));
-    const auto slash = p.rfind('/');
-    return slash == std::string::npos ? "." : p.substr(0, slash);
-}
-
 int cmd_bench(Context& ctx, const std::vector<std::string>& args) {
-    const std::string dir = self_dir();
-    std::vector<std::string> candidates = {dir + "/venom_bench", dir + "/../bench/venom_bench"};
+    const std::string dir = os::executable_dir();
+    const std::string exe = std::string("venom_bench") + os::executable_suffix;
+    std::vector<std::string> candidates = {dir + "/" + exe, dir + "/../bench/" + exe};
     // b2 builds tools/bin/<toolset>/<variant>/.../venom and bench/bin/<same>/venom_bench.
-    if (const auto at = dir.rfind("/tools/bin/"); at != std::string::npos)
-        candidates.push_back(dir.substr(0, at) + "/bench/bin/" + dir.substr(at + 11) +
-                             "/venom_bench");
+    const std::string b2_tools = "/tools/bin/";
+    if (const auto at = dir.rfind(b2_tools); at != std::string::npos)
+        candidates.push_back(dir.substr(0, at) + "/bench/bin/" + dir.substr(at + b2_tools.size()) +
+                             "/" + exe);
     std::string bench;
     for (const auto& c : candidates)
-        if (::access(c.c_str(), X_OK) == 0) {
+        if (os::is_executable(c)) {
             bench = c;
             break;
         }
@@ -1151,47 +1137,35 @@ int cmd_bench(Context& ctx, const std::vector<std::string>& args) {
     }
     std::string json_file;
     if (json && !help) {
-        char tmpl[] = "/tmp/venom_bench_XXXXXX";
-        const int fd = ::mkstemp(tmpl);
-        if (fd < 0) fail(exit_failed, "system_failure", "cannot create a temporary file in /tmp");
-        ::close(fd);
-        json_file = tmpl;
+        std::string why;
+        const auto made = os::make_temp_file(why);
+        if (!made) fail(exit_failed, "system_failure", why);
+        json_file = *made;
         pass.push_back("--json");
         pass.push_back(json_file);
     }
     std::vector<std::string> all{bench};
     all.insert(all.end(), pass.begin(), pass.end());
-    std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(a.data());
-    argv.push_back(nullptr);
     std::fflush(stdout);
+    (void)ctx;
     if (json_file.empty()) {
-        ::execv(bench.c_str(), argv.data());
-        fail(exit_failed, "system_failure", "cannot run " + bench + ": " + std::strerror(errno));
+        // POSIX: venom_bench takes our place (returns only if it could not start); Win32: it
+        // runs, and its exit code is ours (tools/cli/os.hpp, hand_over).
+        const os::RunResult r = os::hand_over(all);
+        if (!r.started) fail(exit_failed, "system_failure", "cannot run " + bench + ": " + r.error);
+        return r.exit_code.value_or(exit_failed);
     }
     // --json: the text report goes to stderr, the JSON file to stdout.
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
-    pid_t pid = -1;
-    const int rc = ::posix_spawn(&pid, bench.c_str(), &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) {
-        ::unlink(json_file.c_str());
-        fail(exit_failed, "system_failure", "cannot run " + bench + ": " + std::strerror(rc));
-    }
-    int st = 0;
-    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    const os::RunResult r = os::run_and_wait(all, true);
     if (FILE* in = std::fopen(json_file.c_str(), "rb")) {
         char b[65536];
         std::size_t k;
         while ((k = std::fread(b, 1, sizeof b, in)) > 0) std::fwrite(b, 1, k, stdout);
         std::fclose(in);
     }
-    ::unlink(json_file.c_str());
-    (void)ctx;
-    if (WIFEXITED(st)) return WEXITSTATUS(st);
-    return exit_failed;
+    std::remove(json_file.c_str());
+    if (!r.started) fail(exit_failed, "system_failure", "cannot run " + bench + ": " + r.error);
+    return r.exit_code.value_or(exit_failed); // killed by a signal: failed, as before
 }
 
 // ---- venom serve -------------------------------------------------------------------------------
@@ -1231,6 +1205,8 @@ const Option serve_options[] = {
      "spin_then_block busy_poll"},
     {"json", 0, nullptr, "print JSON (one object per line) instead of text", nullptr},
 };
+
+#ifndef _WIN32 // serve is POSIX only for now: see the Windows cmd_serve below
 
 /// An option's size (N[K|M|G]) within lo..hi, else a usage error naming the option.
 std::uint64_t size_arg(const Args& a, const char* opt, std::uint64_t fallback, std::uint64_t lo,
@@ -1300,9 +1276,6 @@ int cmd_serve(Context& ctx, const std::vector<std::string>& args) {
     if (wait == "spin_then_block") c.wait = venom::WaitPolicy::spin_then_block;
     else if (wait == "busy_poll") c.wait = venom::WaitPolicy::busy_poll;
     else usage_error("--wait must be spin_then_block or busy_poll, got \"" + wait + "\"");
-#ifdef _WIN32
-    usage_error("serve is not supported on Windows yet");
-#endif
     try {
         c.validate();
         return serve(s);
@@ -1315,6 +1288,18 @@ int cmd_serve(Context& ctx, const std::vector<std::string>& args) {
         throw;
     }
 }
+
+#else // _WIN32
+
+/// serve on Windows: not built yet. It needs a Win32 process runner for --exec (CreateProcess
+/// with pipes in subprocess.hpp), a reader thread for stdin and SetConsoleCtrlHandler for its
+/// stop watcher (tools/cli/serve.hpp); the README's "Windows" section says so too. Exit 2.
+int cmd_serve(Context&, const std::vector<std::string>&) {
+    fail(exit_usage, "not_supported",
+         "not supported on Windows yet (it needs a Win32 process runner)");
+}
+
+#endif
 
 // ---- venom completion ---------------------------------------------------------------------------
 
@@ -1410,7 +1395,7 @@ int cmd_top(Context& ctx, const std::vector<std::string>& args) {
     s.sort = *key;
     s.alive_only = a.has("alive");
     s.json = ctx.json;
-    s.tty = ::isatty(STDOUT_FILENO) != 0 && !ctx.json;
+    s.tty = os::stdout_is_terminal() && !ctx.json;
     s.palette = palette_arg(ctx, a);
     catch_interrupts();
     return run_top(s, g_interrupted);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSL-1.0
-# Cross-builds venom's tests and examples for Windows x86-64 with mingw-w64 (posix threads)
-# against the system Boost headers, and runs them under wine.
+# Cross-builds venom's tests, examples and the `venom` tool for Windows x86-64 with mingw-w64
+# (posix threads) against the system Boost headers, and runs them under wine (the tool: by
+# test/cli_test_windows.sh against the example daemon).
 #   bash tools/windows.sh          build and run everything; exits non-zero on any failure
 # Tests that exercise Linux-only features are listed in linux_only below.
 set -uo pipefail
@@ -62,6 +63,9 @@ done
 for p in "${pids[@]}"; do wait "$p" || fail=1; done
 $cxx example/daemon.cpp -o "$out/venom_example_daemon.exe" $ldflags || fail=1
 $cxx example/shell.cpp -o "$out/venom_example_shell.exe" $ldflags || fail=1
+# The tool's own code is warning-clean under mingw-w64: -Werror keeps it so.
+$cxx -Werror tools/venom_cli.cpp -o "$out/venom.exe" $ldflags > "$out/venom.build.log" 2>&1 ||
+    { fail=1; echo "build failed: venom.exe"; head -40 "$out/venom.build.log"; }
 echo "   built in $((SECONDS - t0)) s"
 
 echo "== running under wine (stress scale $scale)"
@@ -88,6 +92,16 @@ wait
 grep -q "stopped after" "$out/example_daemon.log" || ok=0
 if [ $ok = 1 ]; then passed=$((passed + 1)); echo "   example daemon + 3 shells: passed ($((SECONDS - t1)) s)"
 else failed=$((failed + 1)); echo "   example: FAILED"; cat "$out"/example_*.log; fi
+
+# The tool: list, stat, read, call, wait, rm, top, ... against the example daemon.
+t1=$SECONDS
+if [ -f "$out/venom.exe" ] && timeout 600 bash test/cli_test_windows.sh "$out/venom.exe" \
+    "$out/venom_example_daemon.exe" > "$out/cli_test_windows.log" 2>&1; then
+    passed=$((passed + 1))
+    echo "   cli_test_windows: passed ($((SECONDS - t1)) s) $(tail -1 "$out/cli_test_windows.log")"
+else
+    failed=$((failed + 1)); echo "   cli_test_windows: FAILED"; cat "$out/cli_test_windows.log" 2>/dev/null
+fi
 
 echo "wine: $passed passed, $failed failed"
 [ $fail = 0 ] && [ $failed = 0 ]

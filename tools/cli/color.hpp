@@ -7,13 +7,13 @@
 // the same words with and without colour.
 //
 // When: `always` colours, `never` does not, `auto` (the default) colours only when all of
-//   - stdout is a terminal (isatty(1)): a pipe or a file never gets escape codes;
+//   - stdout is a terminal (os::stdout_is_terminal(): isatty(1); on Windows a console that
+//     takes ANSI codes, ENABLE_VIRTUAL_TERMINAL_PROCESSING switched on): a pipe or a file
+//     never gets escape codes;
 //   - NO_COLOR is unset or empty (https://no-color.org: "when present and not an empty
 //     string ... prevents the addition of ANSI color");
 //   - TERM is not "dumb".
 // --json never colours, whatever --color says (JSON strings must not carry escape codes).
-// Windows is not handled: auto would also need SetConsoleMode(ENABLE_VIRTUAL_TERMINAL_
-// PROCESSING) to succeed; until then auto is off there and only `always` colours.
 //
 // Column widths: a coloured cell is longer than it looks. pad() takes the visible text and
 // its colour separately, pads by the visible length and wraps only the word, so a table's
@@ -23,6 +23,7 @@
 #pragma once
 
 #include "args.hpp"
+#include "os.hpp"
 
 #include <venom/venom.hpp>
 
@@ -30,10 +31,6 @@
 #include <cstring>
 #include <string>
 #include <string_view>
-
-#ifndef _WIN32
-#include <unistd.h>
-#endif
 
 namespace venom_cli {
 
@@ -58,16 +55,12 @@ inline ColorWhen color_when(const Args& a) {
 
 /// Whether `auto` colours now: stdout a terminal, NO_COLOR unset or empty, TERM not "dumb".
 inline bool color_auto_allowed() {
-#ifdef _WIN32
-    return false; // no virtual-terminal mode switched on (see the file's comment)
-#else
-    if (::isatty(STDOUT_FILENO) == 0) return false;
+    if (!os::stdout_is_terminal()) return false;
     const char* no_color = std::getenv("NO_COLOR");
     if (no_color != nullptr && no_color[0] != '\0') return false;
     const char* term = std::getenv("TERM");
     if (term != nullptr && std::strcmp(term, "dumb") == 0) return false;
     return true;
-#endif
 }
 
 /// The escape codes a command's text output uses: all empty when colour is off.

@@ -36,13 +36,13 @@
 #include "color.hpp"
 #include "format.hpp"
 #include "json.hpp"
+#include "os.hpp"
 #include "wait.hpp"
 
 #include <venom/venom.hpp>
 
 #include <algorithm>
 #include <chrono>
-#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -110,7 +110,7 @@ public:
     /// One refresh (see the file's comment). `stop` cuts the double sample's sleep short
     /// (the rows then have the rates of a shorter window). Throws what list_channels() throws
     /// (the channel directory cannot be read) and what ChannelInspector::open() throws.
-    std::vector<TopRow> refresh(const TopSettings& s, const volatile std::sig_atomic_t& stop) {
+    std::vector<TopRow> refresh(const TopSettings& s, const os::StopFlag& stop) {
         const std::vector<std::string> names = venom::list_channels();
         for (auto it = entries_.begin(); it != entries_.end();)
             it = std::binary_search(names.begin(), names.end(), it->first) ? std::next(it)
@@ -342,7 +342,7 @@ inline std::string top_text(const TopSettings& s, const std::vector<TopRow>& row
 
 /// Runs top until --count refreshes, `stop` (Ctrl-C) or a closed stdout. Returns the exit code
 /// (0); throws as Top::refresh().
-inline int run_top(const TopSettings& s, const volatile std::sig_atomic_t& stop) {
+inline int run_top(const TopSettings& s, const os::StopFlag& stop) {
     Top top;
     for (long long n = 0; stop == 0 && (s.count == 0 || n < s.count); ++n) {
         if (n != 0 && !sleep_until_or_stop(std::chrono::steady_clock::now() + s.interval, stop))

@@ -19,11 +19,12 @@
 // (0 served; 1 timeout or interrupted, with the keys "timeout" and "interrupted").
 #pragma once
 
+#include "os.hpp"
+
 #include <venom/venom.hpp>
 
 #include <algorithm>
 #include <chrono>
-#include <csignal>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -36,7 +37,7 @@ inline constexpr std::chrono::milliseconds stop_check_slice{20};
 
 /// Sleeps until `until` unless `stop` becomes non-zero; false if it did (or already was).
 inline bool sleep_until_or_stop(std::chrono::steady_clock::time_point until,
-                                const volatile std::sig_atomic_t& stop) {
+                                const os::StopFlag& stop) {
     while (stop == 0) {
         const auto now = std::chrono::steady_clock::now();
         if (now >= until) return true;
@@ -63,7 +64,7 @@ struct WaitOutcome {
 
 /// Looks at `s.name` until a live daemon serves it, the deadline passes or `stop` is set.
 /// Throws what venom::inspect_channel throws (system_failure, bad_alloc).
-inline WaitOutcome wait_for_daemon(const WaitSettings& s, const volatile std::sig_atomic_t& stop) {
+inline WaitOutcome wait_for_daemon(const WaitSettings& s, const os::StopFlag& stop) {
     using clock = std::chrono::steady_clock;
     venom::InspectOptions o;
     o.clients = false;
