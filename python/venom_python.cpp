@@ -52,6 +52,14 @@
 // stops the daemon and propagates out of run()/poll(). The return value is bytes-like, str
 // (UTF-8) or None (an empty answer), copied into the client's response slot.
 //
+// Interpreter exit. A Python that is finalizing ends (pthread_exit) any thread that takes the
+// GIL - a daemon thread still in run() or in a request. Unwinding from there through a
+// destructor that takes the GIL again, or through a catch (...), aborts the process. So the GIL
+// is taken back only through ReleaseGil, whose destructor parks the thread for good once the
+// interpreter finalizes (the process is ending: nothing waits for such a thread), and a handler
+// call made then answers handler_failed without Python. A thread that checks just before the
+// interpreter starts finalizing can still be ended by it: the window is a few instructions.
+//
 // Process death. Nothing here adds shared state: a Python process killed at any instruction is
 // a C++ venom process killed there - its client slot (an OS-released lock) is freed, a killed
 // daemon is noticed by shells within daemon_check. Helper threads die with their process.
@@ -76,6 +84,27 @@ namespace py = pybind11;
 using namespace std::chrono_literals;
 
 namespace {
+
+/// Parks the calling thread for good: the interpreter is exiting (see "Interpreter exit").
+[[noreturn]] void park_forever() {
+    for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
+
+/// The GIL released for a scope, as py::gil_scoped_release, but taken back only while the
+/// interpreter is not finalizing (see "Interpreter exit" above). \pre the GIL is held.
+class ReleaseGil {
+public:
+    ReleaseGil() : state_(PyEval_SaveThread()) {}
+    ~ReleaseGil() {
+        if (_Py_IsFinalizing()) park_forever();
+        PyEval_RestoreThread(state_);
+    }
+    ReleaseGil(const ReleaseGil&) = delete;
+    ReleaseGil& operator=(const ReleaseGil&) = delete;
+
+private:
+    PyThreadState* state_;
+};
 
 /// The longest a wait keeps the main thread from Python's signal handlers.
 constexpr std::chrono::milliseconds wait_slice{50};
@@ -280,6 +309,9 @@ struct HandlerCall {
     py::object interrupt; ///< a BaseException (not Exception) the handler raised, to re-raise
 
     void operator()(std::uint32_t client, venom::ByteView cmd, venom::ResponseWriter& out) {
+        // An exiting interpreter would end this thread inside the acquire (see "Interpreter
+        // exit"): answer without Python.
+        if (_Py_IsFinalizing()) throw std::runtime_error("the Python interpreter is exiting");
         py::gil_scoped_acquire gil; // first: every Python object below dies while it is held
         if (interrupt)              // stopping after an interrupt: answer the rest without Python
             throw std::runtime_error("the daemon was interrupted (" +
@@ -366,7 +398,7 @@ struct PyDaemon {
         HandlerCall call{std::move(handler), channel, py::object()};
         if (!is_main_thread()) { // no KeyboardInterrupt here: serve on this thread
             {
-                py::gil_scoped_release nogil;
+                ReleaseGil nogil;
                 channel->run(call);
             }
             reraise_interrupt(call);
@@ -382,12 +414,12 @@ struct PyDaemon {
         auto done = std::make_shared<Done>();
         std::thread server;
         {
-            py::gil_scoped_release nogil;
+            ReleaseGil nogil;
             server = std::thread([channel, done, &call] {
                 // The helper's thread state, made once: each handler call re-takes the GIL cheaply.
                 py::gil_scoped_acquire thread_state;
                 {
-                    py::gil_scoped_release nogil2;
+                    ReleaseGil nogil2;
                     try {
                         channel->run(call);
                     } catch (...) {
@@ -400,14 +432,14 @@ struct PyDaemon {
             });
         }
         auto wait_done = [&](std::chrono::milliseconds slice) {
-            py::gil_scoped_release nogil;
+            ReleaseGil nogil;
             std::unique_lock<std::mutex> lock(done->m);
             return done->cv.wait_for(lock, slice, [&] { return done->done; });
         };
         auto finish = [&] { // stop() made run() return after the command in hand
             channel->stop();
             while (!wait_done(wait_slice)) {}
-            py::gil_scoped_release nogil;
+            ReleaseGil nogil;
             server.join();
         };
         try {
@@ -417,7 +449,7 @@ struct PyDaemon {
             throw;
         }
         {
-            py::gil_scoped_release nogil;
+            ReleaseGil nogil;
             server.join();
         }
         if (done->error) std::rethrow_exception(done->error);
@@ -626,7 +658,7 @@ struct PyShell {
         }
         for (;;) {
             {
-                py::gil_scoped_release nogil;
+                ReleaseGil nogil;
                 std::unique_lock<std::mutex> lock(box->m);
                 if (box->cv.wait_for(lock, wait_slice, [&] { return !box->busy; })) {
                     box->busy = true;
@@ -669,7 +701,7 @@ struct PyShell {
         auto& resp = box->resp; // only the busy holder touches it
         resp.resize(shell.config().max_response_size);
         {
-            py::gil_scoped_release nogil;
+            ReleaseGil nogil;
             do_request(shell, in.data(), in.size(), resp, len,
                        timeout.count() < 0 ? default_timeout : timeout, ec, what);
         }
@@ -700,7 +732,7 @@ struct PyShell {
         box->cv.notify_all();
         for (bool first = true;; first = false) {
             {
-                py::gil_scoped_release nogil;
+                ReleaseGil nogil;
                 // A quick answer is taken spinning (as venom's own waits do), then we sleep.
                 if (first && spin_until([&] { return box->ready.load(std::memory_order_acquire); },
                                         box->spin))
@@ -753,7 +785,7 @@ struct PyShell {
                                         std::min<std::chrono::nanoseconds>(left, wait_slice));
             bool updated = false;
             {
-                py::gil_scoped_release nogil; // a venom::error leaves with the GIL back
+                ReleaseGil nogil; // a venom::error leaves with the GIL back
                 updated = channel->wait_for_update(seen, slice);
             }
             if (updated) return true;
@@ -1156,7 +1188,7 @@ PYBIND11_MODULE(_venom, m) {
             [](const std::string& name, const venom::ChannelConfig& config) {
                 auto d = std::make_unique<PyDaemon>();
                 {
-                    py::gil_scoped_release nogil; // reserves the segment in /dev/shm
+                    ReleaseGil nogil; // reserves the segment in /dev/shm
                     d->box->channel = std::make_shared<venom::DaemonChannel>(
                         venom::DaemonChannel::create(name, config));
                 }
@@ -1174,7 +1206,7 @@ PYBIND11_MODULE(_venom, m) {
                     channel->write_data(in.data(), in.size());
                     return;
                 }
-                py::gil_scoped_release nogil;
+                ReleaseGil nogil;
                 channel->write_data(in.data(), in.size());
             },
             py::arg("data"),
@@ -1232,7 +1264,7 @@ PYBIND11_MODULE(_venom, m) {
                 }
                 b.channel->stop(); // a run() in progress returns, then drops its reference
                 auto last = std::move(b.channel);
-                py::gil_scoped_release nogil; // unmapping a large segment takes a while
+                ReleaseGil nogil; // unmapping a large segment takes a while
                 last.reset();
             },
             "Closes the channel (stops a run() in progress): shells get DaemonGone.")
@@ -1270,7 +1302,7 @@ PYBIND11_MODULE(_venom, m) {
                 for (;;) {
                     std::optional<venom::error> failed;
                     {
-                        py::gil_scoped_release nogil;
+                        ReleaseGil nogil;
                         try {
                             s->box->channel = std::make_shared<venom::ShellChannel>(
                                 venom::ShellChannel::connect(name, o));
@@ -1313,7 +1345,7 @@ PYBIND11_MODULE(_venom, m) {
                     std::error_code ec;
                     std::size_t n = 0;
                     {
-                        std::optional<py::gil_scoped_release> nogil;
+                        std::optional<ReleaseGil> nogil;
                         if (cap >= release_gil_bytes) nogil.emplace();
                         n = channel->read_data(PyBytes_AS_STRING(raw), cap, ec);
                     }
@@ -1364,7 +1396,7 @@ PYBIND11_MODULE(_venom, m) {
             [](PyShell& s) {
                 s.stop_helper();
                 auto last = std::move(s.box->channel); // the box's pointer: GIL-guarded
-                py::gil_scoped_release nogil;
+                ReleaseGil nogil;
                 last.reset(); // a request still on the helper keeps its own reference
             },
             "Disconnects (the client slot is freed once views of it are released).")

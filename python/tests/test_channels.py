@@ -300,3 +300,37 @@ def test_help_is_useful():
     assert venom.ShellChannel.__module__ == "venom"
     assert venom.__version__.count(".") == 2
     assert venom.process_id() == os.getpid()
+
+
+EXIT_WHILE_SERVING = r"""
+import sys, threading, time, venom
+name = sys.argv[1]
+d = venom.DaemonChannel.create(name, venom.ChannelConfig(64, 4, 2))
+threading.Thread(target=d.run, args=(lambda c, cmd: bytes(cmd),), daemon=True).start()
+s = venom.ShellChannel.connect(name)
+def spam():
+    while True:
+        try:
+            s.request(b"x", timeout=1.0)
+        except venom.Error:
+            pass
+threading.Thread(target=spam, daemon=True).start()
+time.sleep(0.3)
+print("exiting", flush=True)
+"""
+
+
+def test_interpreter_exit_while_daemon_threads_serve(name):
+    # Daemon threads in run() and in request() when the interpreter exits: the process ends
+    # normally (it aborted: a thread ended by the exiting interpreter unwound through C++).
+    import subprocess
+    import sys
+    for _ in range(3):
+        p = subprocess.run([sys.executable, "-c", EXIT_WHILE_SERVING, name],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, (p.returncode, p.stderr[-500:])
+        assert "exiting" in p.stdout
+        venom_files = [f"/dev/shm/venom.{name}.shm", f"/dev/shm/venom.{name}.lock"]
+        for f in venom_files:  # the parked daemon's files (its process is gone): stale
+            if os.path.exists(f):
+                os.unlink(f)
