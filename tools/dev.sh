@@ -215,8 +215,11 @@ headers_check() {
         IFS='|' read -r cxx std boost h <<< "$1"
         [ "$boost" = 1.81 ] && inc="-isystem $3/usr/include"
         # shellcheck disable=SC2086 # compiler and flags are words
-        if ! echo "#include <$h>" | $cxx -std=c++$std $2 -I. $inc -x c++ -fsyntax-only - > "$4/$BASHPID.log" 2>&1; then
-            echo "FAILED: $h alone, $cxx, C++$std, Boost $boost:"; head -30 "$4/$BASHPID.log"; return 1
+        # (the log's name is fixed here: in the pipeline the compiler runs in a subshell, whose
+        # $BASHPID differs from this one's)
+        local log; log=$(mktemp -p "$4")
+        if ! echo "#include <$h>" | $cxx -std=c++$std $2 -I. $inc -x c++ -fsyntax-only - > "$log" 2>&1; then
+            echo "FAILED: $h alone, $cxx, C++$std, Boost $boost:"; head -30 "$log"; return 1
         fi
     }
     export -f one

@@ -16,8 +16,8 @@
 
 #include <atomic>
 #include <cassert>
-#if defined(__GLIBC__)
-#include <cxxabi.h> // abi::__forced_unwind
+#if defined(__GLIBCXX__)
+#include <cxxabi.h> // abi::__forced_unwind (libstdc++)
 #endif
 #include <exception>
 #include <memory>
@@ -314,10 +314,11 @@ struct daemon_impl {
         } catch (const std::exception& e) {
             fail(errc::handler_failed, e.what());
         }
-#if defined(__GLIBC__)
+#if defined(__GLIBCXX__)
         catch (abi::__forced_unwind&) {
             // pthread_exit or pthread_cancel unwinding this thread (a Python interpreter ending
-            // its daemon threads does that): it must go on, or the process aborts.
+            // its daemon threads does that): it must go on, or the process aborts. (libc++ has
+            // no name for it: there a thread ended inside a handler aborts the process.)
             throw;
         }
 #endif
