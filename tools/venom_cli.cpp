@@ -706,10 +706,7 @@ std::string stat_text(const Inspection& ins, const Counters& c0, const Counters&
         std::snprintf(buf, sizeof buf, "  %-5s %-8s %-6s %-10s %-11s %s\n", "SLOT", "PID", "ALIVE",
                       "REQUESTS", "CONNECTIONS", "CONNECTED");
         o << buf;
-        const auto now =
-            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                           std::chrono::system_clock::now().time_since_epoch())
-                                           .count());
+        const std::uint64_t now = unix_now_ns();
         for (const auto& sl : slots) {
             const double ago = now > sl.connected_unix_ns
                                    ? static_cast<double>(now - sl.connected_unix_ns) / 1e9

@@ -3,6 +3,7 @@
 // hex dumps, "is this text?", and the hex a command can be given in.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -12,6 +13,14 @@
 #include <vector>
 
 namespace venom_cli {
+
+/// The system clock now, in nanoseconds since the Unix epoch (as channels stamp creation,
+/// connections and errors).
+inline std::uint64_t unix_now_ns() {
+    const auto t = std::chrono::system_clock::now().time_since_epoch();
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(t).count());
+}
 
 /// 1536 -> "1.5 KiB"; exact below 1 KiB.
 inline std::string human_bytes(std::uint64_t n) {

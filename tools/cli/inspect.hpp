@@ -11,6 +11,8 @@
 // liveness only (from the kernel's lock table), never "dead" while they live.
 #pragma once
 
+#include "format.hpp"
+
 #include <venom/venom.hpp>
 
 #include <algorithm>
@@ -97,10 +99,7 @@ public:
     double age_seconds() const {
         const std::uint64_t then = info().daemon.created_unix_ns;
         if (then == 0) return 0;
-        const auto now =
-            static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                           std::chrono::system_clock::now().time_since_epoch())
-                                           .count());
+        const std::uint64_t now = unix_now_ns();
         return now > then ? static_cast<double>(now - then) / 1e9 : 0.0;
     }
     /// Identifies the daemon instance (a restarted daemon has another); 0 if not known.

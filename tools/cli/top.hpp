@@ -147,12 +147,6 @@ public:
         return rows;
     }
 
-    static std::uint64_t unix_now_ns() {
-        const auto t = std::chrono::system_clock::now().time_since_epoch();
-        return static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(t).count());
-    }
-
     /// Numeric keys descending, the heartbeat oldest first (none last), ties by name.
     static void sort_rows(std::vector<TopRow>& rows, TopSort key) {
         auto number = [key](const TopRow& r) -> double {
@@ -250,7 +244,7 @@ private:
 inline std::string top_json(const TopSettings& s, const std::vector<TopRow>& rows) {
     Json j;
     j.begin_object()
-        .kv("unix_ns", Top::unix_now_ns())
+        .kv("unix_ns", unix_now_ns())
         .kv("interval_s", std::chrono::duration<double>(s.interval).count());
     j.key("channels").begin_array();
     auto opt = [&j](const char* k, const std::optional<double>& v) {
