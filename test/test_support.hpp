@@ -10,8 +10,8 @@
 // Boost.Test comes in one of three ways: the shared library (default); VENOM_TEST_HEADER_ONLY,
 // the whole implementation compiled into each test (boost/test/included/unit_test.hpp: no
 // library needed); VENOM_TEST_STATIC_BOOST_TEST, linked statically from a library or from one
-// object compiled once from boost/test/included/unit_test.hpp with BOOST_TEST_NO_MAIN and
-// BOOST_TEST_ALTERNATIVE_INIT_API defined (tools/aarch64.sh: ~30 s less per test to build).
+// object compiled once, test/boost_test_impl.cpp (~30 s less per test to build: CMake's
+// VENOM_TEST_HEADER_ONLY option, tools/aarch64.sh and tools/windows.sh build the tests so).
 //
 // Under an emulator (POSIX): VENOM_TEST_EMULATOR holds the command line that runs this binary,
 // split on whitespace, e.g. "qemu-aarch64-static" or "qemu-aarch64 -L /usr/aarch64-linux-gnu".

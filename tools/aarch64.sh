@@ -56,10 +56,8 @@ for src in test/*_test.cpp; do
 done
 
 echo "== building (aarch64-linux-gnu-g++ $opt, $jobs jobs)"
-# Boost.Test's implementation is compiled once (~30 s) and linked into every test
-# (VENOM_TEST_STATIC_BOOST_TEST), instead of once per test as VENOM_TEST_HEADER_ONLY does.
-printf '%s\n' '#define BOOST_TEST_NO_MAIN' '#define BOOST_TEST_ALTERNATIVE_INIT_API' \
-    '#include <boost/test/included/unit_test.hpp>' > "$out/boost_test.cpp"
+# Boost.Test's implementation is compiled once (~30 s, test/boost_test_impl.cpp) and linked
+# into every test (VENOM_TEST_STATIC_BOOST_TEST).
 # What the emulated process sees: page size (venom aligns regions to it), 64-bit atomics, LSE
 # atomics (ARMv8.1 CAS/LDADD; without them libgcc uses LL/SC loops), /proc/self/exe.
 cat > "$out/probe.cpp" <<'EOF'
@@ -87,7 +85,7 @@ queue() { # object source [flags]: compiles in the background, at most $jobs at 
 }
 fail=0
 build_all() {
-    queue boost_test "$out/boost_test.cpp"
+    queue boost_test test/boost_test_impl.cpp
     queue probe "$out/probe.cpp"
     # Largest first, so that the jobs end at about the same time.
     for src in $(ls -S test/*_test.cpp); do

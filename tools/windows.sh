@@ -50,11 +50,14 @@ for src in test/*_test.cpp; do
     case " $linux_only " in *" $name "*) continue ;; esac
     builds+=("$name")
 done
-build_one() { # name src
-    $cxx -DVENOM_TEST_HEADER_ONLY "$2" -o "$out/$1.exe" $ldflags > "$out/$1.build.log" 2>&1 ||
+build_one() { # name src: each test links Boost.Test's implementation, compiled once below
+    $cxx -DVENOM_TEST_STATIC_BOOST_TEST "$2" "$out/boost_test.o" -o "$out/$1.exe" $ldflags \
+        > "$out/$1.build.log" 2>&1 ||
         { echo "build failed: $1"; cat "$out/$1.build.log" | head -40; return 1; }
 }
 fail=0
+$cxx -c test/boost_test_impl.cpp -o "$out/boost_test.o" > "$out/boost_test.build.log" 2>&1 ||
+    { echo "build failed: boost_test_impl.cpp"; head -40 "$out/boost_test.build.log"; exit 1; }
 pids=()
 for name in "${builds[@]}"; do
     build_one "$name" "test/$name.cpp" & pids+=($!)
