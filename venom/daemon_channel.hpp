@@ -5,6 +5,7 @@
 
 #include <venom/bytes.hpp>
 #include <venom/config.hpp>
+#include <venom/reply.hpp>
 #include <venom/detail/command_queue.hpp>
 #include <venom/detail/daemon_log.hpp>
 #include <venom/detail/liveness.hpp>
@@ -31,6 +32,13 @@
 
 namespace venom {
 
+/// The largest state version a channel can carry: the state word holds the version in its top
+/// 61 bits (and a buffer's sequence number, 2v + 1, then fits 64). DaemonChannel::write_data_as
+/// and loan_as refuse versions above it.
+inline constexpr std::uint64_t max_state_version = (std::uint64_t{1} << 61) - 1;
+static_assert(max_state_version == (~std::uint64_t{0} >> detail::state_index_bits),
+              "max_state_version is the largest version the state word holds");
+
 namespace detail {
 
 struct daemon_impl {
@@ -56,6 +64,9 @@ struct daemon_impl {
     /// Per client slot, the request id last handled: a publish naming a command already handled
     /// (forged by a stray write into the ring) is dropped as stale instead of run twice.
     std::vector<std::uint64_t> last_request;
+    /// Deferred answers (venom::Reply, reply_slots.hpp): shared with every Reply out, so one
+    /// that outlives the daemon finds `gone` instead of freed memory. Made at create.
+    std::shared_ptr<reply_slots> replies;
     /// The state writer's lock and loan bookkeeping, shared with the StateLoan out, if any: a
     /// loan's publish() or drop() after (or racing with) its daemon's destruction locks this,
     /// not freed memory, and finds `daemon` null. (Its bytes are gone with the mapping: filling
@@ -110,12 +121,26 @@ struct daemon_impl {
                 });
         }
     };
-    /// state_begin with this daemon's views. \pre writer->mutex held.
-    state_write begin_write() noexcept {
-        state_write w = state_begin(map(), write_pins{*this});
+    /// state_begin with this daemon's views, for `version` (as next_version gives it).
+    /// \pre writer->mutex held.
+    state_write begin_write(std::uint64_t version) noexcept {
+        state_write w = state_begin(map(), write_pins{*this}, version);
         if (w.buffer == nullptr) bump(map().cb->state_busy);
         return w;
     }
+
+    /// The version a write publishes: `requested`, or for 0 the one after the current; 0 if
+    /// refused (not above the current version, or above max_state_version). `current` gets
+    /// the current version. \pre writer->mutex held (so nothing moves the version meanwhile).
+    std::uint64_t next_version(std::uint64_t requested, std::uint64_t& current) const noexcept {
+        // relaxed: only this daemon stores the state word, under writer->mutex, which we hold.
+        current = state_version_of(map().cb->state_word.load(std::memory_order_relaxed));
+        const std::uint64_t v = requested != 0 ? requested : current + 1;
+        return v > current && v <= max_state_version ? v : 0;
+    }
+
+    /// Why a write or loan was refused (DaemonChannel's write_impl and loan_impl).
+    enum class refusal { none, too_large, busy, version };
 
     /// The sender of the last command handled (a valid client id: handle() sets it only after
     /// checking), and how many of its staging lines that command spanned: the idle wait looks
@@ -150,6 +175,8 @@ struct daemon_impl {
             std::lock_guard<std::mutex> guard(writer->mutex);
             writer->daemon = nullptr;
         }
+        // After this, a Reply still out reports daemon_gone; one answering now finishes first.
+        if (replies) replies->close();
         if (segment.mapped()) {
             // SYNC POINT WRITE: channel closed (shells read it in their abort test, after
             // loading an epoch that the wakes below bump: waiter.hpp).
@@ -286,27 +313,67 @@ struct daemon_impl {
         last_sender_lines = static_cast<std::uint32_t>(
             std::min<std::size_t>(staging_lookahead_lines,
                                   (staging_header_bytes + length + cache_line - 1) / cache_line));
+        // Step "taken" of reply_slots.hpp: a Reply of this slot still out is stale from here on.
+        // acquire: pairs with a Reply's release decrement; 0: no Reply writes any answer now.
+        if (defers<Handler> || replies->open_replies.load(std::memory_order_acquire) != 0)
+            replies->take(client, request);
         if (length > m.max_cmd_size) {
             bump(cb.commands_malformed);
             constexpr const char* text =
                 "the daemon found the command's length out of range in the shell's staging area";
             publish_error(m, client, request, static_cast<std::uint32_t>(errc::corrupt_channel),
                           text);
+            std::lock_guard<std::mutex> log(replies->log_mutex); // a Reply may log meanwhile
             log_error(cb, client, request, static_cast<std::uint32_t>(errc::corrupt_channel), text);
+            return;
+        }
+        // relaxed (both): ordered after the slot word's acquire in queue_front, as the rest.
+        const std::uint64_t deadline_ns = st.deadline_ns.load(std::memory_order_relaxed);
+        if (deadline_ns != 0 && steady_ns(clock::now()) >= deadline_ns) {
+            bump(cb.commands_expired); // only request_until sets a deadline: no clock read else
+            constexpr const char* text =
+                "the request's deadline passed before the daemon could handle it; it did not run";
+            publish_error(m, client, request, static_cast<std::uint32_t>(errc::timeout), text);
+            std::lock_guard<std::mutex> log(replies->log_mutex); // a Reply may log meanwhile
+            log_error(cb, client, request, static_cast<std::uint32_t>(errc::timeout), text);
             return;
         }
         const ByteView cmd(m.staging_data(client), length);
         std::uint8_t* out = answer_bytes(m, client);
+        reply_call call;
+        if constexpr (defers<Handler>) {
+            // Reply::deadline(): the shell's deadline, or its time limit from now (an upper
+            // bound: the shell's clock started when it staged the command).
+            const std::uint32_t timeout_us = st.timeout_us.load(std::memory_order_relaxed);
+            if (deadline_ns != 0)
+                call.deadline = clock::time_point(std::chrono::duration_cast<clock::duration>(
+                    std::chrono::nanoseconds(deadline_ns)));
+            else if (timeout_us != 0)
+                call.deadline = clock::now() + std::chrono::microseconds(timeout_us);
+        }
         // An error answer is published inside its catch block, while what() is alive: its
-        // text goes straight into the response slot (publish_error copies and cuts it).
+        // text goes straight into the response slot (publish_error copies and cuts it). A
+        // deferring handler's error is answered only if its Reply handed the answer back
+        // (destroyed by the exception), under the slot's lock: its Reply may be out elsewhere.
         auto fail = [&](errc code, const char* text) noexcept {
+            if (call.deferred) {
+                if (!call.handed_back) {
+                    std::lock_guard<std::mutex> log(replies->log_mutex);
+                    bump(cb.handler_errors); // the Reply, moved away or answered, answers
+                    return;
+                }
+                const std::size_t n = std::char_traits<char>::length(text);
+                (void)replies->answer(client, request, static_cast<std::uint32_t>(code), text, n);
+                return;
+            }
+            std::lock_guard<std::mutex> log(replies->log_mutex); // a Reply may log meanwhile
             bump(cb.handler_errors);
             publish_error(m, client, request, static_cast<std::uint32_t>(code), text);
             log_error(cb, client, request, static_cast<std::uint32_t>(code), text);
         };
         try {
-            const std::size_t n = invoke(handler, client, cmd, out);
-            publish_answer(m, client, request, status_ok, n);
+            const std::size_t n = invoke(handler, client, cmd, out, request, call);
+            if (!call.deferred) publish_answer(m, client, request, status_ok, n);
         } catch (const error& e) {
             fail(e.code() == errc::message_too_large ? errc::message_too_large
                                                      : errc::handler_failed,
@@ -329,18 +396,41 @@ struct daemon_impl {
         bump(cb.commands_handled);
     }
 
-    /// Calls the handler in whichever form it has; returns the answer's length in `out`.
+    /// Whether a handler answers later (the venom::Reply form), chosen at compile time: a
+    /// handler callable with a ResponseWriter& keeps that form.
     template <class Handler>
-    std::size_t invoke(Handler& handler, std::uint32_t client, ByteView cmd, std::uint8_t* out) {
+    static constexpr bool defers =
+        !std::is_invocable_v<Handler&, std::uint32_t, ByteView, ResponseWriter&> &&
+        std::is_invocable_v<Handler&, std::uint32_t, ByteView, Reply>;
+
+    /// What invoke() tells handle() about a deferred answer.
+    struct reply_call {
+        bool deferred = false;    ///< the handler got a Reply: handle() publishes nothing
+        bool handed_back = false; ///< that Reply was destroyed by the handler's exception
+        /// the Reply's deadline() (the Reply form only)
+        clock::time_point deadline = clock::time_point::max();
+    };
+
+    /// Calls the handler in whichever form it has; returns the answer's length in `out` (0 for
+    /// the Reply form, which answers by itself: call.deferred).
+    template <class Handler>
+    std::size_t invoke(Handler& handler, std::uint32_t client, ByteView cmd, std::uint8_t* out,
+                       std::uint64_t request, reply_call& call) {
         const std::size_t cap = map().max_response_size;
         if constexpr (std::is_invocable_v<Handler&, std::uint32_t, ByteView, ResponseWriter&>) {
             ResponseWriter w(out, cap);
             handler(client, cmd, w);
             return w.size();
+        } else if constexpr (defers<Handler>) {
+            call.deferred = true;
+            mark_deferred(map(), client, request); // before the command leaves the queue
+            handler(client, cmd, Reply(replies, client, request, call.deadline, &call.handed_back));
+            return 0;
         } else {
             static_assert(std::is_invocable_v<Handler&, std::uint32_t, ByteView>,
                           "a venom handler is callable as (std::uint32_t client_id, ByteView cmd) "
-                          "returning bytes, or (std::uint32_t, ByteView, ResponseWriter&)");
+                          "returning bytes, (std::uint32_t, ByteView, ResponseWriter&), or "
+                          "(std::uint32_t, ByteView, venom::Reply) answering later");
             using R = std::invoke_result_t<Handler&, std::uint32_t, ByteView>;
             if constexpr (std::is_void_v<R>) {
                 handler(client, cmd);
@@ -600,7 +690,8 @@ private:
 /// The daemon (single writer) of a named channel. Movable, not copyable.
 ///
 /// Threads: run()/poll() from one thread at a time; write_data() from any thread (serialised
-/// internally: one writer at a time); stop() from anywhere, including a signal handler.
+/// internally: one writer at a time); stop() from anywhere, including a signal handler;
+/// venom::Reply's send/fail from any thread (a Reply that outlives the daemon sends nothing).
 /// Destroying the daemon closes the channel: waiting and new requests get errc::daemon_gone, and
 /// the channel's names are removed from /dev/shm (shells keep their mappings).
 class DaemonChannel {
@@ -641,6 +732,7 @@ public:
             impl->segment.bind_events(impl->name, impl->incarnation, access);
             impl->segment.events->open_all();
             impl->last_request.assign(impl->segment.map.max_clients, 0);
+            impl->replies = std::make_shared<detail::reply_slots>(impl->segment.map);
             impl->writer->pin_owner_alive_until.assign(impl->segment.map.max_clients,
                                                        detail::clock::time_point{});
             impl->writer->pins = detail::PinScanner(impl->segment.map.max_clients);
@@ -678,19 +770,37 @@ public:
     /// Throws state_busy while a StateLoan of this daemon is out, or when shells' views pin
     /// every state buffer but the newest (nothing written; ShellChannel::view).
     void write_data(const void* data, std::size_t size) {
-        const errc e = write_impl(data, size);
-        if (e == errc{}) return;
-        if (e == errc::message_too_large)
-            throw error(e, "write_data of " + std::to_string(size) + " bytes; data_size is " +
-                               std::to_string(impl().map().data_size));
-        throw error(e, busy_text("write_data"));
+        std::uint64_t current = 0;
+        const refusal r = write_impl(data, size, 0, current);
+        if (r != refusal::none) throw_refusal(r, "write_data", size, false, 0, current);
     }
     /// Non-throwing form: ec is message_too_large or state_busy (nothing written: a loan is
     /// out, or views pin every buffer but the newest; busy_reason() says which).
     void write_data(const void* data, std::size_t size, std::error_code& ec) noexcept {
-        const errc e = write_impl(data, size);
-        if (e == errc{}) ec.clear();
-        else ec = make_error_code(e);
+        std::uint64_t current = 0;
+        ec = refusal_code(write_impl(data, size, 0, current));
+    }
+
+    /// Publishes a new state, as write_data, with version number `version` instead of the one
+    /// after the current: readers see version() jump to it (ShellChannel::wait_for_update wakes
+    /// as for any newer version). For a daemon that mirrors another channel's versions (a
+    /// bridge). Versions only go up: a `version` not above the current one, or above
+    /// max_state_version, is refused with std::errc::invalid_argument and nothing is published.
+    /// Later write_data calls go on from it (version + 1). Throws venom::error with that code,
+    /// message_too_large or state_busy (as write_data). Any thread; serialised with the other
+    /// writes; never waits for readers.
+    void write_data_as(std::uint64_t version, const void* data, std::size_t size) {
+        std::uint64_t current = 0;
+        const refusal r = write_impl(data, size, checked_request(version), current);
+        if (r != refusal::none) throw_refusal(r, "write_data_as", size, true, version, current);
+    }
+    /// Non-throwing form: ec is std::errc::invalid_argument (the version is not above the
+    /// current one, or above max_state_version), message_too_large or state_busy; nothing is
+    /// written then.
+    void write_data_as(std::uint64_t version, const void* data, std::size_t size,
+                       std::error_code& ec) noexcept {
+        std::uint64_t current = 0;
+        ec = refusal_code(write_impl(data, size, checked_request(version), current));
     }
 
     /// Lends the buffer of the next version, n <= data_size bytes of it, for writing in place
@@ -698,38 +808,40 @@ public:
     /// also `l = daemon.loan(n)` while `l` is still out, since the new loan is taken before
     /// the old one is dropped; publish or drop it first). Never waits for readers.
     StateLoan loan(std::size_t n) {
-        std::error_code ec;
-        StateLoan l = loan(n, ec);
-        if (ec == errc::message_too_large)
-            throw error(ec, "loan of " + std::to_string(n) + " bytes; data_size is " +
-                                std::to_string(impl().map().data_size));
-        if (ec) throw error(ec, busy_text("loan"));
+        std::uint64_t current = 0;
+        StateLoan l;
+        const refusal r = loan_impl(n, 0, current, l);
+        if (r != refusal::none) throw_refusal(r, "loan", n, false, 0, current);
         return l;
     }
     /// Non-throwing form: an inactive loan and ec (message_too_large, state_busy: a loan is
     /// out, or views pin every buffer but the newest) on failure.
     StateLoan loan(std::size_t n, std::error_code& ec) noexcept {
-        auto& d = impl();
-        const auto& m = d.map();
-        ec.clear();
+        std::uint64_t current = 0;
         StateLoan l;
-        if (n > m.data_size) {
-            ec = make_error_code(errc::message_too_large);
-            return l;
-        }
-        std::lock_guard<std::mutex> guard(d.writer->mutex);
-        if (d.writer->loan_out) {
-            ec = make_error_code(errc::state_busy);
-            return l;
-        }
-        l.write_ = d.begin_write();
-        if (l.write_.buffer == nullptr) {
-            ec = make_error_code(errc::state_busy);
-            return StateLoan();
-        }
-        d.writer->loan_out = true;
-        l.token_ = d.writer;
-        l.size_ = n;
+        ec = refusal_code(loan_impl(n, 0, current, l));
+        return l;
+    }
+
+    /// A loan, as loan(n), whose publish makes `version` the state's version (as
+    /// write_data_as): for assembling a mirrored version in place. The version is checked when
+    /// the loan is taken (it cannot move while the loan is out): one not above the current
+    /// version, or above max_state_version, is refused with std::errc::invalid_argument (no
+    /// loan). Dropped unpublished, the version stays where it was. Throws venom::error with
+    /// that code, message_too_large or state_busy (as loan).
+    StateLoan loan_as(std::uint64_t version, std::size_t n) {
+        std::uint64_t current = 0;
+        StateLoan l;
+        const refusal r = loan_impl(n, checked_request(version), current, l);
+        if (r != refusal::none) throw_refusal(r, "loan_as", n, true, version, current);
+        return l;
+    }
+    /// Non-throwing form: an inactive loan and ec (std::errc::invalid_argument,
+    /// message_too_large, state_busy) on failure.
+    StateLoan loan_as(std::uint64_t version, std::size_t n, std::error_code& ec) noexcept {
+        std::uint64_t current = 0;
+        StateLoan l;
+        ec = refusal_code(loan_impl(n, checked_request(version), current, l));
         return l;
     }
 
@@ -758,8 +870,12 @@ public:
 
     /// Serves requests until stop(). The handler is called as handler(client_id, cmd) returning
     /// bytes (vector, string, ... or void), or handler(client_id, cmd, ResponseWriter&) which
-    /// writes into the client's response slot without allocating. A handler that throws sends
-    /// handler_failed (with its what()) to that client; the daemon goes on.
+    /// writes into the client's response slot without allocating, or
+    /// handler(client_id, cmd, venom::Reply) which answers later, from any thread, through the
+    /// Reply (the form is chosen at compile time; the daemon goes on with other commands while
+    /// Replies are out, at most one per client slot). A handler that throws sends
+    /// handler_failed (with its what()) to that client (the Reply form: unless it moved its
+    /// Reply away or answered, which then answers); the daemon goes on.
     /// Blocks; waits as ChannelConfig::wait says (spin, then sleep: ~0% CPU when idle).
     /// A stop() that came before run() makes it return at once. When run() returns (after
     /// stop()) the channel stays open and its state readable, but it is not serving (see
@@ -822,7 +938,9 @@ public:
         }
     }
 
-    /// Number of states published so far (write_data, write<T>, published loans): the version.
+    /// The version of the newest state: the number of states published so far (write_data,
+    /// write<T>, published loans), or the number given to the last write_data_as or loan_as,
+    /// plus the writes since.
     std::uint64_t version() const noexcept { return detail::state_version(impl().map()); }
     const std::string& name() const noexcept { return impl().name; } ///< the channel's name
     /// The configuration the channel was created with, as passed to create().
@@ -851,19 +969,78 @@ public:
 
 private:
     explicit DaemonChannel(std::unique_ptr<detail::daemon_impl> p) noexcept : impl_(std::move(p)) {}
-    /// write_data's work; errc{} (0): written. No error_code on the way (its category
-    /// functions are out-of-line calls: a few ns of a 16 B write).
-    errc write_impl(const void* data, std::size_t size) noexcept {
+    using refusal = detail::daemon_impl::refusal;
+    /// A version asked of write_data_as or loan_as, as write_impl and loan_impl take it: 0
+    /// there means "the next", so a requested 0 (never above the current) becomes a value
+    /// that next_version refuses.
+    static constexpr std::uint64_t checked_request(std::uint64_t version) noexcept {
+        return version != 0 ? version : ~std::uint64_t{0};
+    }
+    /// write_data's work (`version` 0: the next; else write_data_as's); refusal::none:
+    /// written. No error_code on the way (its category functions are out-of-line calls: a few
+    /// ns of a 16 B write). `current` gets the version before the write (when it got so far).
+    refusal write_impl(const void* data, std::size_t size, std::uint64_t version,
+                       std::uint64_t& current) noexcept {
         auto& d = impl();
         const auto& m = d.map();
-        if (size > m.data_size) return errc::message_too_large;
+        if (size > m.data_size) return refusal::too_large;
         std::lock_guard<std::mutex> guard(d.writer->mutex);
-        if (d.writer->loan_out) return errc::state_busy;
-        if (!detail::seqlock_write(m, data, size, detail::daemon_impl::write_pins{d})) {
+        if (d.writer->loan_out) return refusal::busy;
+        const std::uint64_t v = d.next_version(version, current);
+        if (v == 0) return refusal::version;
+        if (!detail::seqlock_write(m, data, size, detail::daemon_impl::write_pins{d}, v)) {
             detail::bump(m.cb->state_busy);
-            return errc::state_busy;
+            return refusal::busy;
         }
-        return errc{};
+        return refusal::none;
+    }
+    /// loan's and loan_as's work: `l` gets the loan (refusal::none) or stays inactive.
+    refusal loan_impl(std::size_t n, std::uint64_t version, std::uint64_t& current,
+                      StateLoan& l) noexcept {
+        auto& d = impl();
+        const auto& m = d.map();
+        if (n > m.data_size) return refusal::too_large;
+        std::lock_guard<std::mutex> guard(d.writer->mutex);
+        if (d.writer->loan_out) return refusal::busy;
+        const std::uint64_t v = d.next_version(version, current);
+        if (v == 0) return refusal::version;
+        const detail::state_write w = d.begin_write(v);
+        if (w.buffer == nullptr) return refusal::busy;
+        d.writer->loan_out = true;
+        l.write_ = w;
+        l.token_ = d.writer;
+        l.size_ = n;
+        return refusal::none;
+    }
+    static std::error_code refusal_code(refusal r) noexcept {
+        switch (r) {
+        case refusal::none: return {};
+        case refusal::too_large: return make_error_code(errc::message_too_large);
+        case refusal::busy: return make_error_code(errc::state_busy);
+        case refusal::version: return std::make_error_code(std::errc::invalid_argument);
+        }
+        return make_error_code(errc::state_busy);
+    }
+    /// Throws the venom::error of a refused write or loan (`what`: the call, `n` its bytes,
+    /// `as`: a version was asked for, `version`; `current` as write_impl gave it).
+    [[noreturn]] void throw_refusal(refusal r, const char* what, std::size_t n, bool as,
+                                    std::uint64_t version, std::uint64_t current) const {
+        const std::error_code ec = refusal_code(r);
+        if (r == refusal::too_large)
+            throw error(ec, std::string(what) + " of " + std::to_string(n) +
+                                " bytes; data_size is " + std::to_string(impl().map().data_size));
+        if (r == refusal::version) {
+            if (!as) // write_data or loan at max_state_version: no next version
+                throw error(ec, std::string(what) + ": the version is max_state_version (" +
+                                    std::to_string(current) + "); no later version exists");
+            if (version > max_state_version)
+                throw error(ec, std::string(what) + ": version " + std::to_string(version) +
+                                    " is above max_state_version (2^61 - 1); nothing published");
+            throw error(ec, std::string(what) + ": version " + std::to_string(version) +
+                                " is not above the current version " + std::to_string(current) +
+                                "; nothing published (versions only go up)");
+        }
+        throw error(ec, busy_text(what));
     }
     std::string busy_text(const char* what) const {
         std::string why = busy_reason();
