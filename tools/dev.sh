@@ -3,8 +3,9 @@
 # venom's developer entry point. On a fresh Debian 12 machine (as root, or with sudo) it installs
 # what it needs, builds, and runs.
 #   bash tools/dev.sh demo    build the examples and run the example daemon with three shells
-#   bash tools/dev.sh test    build and run every test: gcc 12 Release (C++17, Boost 1.74, and
-#                             the Python module with its pytest suite),
+#   bash tools/dev.sh test    build and run every test: gcc 12 Release (C++17, Boost 1.74, the
+#                             Python module with its pytest suite, and venom_bridge with its
+#                             two-network-namespace test, which needs root),
 #                             clang 14 + libc++ Debug (C++20, Boost 1.81), b2 with clang (C++20),
 #                             consumer checks (find_package, add_subdirectory, pkg-config, b2,
 #                             pip install of the Python module)
@@ -23,11 +24,12 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # libzmq3-dev: the ZeroMQ baseline of venom_bench; pkgconf: the pkg-config consumer check;
 # python3: the README checks; clang/libc++/clang-format/doxygen: the matrix and the checks;
 # pybind11, python3-dev, numpy, pytest, zmq, venv, pip, setuptools: the Python module (python/),
-# its tests, benchmark and pip install check.
+# its tests, benchmark and pip install check; cyclonedds-dev (with idlc), cyclonedds-tools
+# (ddsperf, for bridge/bench.sh), iproute2 (ip, tc): venom_bridge and its two-namespace test.
 packages=(g++ cmake make libboost-dev libboost-test-dev libboost-program-options-dev libboost-tools-dev
           libzmq3-dev pkgconf python3 clang clang-14 libc++-14-dev libc++abi-14-dev clang-format-14
           doxygen pybind11-dev python3-pybind11 python3-dev python3-numpy python3-pytest python3-zmq
-          python3-venv python3-pip python3-setuptools)
+          python3-venv python3-pip python3-setuptools cyclonedds-dev cyclonedds-tools iproute2)
 
 deps() {
     local missing=()
@@ -175,7 +177,7 @@ test_all() {
     cmake_build build/debug Debug -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_CXX_STANDARD=20 -DCMAKE_CXX_EXTENSIONS=OFF \
         -DCMAKE_CXX_FLAGS=-stdlib=libc++ -DCMAKE_EXE_LINKER_FLAGS=-stdlib=libc++ \
         -DBoost_DIR="$(echo "$b181"/usr/lib/*/cmake/Boost-1.81.0)" -DVENOM_TEST_HEADER_ONLY=ON \
-        -DVENOM_BUILD_BENCH=OFF -DVENOM_WERROR=ON
+        -DVENOM_BUILD_BENCH=OFF -DVENOM_BUILD_BRIDGE=OFF -DVENOM_WERROR=ON
     grep -q '^Boost_DIR:.*Boost-1\.81\.0' build/debug/CMakeCache.txt || { echo "build/debug did not take Boost 1.81"; exit 1; }
     # Stress sizes at 0.3: the Release run above has them whole; this one is for assertions,
     # another compiler, library and Boost (a -O0 reader checks a 1 MiB state ~5x slower).
