@@ -78,10 +78,11 @@ public:
         for (auto& w : workers_)
             if (w->thread.joinable()) w->thread.join();
         if (announce_writer_) {
-            // An explicit dispose: importers destroy their mirrors at once (no lease to wait).
-            venom_bridge_Announce a{};
-            set_name(a.channel, spec_.name);
-            (void)dds_dispose(announce_writer_.get(), &a);
+            // Said explicitly: importers destroy their mirrors at once (no lease to wait), and
+            // know why (origin tag 0 with alive=false: the exporter bridge stopped).
+            origin_tag_ = 0;
+            write_announce(false);
+            (void)dds_wait_for_acks(announce_writer_.get(), dds_ns(stop_ack_wait));
         }
     }
 
@@ -179,6 +180,8 @@ private:
     /// How often the threads look at stop_ while idle, and the reconnect period.
     static constexpr std::chrono::milliseconds idle_step{100};
     static constexpr std::chrono::milliseconds reconnect_every{1000};
+    /// How long a stopping exporter waits for importers to acknowledge its last announcement.
+    static constexpr std::chrono::milliseconds stop_ack_wait{500};
 
     // ---- E.state ----------------------------------------------------------------------------
 

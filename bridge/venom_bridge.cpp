@@ -35,6 +35,8 @@ constexpr int exit_usage = 2;
 constexpr std::uint32_t take_batch = 16;
 constexpr int takes_per_wake = 8;
 constexpr std::chrono::milliseconds loop_wait{100};
+/// While Replies are open, the loop wakes this often to answer those whose time limit passed.
+constexpr std::chrono::milliseconds deadline_sweep{10};
 constexpr std::chrono::seconds stats_every{10};
 
 class Bridge {
@@ -80,15 +82,19 @@ public:
     }
 
     void run() {
-        for (auto& kv : exports_) kv.second->start();
         ctx_.log.event("started", {Field::str("participant", guid_text(ctx_.guid)),
                                    Field::num("domain", ctx_.options.domain),
                                    Field::num("exports", exports_.size()),
-                                   Field::num("imports", imports_.size())});
+                                   Field::num("imports", imports_.size()),
+                                   Field::boolean("requests", VENOM_BRIDGE_REQUESTS != 0)});
+        for (auto& kv : exports_) kv.second->start();
         auto next_stats = std::chrono::steady_clock::now() + stats_every;
         while (!ctx_.stopping) {
             dds_attach_t fired[8];
-            (void)dds_waitset_wait(waitset_.get(), fired, 8, dds_ns(loop_wait));
+            bool open = false;
+            for (auto& kv : imports_) open = open || kv.second->requests_open();
+            (void)dds_waitset_wait(waitset_.get(), fired, 8,
+                                   dds_ns(open ? deadline_sweep : loop_wait));
             if (ctx_.stopping) break;
             take_participants();
             take_announcements();
@@ -177,7 +183,7 @@ private:
                 if (info.valid_data && info.instance_state == DDS_IST_ALIVE)
                     it->second->on_announce(a);
                 else if (info.instance_state != DDS_IST_ALIVE)
-                    it->second->on_exporter_gone(info.instance_state == DDS_IST_NOT_ALIVE_DISPOSED);
+                    it->second->on_exporter_gone();
             });
     }
 
@@ -218,7 +224,8 @@ private:
                     ctx_.drops.count("?", "malformed");
                     return;
                 }
-                (void)imports_.find(name); // the request path (importer answers) comes next
+                const auto it = imports_.find(name);
+                if (it != imports_.end()) it->second->on_answer(a);
             });
     }
 
