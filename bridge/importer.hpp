@@ -108,6 +108,7 @@ public:
         config_ = c;
         chunk_size_ = a.chunk_size;
         read_only_ = a.read_only;
+        announced_version_ = a.version;
         make_mirror();
     }
 
@@ -188,8 +189,9 @@ public:
             std::error_code ec;
             reply.send(venom::ByteView(a.bytes._buffer, a.bytes._length), ec);
         } else {
-            reply.fail(static_cast<venom::errc>(a.status),
-                       std::string(reinterpret_cast<const char*>(a.bytes._buffer), a.bytes._length));
+            reply.fail(
+                static_cast<venom::errc>(a.status),
+                std::string(reinterpret_cast<const char*>(a.bytes._buffer), a.bytes._length));
         }
         ++ctx_.stats.answers_delivered;
 #endif
@@ -248,8 +250,8 @@ private:
         std::uint64_t version() const { return im.mirror_->version(); }
         unsigned char* begin(std::uint64_t v, std::uint64_t total) {
             std::error_code ec;
-            im.loan_ = detail_import::loan_version(*im.mirror_, v, static_cast<std::size_t>(total),
-                                                   ec, 0);
+            im.loan_ =
+                detail_import::loan_version(*im.mirror_, v, static_cast<std::size_t>(total), ec, 0);
             if (ec) return nullptr;
             return im.loan_.data();
         }
@@ -290,20 +292,22 @@ private:
         ctx_.log.event("imported", {Field::str("channel", name_), Field::num("origin", origin_),
                                     Field::num("incarnation", incarnation_)});
         request_resync(std::chrono::steady_clock::now());
+        // An origin with no state yet: the mirror serves as it is (version 0).
+        if (announced_version_ == 0) log_mirror_up();
     }
 
     void log_mirror_up() {
         announced_up_ = true;
         std::uint64_t since = 0;
         if (gone_at_ != std::chrono::steady_clock::time_point{})
-            since = static_cast<std::uint64_t>(
-                std::chrono::duration_cast<std::chrono::milliseconds>(
-                    std::chrono::steady_clock::now() - gone_at_)
-                    .count());
-        ctx_.log.event("mirror_up", {Field::str("channel", name_),
-                                     Field::num("incarnation", incarnation_),
-                                     Field::num("version", mirror_->version()),
-                                     Field::num("ms_since_gone", since)});
+            since =
+                static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::steady_clock::now() - gone_at_)
+                                               .count());
+        ctx_.log.event(
+            "mirror_up",
+            {Field::str("channel", name_), Field::num("incarnation", incarnation_),
+             Field::num("version", mirror_->version()), Field::num("ms_since_gone", since)});
     }
 
     void request_resync(std::chrono::steady_clock::time_point now) {
@@ -318,9 +322,9 @@ private:
     void gone(const char* reason) {
         destroy_mirror();
         gone_at_ = std::chrono::steady_clock::now();
-        ctx_.log.event("daemon_gone", {Field::str("channel", name_), Field::str("side", "mirror"),
-                                       Field::str("reason", reason),
-                                       Field::num("incarnation", incarnation_)});
+        ctx_.log.event("daemon_gone",
+                       {Field::str("channel", name_), Field::str("side", "mirror"),
+                        Field::str("reason", reason), Field::num("incarnation", incarnation_)});
     }
 
     /// Stops I.daemon, drops the loan, closes the mirror (shells: daemon_gone).
@@ -351,8 +355,9 @@ private:
     struct Pending {
         std::uint64_t request_id = 0; ///< 0: none open
         venom::Reply reply;
-        std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
-        bool parked = false;            ///< the answer is in, waiting for its state version
+        std::chrono::steady_clock::time_point deadline =
+            std::chrono::steady_clock::time_point::max();
+        bool parked = false; ///< the answer is in, waiting for its state version
         std::uint64_t state_version = 0;
         std::vector<std::uint8_t> answer;
     };
@@ -442,8 +447,10 @@ private:
             p = Pending{};
             --open_;
         }
-        back.fail(venom::errc::timeout, "link congested: venom_bridge could not send the request "
-                                        "to the exporter of \"" + name_ + "\" (its history is full)");
+        back.fail(venom::errc::timeout,
+                  "link congested: venom_bridge could not send the request "
+                  "to the exporter of \"" +
+                      name_ + "\" (its history is full)");
     }
 
     void daemon_loop(venom::DaemonChannel& d) {
@@ -463,7 +470,8 @@ private:
             d.run([this](std::uint32_t, venom::ByteView) -> std::string {
                 throw venom::error(venom::errc::handler_failed,
                                    "this venom_bridge build carries states only: remote requests "
-                                   "of \"" + name_ + "\" are not forwarded yet");
+                                   "of \"" +
+                                       name_ + "\" are not forwarded yet");
             });
         } catch (const std::exception& e) {
             ctx_.log.error("mirror " + name_, e.what());
@@ -478,6 +486,7 @@ private:
     venom::ChannelConfig config_{1, 1, 1};
     std::uint32_t chunk_size_ = option_limits::default_chunk;
     bool read_only_ = false;
+    std::uint64_t announced_version_ = 0; ///< the origin's version when it was announced
     // the mirror
     std::optional<venom::DaemonChannel> mirror_;
     std::thread daemon_thread_;
