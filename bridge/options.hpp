@@ -6,7 +6,9 @@
 
 #include <venom/config.hpp>
 
+#include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -198,6 +200,8 @@ inline Options parse_options(const std::vector<std::string>& args) {
             o.dds_config = value();
             if (o.dds_config.empty() || o.dds_config.find(',') != std::string::npos)
                 throw UsageError{"--dds-config needs a file name without commas"};
+            if (std::FILE* f = std::fopen(o.dds_config.c_str(), "r")) std::fclose(f);
+            else throw UsageError{"--dds-config " + o.dds_config + ": cannot read the file"};
         } else {
             throw UsageError{"unknown option \"" + a + "\""};
         }
