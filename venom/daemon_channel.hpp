@@ -5,6 +5,7 @@
 
 #include <venom/bytes.hpp>
 #include <venom/config.hpp>
+#include <venom/reply.hpp>
 #include <venom/detail/command_queue.hpp>
 #include <venom/detail/daemon_log.hpp>
 #include <venom/detail/liveness.hpp>
@@ -63,6 +64,9 @@ struct daemon_impl {
     /// Per client slot, the request id last handled: a publish naming a command already handled
     /// (forged by a stray write into the ring) is dropped as stale instead of run twice.
     std::vector<std::uint64_t> last_request;
+    /// Deferred answers (venom::Reply, reply_slots.hpp): shared with every Reply out, so one
+    /// that outlives the daemon finds `gone` instead of freed memory. Made at create.
+    std::shared_ptr<reply_slots> replies;
     /// The state writer's lock and loan bookkeeping, shared with the StateLoan out, if any: a
     /// loan's publish() or drop() after (or racing with) its daemon's destruction locks this,
     /// not freed memory, and finds `daemon` null. (Its bytes are gone with the mapping: filling
@@ -171,6 +175,8 @@ struct daemon_impl {
             std::lock_guard<std::mutex> guard(writer->mutex);
             writer->daemon = nullptr;
         }
+        // After this, a Reply still out reports daemon_gone; one answering now finishes first.
+        if (replies) replies->close();
         if (segment.mapped()) {
             // SYNC POINT WRITE: channel closed (shells read it in their abort test, after
             // loading an epoch that the wakes below bump: waiter.hpp).
@@ -307,27 +313,46 @@ struct daemon_impl {
         last_sender_lines = static_cast<std::uint32_t>(
             std::min<std::size_t>(staging_lookahead_lines,
                                   (staging_header_bytes + length + cache_line - 1) / cache_line));
+        // Step "taken" of reply_slots.hpp: a Reply of this slot still out is stale from here on.
+        // acquire: pairs with a Reply's release decrement; 0: no Reply writes any answer now.
+        if (defers<Handler> || replies->open_replies.load(std::memory_order_acquire) != 0)
+            replies->take(client, request);
         if (length > m.max_cmd_size) {
             bump(cb.commands_malformed);
             constexpr const char* text =
                 "the daemon found the command's length out of range in the shell's staging area";
             publish_error(m, client, request, static_cast<std::uint32_t>(errc::corrupt_channel),
                           text);
+            std::lock_guard<std::mutex> log(replies->log_mutex); // a Reply may log meanwhile
             log_error(cb, client, request, static_cast<std::uint32_t>(errc::corrupt_channel), text);
             return;
         }
         const ByteView cmd(m.staging_data(client), length);
         std::uint8_t* out = answer_bytes(m, client);
+        reply_call call;
         // An error answer is published inside its catch block, while what() is alive: its
-        // text goes straight into the response slot (publish_error copies and cuts it).
+        // text goes straight into the response slot (publish_error copies and cuts it). A
+        // deferring handler's error is answered only if its Reply handed the answer back
+        // (destroyed by the exception), under the slot's lock: its Reply may be out elsewhere.
         auto fail = [&](errc code, const char* text) noexcept {
+            if (call.deferred) {
+                if (!call.handed_back) {
+                    std::lock_guard<std::mutex> log(replies->log_mutex);
+                    bump(cb.handler_errors); // the Reply, moved away or answered, answers
+                    return;
+                }
+                const std::size_t n = std::char_traits<char>::length(text);
+                (void)replies->answer(client, request, static_cast<std::uint32_t>(code), text, n);
+                return;
+            }
+            std::lock_guard<std::mutex> log(replies->log_mutex); // a Reply may log meanwhile
             bump(cb.handler_errors);
             publish_error(m, client, request, static_cast<std::uint32_t>(code), text);
             log_error(cb, client, request, static_cast<std::uint32_t>(code), text);
         };
         try {
-            const std::size_t n = invoke(handler, client, cmd, out);
-            publish_answer(m, client, request, status_ok, n);
+            const std::size_t n = invoke(handler, client, cmd, out, request, call);
+            if (!call.deferred) publish_answer(m, client, request, status_ok, n);
         } catch (const error& e) {
             fail(e.code() == errc::message_too_large ? errc::message_too_large
                                                      : errc::handler_failed,
@@ -350,18 +375,41 @@ struct daemon_impl {
         bump(cb.commands_handled);
     }
 
-    /// Calls the handler in whichever form it has; returns the answer's length in `out`.
+    /// Whether a handler answers later (the venom::Reply form), chosen at compile time: a
+    /// handler callable with a ResponseWriter& keeps that form.
     template <class Handler>
-    std::size_t invoke(Handler& handler, std::uint32_t client, ByteView cmd, std::uint8_t* out) {
+    static constexpr bool defers =
+        !std::is_invocable_v<Handler&, std::uint32_t, ByteView, ResponseWriter&> &&
+        std::is_invocable_v<Handler&, std::uint32_t, ByteView, Reply>;
+
+    /// What invoke() tells handle() about a deferred answer.
+    struct reply_call {
+        bool deferred = false;    ///< the handler got a Reply: handle() publishes nothing
+        bool handed_back = false; ///< that Reply was destroyed by the handler's exception
+    };
+
+    /// Calls the handler in whichever form it has; returns the answer's length in `out` (0 for
+    /// the Reply form, which answers by itself: call.deferred).
+    template <class Handler>
+    std::size_t invoke(Handler& handler, std::uint32_t client, ByteView cmd, std::uint8_t* out,
+                       std::uint64_t request, reply_call& call) {
         const std::size_t cap = map().max_response_size;
         if constexpr (std::is_invocable_v<Handler&, std::uint32_t, ByteView, ResponseWriter&>) {
             ResponseWriter w(out, cap);
             handler(client, cmd, w);
             return w.size();
+        } else if constexpr (defers<Handler>) {
+            call.deferred = true;
+            mark_deferred(map(), client, request); // before the command leaves the queue
+            handler(client, cmd,
+                    Reply(replies, client, request, std::chrono::steady_clock::time_point::max(),
+                          &call.handed_back));
+            return 0;
         } else {
             static_assert(std::is_invocable_v<Handler&, std::uint32_t, ByteView>,
                           "a venom handler is callable as (std::uint32_t client_id, ByteView cmd) "
-                          "returning bytes, or (std::uint32_t, ByteView, ResponseWriter&)");
+                          "returning bytes, (std::uint32_t, ByteView, ResponseWriter&), or "
+                          "(std::uint32_t, ByteView, venom::Reply) answering later");
             using R = std::invoke_result_t<Handler&, std::uint32_t, ByteView>;
             if constexpr (std::is_void_v<R>) {
                 handler(client, cmd);
@@ -621,7 +669,8 @@ private:
 /// The daemon (single writer) of a named channel. Movable, not copyable.
 ///
 /// Threads: run()/poll() from one thread at a time; write_data() from any thread (serialised
-/// internally: one writer at a time); stop() from anywhere, including a signal handler.
+/// internally: one writer at a time); stop() from anywhere, including a signal handler;
+/// venom::Reply's send/fail from any thread (a Reply that outlives the daemon sends nothing).
 /// Destroying the daemon closes the channel: waiting and new requests get errc::daemon_gone, and
 /// the channel's names are removed from /dev/shm (shells keep their mappings).
 class DaemonChannel {
@@ -662,6 +711,7 @@ public:
             impl->segment.bind_events(impl->name, impl->incarnation, access);
             impl->segment.events->open_all();
             impl->last_request.assign(impl->segment.map.max_clients, 0);
+            impl->replies = std::make_shared<detail::reply_slots>(impl->segment.map);
             impl->writer->pin_owner_alive_until.assign(impl->segment.map.max_clients,
                                                        detail::clock::time_point{});
             impl->writer->pins = detail::PinScanner(impl->segment.map.max_clients);
@@ -799,8 +849,12 @@ public:
 
     /// Serves requests until stop(). The handler is called as handler(client_id, cmd) returning
     /// bytes (vector, string, ... or void), or handler(client_id, cmd, ResponseWriter&) which
-    /// writes into the client's response slot without allocating. A handler that throws sends
-    /// handler_failed (with its what()) to that client; the daemon goes on.
+    /// writes into the client's response slot without allocating, or
+    /// handler(client_id, cmd, venom::Reply) which answers later, from any thread, through the
+    /// Reply (the form is chosen at compile time; the daemon goes on with other commands while
+    /// Replies are out, at most one per client slot). A handler that throws sends
+    /// handler_failed (with its what()) to that client (the Reply form: unless it moved its
+    /// Reply away or answered, which then answers); the daemon goes on.
     /// Blocks; waits as ChannelConfig::wait says (spin, then sleep: ~0% CPU when idle).
     /// A stop() that came before run() makes it return at once. When run() returns (after
     /// stop()) the channel stays open and its state readable, but it is not serving (see

@@ -72,7 +72,8 @@ struct shell_impl {
 
     /// The abort test of a wait for the answer to `request`: daemon_gone, or (probed as
     /// often) the command vanished: no ring word names this client and the answer is not in.
-    /// The daemon answers before it frees the slot, so only a write from outside the protocol
+    /// The daemon answers before it frees the slot (or, deferring the answer to a venom::Reply,
+    /// marks the request deferred first), so only a write from outside the protocol
     /// (a buggy shell's, into the queue's shared lines) can erase a publish; without this test
     /// its sender would wait for ever. `lost` says which.
     bool gone_or_lost(clock::time_point& next_probe, clock::time_point& next_look,
@@ -82,8 +83,10 @@ struct shell_impl {
         if (next_look == clock::time_point{}) next_look = now + options.daemon_check;
         if (now < next_look) return false;
         next_look = now + options.daemon_check;
-        // acquire (in both): a slot the daemon freed after answering shows the answer.
-        lost = !queue_holds_client(map(), id) && !answered(map(), id, request);
+        // acquire (in both): a slot the daemon freed after answering shows the answer, or
+        // (a deferred answer: venom::Reply) that the answer is to come.
+        lost = !queue_holds_client(map(), id) && !answered(map(), id, request) &&
+               !answer_deferred(map(), id, request);
         return lost;
     }
 
@@ -257,9 +260,10 @@ struct shell_impl {
                       answer_lookahead_lines, (response_header_bytes + len - 1) / cache_line));
         if (a.status != status_ok) {
             last_error_text.assign(reinterpret_cast<const char*>(a.bytes), len);
-            const bool known = a.status == static_cast<std::uint32_t>(errc::handler_failed) ||
-                               a.status == static_cast<std::uint32_t>(errc::message_too_large) ||
-                               a.status == static_cast<std::uint32_t>(errc::corrupt_channel);
+            // Any venom errc: a handler's own (handler_failed, message_too_large), the
+            // daemon's, or one a deferred answer chose (Reply::fail: timeout, ...).
+            const bool known = a.status >= static_cast<std::uint32_t>(errc::channel_not_found) &&
+                               a.status <= static_cast<std::uint32_t>(errc::wrong_size);
             ec = make_error_code(known ? static_cast<errc>(a.status) : errc::corrupt_channel);
             return 0;
         }

@@ -12,6 +12,7 @@
 #include <venom/daemon_channel.hpp>
 #include <venom/error.hpp>
 #include <venom/inspect.hpp>
+#include <venom/reply.hpp>
 #include <venom/shell_channel.hpp>
 #include <venom/version.hpp>
 

@@ -132,6 +132,11 @@ struct ChannelMap {
     WaitWord& response_wait(std::uint32_t id) const noexcept {
         return *reinterpret_cast<WaitWord*>(client_area(id) + client_wait_line * cache_line);
     }
+    /// The id of client id's request whose answer the daemon deferred (layout.hpp).
+    std::atomic<std::uint64_t>& answer_deferred(std::uint32_t id) const noexcept {
+        return *reinterpret_cast<std::atomic<std::uint64_t>*>(
+            client_area(id) + client_wait_line * cache_line + client_deferred_offset);
+    }
     ViewPins& pins(std::uint32_t id) const noexcept {
         return *reinterpret_cast<ViewPins*>(client_area(id) + client_pins_line * cache_line);
     }

@@ -20,6 +20,7 @@
 //             |  line 4    head mirror and counters         (daemon per command)    |
 //             |            (the state_busy and pins_cleared counters: per write)    |
 //             |  line 5    heartbeat, beats, errors logged  (daemon, its loop)      |
+//             |            replies_stale                    (daemon, any thread)    |
 //             |  line 6-37 ErrorEntry[16]: the last error answers (daemon, per error)|
 //             +-------------------------------------------------------------------+
 //   state --> | StateBuffer[state_buffers]: header | data   (daemon)   shells: R    |
@@ -31,7 +32,8 @@
 //             | CmdSlot[ring_slots]: one atomic word per line                       |
 //             +-------------------------------------------------------------------+
 //   clients > | ClientArea[max_clients], each a whole number of pages:              |
-//             |  line 0 record (connect) | line 1 requests | line 2 answer wait |   |
+//             |  line 0 record (connect) | line 1 requests | line 2 answer wait, |   |
+//             |  deferred request id (daemon)                                     |
 //             |  line 3 view pins | line 4 staging: header + command bytes         |
 //             |                                                  owner: RW, rest R |
 //             +-------------------------------------------------------------------+
@@ -234,7 +236,11 @@ struct ControlBlock {
     alignas(cache_line) std::atomic<std::uint64_t> heartbeat_steady_ns;
     std::atomic<std::uint64_t> beats;         ///< heartbeats so far
     std::atomic<std::uint64_t> errors_logged; ///< error answers logged so far (the log's next k)
-    std::uint64_t reserved1[5];
+    /// deferred answers (venom::Reply) dropped because their shell had gone: written by any
+    /// thread of the daemon (reply_slots.hpp, an atomic add), read by tools. It took a word of
+    /// what was reserved1[5] at layout 7 (a daemon of before leaves it 0: same layout).
+    std::atomic<std::uint64_t> replies_stale;
+    std::uint64_t reserved1[4];
 
     // ---- lines 6-37: the last error_log_entries error answers (daemon_log.hpp), written by
     // the daemon's run()/poll() thread per error answer, read by tools.
@@ -324,6 +330,12 @@ inline constexpr std::size_t client_pins_line = 3;     ///< ViewPins
 inline constexpr std::size_t client_staging_line = 4;  ///< StagingHeader + command bytes
 inline constexpr std::size_t client_fixed_bytes =
     client_staging_line * cache_line + staging_header_bytes;
+/// In the answer's line (client_wait_line), right after its WaitWord: an atomic u64, the id
+/// of the request whose answer the daemon deferred (venom::Reply: the command left the queue
+/// and its answer is still to come; response_slot.hpp). Written by the daemon, read by the
+/// slot's client; 0 (zeroed at create): none. It took bytes unused at layout 7: a daemon of
+/// before never defers, so a shell of now reads 0 from it.
+inline constexpr std::size_t client_deferred_offset = sizeof(WaitWord);
 
 /// Header of one state buffer; the data (data_size bytes) follows at +64.
 /// seq == 2v: holds complete version v. seq == 2v + 1: version v is being written.
@@ -433,6 +445,9 @@ static_assert(sizeof(ViewPins) == cache_line && std::is_standard_layout_v<ViewPi
               "a shell's pins are one line: the daemon reads one line per client per write");
 static_assert(sizeof(ClientRecord) <= cache_line && sizeof(WaitWord) <= cache_line,
               "each client line holds what it names");
+static_assert(client_deferred_offset % alignof(std::atomic<std::uint64_t>) == 0 &&
+                  client_deferred_offset + sizeof(std::atomic<std::uint64_t>) <= cache_line,
+              "the deferred request id shares the answer's line with its WaitWord, aligned");
 static_assert(sizeof(StateBuffer) <= header_bytes,
               "a state buffer's header fits the line before its data");
 static_assert(std::is_trivially_copyable_v<NameRecord> && std::is_standard_layout_v<NameRecord>,

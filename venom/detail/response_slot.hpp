@@ -20,8 +20,14 @@
 // Process death: a daemon killed mid-answer never publishes seq: the client's wait ends with
 // daemon_gone (its liveness probe). A client killed while waiting: the answer goes unread;
 // the next holder of the slot ignores it (other generation).
-// Corrupt values: a status that is not ok nor an error venom sends, and lengths over their
+// Corrupt values: a status that is not ok nor a venom::errc value, and lengths over their
 // capacities, are reported as corrupt_channel, never used.
+// A deferred answer's command leaves the queue before its answer is in: the daemon first
+// stores its request id in the client's answer line (mark_deferred), so the client's test for
+// a command that vanished from the queue (shell_channel.hpp) tells it from a lost one.
+// Deferred answers (venom::Reply) are written from any thread of the daemon process, one at a
+// time per slot under that slot's process-local mutex (reply_slots.hpp), which keeps "one
+// writer per slot at a time" true.
 #pragma once
 
 #include <venom/detail/channel_map.hpp>
@@ -62,7 +68,22 @@ inline void publish_error(const ChannelMap& m, std::uint32_t id, std::uint64_t r
     publish_answer(m, id, request, status, n);
 }
 
+/// Marks client `id`'s `request` as deferred (venom::Reply): its command leaves the queue
+/// before its answer is published. \pre the run()/poll() thread, before queue_release of it.
+inline void mark_deferred(const ChannelMap& m, std::uint32_t id, std::uint64_t request) noexcept {
+    // relaxed: published by queue_release's release store of the ring word (SYNC POINT WRITE:
+    // slot free), which a shell's queue_holds_client acquires before it reads this.
+    m.answer_deferred(id).store(request, std::memory_order_relaxed);
+}
+
 // ---- the client's half ----------------------------------------------------------------------
+
+/// Whether the daemon took `request` of client `id` and deferred its answer (a Reply is out
+/// for it). \pre read after queue_holds_client found no ring word of `id` (its acquire).
+inline bool answer_deferred(const ChannelMap& m, std::uint32_t id, std::uint64_t request) noexcept {
+    // acquire: pairs with queue_release's release (through the ring word read before).
+    return m.answer_deferred(id).load(std::memory_order_acquire) == request;
+}
 
 /// Whether client `id`'s slot holds the answer to `request`.
 inline bool answered(const ChannelMap& m, std::uint32_t id, std::uint64_t request) noexcept {
