@@ -194,7 +194,10 @@ void test_malformed() {
     }
     {
         Chunk c = cs[3];
-        c.length += 1;
+        std::vector<unsigned char> longer(c.bytes, c.bytes + c.length); // a byte more than
+        longer.push_back(0x55);                                         // the version has
+        c.bytes = longer.data();
+        c.length = longer.size();
         c.crc = crc32c(c.bytes, c.length);
         CHECK(a.add(c, s) == ChunkResult::malformed); // the last one longer than the rest
     }
