@@ -41,6 +41,28 @@
 
 namespace venom_bridge {
 
+namespace detail_export {
+
+/// ShellChannel::request_until(deadline, ...) when the core has it (layout 8: the deadline
+/// travels with the command, and an origin daemon that takes it too late answers timeout
+/// without running it, counted in commands_expired); else a request whose time limit is the
+/// time left (the origin daemon then runs a command it takes late).
+template <class S>
+auto request_until(S& s, std::chrono::steady_clock::time_point deadline, const void* cmd,
+                   std::size_t n, void* out, std::size_t cap, std::error_code& ec, int)
+    -> decltype(s.request_until(deadline, cmd, n, out, cap, ec)) {
+    return s.request_until(deadline, cmd, n, out, cap, ec);
+}
+template <class S>
+std::size_t request_until(S& s, std::chrono::steady_clock::time_point deadline, const void* cmd,
+                          std::size_t n, void* out, std::size_t cap, std::error_code& ec, long) {
+    const auto left = deadline - std::chrono::steady_clock::now();
+    return s.request(cmd, n, out, cap,
+                     std::max<std::chrono::nanoseconds>(std::chrono::nanoseconds(0), left), ec);
+}
+
+} // namespace detail_export
+
 class Exporter {
 public:
     Exporter(Context& ctx, ExportSpec spec) : ctx_(ctx), spec_(std::move(spec)) {
@@ -435,12 +457,14 @@ private:
                 return;
             }
         }
-        const auto timeout = j.deadline == std::chrono::steady_clock::time_point::max()
-                                 ? std::chrono::nanoseconds::max()
-                                 : std::chrono::nanoseconds(j.deadline - now);
         std::error_code ec;
-        const std::size_t n = w.shell->request(j.bytes.data(), j.bytes.size(), w.answer.data(),
-                                               w.answer.size(), timeout, ec);
+        std::size_t n = 0;
+        if (j.deadline == std::chrono::steady_clock::time_point::max())
+            n = w.shell->request(j.bytes.data(), j.bytes.size(), w.answer.data(), w.answer.size(),
+                                 std::chrono::nanoseconds::max(), ec);
+        else
+            n = detail_export::request_until(*w.shell, j.deadline, j.bytes.data(), j.bytes.size(),
+                                             w.answer.data(), w.answer.size(), ec, 0);
         // SYNC POINT READ (the answer's seq, inside request): every version the origin
         // published before this answer is <= this one.
         const std::uint64_t version = w.shell->version();
