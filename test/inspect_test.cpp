@@ -62,7 +62,7 @@ BOOST_AUTO_TEST_CASE(lists_and_describes_a_live_channel) {
     BOOST_TEST(i.readable);
     BOOST_TEST(!i.problem, i.problem_text);
     BOOST_TEST(i.layout_version == venom::layout_version);
-    BOOST_TEST(i.layout_version == 7u);
+    BOOST_TEST(i.layout_version == 8u);
     BOOST_TEST(i.daemon.pid == venom::process_id());
     BOOST_TEST(i.daemon.alive);
     BOOST_TEST(i.daemon.name_held);

@@ -13,6 +13,9 @@
 //   4. A shell SIGKILLed with a Reply open, a new shell in its slot, then the old Reply sent:
 //      dropped (stale, counted in replies_stale), and the new shell gets only its own answer.
 //   5. A Reply that outlives its daemon sends nothing and reports daemon_gone.
+//   6. Deadlines (ShellChannel::request_until): a command whose deadline passed while it was
+//      queued is never handled, answered timeout and counted (commands_expired); a deadline
+//      already passed sends nothing; Reply::deadline() is the shell's deadline or time limit.
 #include "test_support.hpp"
 
 #include <condition_variable>
@@ -245,10 +248,14 @@ BOOST_AUTO_TEST_CASE(fail_sends_a_code_of_its_own_and_a_reply_answers_once) {
     ChannelName name("reply");
     auto d = venom::DaemonChannel::create(name.str(), reply_config(2));
     std::vector<std::error_code> seen;
+    std::vector<std::string> problems; // the daemon's thread: Boost.Test is not thread-safe
+    auto check = [&](bool ok, const char* what) {
+        if (!ok) problems.push_back(what);
+    };
     Runner runner(d, [&](std::uint32_t client, venom::ByteView cmd, venom::Reply reply) {
-        BOOST_TEST(reply.client() == client);
-        BOOST_TEST(reply.active());
-        BOOST_TEST((reply.deadline() == std::chrono::steady_clock::time_point::max()));
+        check(reply.client() == client, "client()");
+        check(reply.active(), "active() before the answer");
+        check(reply.deadline() > std::chrono::steady_clock::now(), "deadline(): 5 s ahead");
         if (cmd == "timeout") {
             seen.push_back(reply.fail(errc::timeout, "took too long"));
         } else if (cmd == "none") {
@@ -257,19 +264,19 @@ BOOST_AUTO_TEST_CASE(fail_sends_a_code_of_its_own_and_a_reply_answers_once) {
             std::error_code ec;
             reply.send(std::string(257, 'x'), ec); // max_response_size is 256
             seen.push_back(ec);
-            BOOST_TEST(reply.active(), "an answer too large leaves the Reply active");
+            check(reply.active(), "an answer too large leaves the Reply active");
             std::string text;
             try {
                 reply.send(std::string(300, 'x'));
             } catch (const venom::error& e) {
                 text = e.what();
             }
-            BOOST_TEST(contains(text, "max_response_size is 256"), text);
+            check(contains(text, "max_response_size is 256"), "the too-large text");
             reply.send(std::string_view("short"));
         } else {
             reply.send(std::string_view("once"));
         }
-        BOOST_TEST(!reply.active());
+        check(!reply.active(), "active() after the answer");
         seen.push_back(reply.fail(errc::timeout, "again")); // answered already: nothing
         std::error_code ec;
         reply.send(std::string_view("twice"), ec);
@@ -283,6 +290,7 @@ BOOST_AUTO_TEST_CASE(fail_sends_a_code_of_its_own_and_a_reply_answers_once) {
     BOOST_TEST(to_string(s.request("big", 5s)) == "short");
     BOOST_TEST(to_string(s.request("other", 5s)) == "once");
     runner.stop();
+    BOOST_TEST(problems.empty(), (problems.empty() ? "" : problems.front()));
     const auto invalid = std::make_error_code(std::errc::invalid_argument);
     BOOST_REQUIRE(seen.size() == 11u);
     BOOST_TEST(!seen[0]);
@@ -334,16 +342,16 @@ BOOST_AUTO_TEST_CASE(a_reply_sent_after_its_shell_timed_out_lets_the_next_reques
     // answer comes: it is sent then, and gets its own answer, not the late one.
     error_of([&] { s.request("slow 2", 30ms); }, errc::timeout, "slow 2");
     venom::Reply late2 = take_slow();
+    std::error_code late2_ec;
     std::thread sender([&] {
         std::this_thread::sleep_for(100ms);
-        std::error_code ec;
-        late2.send(std::string_view("late answer to slow 2"), ec);
-        BOOST_TEST(!ec, ec.message());
+        late2.send(std::string_view("late answer to slow 2"), late2_ec);
     });
     const auto t0 = std::chrono::steady_clock::now();
     BOOST_TEST(to_string(s.request("next 2", 5s)) == "re:next 2");
     BOOST_TEST(ms_since(t0) >= 90.0, "it waited for the late answer first");
     sender.join();
+    BOOST_TEST(!late2_ec, late2_ec.message());
     BOOST_TEST(replies_stale(name.str()) == 0u, "late answers of a live shell are delivered");
 }
 
@@ -397,6 +405,98 @@ BOOST_AUTO_TEST_CASE(a_reply_that_outlives_its_daemon_reports_daemon_gone) {
     kept.clear(); // (and their destructors have nothing to do)
 }
 
+// ================================================================ deadlines
+
+BOOST_AUTO_TEST_CASE(a_command_whose_deadline_passed_in_the_queue_is_never_handled) {
+    ChannelName name("reply");
+    auto d = venom::DaemonChannel::create(name.str(), reply_config(2));
+    std::mutex mu;
+    std::vector<std::string> handled;
+    Runner runner(d, [&](std::uint32_t, venom::ByteView cmd) {
+        {
+            std::lock_guard<std::mutex> lock(mu);
+            handled.push_back(cmd.to_string());
+        }
+        if (cmd == "slow") std::this_thread::sleep_for(50ms);
+        return answer_to(cmd.as_string_view());
+    });
+    auto a = venom::ShellChannel::connect(name.str());
+    auto b = venom::ShellChannel::connect(name.str());
+    std::string slow_answer;
+    std::thread slow([&] { slow_answer = to_string(a.request("slow", 5s)); });
+    std::this_thread::sleep_for(10ms); // the daemon is inside "slow" now
+    char buf[64];
+    std::error_code ec;
+    b.request_until(std::chrono::steady_clock::now() + 1ms, "late", 4, buf, sizeof buf, ec);
+    BOOST_TEST((ec == errc::timeout), ec.message());
+    slow.join();
+    BOOST_TEST(slow_answer == "re:slow");
+    // The daemon takes "late" after "slow", long past its deadline: it answers timeout.
+    const auto t0 = std::chrono::steady_clock::now();
+    while (venom::inspect_channel(name.str()).sample.commands_expired == 0 && ms_since(t0) < 5000)
+        std::this_thread::sleep_for(1ms);
+    // b's next request waits for that answer first, then goes through.
+    BOOST_TEST(to_string(b.request("next", 5s)) == "re:next");
+    runner.stop();
+    const venom::ChannelInfo info = venom::inspect_channel(name.str());
+    BOOST_TEST(info.sample.commands_expired == 1u);
+    BOOST_TEST(info.sample.handler_errors == 0u);
+    BOOST_TEST(info.sample.commands_handled == 2u, "slow and next");
+    BOOST_REQUIRE(!info.recent_errors.empty());
+    BOOST_TEST(contains(info.recent_errors.back().text, "deadline passed"),
+               info.recent_errors.back().text);
+    std::lock_guard<std::mutex> lock(mu);
+    BOOST_TEST(handled == (std::vector<std::string>{"slow", "next"}), "the handler never saw it");
+}
+
+BOOST_AUTO_TEST_CASE(request_until_in_time_is_answered_and_a_passed_deadline_sends_nothing) {
+    ChannelName name("reply");
+    auto d = venom::DaemonChannel::create(name.str(), reply_config(2));
+    std::atomic<int> calls{0};
+    Runner runner(d, [&](std::uint32_t, venom::ByteView cmd) {
+        ++calls;
+        return answer_to(cmd.as_string_view());
+    });
+    auto s = venom::ShellChannel::connect(name.str());
+    char buf[64];
+    const std::size_t n =
+        s.request_until(std::chrono::steady_clock::now() + 5s, "ok", 2, buf, sizeof buf);
+    BOOST_TEST(std::string(buf, n) == "re:ok");
+    std::error_code ec;
+    s.request_until(std::chrono::steady_clock::now() - 1ms, "x", 1, buf, sizeof buf, ec);
+    BOOST_TEST((ec == errc::timeout));
+    BOOST_TEST(contains(s.last_error_text(), "nothing was sent"), s.last_error_text());
+    error_of([&] { s.request_until(std::chrono::steady_clock::now(), "x", 1, buf, sizeof buf); },
+             errc::timeout, "throwing form");
+    BOOST_TEST(to_string(s.request("after", 5s)) == "re:after");
+    runner.stop();
+    BOOST_TEST(calls.load() == 2);
+    BOOST_TEST(venom::inspect_channel(name.str()).sample.commands_expired == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(reply_deadline_is_the_shells_deadline_or_time_limit) {
+    ChannelName name("reply");
+    auto d = venom::DaemonChannel::create(name.str(), reply_config(2));
+    std::vector<std::chrono::steady_clock::time_point> seen;
+    Runner runner(d, [&](std::uint32_t, venom::ByteView, venom::Reply reply) {
+        seen.push_back(reply.deadline());
+        reply.send(std::string_view("ok"));
+    });
+    auto s = venom::ShellChannel::connect(name.str());
+    char buf[64];
+    const auto until = std::chrono::steady_clock::now() + 3s;
+    s.request_until(until, "a", 1, buf, sizeof buf);
+    const auto before = std::chrono::steady_clock::now();
+    s.request("b", 1, buf, sizeof buf, 2s);
+    const auto after = std::chrono::steady_clock::now();
+    s.request("c", 1, buf, sizeof buf); // ShellOptions::request_timeout: none
+    runner.stop();
+    BOOST_REQUIRE(seen.size() == 3u);
+    BOOST_TEST((seen[0] == until), "the deadline, to the nanosecond");
+    BOOST_TEST((seen[1] >= before + 2s && seen[1] <= after + 2s), "the time limit from the take");
+    BOOST_TEST((seen[2] == std::chrono::steady_clock::time_point::max()));
+}
+
 // ================================================================ processes
 #if !defined(VENOM_REPLY_IN_PROCESS_ONLY)
 
@@ -438,8 +538,9 @@ BOOST_AUTO_TEST_CASE(a_stale_reply_of_a_killed_shell_never_reaches_the_next_shel
     std::mutex mu;
     std::condition_variable cv;
     std::deque<venom::Reply> open;
+    std::atomic<std::uint32_t> other_clients{0};
     Runner runner(d, [&](std::uint32_t client, venom::ByteView cmd, venom::Reply reply) {
-        BOOST_TEST(client == 0u);
+        if (client != 0) ++other_clients;
         (void)cmd;
         std::lock_guard<std::mutex> lock(mu);
         open.push_back(std::move(reply));
@@ -493,6 +594,7 @@ BOOST_AUTO_TEST_CASE(a_stale_reply_of_a_killed_shell_never_reaches_the_next_shel
     asker2.join();
     BOOST_TEST(got == "for the third shell");
     runner.stop();
+    BOOST_TEST(other_clients.load() == 0u);
 }
 #endif
 

@@ -610,6 +610,8 @@ void stat_json(const Inspection& ins, const Counters& c0, const Counters& c1) {
             .kv("malformed_dropped", c1.commands_malformed)
             .kv("stale_dropped", c1.commands_stale)
             .kv("handler_errors", c1.handler_errors)
+            .kv("expired", c1.commands_expired)
+            .kv("stale_replies", c1.replies_stale)
             .kv("queue_repairs", c1.queue_repairs)
             .end_object();
         j.key("errors").begin_object().kv("logged", c1.errors_logged);
@@ -689,7 +691,8 @@ std::string stat_text(const Inspection& ins, const Counters& c0, const Counters&
     o << "commands  handled " << c1.commands_handled << " ("
       << fixed(per_second(c0.commands_handled, c1.commands_handled, dt))
       << "/s); dropped: " << c1.commands_malformed << " malformed, " << c1.commands_stale
-      << " from gone clients; handler errors " << c1.handler_errors << "; queue repairs "
+      << " from gone clients, " << c1.commands_expired << " expired; handler errors "
+      << c1.handler_errors << "; stale replies " << c1.replies_stale << "; queue repairs "
       << c1.queue_repairs << "\n";
     const auto& errors = ins.recent_errors();
     o << "errors    " << c1.errors_logged << " logged";

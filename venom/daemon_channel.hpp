@@ -327,9 +327,30 @@ struct daemon_impl {
             log_error(cb, client, request, static_cast<std::uint32_t>(errc::corrupt_channel), text);
             return;
         }
+        // relaxed (both): ordered after the slot word's acquire in queue_front, as the rest.
+        const std::uint64_t deadline_ns = st.deadline_ns.load(std::memory_order_relaxed);
+        if (deadline_ns != 0 && steady_ns(clock::now()) >= deadline_ns) {
+            bump(cb.commands_expired); // only request_until sets a deadline: no clock read else
+            constexpr const char* text =
+                "the request's deadline passed before the daemon could handle it; it did not run";
+            publish_error(m, client, request, static_cast<std::uint32_t>(errc::timeout), text);
+            std::lock_guard<std::mutex> log(replies->log_mutex); // a Reply may log meanwhile
+            log_error(cb, client, request, static_cast<std::uint32_t>(errc::timeout), text);
+            return;
+        }
         const ByteView cmd(m.staging_data(client), length);
         std::uint8_t* out = answer_bytes(m, client);
         reply_call call;
+        if constexpr (defers<Handler>) {
+            // Reply::deadline(): the shell's deadline, or its time limit from now (an upper
+            // bound: the shell's clock started when it staged the command).
+            const std::uint32_t timeout_us = st.timeout_us.load(std::memory_order_relaxed);
+            if (deadline_ns != 0)
+                call.deadline = clock::time_point(std::chrono::duration_cast<clock::duration>(
+                    std::chrono::nanoseconds(deadline_ns)));
+            else if (timeout_us != 0)
+                call.deadline = clock::now() + std::chrono::microseconds(timeout_us);
+        }
         // An error answer is published inside its catch block, while what() is alive: its
         // text goes straight into the response slot (publish_error copies and cuts it). A
         // deferring handler's error is answered only if its Reply handed the answer back
@@ -386,6 +407,8 @@ struct daemon_impl {
     struct reply_call {
         bool deferred = false;    ///< the handler got a Reply: handle() publishes nothing
         bool handed_back = false; ///< that Reply was destroyed by the handler's exception
+        /// the Reply's deadline() (the Reply form only)
+        clock::time_point deadline = clock::time_point::max();
     };
 
     /// Calls the handler in whichever form it has; returns the answer's length in `out` (0 for
@@ -401,9 +424,7 @@ struct daemon_impl {
         } else if constexpr (defers<Handler>) {
             call.deferred = true;
             mark_deferred(map(), client, request); // before the command leaves the queue
-            handler(client, cmd,
-                    Reply(replies, client, request, std::chrono::steady_clock::time_point::max(),
-                          &call.handed_back));
+            handler(client, cmd, Reply(replies, client, request, call.deadline, &call.handed_back));
             return 0;
         } else {
             static_assert(std::is_invocable_v<Handler&, std::uint32_t, ByteView>,

@@ -201,10 +201,11 @@ struct ChannelSample {
     std::uint64_t queue_repairs = 0;            ///< holes skipped, tails put back
     std::uint64_t state_busy = 0;               ///< writes refused: views pinned every buffer
     std::uint64_t pins_cleared = 0;             ///< dead shells' view pins cleared
-    std::uint64_t replies_stale = 0;  ///< deferred answers (venom::Reply) whose shell had gone
-    std::uint64_t errors_logged = 0;  ///< error answers logged (handler errors and malformed)
-    std::uint64_t beats = 0;          ///< the daemon's heartbeats
-    std::uint32_t pinned_buffers = 0; ///< buffers other than the newest held by views now
+    std::uint64_t replies_stale = 0;    ///< deferred answers (venom::Reply) whose shell had gone
+    std::uint64_t commands_expired = 0; ///< not handled: their deadline passed first (timeout)
+    std::uint64_t errors_logged = 0;    ///< error answers logged (handler errors and malformed)
+    std::uint64_t beats = 0;            ///< the daemon's heartbeats
+    std::uint32_t pinned_buffers = 0;   ///< buffers other than the newest held by views now
     std::optional<std::chrono::nanoseconds> heartbeat_age; ///< as DaemonInfo::heartbeat_age
 };
 
@@ -608,6 +609,7 @@ public:
         s.state_busy = b.state_busy.load(std::memory_order_relaxed);
         s.pins_cleared = b.pins_cleared.load(std::memory_order_relaxed);
         s.replies_stale = b.replies_stale.load(std::memory_order_relaxed);
+        s.commands_expired = b.commands_expired.load(std::memory_order_relaxed);
         s.errors_logged = b.errors_logged.load(std::memory_order_relaxed);
         s.beats = b.beats.load(std::memory_order_relaxed);
         s.heartbeat_age =

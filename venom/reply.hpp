@@ -67,7 +67,10 @@ public:
 
     /// The client slot the request came from (as the handler's `client`).
     std::uint32_t client() const noexcept { return client_; }
-    /// When the shell stops waiting for this answer, if it said; time_point::max() if not.
+    /// When the shell stops waiting for this answer: its ShellChannel::request_until deadline,
+    /// or its request's time limit counted from when the daemon took the command (an upper
+    /// bound: the shell started counting earlier); time_point::max() if it gave neither. A
+    /// daemon that cannot answer in time may fail(errc::timeout, ...) at that moment.
     std::chrono::steady_clock::time_point deadline() const noexcept { return deadline_; }
     /// Whether the answer is still to be given.
     bool active() const noexcept { return slots_ != nullptr; }

@@ -7,6 +7,7 @@
 #include <venom/bytes.hpp>
 #include <venom/config.hpp>
 #include <venom/detail/command_queue.hpp>
+#include <venom/detail/daemon_log.hpp>
 #include <venom/detail/liveness.hpp>
 #include <venom/detail/response_slot.hpp>
 #include <venom/detail/segment.hpp>
@@ -14,8 +15,10 @@
 #include <venom/detail/view_pins.hpp>
 #include <venom/detail/waiter.hpp>
 
+#include <algorithm>
 #include <cassert>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -154,6 +157,15 @@ struct shell_impl {
         record = &map().client(id);
     }
 
+    /// A time limit as StagingHeader::timeout_us holds it: microseconds rounded up (at least
+    /// 1), saturated; 0 for none (nanoseconds::max()). No clock read.
+    static std::uint32_t timeout_us(std::chrono::nanoseconds timeout) noexcept {
+        if (timeout == std::chrono::nanoseconds::max()) return 0;
+        const auto ns = static_cast<std::uint64_t>(std::max<std::int64_t>(timeout.count(), 0));
+        const std::uint64_t us = ns / 1000 + (ns % 1000 != 0 ? 1 : 0);
+        return static_cast<std::uint32_t>(std::clamp<std::uint64_t>(us, 1, UINT32_MAX));
+    }
+
     std::error_code to_code(wait_status st) {
         if (st == wait_status::timed_out) return make_error_code(errc::timeout);
         last_error_text = gone_text();
@@ -161,9 +173,11 @@ struct shell_impl {
     }
 
     /// The request path. Returns the answer's length (also when the buffer is too small).
+    /// `deadline_ns`: request_until's deadline (steady_ns), written into the staging header;
+    /// 0: none.
     std::size_t request(const void* cmd, std::size_t n, void* out, std::size_t cap,
                         std::chrono::nanoseconds timeout, std::error_code& ec,
-                        std::vector<std::uint8_t>* grow) {
+                        std::vector<std::uint8_t>* grow, std::uint64_t deadline_ns = 0) {
         const ChannelMap& m = map();
         ec.clear();
         if (n > m.max_cmd_size) {
@@ -209,6 +223,8 @@ struct shell_impl {
         if (n != 0) std::memcpy(m.staging_data(id), cmd, n);
         // relaxed: published by the release of queue_push's CAS.
         stage.length.store(static_cast<std::uint32_t>(n), std::memory_order_relaxed);
+        stage.timeout_us.store(timeout_us(timeout), std::memory_order_relaxed);
+        stage.deadline_ns.store(deadline_ns, std::memory_order_relaxed);
         stage.request.store(req, std::memory_order_relaxed);
         for (std::uint64_t pos = 0; queue_push(m, id, pos) != push_result::pushed;) {
             wait_status st;
@@ -627,6 +643,41 @@ public:
             return 0;
         }
     }
+    /// A request that must not run after `deadline` (steady clock): the deadline travels with
+    /// the command, and a daemon that takes it later does not handle it but answers
+    /// errc::timeout (counted in ChannelSample::commands_expired); this shell also stops
+    /// waiting then (errc::timeout, as request with the time left as its timeout). A deadline
+    /// already passed sends nothing (timeout). Otherwise as request(cmd, cmd_len, resp,
+    /// resp_capacity, timeout). Throws what request throws.
+    std::size_t request_until(std::chrono::steady_clock::time_point deadline, const void* cmd,
+                              std::size_t cmd_len, void* resp, std::size_t resp_capacity) {
+        std::error_code ec;
+        const std::size_t n = request_until(deadline, cmd, cmd_len, resp, resp_capacity, ec);
+        if (ec) throw_request_error(ec);
+        return n;
+    }
+    /// Non-throwing form of request_until: ec as request's non-throwing form reports it.
+    std::size_t request_until(std::chrono::steady_clock::time_point deadline, const void* cmd,
+                              std::size_t cmd_len, void* resp, std::size_t resp_capacity,
+                              std::error_code& ec) noexcept {
+        try {
+            auto& s = impl();
+            const auto now = std::chrono::steady_clock::now();
+            if (now >= deadline) {
+                ec = make_error_code(errc::timeout);
+                s.last_error_text = "request_until: the deadline had passed; nothing was sent";
+                return 0;
+            }
+            const std::uint64_t at = detail::steady_ns(deadline);
+            return s.request(cmd, cmd_len, resp, resp_capacity,
+                             std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now),
+                             ec, nullptr, at != 0 ? at : 1);
+        } catch (...) { // only std::string in error texts can throw (bad_alloc)
+            ec = make_error_code(errc::system_failure);
+            return 0;
+        }
+    }
+
     /// Any contiguous container of bytes as the command; the answer as a new vector.
     template <class Bytes, class = std::enable_if_t<detail::is_byte_container_v<Bytes>>>
     std::vector<std::uint8_t> request(const Bytes& cmd) {

@@ -20,7 +20,7 @@
 //             |  line 4    head mirror and counters         (daemon per command)    |
 //             |            (the state_busy and pins_cleared counters: per write)    |
 //             |  line 5    heartbeat, beats, errors logged  (daemon, its loop)      |
-//             |            replies_stale                    (daemon, any thread)    |
+//             |            replies_stale (daemon, any thread), commands_expired     |
 //             |  line 6-37 ErrorEntry[16]: the last error answers (daemon, per error)|
 //             +-------------------------------------------------------------------+
 //   state --> | StateBuffer[state_buffers]: header | data   (daemon)   shells: R    |
@@ -84,7 +84,7 @@ inline constexpr std::size_t cache_line = 64;
 /// "VENOMCH\0" little-endian: the first word of every ControlBlock.
 inline constexpr std::uint64_t channel_magic = 0x0048434d4f4e4556ull;
 /// Bumped whenever any struct in this file, or the meaning of a field, changes.
-inline constexpr std::uint32_t layout_version = 7;
+inline constexpr std::uint32_t layout_version = 8;
 
 /// Name under which the daemon constructs an offset_ptr to the ControlBlock in Boost's index (for
 /// a debugger's view; venom itself finds the block through the NameRecord, never the index).
@@ -237,10 +237,12 @@ struct ControlBlock {
     std::atomic<std::uint64_t> beats;         ///< heartbeats so far
     std::atomic<std::uint64_t> errors_logged; ///< error answers logged so far (the log's next k)
     /// deferred answers (venom::Reply) dropped because their shell had gone: written by any
-    /// thread of the daemon (reply_slots.hpp, an atomic add), read by tools. It took a word of
-    /// what was reserved1[5] at layout 7 (a daemon of before leaves it 0: same layout).
+    /// thread of the daemon (reply_slots.hpp, an atomic add), read by tools
     std::atomic<std::uint64_t> replies_stale;
-    std::uint64_t reserved1[4];
+    /// commands not handled because their deadline (StagingHeader::deadline_ns) had passed
+    /// when the daemon took them (answered errc::timeout); the run()/poll() thread writes it
+    std::atomic<std::uint64_t> commands_expired;
+    std::uint64_t reserved1[3];
 
     // ---- lines 6-37: the last error_log_entries error answers (daemon_log.hpp), written by
     // the daemon's run()/poll() thread per error answer, read by tools.
@@ -317,7 +319,13 @@ struct ViewPins {
 struct StagingHeader {
     std::atomic<std::uint64_t> request; ///< the request id
     std::atomic<std::uint32_t> length;  ///< command bytes
-    std::uint32_t reserved;
+    /// the shell's time limit for the request in microseconds, rounded up and saturated; 0: no
+    /// limit (written with every request, no clock read; venom::Reply::deadline uses it)
+    std::atomic<std::uint32_t> timeout_us;
+    /// steady_clock nanoseconds since its epoch after which the daemon does not handle the
+    /// command (it answers errc::timeout, counted in commands_expired); 0: none. Only
+    /// ShellChannel::request_until sets it (the clocks of one machine agree).
+    std::atomic<std::uint64_t> deadline_ns;
 };
 inline constexpr std::size_t staging_header_bytes = sizeof(StagingHeader);
 inline constexpr std::size_t staging_inline_capacity = cache_line - staging_header_bytes;
@@ -439,8 +447,8 @@ static_assert(sizeof(CmdSlot) == 8,
               "a queue slot is one word (padded to a line by the ring's stride)");
 static_assert(sizeof(ResponseSlot) == 16 && response_inline_capacity == 48,
               "an answer of up to 48 bytes shares the header's line");
-static_assert(sizeof(StagingHeader) == 16 && staging_inline_capacity == 48,
-              "a command of up to 48 bytes shares the staging header's line");
+static_assert(sizeof(StagingHeader) == 24 && staging_inline_capacity == 40,
+              "a command of up to 40 bytes shares the staging header's line");
 static_assert(sizeof(ViewPins) == cache_line && std::is_standard_layout_v<ViewPins>,
               "a shell's pins are one line: the daemon reads one line per client per write");
 static_assert(sizeof(ClientRecord) <= cache_line && sizeof(WaitWord) <= cache_line,
