@@ -25,9 +25,10 @@
 //   shells NAME N COUNT [--verify] [--size B]   N shells at once, COUNT echoes each; the payload
 //       names the shell and the counter, --verify compares every answer byte with it
 //   set-read NAME [COUNT]     "set X" then read_data at once: X, version >= V (read-your-writes)
-//   big NAME BYTES [--request] [--seed S]   a large state: with --request, asks the daemon to
-//       write it (big N SEED) and reads it back; without, waits for a pattern state of BYTES
-//       bytes (seed S if given). Checks length, version, pattern and checksum.
+//   big NAME BYTES [--request] [--seed S] [--version V] [--want-checksum C]   a large state:
+//       with --request, asks the daemon to write it (big N SEED) and reads it back; without,
+//       waits for a pattern state of BYTES bytes (seed S, version >= V, checksum C if given).
+//       Checks length, version, pattern and checksum.
 //   wait-gone NAME MS [--pending-ms P]   waits (at most MS) until the shell sees daemon_gone;
 //       prints its unix time (compare with the kill's) and whether read_data still gives the
 //       last state; --pending-ms: a second shell sent "sleep P" first, whose answer must never
@@ -39,6 +40,9 @@
 //   state-latency NAME SECONDS   origin stamp (--stamp-hz) -> this shell's wait_for_update (us)
 //   versions-per-second NAME SECONDS [--bytes B]   whole pattern versions seen per second and
 //       their bandwidth; every version seen is checked whole
+//   wait-state NAME MS [--version V] [--text T | --seed S]   waits until a daemon of NAME serves
+//       here with a state of version >= V (default 1) holding T (or the pattern of seed S);
+//       reconnects across daemon_gone; prints when (unix ns), and the channel's config
 //   counters NAME             the channel's counters (venom::inspect_channel), one JSON line
 //   local-ok NAME             exit 0 iff a daemon of NAME is alive on this host (isolation check)
 //
@@ -58,6 +62,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -555,10 +560,12 @@ int big(const Args& a) {
     venom::ShellChannel s = connect(name, milliseconds(5000));
     touch_ready(a);
     std::uint64_t want_seed = a.num("seed", 0), want_version = 0, want_sum = 0;
-    bool have_sum = false, immediately = false;
+    bool have_sum = a.has("want-checksum"), immediately = false;
+    if (have_sum) want_sum = a.num("want-checksum", 0);
+    want_version = a.num("version", 0);
     std::string error;
     if (a.has("request")) {
-        want_seed = 0x5eed0000ULL + static_cast<std::uint64_t>(getpid());
+        if (want_seed == 0) want_seed = 0x5eed0000ULL + static_cast<std::uint64_t>(getpid());
         try {
             const std::string ans = text_of(s.request(
                 "big " + std::to_string(bytes) + " " + std::to_string(want_seed), left(deadline)));
@@ -599,7 +606,7 @@ int big(const Args& a) {
     j.str("cmd", "big").boolean("ok", pass).num("bytes", bytes).num("version", version);
     j.num("want_version", want_version).num("seed", seed).boolean("whole", whole);
     j.num("checksum", sum).num("want_checksum", want_sum).boolean("there_at_answer", immediately);
-    j.num("elapsed_ms", ms).str("error", error).print();
+    j.num("elapsed_ms", ms).num("t_unix_ns", unix_ns()).str("error", error).print();
     return pass ? exit_pass : exit_fail;
 }
 
@@ -845,6 +852,69 @@ int versions_per_second(const Args& a) {
     return pass ? exit_pass : exit_fail;
 }
 
+// ---- wait-state ---------------------------------------------------------------------------
+
+/// Waits (at most MS) until a daemon of NAME serves on this host with a state of version >= V
+/// (--version) whose bytes are T (--text) or a pattern of seed S (--seed); reconnects across
+/// daemon_gone (a mirror's new incarnation). Prints when, the version and the channel's config.
+int wait_state(const Args& a) {
+    const std::string name = a.pos.at(0);
+    const auto bound = milliseconds(to_u64(a.pos.at(1)));
+    alarm(static_cast<unsigned>(bound.count() / 1000) + alarm_margin_s);
+    const auto t0 = steady::now(), deadline = t0 + bound;
+    const std::uint64_t want_v = a.num("version", 1);
+    const bool want_text = a.has("text"), want_seed = a.has("seed");
+    const std::string text = a.get("text", "");
+    std::uint64_t version = 0, connects = 0;
+    std::string got, error, cfg = "null";
+    bool done = false;
+    while (!done && steady::now() < deadline) {
+        std::unique_ptr<venom::ShellChannel> s;
+        try {
+            s = std::make_unique<venom::ShellChannel>(connect(
+                name, std::chrono::duration_cast<milliseconds>(left(deadline))));
+            ++connects;
+        } catch (const venom::error& e) {
+            error = e.what();
+            break;
+        }
+        const venom::ChannelConfig c = s->config();
+        Json cj;
+        cj.num("data_size", c.data_size).num("cmd_slots", c.cmd_slots).num("max_clients", c.max_clients);
+        cj.num("max_cmd_size", c.max_cmd_size).num("max_response_size", c.max_response_size);
+        cj.num("state_buffers", c.state_buffers);
+        cfg = cj.text();
+        std::vector<std::uint8_t> buf(c.data_size);
+        try {
+            while (steady::now() < deadline) {
+                std::error_code ec;
+                const std::size_t n = s->read_data(buf.data(), buf.size(), ec, &version);
+                if (!ec && version >= want_v) {
+                    std::uint64_t seed = 0;
+                    const bool text_ok = !want_text || (n == text.size() && std::memcmp(buf.data(), text.data(), n) == 0);
+                    const bool seed_ok = !want_seed || (check_pattern(buf.data(), n, &seed) && seed == a.num("seed", 0));
+                    got = std::string(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(n, 64)));
+                    if (text_ok && seed_ok) {
+                        done = true;
+                        break;
+                    }
+                }
+                s->wait_for_update(version, std::min<nanoseconds>(left(deadline), milliseconds(50)));
+            }
+        } catch (const venom::error& e) { // daemon_gone: a new incarnation comes
+            error = e.what();
+        }
+    }
+    for (char& ch : got)
+        if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e) ch = '.';
+    Json j;
+    j.str("cmd", "wait-state").boolean("ok", done).num("t_unix_ns", unix_ns());
+    j.num("waited_ms", std::chrono::duration<double, std::milli>(steady::now() - t0).count());
+    j.num("version", version).str("state", got).num("connects", connects).raw("config", cfg);
+    j.str("error", done ? "" : error).print();
+    return done ? exit_pass : exit_fail;
+}
+
 // ---- counters, local-ok -------------------------------------------------------------------
 
 /// commands_expired exists from layout 8 on (issue 12, design section 2c); earlier: absent (-1).
@@ -906,7 +976,7 @@ int main(int argc, char** argv) {
         {"wait-gone", 2, wait_gone},     {"expire", 1, expire},
         {"rtt", 3, rtt},                 {"state-latency", 2, state_latency},
         {"versions-per-second", 2, versions_per_second},
-        {"counters", 1, counters},       {"local-ok", 1, local_ok},
+        {"wait-state", 2, wait_state},   {"counters", 1, counters},       {"local-ok", 1, local_ok},
     };
     for (const Cmd& c : table) {
         if (cmd != c.name) continue;
