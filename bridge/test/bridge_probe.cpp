@@ -40,9 +40,10 @@
 //   state-latency NAME SECONDS   origin stamp (--stamp-hz) -> this shell's wait_for_update (us)
 //   versions-per-second NAME SECONDS [--bytes B]   whole pattern versions seen per second and
 //       their bandwidth; every version seen is checked whole
-//   wait-state NAME MS [--version V] [--text T | --seed S]   waits until a daemon of NAME serves
-//       here with a state of version >= V (default 1) holding T (or the pattern of seed S);
-//       reconnects across daemon_gone; prints when (unix ns), and the channel's config
+//   wait-state NAME MS [--version V] [--text T | --seed S | --checksum C]   waits until a daemon
+//       of NAME serves here with a state of version >= V (default 1) holding T (or the pattern
+//       of seed S, or bytes of checksum C); reconnects across daemon_gone; prints when (unix
+//       ns), the state's version, checksum and first bytes, and the channel's config
 //   counters NAME             the channel's counters (venom::inspect_channel), one JSON line
 //   local-ok NAME             exit 0 iff a daemon of NAME is alive on this host (isolation check)
 //
@@ -863,9 +864,9 @@ int wait_state(const Args& a) {
     alarm(static_cast<unsigned>(bound.count() / 1000) + alarm_margin_s);
     const auto t0 = steady::now(), deadline = t0 + bound;
     const std::uint64_t want_v = a.num("version", 1);
-    const bool want_text = a.has("text"), want_seed = a.has("seed");
+    const bool want_text = a.has("text"), want_seed = a.has("seed"), want_sum = a.has("checksum");
     const std::string text = a.get("text", "");
-    std::uint64_t version = 0, connects = 0;
+    std::uint64_t version = 0, connects = 0, sum = 0, bytes = 0;
     std::string got, error, cfg = "null";
     bool done = false;
     while (!done && steady::now() < deadline) {
@@ -893,8 +894,11 @@ int wait_state(const Args& a) {
                     std::uint64_t seed = 0;
                     const bool text_ok = !want_text || (n == text.size() && std::memcmp(buf.data(), text.data(), n) == 0);
                     const bool seed_ok = !want_seed || (check_pattern(buf.data(), n, &seed) && seed == a.num("seed", 0));
+                    sum = checksum(buf.data(), n);
+                    bytes = n;
+                    const bool sum_ok = !want_sum || sum == a.num("checksum", 0);
                     got = std::string(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(n, 64)));
-                    if (text_ok && seed_ok) {
+                    if (text_ok && seed_ok && sum_ok) {
                         done = true;
                         break;
                     }
@@ -910,8 +914,8 @@ int wait_state(const Args& a) {
     Json j;
     j.str("cmd", "wait-state").boolean("ok", done).num("t_unix_ns", unix_ns());
     j.num("waited_ms", std::chrono::duration<double, std::milli>(steady::now() - t0).count());
-    j.num("version", version).str("state", got).num("connects", connects).raw("config", cfg);
-    j.str("error", done ? "" : error).print();
+    j.num("version", version).str("state", got).num("bytes", bytes).num("checksum", sum);
+    j.num("connects", connects).raw("config", cfg).str("error", done ? "" : error).print();
     return done ? exit_pass : exit_fail;
 }
 

@@ -78,8 +78,14 @@ wait_file() { # FILE MS
 wait_exit() { # TAG MS: waits for a background process to end
     local p i
     p=$(vb_pid "$1")
-    for i in $(seq $(($2 / 20 + 1))); do kill -0 "$p" 2>/dev/null || { wait "$p" 2>/dev/null; return 0; }; sleep 0.02; done
+    for i in $(seq $(($2 / 20 + 1))); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.02; done
     return 1
+}
+# The origin's current state as its own host sees it: "VERSION CHECKSUM".
+origin_now() {
+    local r
+    r=$(probe A 10 wait-state "$E" 3000 --version 0)
+    echo "$(vb_json version "$r") $(vb_json checksum "$r")"
 }
 last_json() { grep '^{' "$VB_WORK/$1.log" | tail -1; }
 # Sum over channels of the newest "total" of "dropped" events of kind WHAT in a bridge's log.
@@ -154,10 +160,11 @@ if want 8 || true; then
     bound=$((3000 + SLACK))
     if want 8; then
         if [ "$(vb_json ok "$r")" = true ] && [ "$dt" -le "$bound" ] && [ -n "$cfg_a" ] &&
-            [ "$cfg_a" = "$cfg_b" ] && [ "$(vb_json alive "$early")" = false ]; then
+            [ "$cfg_a" = "$cfg_b" ] && [ "$(vb_json alive "$early")" = false ] &&
+            [ "$(vb_json version "$r")" = "$(vb_json version "$ro")" ]; then
             pass 8 "importer first: no mirror while the exporter was away; mirror with the origin's state 'state-0' (version $(vb_json version "$r")) and config $cfg_b ${dt} ms after the exporter started (bound $bound)"
         else
-            fail 8 "importer first: mirror ok=$(vb_json ok "$r") after ${dt} ms (bound $bound), state '$(vb_json state "$r")', config origin $cfg_a mirror $cfg_b, mirror before the exporter: alive=$(vb_json alive "$early"); imported event: ${imp:-none}; error: $(vb_json error "$r")"
+            fail 8 "importer first: mirror ok=$(vb_json ok "$r") after ${dt} ms (bound $bound), state '$(vb_json state "$r")' version $(vb_json version "$r") (origin's $(vb_json version "$ro")), config origin $cfg_a mirror $cfg_b, mirror before the exporter: alive=$(vb_json alive "$early"); imported event: ${imp:-none}; error: $(vb_json error "$r")"
         fi
     fi
 fi
@@ -273,21 +280,28 @@ if want 4; then
         dt=$(ms_between "$tk" "$(vb_json gone_unix_ns "$g")")
         [ "$(vb_json gone_unix_ns "$g")" = 0 ] && dt=never
         vb_stop bA KILL
-        vA=$(vb_json version "$(probe A 10 counters "$E")")
+        read -r vA cA <<<"$(origin_now)"
         skip=$(vb_lines "$VB_WORK/bA.log")
         tr=$(vb_now_ns)
         bridge_start bA A --export "$E"
-        r=$(probe B 10 wait-state "$E" 6000 --version "$vA")
+        r=$(probe B 10 wait-state "$E" 6000 --version 0 --checksum "$cA")
         ev=$(vb_wait_event "$VB_WORK/bA.log" exported 100 "$skip" || true)
         drs=$(ms_between "$tr" "$(vb_json t_unix_ns "$r")")
         tev=$(vb_json t "$ev")
         dev=$([ -n "$tev" ] && echo $(($(vb_json t_unix_ns "$r") / 1000000 - tev)) || echo "?")
         rbound=$((1000 + SLACK))
+        # the request was in flight at the kill: it must end with daemon_gone (or timeout), after it
+        pend=no
+        case "$(vb_json pending_error "$g")" in daemon_gone | timeout)
+            [ "$(vb_json pending_unix_ns "$g")" -ge "$tk" ] && pend=yes ;;
+        esac
+        vm=$(vb_json version "$r")
         if [ "$dt" != never ] && [ "$dt" -le "$GONE_BOUND" ] && [ "$(vb_json state_kept "$g")" = true ] &&
-            [ "$(vb_json pending "$g")" = failed ] && [ "$(vb_json ok "$r")" = true ] && [ "$dev" != "?" ] && [ "$dev" -le "$rbound" ]; then
-            pass 4 "kill -9 exporter bridge: daemon_gone after $dt ms (bound $GONE_BOUND); read_data kept version $(vb_json state_version "$g"); the request in flight failed ($(vb_json pending_error "$g")), no late answer; restarted: mirror served version >= $vA ${dev} ms after its 'exported' (bound $rbound), ${drs} ms after the restart"
+            [ $pend = yes ] && [ "$(vb_json ok "$r")" = true ] && [ "$dev" != "?" ] && [ "$dev" -le "$rbound" ] &&
+            [ "$vm" = "$vA" ]; then
+            pass 4 "kill -9 exporter bridge: daemon_gone after $dt ms (bound $GONE_BOUND); read_data kept version $(vb_json state_version "$g"); the request in flight ended $(vb_json pending_error "$g") after the kill, no late answer; restarted: a new mirror served the origin's state (version $vm = origin's) ${dev} ms after its 'exported' (bound $rbound), ${drs} ms after the restart"
         else
-            fail 4 "kill -9 exporter bridge: daemon_gone after $dt ms (bound $GONE_BOUND); $g ; recovery: $r (${dev} ms after 'exported', ${drs} ms after restart, bound $rbound)"
+            fail 4 "kill -9 exporter bridge: daemon_gone after $dt ms (bound $GONE_BOUND), state kept $(vb_json state_kept "$g"); request in flight: $(vb_json pending "$g") $(vb_json pending_error "$g") (must end daemon_gone/timeout after the kill: $pend); recovery: ok=$(vb_json ok "$r") ${dev} ms after 'exported' (bound $rbound), ${drs} ms after restart; mirror version $vm, origin's $vA (must be equal)"
         fi
     fi
 fi
@@ -308,18 +322,20 @@ if want 5; then
         [ "$(vb_json gone_unix_ns "$g")" = 0 ] && dt=never
         vb_stop bB KILL
         ro=$(probe A 20 shells "$E" 2 50 --verify)
-        vA=$(vb_json version "$(probe A 10 counters "$E")")
+        read -r vA cA <<<"$(origin_now)"
         tr=$(vb_now_ns)
         bridge_start bB B --import "$E"
-        r=$(probe B 10 wait-state "$E" 6000 --version "$vA")
+        r=$(probe B 10 wait-state "$E" 6000 --version 0 --checksum "$cA")
         drs=$(ms_between "$tr" "$(vb_json t_unix_ns "$r")")
         rs=$(probe B 30 shells "$E" 4 100 --verify)
         lbound=$((300 + SLACK)) rbound=$((2000 + SLACK))
+        vm=$(vb_json version "$r")
         if [ "$dt" != never ] && [ "$dt" -le "$lbound" ] && [ "$(vb_json ok "$ro")" = true ] &&
-            [ "$(vb_json ok "$r")" = true ] && [ "$drs" -le "$rbound" ] && [ "$(vb_json ok "$rs")" = true ]; then
-            pass 5 "kill -9 importer bridge: B's shell saw daemon_gone after $dt ms (bound $lbound); origin unharmed (2x50 local echoes verified); restarted importer took the mirror over: version >= $vA served ${drs} ms after the restart (bound $rbound); 4x100 remote echoes verified"
+            [ "$(vb_json ok "$r")" = true ] && [ "$drs" -le "$rbound" ] && [ "$vm" = "$vA" ] &&
+            [ "$(vb_json ok "$rs")" = true ]; then
+            pass 5 "kill -9 importer bridge: B's shell saw daemon_gone after $dt ms (bound $lbound); origin unharmed (2x50 local echoes verified); restarted importer took the mirror over: the origin's state (version $vm = origin's) served ${drs} ms after the restart (bound $rbound); 4x100 remote echoes verified"
         else
-            fail 5 "kill -9 importer bridge: gone after $dt ms (bound $lbound) $g ; origin local shells: $ro ; recovery ${drs} ms (bound $rbound): $r ; remote shells: $rs"
+            fail 5 "kill -9 importer bridge: gone after $dt ms (bound $lbound); origin local shells ok=$(vb_json ok "$ro"); recovery ok=$(vb_json ok "$r") ${drs} ms (bound $rbound), mirror version $vm, origin's $vA (must be equal); remote shells: $rs"
         fi
     fi
 fi
@@ -339,19 +355,20 @@ if want 6; then
         dt=$(ms_between "$td" "$(vb_json gone_unix_ns "$g")")
         [ "$(vb_json gone_unix_ns "$g")" = 0 ] && dt=never
         sleep 2
-        vA=$(vb_json version "$(probe A 10 counters "$E")")
+        read -r vA cA <<<"$(origin_now)"
         tu=$(vb_now_ns)
         ip -n "$VB_NS_A" link set "$VB_VETH_A" up
         ip -n "$VB_NS_A" route replace 224.0.0.0/4 dev "$VB_VETH_A" 2>/dev/null
-        r=$(probe B 12 wait-state "$E" 8000 --version "$vA")
+        r=$(probe B 12 wait-state "$E" 8000 --version 0 --checksum "$cA")
         dup=$(ms_between "$tu" "$(vb_json t_unix_ns "$r")")
+        vm=$(vb_json version "$r")
         rs=$(probe B 30 shells "$E" 4 100 --verify)
         rbound=$((1000 + LEASE + SLACK))
         if [ "$dt" != never ] && [ "$dt" -le "$GONE_BOUND" ] && [ "$(vb_json ok "$r")" = true ] &&
-            [ "$dup" -le "$rbound" ] && [ "$(vb_json ok "$rs")" = true ]; then
-            pass 6 "link down/up: daemon_gone after $dt ms (bound $GONE_BOUND), state kept=$(vb_json state_kept "$g"); link up 2 s later: mirror served version >= $vA ${dup} ms after the link came back (bound $rbound); 4x100 remote echoes verified"
+            [ "$dup" -le "$rbound" ] && [ "$vm" = "$vA" ] && [ "$(vb_json ok "$rs")" = true ]; then
+            pass 6 "link down/up: daemon_gone after $dt ms (bound $GONE_BOUND), state kept=$(vb_json state_kept "$g"); link up 2 s later: the origin's state (version $vm = origin's) served ${dup} ms after the link came back (bound $rbound); 4x100 remote echoes verified"
         else
-            fail 6 "link down/up: gone after $dt ms (bound $GONE_BOUND) $g ; recovery ${dup} ms (bound $rbound): $r ; shells: $rs"
+            fail 6 "link down/up: gone after $dt ms (bound $GONE_BOUND), state kept=$(vb_json state_kept "$g"); recovery ok=$(vb_json ok "$r") ${dup} ms after link up (bound $rbound), mirror version $vm, origin's $vA (must be equal); shells: $rs"
         fi
     fi
 fi
@@ -375,15 +392,17 @@ if want 7; then
         vb_stop origin KILL
         tr=$(vb_now_ns)
         origin_start "state-r$how"
-        r=$(probe B 12 wait-state "$E" 8000 --text "state-r$how")
+        r=$(probe B 12 wait-state "$E" 8000 --version 0 --text "state-r$how")
         drs=$(ms_between "$tr" "$(vb_json t_unix_ns "$r")")
+        vA=$(origin_now)
+        vA=${vA%% *}
         rs=$(probe B 30 shells "$E" 4 100 --verify)
         rbound=$((2000 + SLACK)) # the exporter retries its origin connection each second
         if [ "$dt" != never ] && [ "$dt" -le "$GONE_BOUND" ] && [ "$(vb_json ok "$r")" = true ] &&
-            [ "$drs" -le "$rbound" ] && [ "$(vb_json ok "$rs")" = true ]; then
+            [ "$drs" -le "$rbound" ] && [ "$(vb_json version "$r")" = "$vA" ] && [ "$(vb_json ok "$rs")" = true ]; then
             pass 7 "origin restart (SIG$how): daemon_gone on B after $dt ms (bound $GONE_BOUND); the new daemon's state 'state-r$how' (version $(vb_json version "$r")) served on B ${drs} ms after its start (bound $rbound); 4x100 remote echoes verified"
         else
-            fail 7 "origin restart (SIG$how): gone after $dt ms (bound $GONE_BOUND) $g ; new state after ${drs} ms (bound $rbound): $r ; shells: $rs"
+            fail 7 "origin restart (SIG$how): gone after $dt ms (bound $GONE_BOUND); new state ok=$(vb_json ok "$r") after ${drs} ms (bound $rbound), mirror version $(vb_json version "$r"), origin's $vA; shells: $rs"
         fi
     done
 fi

@@ -122,6 +122,7 @@ vb_start() { # TAG HOST CMD...
     nsenter -t "$anchor" -m -n -- "$@" >>"$VB_WORK/$tag.log" 2>&1 &
     VB_PIDS+=("$!")
     VB_PID_OF[$tag]=$!
+    disown "$!" # no "Killed" notices from bash for the kill -9 scenarios; bash still reaps it
 }
 vb_pid() { echo "${VB_PID_OF[$1]:-0}"; }
 vb_alive() { local p=${VB_PID_OF[$1]:-0}; [ "$p" != 0 ] && kill -0 "$p" 2>/dev/null; }
@@ -144,7 +145,6 @@ vb_stop() {
         sleep 0.05
     done
     kill -9 "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
     VB_PID_OF[$tag]=0
     return 0
 }
@@ -165,7 +165,7 @@ vb_cleanup() {
     local p h
     trap - EXIT
     for p in "${VB_PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
-    for p in "${VB_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+    for p in "${VB_PIDS[@]}"; do { wait "$p"; } 2>/dev/null; done
     for h in "${VB_TC[@]}"; do vb_tc_del "$h"; done
     ip -n "$VB_NS_A" link del "$VB_VETH_A" 2>/dev/null
     ip link del "$VB_VETH_A" 2>/dev/null
