@@ -214,7 +214,7 @@ public:
     Json& str(const char* k, const std::string& v) { return raw(k, jstr(v)); }
     template <class T> Json& num(const char* k, T v) {
         std::ostringstream o;
-        o.precision(6);
+        o.precision(3);
         o << std::fixed << v;
         std::string t = o.str();
         if (std::is_integral_v<T>) t = std::to_string(v);
@@ -807,7 +807,7 @@ int versions_per_second(const Args& a) {
     // Wait (up to 10 s) for the first pattern version of the size: the window starts there.
     const auto first_deadline = steady::now() + std::chrono::seconds(10);
     bool started = false;
-    steady::time_point t0{}, end{};
+    steady::time_point t0{}, end{}, t_last{};
     std::uint64_t prev_seed = 0;
     while (steady::now() < (started ? end : first_deadline)) {
         try {
@@ -831,6 +831,7 @@ int versions_per_second(const Args& a) {
             }
             if (ok) {
                 ++whole;
+                t_last = steady::now();
                 bytes += v.size();
                 if (seed > prev_seed + 1) skipped += seed - prev_seed - 1;
                 prev_seed = seed;
@@ -842,13 +843,17 @@ int versions_per_second(const Args& a) {
             break;
         }
     }
+    // Rates over the arrivals: from the window's first version to the last whole one (a
+    // window end between two arrivals of 100 MB versions would otherwise skew them).
     const double el = started ? std::chrono::duration<double>(steady::now() - t0).count() : 0.0;
-    const double bps = el > 0 ? static_cast<double>(bytes) / el : 0;
+    const double span = whole > 0 ? std::chrono::duration<double>(t_last - t0).count() : 0.0;
+    const double bps = span > 0 ? static_cast<double>(bytes) / span : 0;
     const bool pass = started && torn == 0 && whole > 0 && error.empty();
     Json j;
     j.str("cmd", "versions-per-second").boolean("ok", pass).num("bytes", want_bytes);
     j.num("whole_versions", whole).num("torn", torn).num("other_sizes", other).num("skipped", skipped);
-    j.num("seconds", el).num("versions_per_s", el > 0 ? static_cast<double>(whole) / el : 0.0);
+    j.num("seconds", el).num("span_s", span);
+    j.num("versions_per_s", span > 0 ? static_cast<double>(whole) / span : 0.0);
     j.num("MB_per_s", bps / 1e6).num("Mbit_per_s", bps * 8 / 1e6).str("error", error).print();
     return pass ? exit_pass : exit_fail;
 }
