@@ -72,8 +72,8 @@ inline std::uint32_t soft(std::uint32_t crc, const unsigned char* p, std::size_t
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 /// SSE4.2's crc32 instruction (the same polynomial), 8 bytes per step.
 __attribute__((target("sse4.2"))) inline std::uint32_t hard(std::uint32_t crc,
-                                                             const unsigned char* p,
-                                                             std::size_t n) noexcept {
+                                                            const unsigned char* p,
+                                                            std::size_t n) noexcept {
     std::uint64_t c = crc;
     while (n >= 8) {
         std::uint64_t w;
@@ -208,9 +208,7 @@ private:
         if (c.length != 0 && c.bytes == nullptr) return false;
         return crc32c(c.bytes, c.length) == c.crc;
     }
-    bool bit(std::uint32_t i) const noexcept {
-        return (have_[i / 64] >> (i % 64)) & 1u;
-    }
+    bool bit(std::uint32_t i) const noexcept { return (have_[i / 64] >> (i % 64)) & 1u; }
 
     std::uint32_t chunk_size_;
     std::uint64_t max_total_;

@@ -14,17 +14,17 @@ using namespace venom_bridge;
 namespace {
 
 int failures = 0;
-#define CHECK(cond)                                                                              \
-    do {                                                                                         \
-        if (!(cond)) {                                                                           \
-            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);        \
-            ++failures;                                                                          \
-        }                                                                                        \
+#define CHECK(cond)                                                                       \
+    do {                                                                                  \
+        if (!(cond)) {                                                                    \
+            std::fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+            ++failures;                                                                   \
+        }                                                                                 \
     } while (0)
 
 /// A mirror stand-in: one buffer lent at a time, versions must rise.
 struct TestSink {
-    std::uint64_t shown = 0;       ///< published version
+    std::uint64_t shown = 0;          ///< published version
     std::vector<unsigned char> state; ///< published bytes
     std::vector<unsigned char> lent;
     std::uint64_t lent_version = 0;
@@ -34,14 +34,20 @@ struct TestSink {
 
     std::uint64_t version() const { return shown; }
     unsigned char* begin(std::uint64_t v, std::uint64_t total) {
-        if (out) { std::fprintf(stderr, "begin while a loan is out\n"); ++failures; }
+        if (out) {
+            std::fprintf(stderr, "begin while a loan is out\n");
+            ++failures;
+        }
         out = true;
         lent.assign(total, 0xee);
         lent_version = v;
         return lent.data();
     }
     void abandon() {
-        if (!out) { std::fprintf(stderr, "abandon without a loan\n"); ++failures; }
+        if (!out) {
+            std::fprintf(stderr, "abandon without a loan\n");
+            ++failures;
+        }
         out = false;
         ++abandoned;
     }
@@ -91,7 +97,7 @@ std::vector<Chunk> cut(const std::vector<unsigned char>& data, std::uint64_t ver
 
 void test_crc() {
     const char* check = "123456789";
-    CHECK(crc32c(check, 9) == 0xe3069283u);      // the CRC-32C check value
+    CHECK(crc32c(check, 9) == 0xe3069283u); // the CRC-32C check value
     CHECK(crc32c_soft(check, 9) == 0xe3069283u);
     const auto big = pattern(100000, 7);
     for (std::size_t n : {0u, 1u, 7u, 8u, 9u, 63u, 4096u, 100000u})
@@ -106,7 +112,8 @@ void test_in_order() {
     const auto cs = cut(data, 5);
     CHECK(cs.size() == 4);
     for (std::size_t i = 0; i < cs.size(); ++i)
-        CHECK(a.add(cs[i], s) == (i + 1 == cs.size() ? ChunkResult::completed : ChunkResult::accepted));
+        CHECK(a.add(cs[i], s) ==
+              (i + 1 == cs.size() ? ChunkResult::completed : ChunkResult::accepted));
     CHECK(s.shown == 5);
     CHECK(s.state == data);
     // the same version again: stale (the mirror shows it)
@@ -140,11 +147,11 @@ void test_newer_mid_assembly() {
     CHECK(a.add(c1[1], s) == ChunkResult::accepted);
     CHECK(a.add(c2[2], s) == ChunkResult::accepted); // 12 replaces 10
     CHECK(s.abandoned == 1);
-    CHECK(a.add(c1[2], s) == ChunkResult::stale);    // 10's last chunk: too late
+    CHECK(a.add(c1[2], s) == ChunkResult::stale); // 10's last chunk: too late
     CHECK(a.add(c2[0], s) == ChunkResult::accepted);
     CHECK(a.add(c2[1], s) == ChunkResult::completed);
     CHECK(s.shown == 12 && s.state == d2);
-    CHECK(a.add(c1[0], s) == ChunkResult::stale);    // below the mirror's version
+    CHECK(a.add(c1[0], s) == ChunkResult::stale); // below the mirror's version
 }
 
 void test_malformed() {

@@ -120,8 +120,8 @@ struct Context {
         dds_check(d, "dds_create_domain",
                   "check --interface, --peer and the --dds-config file (Cyclone's message above "
                   "says which setting it refused)");
-        participant = Entity(dds_create_participant(domain, nullptr, nullptr),
-                             "dds_create_participant");
+        participant =
+            Entity(dds_create_participant(domain, nullptr, nullptr), "dds_create_participant");
         dds_check(dds_get_guid(participant.get(), &guid), "dds_get_guid");
         tag_base = guid_hash(guid);
         if ((tag_base & ~tag_counter_mask) == 0) tag_base |= ~tag_counter_mask; // never 0

@@ -73,7 +73,8 @@ private:
 class Qos {
 public:
     Qos() : q_(dds_create_qos()) {
-        if (q_ == nullptr) throw venom::error(venom::errc::system_failure, "dds_create_qos: out of memory");
+        if (q_ == nullptr)
+            throw venom::error(venom::errc::system_failure, "dds_create_qos: out of memory");
     }
     Qos(const Qos&) = delete;
     Qos& operator=(const Qos&) = delete;

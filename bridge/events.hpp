@@ -84,8 +84,7 @@ public:
             FILE* out = json_ ? stdout : stderr;
             std::fputs(line.c_str(), out);
             std::fflush(out);
-        } catch (...) {
-        }
+        } catch (...) {}
     }
 
     /// An error event: {"event":"error","what":...,"message":...}.

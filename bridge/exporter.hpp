@@ -69,19 +69,18 @@ public:
     void stop() {
         stop_ = true;
         for (auto& w : workers_) {
-            {
-                std::lock_guard<std::mutex> g(w->m);
-            }
+            { std::lock_guard<std::mutex> g(w->m); }
             w->cv.notify_all();
         }
         if (state_thread_.joinable()) state_thread_.join();
         for (auto& w : workers_)
             if (w->thread.joinable()) w->thread.join();
         if (announce_writer_) {
-            // An explicit dispose: importers destroy their mirrors at once (no lease to wait).
-            venom_bridge_Announce a{};
-            set_name(a.channel, spec_.name);
-            (void)dds_dispose(announce_writer_.get(), &a);
+            // Said explicitly: importers destroy their mirrors at once (no lease to wait), and
+            // know why (origin tag 0 with alive=false: the exporter bridge stopped).
+            origin_tag_ = 0;
+            write_announce(false);
+            (void)dds_wait_for_acks(announce_writer_.get(), dds_ns(stop_ack_wait));
         }
     }
 
@@ -126,8 +125,8 @@ public:
             }
         }
         ctx_.answer_error(spec_.name, r.mirror, r.slot, r.request_id, venom::errc::timeout,
-                          "bridge queue full: the exporter of \"" + spec_.name +
-                              "\" has " + std::to_string(worker_queue_capacity) +
+                          "bridge queue full: the exporter of \"" + spec_.name + "\" has " +
+                              std::to_string(worker_queue_capacity) +
                               " requests waiting per worker; raise --workers or retry");
     }
 
@@ -179,6 +178,8 @@ private:
     /// How often the threads look at stop_ while idle, and the reconnect period.
     static constexpr std::chrono::milliseconds idle_step{100};
     static constexpr std::chrono::milliseconds reconnect_every{1000};
+    /// How long a stopping exporter waits for importers to acknowledge its last announcement.
+    static constexpr std::chrono::milliseconds stop_ack_wait{500};
 
     // ---- E.state ----------------------------------------------------------------------------
 
@@ -223,7 +224,7 @@ private:
             if (!waiting_logged_) {
                 ctx_.log.event("waiting", {Field::str("channel", spec_.name),
                                            Field::str("message", std::string(e.what()) +
-                                                                    " (retrying every second)")});
+                                                                     " (retrying every second)")});
                 waiting_logged_ = true;
             }
             return false;
@@ -249,8 +250,8 @@ private:
         write_announce(true);
         ctx_.log.event("exported",
                        {Field::str("channel", spec_.name), Field::num("version", s0_->version()),
-                        Field::num("origin", origin_tag_),
-                        Field::raw("config", config_json()), Field::boolean("read_only", spec_.read_only)});
+                        Field::num("origin", origin_tag_), Field::raw("config", config_json()),
+                        Field::boolean("read_only", spec_.read_only)});
         return true;
     }
 
@@ -266,10 +267,9 @@ private:
     void origin_gone(const std::string& why) {
         shape_.store(OriginShape{});
         write_announce(false);
-        ctx_.log.event("daemon_gone", {Field::str("channel", spec_.name),
-                                       Field::str("side", "origin"),
-                                       Field::str("reason", "origin_daemon"),
-                                       Field::str("message", why)});
+        ctx_.log.event("daemon_gone",
+                       {Field::str("channel", spec_.name), Field::str("side", "origin"),
+                        Field::str("reason", "origin_daemon"), Field::str("message", why)});
         s0_.reset();
     }
 
@@ -288,7 +288,8 @@ private:
         for (std::uint32_t i = 0; i < count; ++i) {
             if (stop_ || ctx_.stopping) return false;
             const std::uint64_t off = std::uint64_t{i} * chunk;
-            const auto len = static_cast<std::uint32_t>(std::min<std::uint64_t>(chunk, total - off));
+            const auto len =
+                static_cast<std::uint32_t>(std::min<std::uint64_t>(chunk, total - off));
             const unsigned char* p = v.data() == nullptr ? nullptr : v.data() + off;
             c.index = i;
             c.offset = off;
@@ -321,7 +322,8 @@ private:
             }
             try {
                 dds_publication_matched_status_t pm{};
-                if (dds_get_publication_matched_status(state_writer_.get(), &pm) == DDS_RETCODE_OK &&
+                if (dds_get_publication_matched_status(state_writer_.get(), &pm) ==
+                        DDS_RETCODE_OK &&
                     pm.total_count_change > 0)
                     resend_ = true; // a new importer: it has missed the versions sent so far
                 const bool resend = resend_.exchange(false);
@@ -427,7 +429,8 @@ private:
         a.bytes._length = static_cast<std::uint32_t>(n);
         a.bytes._maximum = a.bytes._length;
         a.bytes._release = false;
-        if (dds_write(ctx_.answer_writer.get(), &a) < 0) ctx_.drops.count(spec_.name, "answer_dropped");
+        if (dds_write(ctx_.answer_writer.get(), &a) < 0)
+            ctx_.drops.count(spec_.name, "answer_dropped");
     }
 
     Context& ctx_;

@@ -52,14 +52,17 @@ struct Options {
 };
 
 inline const char* usage_text() {
-    return "usage: venom_bridge (--export NAME[:ro] | --import NAME)... [--domain N] [--peer ADDR]...\n"
-           "                    [--interface IF] [--lease MS] [--json] [--workers N] [--chunk BYTES]\n"
+    return "usage: venom_bridge (--export NAME[:ro] | --import NAME)... [--domain N] [--peer "
+           "ADDR]...\n"
+           "                    [--interface IF] [--lease MS] [--json] [--workers N] [--chunk "
+           "BYTES]\n"
            "                    [--dds-config FILE]\n";
 }
 
 inline const char* help_text() {
     return "Carries venom channels between hosts over Cyclone DDS: serves local channels to other\n"
-           "hosts (--export) and keeps local mirrors of remote ones (--import), which local shells\n"
+           "hosts (--export) and keeps local mirrors of remote ones (--import), which local "
+           "shells\n"
            "use with the unchanged venom API.\n\n"
            "  --export NAME[:ro]  serve local channel NAME (repeatable); :ro answers every remote\n"
            "                      request permission_denied without forwarding it\n"
@@ -182,13 +185,15 @@ inline Options parse_options(const std::vector<std::string>& args) {
             o.interface_name = value();
             check_interface(o.interface_name);
         } else if (a == "--lease") {
-            o.lease_ms = in_range(a, value(), option_limits::min_lease_ms, option_limits::max_lease_ms);
+            o.lease_ms =
+                in_range(a, value(), option_limits::min_lease_ms, option_limits::max_lease_ms);
         } else if (a == "--json") {
             o.json = true;
         } else if (a == "--workers") {
             o.workers = in_range(a, value(), 1, option_limits::max_workers);
         } else if (a == "--chunk") {
-            o.chunk = in_range(a, value(), option_limits::min_chunk, option_limits::max_chunk, true);
+            o.chunk =
+                in_range(a, value(), option_limits::min_chunk, option_limits::max_chunk, true);
         } else if (a == "--dds-config") {
             o.dds_config = value();
             if (o.dds_config.empty() || o.dds_config.find(',') != std::string::npos)
@@ -226,10 +231,10 @@ inline Options parse_options(const std::vector<std::string>& args) {
 inline std::string dds_xml(const Options& o) {
     std::string x = "<CycloneDDS><Domain id=\"any\"><General>";
     if (!o.interface_name.empty()) {
-        const bool address = o.interface_name.find_first_not_of("0123456789.:abcdefABCDEF") ==
-                                 std::string::npos &&
-                             (o.interface_name.find('.') != std::string::npos ||
-                              o.interface_name.find(':') != std::string::npos);
+        const bool address =
+            o.interface_name.find_first_not_of("0123456789.:abcdefABCDEF") == std::string::npos &&
+            (o.interface_name.find('.') != std::string::npos ||
+             o.interface_name.find(':') != std::string::npos);
         x += std::string("<Interfaces><NetworkInterface ") + (address ? "address" : "name") +
              "=\"" + o.interface_name + "\"/></Interfaces>";
     }

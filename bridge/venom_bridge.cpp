@@ -35,6 +35,8 @@ constexpr int exit_usage = 2;
 constexpr std::uint32_t take_batch = 16;
 constexpr int takes_per_wake = 8;
 constexpr std::chrono::milliseconds loop_wait{100};
+/// While Replies are open, the loop wakes this often to answer those whose time limit passed.
+constexpr std::chrono::milliseconds deadline_sweep{10};
 constexpr std::chrono::seconds stats_every{10};
 
 class Bridge {
@@ -65,9 +67,10 @@ public:
             ctx_.message_qos(q, std::chrono::nanoseconds(0), true);
             answer_reader_ = ctx_.reader(ctx_.t_answer, q, "dds_create_reader venom/answer");
         }
-        participants_ = Entity(dds_create_reader(ctx_.participant.get(),
-                                                 DDS_BUILTIN_TOPIC_DCPSPARTICIPANT, nullptr, nullptr),
-                               "dds_create_reader DCPSParticipant");
+        participants_ =
+            Entity(dds_create_reader(ctx_.participant.get(), DDS_BUILTIN_TOPIC_DCPSPARTICIPANT,
+                                     nullptr, nullptr),
+                   "dds_create_reader DCPSParticipant");
         waitset_ = Entity(dds_create_waitset(ctx_.participant.get()), "dds_create_waitset");
         dds_check(dds_waitset_attach(waitset_.get(), ctx_.guard.get(), 0), "dds_waitset_attach");
         attach(participants_, DDS_ANY_STATE);
@@ -80,15 +83,19 @@ public:
     }
 
     void run() {
-        for (auto& kv : exports_) kv.second->start();
         ctx_.log.event("started", {Field::str("participant", guid_text(ctx_.guid)),
                                    Field::num("domain", ctx_.options.domain),
                                    Field::num("exports", exports_.size()),
-                                   Field::num("imports", imports_.size())});
+                                   Field::num("imports", imports_.size()),
+                                   Field::boolean("requests", VENOM_BRIDGE_REQUESTS != 0)});
+        for (auto& kv : exports_) kv.second->start();
         auto next_stats = std::chrono::steady_clock::now() + stats_every;
         while (!ctx_.stopping) {
             dds_attach_t fired[8];
-            (void)dds_waitset_wait(waitset_.get(), fired, 8, dds_ns(loop_wait));
+            bool open = false;
+            for (auto& kv : imports_) open = open || kv.second->requests_open();
+            (void)dds_waitset_wait(waitset_.get(), fired, 8,
+                                   dds_ns(open ? deadline_sweep : loop_wait));
             if (ctx_.stopping) break;
             take_participants();
             take_announcements();
@@ -143,24 +150,26 @@ private:
     }
 
     void take_participants() {
-        take_all<dds_builtintopic_participant_t>(
-            participants_, [&](const dds_builtintopic_participant_t& p, const dds_sample_info_t& info) {
-                const std::string id = guid_text(p.key);
-                if (std::memcmp(p.key.v, ctx_.guid.v, sizeof p.key.v) == 0) return;
-                if (info.valid_data && info.instance_state == DDS_IST_ALIVE) {
-                    if (!peers_.emplace(id).second) return;
-                    char* host = nullptr;
-                    std::string h;
-                    if (p.qos != nullptr && dds_qget_prop(p.qos, "__Hostname", &host) && host) {
-                        h = host;
-                        dds_free(host);
-                    }
-                    ctx_.log.event("peer_up", {Field::str("participant", id), Field::str("host", h)});
-                } else if (info.instance_state != DDS_IST_ALIVE) {
-                    if (peers_.erase(id) == 0) return;
-                    ctx_.log.event("peer_down", {Field::str("participant", id)});
+        take_all<
+            dds_builtintopic_participant_t>(participants_, [&](const dds_builtintopic_participant_t&
+                                                                   p,
+                                                               const dds_sample_info_t& info) {
+            const std::string id = guid_text(p.key);
+            if (std::memcmp(p.key.v, ctx_.guid.v, sizeof p.key.v) == 0) return;
+            if (info.valid_data && info.instance_state == DDS_IST_ALIVE) {
+                if (!peers_.emplace(id).second) return;
+                char* host = nullptr;
+                std::string h;
+                if (p.qos != nullptr && dds_qget_prop(p.qos, "__Hostname", &host) && host) {
+                    h = host;
+                    dds_free(host);
                 }
-            });
+                ctx_.log.event("peer_up", {Field::str("participant", id), Field::str("host", h)});
+            } else if (info.instance_state != DDS_IST_ALIVE) {
+                if (peers_.erase(id) == 0) return;
+                ctx_.log.event("peer_down", {Field::str("participant", id)});
+            }
+        });
     }
 
     void take_announcements() {
@@ -176,8 +185,7 @@ private:
                 if (it == imports_.end()) return; // not ours
                 if (info.valid_data && info.instance_state == DDS_IST_ALIVE)
                     it->second->on_announce(a);
-                else if (info.instance_state != DDS_IST_ALIVE)
-                    it->second->on_exporter_gone(info.instance_state == DDS_IST_NOT_ALIVE_DISPOSED);
+                else if (info.instance_state != DDS_IST_ALIVE) it->second->on_exporter_gone();
             });
     }
 
@@ -218,7 +226,8 @@ private:
                     ctx_.drops.count("?", "malformed");
                     return;
                 }
-                (void)imports_.find(name); // the request path (importer answers) comes next
+                const auto it = imports_.find(name);
+                if (it != imports_.end()) it->second->on_answer(a);
             });
     }
 
@@ -228,20 +237,19 @@ private:
         const double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
                            static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
         const Stats& s = ctx_.stats;
-        ctx_.log.event("stats",
-                       {Field::num("versions_sent", s.versions_sent),
-                        Field::num("versions_skipped", s.versions_skipped),
-                        Field::num("bytes_sent", s.bytes_sent),
-                        Field::num("send_timeouts", s.send_timeouts),
-                        Field::num("versions_received", s.versions_received),
-                        Field::num("bytes_received", s.bytes_received),
-                        Field::num("requests_forwarded", s.requests_forwarded),
-                        Field::num("requests_served", s.requests_served),
-                        Field::num("answers_delivered", s.answers_delivered),
-                        Field::num("malformed", ctx_.drops.total("malformed")),
-                        Field::num("stale_answer", ctx_.drops.total("stale_answer")),
-                        Field::num("expired", ctx_.drops.total("expired")),
-                        Field::real("cpu_s", cpu), Field::num("peers", peers_.size())});
+        ctx_.log.event("stats", {Field::num("versions_sent", s.versions_sent),
+                                 Field::num("versions_skipped", s.versions_skipped),
+                                 Field::num("bytes_sent", s.bytes_sent),
+                                 Field::num("send_timeouts", s.send_timeouts),
+                                 Field::num("versions_received", s.versions_received),
+                                 Field::num("bytes_received", s.bytes_received),
+                                 Field::num("requests_forwarded", s.requests_forwarded),
+                                 Field::num("requests_served", s.requests_served),
+                                 Field::num("answers_delivered", s.answers_delivered),
+                                 Field::num("malformed", ctx_.drops.total("malformed")),
+                                 Field::num("stale_answer", ctx_.drops.total("stale_answer")),
+                                 Field::num("expired", ctx_.drops.total("expired")),
+                                 Field::real("cpu_s", cpu), Field::num("peers", peers_.size())});
     }
 
     Context& ctx_;

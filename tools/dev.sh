@@ -269,7 +269,7 @@ sanitize() {
     (cd build/asan && VENOM_TEST_SCALE=0.2 ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j1)
     echo "== TSan: the in-process (threaded) tests"
     # Only those are built: the examples, the tool and the multi-process tests are not run here.
-    local tsan_tests=(api_test config_error_test seqlock_test queue_test wait_test state_loan_test view_test)
+    local tsan_tests=(api_test config_error_test seqlock_test queue_test wait_test state_loan_test view_test state_version_test)
     cmake -S "$root" -B build/tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVENOM_SANITIZE=thread -DVENOM_BUILD_TESTS=ON \
         -DVENOM_BUILD_EXAMPLES=OFF -DVENOM_BUILD_TOOLS=OFF -DVENOM_BUILD_BENCH=OFF >/dev/null
     cmake --build build/tsan -j"$jobs" --target "${tsan_tests[@]}"

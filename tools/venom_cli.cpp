@@ -8,8 +8,8 @@
 //   venom call NAME CMD                 one request, its answer
 //   venom rm NAME                       remove a stale channel (refuses while its daemon lives)
 //   venom bench [ARGS...]               runs venom_bench, if it is built next to venom
-//   venom bridge ARGS...                runs venom_bridge (channels between hosts over Cyclone DDS),
-//                                       if it is built next to venom
+//   venom bridge ARGS...                runs venom_bridge (channels between hosts over DDS), if
+//                                       it is built next to venom
 //   venom serve NAME --echo|--exec CMD  hosts a channel: state from stdin or a file, answers by
 //                                       a command (tools/cli/serve.hpp)
 //   venom wait NAME [--timeout MS]      until a live daemon serves NAME (tools/cli/wait.hpp)
@@ -1173,7 +1173,8 @@ const Option bridge_options[] = {
     {"json", 0, nullptr, "venom_bridge's own: one JSON object per line on stdout per event",
      nullptr},
 };
-const char* const bridge_caption = "options (all go to venom_bridge; `venom bridge --help` lists them)";
+const char* const bridge_caption =
+    "options (all go to venom_bridge; `venom bridge --help` lists them)";
 
 /// Runs venom_bridge (bridge/) with ARGS the way cmd_bench runs venom_bench: found next to
 /// venom (or in ../bridge/ of a CMake build tree), it takes this process's place (exec), so
@@ -1192,9 +1193,10 @@ int cmd_bridge(Context& ctx, const std::vector<std::string>& args) {
     for (const auto& a : args) help = help || a == "--help" || a == "-h";
     if (help && bridge.empty()) {
         const std::string opts = options_help(bridge_options, bridge_caption);
-        std::printf("usage: venom bridge ARGS...\n\nRuns venom_bridge with ARGS, if it is built next "
-                    "to venom (it is not built).\n\n%s\n",
-                    opts.c_str());
+        std::printf(
+            "usage: venom bridge ARGS...\n\nRuns venom_bridge with ARGS, if it is built next "
+            "to venom (it is not built).\n\n%s\n",
+            opts.c_str());
         return exit_ok;
     }
     if (bridge.empty()) {

@@ -31,6 +31,13 @@
 
 namespace venom {
 
+/// The largest state version a channel can carry: the state word holds the version in its top
+/// 61 bits (and a buffer's sequence number, 2v + 1, then fits 64). DaemonChannel::write_data_as
+/// and loan_as refuse versions above it.
+inline constexpr std::uint64_t max_state_version = (std::uint64_t{1} << 61) - 1;
+static_assert(max_state_version == (~std::uint64_t{0} >> detail::state_index_bits),
+              "max_state_version is the largest version the state word holds");
+
 namespace detail {
 
 struct daemon_impl {
@@ -110,12 +117,26 @@ struct daemon_impl {
                 });
         }
     };
-    /// state_begin with this daemon's views. \pre writer->mutex held.
-    state_write begin_write() noexcept {
-        state_write w = state_begin(map(), write_pins{*this});
+    /// state_begin with this daemon's views, for `version` (as next_version gives it).
+    /// \pre writer->mutex held.
+    state_write begin_write(std::uint64_t version) noexcept {
+        state_write w = state_begin(map(), write_pins{*this}, version);
         if (w.buffer == nullptr) bump(map().cb->state_busy);
         return w;
     }
+
+    /// The version a write publishes: `requested`, or for 0 the one after the current; 0 if
+    /// refused (not above the current version, or above max_state_version). `current` gets
+    /// the current version. \pre writer->mutex held (so nothing moves the version meanwhile).
+    std::uint64_t next_version(std::uint64_t requested, std::uint64_t& current) const noexcept {
+        // relaxed: only this daemon stores the state word, under writer->mutex, which we hold.
+        current = state_version_of(map().cb->state_word.load(std::memory_order_relaxed));
+        const std::uint64_t v = requested != 0 ? requested : current + 1;
+        return v > current && v <= max_state_version ? v : 0;
+    }
+
+    /// Why a write or loan was refused (DaemonChannel's write_impl and loan_impl).
+    enum class refusal { none, too_large, busy, version };
 
     /// The sender of the last command handled (a valid client id: handle() sets it only after
     /// checking), and how many of its staging lines that command spanned: the idle wait looks
@@ -678,19 +699,37 @@ public:
     /// Throws state_busy while a StateLoan of this daemon is out, or when shells' views pin
     /// every state buffer but the newest (nothing written; ShellChannel::view).
     void write_data(const void* data, std::size_t size) {
-        const errc e = write_impl(data, size);
-        if (e == errc{}) return;
-        if (e == errc::message_too_large)
-            throw error(e, "write_data of " + std::to_string(size) + " bytes; data_size is " +
-                               std::to_string(impl().map().data_size));
-        throw error(e, busy_text("write_data"));
+        std::uint64_t current = 0;
+        const refusal r = write_impl(data, size, 0, current);
+        if (r != refusal::none) throw_refusal(r, "write_data", size, false, 0, current);
     }
     /// Non-throwing form: ec is message_too_large or state_busy (nothing written: a loan is
     /// out, or views pin every buffer but the newest; busy_reason() says which).
     void write_data(const void* data, std::size_t size, std::error_code& ec) noexcept {
-        const errc e = write_impl(data, size);
-        if (e == errc{}) ec.clear();
-        else ec = make_error_code(e);
+        std::uint64_t current = 0;
+        ec = refusal_code(write_impl(data, size, 0, current));
+    }
+
+    /// Publishes a new state, as write_data, with version number `version` instead of the one
+    /// after the current: readers see version() jump to it (ShellChannel::wait_for_update wakes
+    /// as for any newer version). For a daemon that mirrors another channel's versions (a
+    /// bridge). Versions only go up: a `version` not above the current one, or above
+    /// max_state_version, is refused with std::errc::invalid_argument and nothing is published.
+    /// Later write_data calls go on from it (version + 1). Throws venom::error with that code,
+    /// message_too_large or state_busy (as write_data). Any thread; serialised with the other
+    /// writes; never waits for readers.
+    void write_data_as(std::uint64_t version, const void* data, std::size_t size) {
+        std::uint64_t current = 0;
+        const refusal r = write_impl(data, size, checked_request(version), current);
+        if (r != refusal::none) throw_refusal(r, "write_data_as", size, true, version, current);
+    }
+    /// Non-throwing form: ec is std::errc::invalid_argument (the version is not above the
+    /// current one, or above max_state_version), message_too_large or state_busy; nothing is
+    /// written then.
+    void write_data_as(std::uint64_t version, const void* data, std::size_t size,
+                       std::error_code& ec) noexcept {
+        std::uint64_t current = 0;
+        ec = refusal_code(write_impl(data, size, checked_request(version), current));
     }
 
     /// Lends the buffer of the next version, n <= data_size bytes of it, for writing in place
@@ -698,38 +737,40 @@ public:
     /// also `l = daemon.loan(n)` while `l` is still out, since the new loan is taken before
     /// the old one is dropped; publish or drop it first). Never waits for readers.
     StateLoan loan(std::size_t n) {
-        std::error_code ec;
-        StateLoan l = loan(n, ec);
-        if (ec == errc::message_too_large)
-            throw error(ec, "loan of " + std::to_string(n) + " bytes; data_size is " +
-                                std::to_string(impl().map().data_size));
-        if (ec) throw error(ec, busy_text("loan"));
+        std::uint64_t current = 0;
+        StateLoan l;
+        const refusal r = loan_impl(n, 0, current, l);
+        if (r != refusal::none) throw_refusal(r, "loan", n, false, 0, current);
         return l;
     }
     /// Non-throwing form: an inactive loan and ec (message_too_large, state_busy: a loan is
     /// out, or views pin every buffer but the newest) on failure.
     StateLoan loan(std::size_t n, std::error_code& ec) noexcept {
-        auto& d = impl();
-        const auto& m = d.map();
-        ec.clear();
+        std::uint64_t current = 0;
         StateLoan l;
-        if (n > m.data_size) {
-            ec = make_error_code(errc::message_too_large);
-            return l;
-        }
-        std::lock_guard<std::mutex> guard(d.writer->mutex);
-        if (d.writer->loan_out) {
-            ec = make_error_code(errc::state_busy);
-            return l;
-        }
-        l.write_ = d.begin_write();
-        if (l.write_.buffer == nullptr) {
-            ec = make_error_code(errc::state_busy);
-            return StateLoan();
-        }
-        d.writer->loan_out = true;
-        l.token_ = d.writer;
-        l.size_ = n;
+        ec = refusal_code(loan_impl(n, 0, current, l));
+        return l;
+    }
+
+    /// A loan, as loan(n), whose publish makes `version` the state's version (as
+    /// write_data_as): for assembling a mirrored version in place. The version is checked when
+    /// the loan is taken (it cannot move while the loan is out): one not above the current
+    /// version, or above max_state_version, is refused with std::errc::invalid_argument (no
+    /// loan). Dropped unpublished, the version stays where it was. Throws venom::error with
+    /// that code, message_too_large or state_busy (as loan).
+    StateLoan loan_as(std::uint64_t version, std::size_t n) {
+        std::uint64_t current = 0;
+        StateLoan l;
+        const refusal r = loan_impl(n, checked_request(version), current, l);
+        if (r != refusal::none) throw_refusal(r, "loan_as", n, true, version, current);
+        return l;
+    }
+    /// Non-throwing form: an inactive loan and ec (std::errc::invalid_argument,
+    /// message_too_large, state_busy) on failure.
+    StateLoan loan_as(std::uint64_t version, std::size_t n, std::error_code& ec) noexcept {
+        std::uint64_t current = 0;
+        StateLoan l;
+        ec = refusal_code(loan_impl(n, checked_request(version), current, l));
         return l;
     }
 
@@ -822,7 +863,9 @@ public:
         }
     }
 
-    /// Number of states published so far (write_data, write<T>, published loans): the version.
+    /// The version of the newest state: the number of states published so far (write_data,
+    /// write<T>, published loans), or the number given to the last write_data_as or loan_as,
+    /// plus the writes since.
     std::uint64_t version() const noexcept { return detail::state_version(impl().map()); }
     const std::string& name() const noexcept { return impl().name; } ///< the channel's name
     /// The configuration the channel was created with, as passed to create().
@@ -851,19 +894,78 @@ public:
 
 private:
     explicit DaemonChannel(std::unique_ptr<detail::daemon_impl> p) noexcept : impl_(std::move(p)) {}
-    /// write_data's work; errc{} (0): written. No error_code on the way (its category
-    /// functions are out-of-line calls: a few ns of a 16 B write).
-    errc write_impl(const void* data, std::size_t size) noexcept {
+    using refusal = detail::daemon_impl::refusal;
+    /// A version asked of write_data_as or loan_as, as write_impl and loan_impl take it: 0
+    /// there means "the next", so a requested 0 (never above the current) becomes a value
+    /// that next_version refuses.
+    static constexpr std::uint64_t checked_request(std::uint64_t version) noexcept {
+        return version != 0 ? version : ~std::uint64_t{0};
+    }
+    /// write_data's work (`version` 0: the next; else write_data_as's); refusal::none:
+    /// written. No error_code on the way (its category functions are out-of-line calls: a few
+    /// ns of a 16 B write). `current` gets the version before the write (when it got so far).
+    refusal write_impl(const void* data, std::size_t size, std::uint64_t version,
+                       std::uint64_t& current) noexcept {
         auto& d = impl();
         const auto& m = d.map();
-        if (size > m.data_size) return errc::message_too_large;
+        if (size > m.data_size) return refusal::too_large;
         std::lock_guard<std::mutex> guard(d.writer->mutex);
-        if (d.writer->loan_out) return errc::state_busy;
-        if (!detail::seqlock_write(m, data, size, detail::daemon_impl::write_pins{d})) {
+        if (d.writer->loan_out) return refusal::busy;
+        const std::uint64_t v = d.next_version(version, current);
+        if (v == 0) return refusal::version;
+        if (!detail::seqlock_write(m, data, size, detail::daemon_impl::write_pins{d}, v)) {
             detail::bump(m.cb->state_busy);
-            return errc::state_busy;
+            return refusal::busy;
         }
-        return errc{};
+        return refusal::none;
+    }
+    /// loan's and loan_as's work: `l` gets the loan (refusal::none) or stays inactive.
+    refusal loan_impl(std::size_t n, std::uint64_t version, std::uint64_t& current,
+                      StateLoan& l) noexcept {
+        auto& d = impl();
+        const auto& m = d.map();
+        if (n > m.data_size) return refusal::too_large;
+        std::lock_guard<std::mutex> guard(d.writer->mutex);
+        if (d.writer->loan_out) return refusal::busy;
+        const std::uint64_t v = d.next_version(version, current);
+        if (v == 0) return refusal::version;
+        const detail::state_write w = d.begin_write(v);
+        if (w.buffer == nullptr) return refusal::busy;
+        d.writer->loan_out = true;
+        l.write_ = w;
+        l.token_ = d.writer;
+        l.size_ = n;
+        return refusal::none;
+    }
+    static std::error_code refusal_code(refusal r) noexcept {
+        switch (r) {
+        case refusal::none: return {};
+        case refusal::too_large: return make_error_code(errc::message_too_large);
+        case refusal::busy: return make_error_code(errc::state_busy);
+        case refusal::version: return std::make_error_code(std::errc::invalid_argument);
+        }
+        return make_error_code(errc::state_busy);
+    }
+    /// Throws the venom::error of a refused write or loan (`what`: the call, `n` its bytes,
+    /// `as`: a version was asked for, `version`; `current` as write_impl gave it).
+    [[noreturn]] void throw_refusal(refusal r, const char* what, std::size_t n, bool as,
+                                    std::uint64_t version, std::uint64_t current) const {
+        const std::error_code ec = refusal_code(r);
+        if (r == refusal::too_large)
+            throw error(ec, std::string(what) + " of " + std::to_string(n) +
+                                " bytes; data_size is " + std::to_string(impl().map().data_size));
+        if (r == refusal::version) {
+            if (!as) // write_data or loan at max_state_version: no next version
+                throw error(ec, std::string(what) + ": the version is max_state_version (" +
+                                    std::to_string(current) + "); no later version exists");
+            if (version > max_state_version)
+                throw error(ec, std::string(what) + ": version " + std::to_string(version) +
+                                    " is above max_state_version (2^61 - 1); nothing published");
+            throw error(ec, std::string(what) + ": version " + std::to_string(version) +
+                                " is not above the current version " + std::to_string(current) +
+                                "; nothing published (versions only go up)");
+        }
+        throw error(ec, busy_text(what));
     }
     std::string busy_text(const char* what) const {
         std::string why = busy_reason();

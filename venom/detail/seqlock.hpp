@@ -2,13 +2,16 @@
 // venom/detail/seqlock.hpp - the state area: a multi-buffer seqlock.
 //
 // Design. state_buffers (N >= 2) buffers, each {seq, length, data}; ControlBlock::state_word
-// holds the number of completed writes (the version) and the buffer holding the newest one
-// (make_state_word), so a reader finds it without a division. Version v lives in buffer
-// (buffer of v - 1) + 1, wrapping at N, unless views pin that one (view_pins.hpp): then in
-// the next buffer no view pins, and nowhere (state_busy) if they pin all but the newest.
+// holds the version of the newest complete write (the number of writes, unless the daemon
+// gave versions of its own: DaemonChannel::write_data_as, which only go up, at most
+// max_state_version = 2^61 - 1, so 2v + 1 fits a seq) and the buffer holding the newest one
+// (make_state_word), so a reader finds it without a division. A version lives in the buffer
+// after the one of the version published before it, wrapping at N, unless views pin that one
+// (view_pins.hpp): then in the next buffer no view pins, and nowhere (state_busy) if they pin
+// all but the newest.
 //   owners:  the daemon (single writer) writes everything; readers only read.
-//   writer:  (v, b) = (version + 1, a buffer other than the newest that no view pins:
-//            view_pins.hpp; with no views, the next one in turn)
+//   writer:  (v, b) = (version + 1 or a given v > version, a buffer other than the newest
+//            that no view pins: view_pins.hpp; with no views, the next one in turn)
 //            b.seq = 2v + 1 (odd: being written); copy data (or the caller writes it in
 //            place: a StateLoan, between state_begin and state_publish); b.length = n
 //            b.seq = 2v (SYNC POINT WRITE: buffer complete); state_word = (v, b) (seq_cst:
@@ -81,16 +84,23 @@ struct no_pins {
 /// gives the mask of buffers views pin: a pinned c gets its seq back and the next
 /// candidate is tried (each with its own W1-W2: a dead shell's pin is cleared only when it
 /// is in a candidate's way). Every candidate pinned: w.buffer is null, nothing
-/// changed (state_busy). \pre one writer at a time (the daemon serialises writes and loans).
+/// changed (state_busy).
+/// `version`: the version to write; 0 (the default) is the one after the current. Any version
+/// above the current works (DaemonChannel::write_data_as): a buffer's seq only grows, so the
+/// readers' checks (s1 == 2v, s1 < 2v corrupt) hold across a jump.
+/// \pre one writer at a time (the daemon serialises writes and loans); version == 0 or
+/// current < version <= max_state_version (the caller checks it).
 template <class Pinned = no_pins>
-state_write state_begin(const ChannelMap& m, Pinned&& pinned = Pinned{}) noexcept {
+state_write state_begin(const ChannelMap& m, Pinned&& pinned = Pinned{},
+                        std::uint64_t version = 0) noexcept {
     ControlBlock& cb = *m.cb;
     // relaxed: only this writer stores the state word.
     const std::uint64_t word = cb.state_word.load(std::memory_order_relaxed);
+    const std::uint64_t current = state_version_of(word);
     state_write w;
-    w.version = state_version_of(word) + 1;
+    w.version = version != 0 ? version : current + 1;
     // Before the first write no buffer holds a version: all are candidates, from buffer 0.
-    const std::uint32_t newest = w.version == 1 ? m.state_buffers : state_buffer_of(word);
+    const std::uint32_t newest = current == 0 ? m.state_buffers : state_buffer_of(word);
     // W0 (view_pins.hpp): no shell views - no pin to look for, and no fence for it.
     const bool views = pinned.any();
     for (std::uint32_t step = 0; step < m.state_buffers; ++step) {
@@ -133,13 +143,14 @@ inline void state_publish(const ChannelMap& m, const state_write& w, std::size_t
     notify_published(m.state_event());
 }
 
-/// The writer's half, whole: a copy of data[0, n) becomes the next version. false: every
-/// buffer but the newest is pinned (state_begin), nothing written.
-/// \pre one writer at a time, n <= data_size.
+/// The writer's half, whole: a copy of data[0, n) becomes the next version (or `version`, as
+/// state_begin takes it). false: every buffer but the newest is pinned (state_begin), nothing
+/// written.
+/// \pre one writer at a time, n <= data_size; `version` as state_begin requires.
 template <class Pinned = no_pins>
-bool seqlock_write(const ChannelMap& m, const void* data, std::size_t n,
-                   Pinned&& pinned = Pinned{}) noexcept {
-    const state_write w = state_begin(m, pinned);
+bool seqlock_write(const ChannelMap& m, const void* data, std::size_t n, Pinned&& pinned = Pinned{},
+                   std::uint64_t version = 0) noexcept {
+    const state_write w = state_begin(m, pinned, version);
     if (w.buffer == nullptr) return false;
     racy_copy_to_shared(w.data, data, n);
     state_publish(m, w, n);

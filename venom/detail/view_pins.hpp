@@ -56,8 +56,9 @@
 //   - R is not on W's list: then W0 read the counter before R0 in S (had R0 come first,
 //     W0 would have read R0's value or a later one - the counter only grows - and, since
 //     R0 releases R's mark and W0 acquires it, rebuilt the list with R on it). So W0 < R0,
-//     and every R1 of R, after R0, comes after W0 - and after the publish of V - 1, which
-//     precedes W0 in W's program order. So R1 reads version V - 1, whose buffer was the
+//     and every R1 of R, after R0, comes after W0 - and after the publish of the version
+//     published before V (V - 1, unless the daemon gave versions of its own: write_data_as),
+//     which precedes W0 in W's program order. So R1 reads that version, whose buffer was the
 //     newest when W began and is no candidate of W, or V or later, which W has published:
 //     its bytes were all written before. Either way W never writes a buffer R pins, fenced
 //     or not. (This is why R0 comes before the first R1, and why a write to a channel
@@ -111,8 +112,10 @@ static_assert(views_per_shell >= limits::max_state_buffers,
 
 // A pin word: buffer (bits 0-2), version mod 2^24 (3-26), flag (27), the connection's
 // generation mod 2^32 (32-63). A false version match only holds a buffer back (R3 compares the
-// whole 2v), so 24 bits do; the generation is what keeps a dead shell's pin apart from a
-// successor's (the daemon's clear is a CAS of the dead one's value), so it gets 32.
+// whole 2v), so 24 bits do, also when versions given to write_data_as jump by a multiple of
+// 2^24 (a stale pin whose version then matches its buffer's new one holds that buffer until
+// the pin goes); the generation is what keeps a dead shell's pin apart from a successor's
+// (the daemon's clear is a CAS of the dead one's value), so it gets 32.
 inline constexpr unsigned pin_version_shift = state_index_bits;
 inline constexpr unsigned pin_version_bits = 24;
 inline constexpr std::uint64_t pin_flag = std::uint64_t{1}
