@@ -147,7 +147,7 @@ for hz in 20 1000; do
     ca=$(cpu_pct "$a0" "$a1" "$t0" "$t1") cb=$(cpu_pct "$b0" "$b1" "$t0" "$t1")
     record "{\"measure\":\"state_latency\",\"hz\":$hz,\"cpu_exporter_pct\":$ca,\"cpu_importer_pct\":$cb,\"probe\":$SL}"
     n=$(field versions "$SL")
-    SL_ROWS+=("$(printf '| %5s Hz | %8s | %8s | %8s | %6s of %-6s | %5s/%-5s |' "$hz" "$(sub_field latency_us p50 "$SL")" "$(sub_field latency_us p90 "$SL")" "$(sub_field latency_us p99 "$SL")" "${n:-0}" "$((hz * SECS))" "$ca" "$cb")")
+    SL_ROWS+=("$(printf '| %5s Hz | %8.1f | %8.1f | %8.1f | %6s of %-6s | %5s/%-5s |' "$hz" "$(sub_field latency_us p50 "$SL")" "$(sub_field latency_us p90 "$SL")" "$(sub_field latency_us p99 "$SL")" "${n:-0}" "$((hz * SECS))" "$ca" "$cb")")
     [ "$(field ok "$SL")" = true ] || SL_ROWS+=("state latency at $hz Hz failed: $SL")
     pair_stop
     vb_stop "origin_$S"
