@@ -11,7 +11,7 @@
 # says why and exits 1: it never skips. Environment: VB_LEASE_MS (bridge --lease, default 500),
 # VB_SLACK_MS (added to every time bound, default 0; for a slow machine), VB_KEEP=1 (keep the
 # logs directory), VB_PEER=1 (unicast --peer discovery instead of multicast).
-# Scenarios: 0 isolation of the two hosts' /dev/shm; 8 importer started before the exporter
+# Scenarios: 0 isolation of the two hosts' /dev/shm; P the probe's own checks on a local channel; 8 importer started before the exporter
 # (brings the pair up); 1 ping/pong and 8 verified remote shells; 2 set + read back; 3 a 32 MiB
 # state; 10 expired requests; 9 malformed samples; 4 kill -9 of the exporting bridge; 5 kill -9
 # of the importing bridge; 6 link down/up; 7 origin daemon restart (kill -9, then SIGTERM).
@@ -136,6 +136,28 @@ if want 0; then
         pass 0 "isolation: daemon $ISO in A seen by A (files $fa, venom list $la), not by B (files $fb, venom list $lb, inspect alive=false) nor the machine's /dev/shm ($fh); a second daemon of the same name started in B"
     else
         fail 0 "isolation: A alive=$(vb_json alive "$ra") files=$fa list=$la; B alive=$(vb_json alive "$rb") files=$fb list=$lb; machine files=$fh; same name in B started=$both"
+    fi
+fi
+
+# ---- P: the probe itself, against a local channel in A (no bridge): its checks are sound -------
+if want P; then
+    L=local$VB_ID
+    vb_start loc A "$PROBE" echo-daemon "$L" --seconds 60 --data-size 34000000 --initial local-0
+    vb_wait_event "$VB_WORK/loc.log" ready 5000 >/dev/null
+    p1=$(probe A 30 shells "$L" 8 200 --verify)
+    p2=$(probe A 30 set-read "$L" 50)
+    p3=$(probe A 30 big "$L" 33554432 --request)
+    rm -f "$VB_WORK/gl.ready"
+    vb_start gl A "$PROBE" wait-gone "$L" 5000 --ready-file "$VB_WORK/gl.ready"
+    wait_file "$VB_WORK/gl.ready" 5000
+    kill -9 "$(vb_pid loc)"
+    wait_exit gl 8000
+    p4=$(last_json gl)
+    if [ "$(vb_json ok "$p1")" = true ] && [ "$(vb_json ok "$p2")" = true ] &&
+        [ "$(vb_json ok "$p3")" = true ] && [ "$(vb_json ok "$p4")" = true ]; then
+        pass P "probe self-check on a local channel: 8x200 verified echoes (p50 $(printf '%s' "$p1" | grep -oE '"p50":[0-9.]+' | cut -d: -f2) us), 50/50 read-your-writes, 32 MiB written/read whole, daemon_gone seen after kill -9 with the state kept"
+    else
+        fail P "probe self-check: shells $p1 ; set-read $p2 ; big $p3 ; wait-gone $p4"
     fi
 fi
 
