@@ -14,7 +14,9 @@
 //       "sleep MS"      sleeps MS (<= 10 s), answers "slept"        (a slow command)
 //       "mark TAG"      remembers TAG, answers "marked TAG"         (did the handler see it?)
 //       "big N SEED"    writes an N-byte pattern state (below), answers "big V CHECKSUM"
-//       "stats"         answers {"handled":..,"marks":[..]}
+//       "stats"         answers {"handled":..,"marks":[..],"ordered":..,"order_violations":..}
+//       "e ID K ..."    (shells' payload) echoed; K must follow the previous K of that ID, or
+//                       it counts as an order violation
 //     --data-size B --clients N --max-msg B --seconds S (lifetime, default 600)
 //     --slow-ms MS (every command sleeps MS first) --initial TEXT (first state)
 //     --big N --seed S (a pattern state at start) --flood N [--flood-mbps R] (pattern states
@@ -44,6 +46,7 @@
 //       of NAME serves here with a state of version >= V (default 1) holding T (or the pattern
 //       of seed S, or bytes of checksum C); reconnects across daemon_gone; prints when (unix
 //       ns), the state's version, checksum and first bytes, and the channel's config
+//   ask NAME TEXT             one request, its answer as JSON ("answer")
 //   counters NAME             the channel's counters (venom::inspect_channel), one JSON line
 //   local-ok NAME             exit 0 iff a daemon of NAME is alive on this host (isolation check)
 //
@@ -322,6 +325,8 @@ int echo_daemon(const Args& a) {
     }
     std::mutex mu;
     std::vector<std::string> marks;
+    std::map<std::string, std::uint64_t> next_of; // "e ID K": K must follow K - 1 per ID
+    std::uint64_t order_violations = 0, ordered = 0;
     std::atomic<std::uint64_t> handled{0}, written{0};
 
     auto handler = [&](std::uint32_t, venom::ByteView cmd) -> std::string {
@@ -359,7 +364,20 @@ int echo_daemon(const Args& a) {
             for (std::size_t i = 0; i < marks.size(); ++i) m += (i ? "," : "") + jstr(marks[i]);
             Json j;
             j.num("handled", handled.load()).raw("marks", m + "]").num("version", d.version());
+            j.num("ordered", ordered).num("order_violations", order_violations);
             return j.text();
+        }
+        if (s.rfind("e ", 0) == 0) { // a shells echo: its commands arrive in order per shell
+            std::istringstream in{std::string(s.substr(2, 64))};
+            std::string id;
+            std::uint64_t k = 0;
+            in >> id >> k;
+            std::lock_guard<std::mutex> g(mu);
+            auto it = next_of.find(id);
+            if ((it == next_of.end() && k != 0) || (it != next_of.end() && it->second != k))
+                ++order_violations;
+            next_of[id] = k + 1;
+            ++ordered;
         }
         return std::string(s); // echo
     };
@@ -461,7 +479,8 @@ int shells(const Args& a) {
             mine.reserve(count);
             std::vector<std::uint8_t> resp(std::max<std::size_t>(size, 64) + 64);
             for (std::size_t k = 0; k < count && steady::now() < deadline; ++k) {
-                std::string p = "e " + std::to_string(i) + " " + std::to_string(k) + " ";
+                std::string p = "e " + std::to_string(getpid()) + "." + std::to_string(i) + " " +
+                                std::to_string(k) + " ";
                 if (p.size() < size) p.append(size - p.size(), static_cast<char>('a' + (k + i) % 26));
                 std::error_code ec;
                 const auto s = steady_ns();
@@ -924,6 +943,18 @@ int wait_state(const Args& a) {
     return done ? exit_pass : exit_fail;
 }
 
+// ---- ask ----------------------------------------------------------------------------------
+
+/// One request, its answer printed as a JSON string (or, if it is a JSON object, as it is).
+int ask(const Args& a) {
+    alarm(15);
+    venom::ShellChannel s = connect(a.pos.at(0), milliseconds(5000));
+    const std::string r = text_of(s.request(a.pos.at(1), std::chrono::seconds(10)));
+    Json j;
+    j.str("cmd", "ask").boolean("ok", true).raw("answer", r.rfind("{", 0) == 0 ? r : jstr(r)).print();
+    return exit_pass;
+}
+
 // ---- counters, local-ok -------------------------------------------------------------------
 
 /// commands_expired exists from layout 8 on (issue 12, design section 2c); earlier: absent (-1).
@@ -985,7 +1016,8 @@ int main(int argc, char** argv) {
         {"wait-gone", 2, wait_gone},     {"expire", 1, expire},
         {"rtt", 3, rtt},                 {"state-latency", 2, state_latency},
         {"versions-per-second", 2, versions_per_second},
-        {"wait-state", 2, wait_state},   {"counters", 1, counters},       {"local-ok", 1, local_ok},
+        {"wait-state", 2, wait_state},   {"counters", 1, counters},
+        {"ask", 2, ask},       {"local-ok", 1, local_ok},
     };
     for (const Cmd& c : table) {
         if (cmd != c.name) continue;

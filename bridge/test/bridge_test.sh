@@ -193,14 +193,17 @@ fi
 
 # ---- 1: ping/pong, 8 remote shells verified ---------------------------------------------------
 if want 1; then
+    o0=$(vb_json order_violations "$(probe A 15 ask "$E" stats)")
     r1=$(probe B 60 shells "$E" 1 1000 --verify --deadline-ms 40000)
     r8=$(probe B 60 shells "$E" 8 500 --verify --deadline-ms 40000)
+    st=$(probe A 15 ask "$E" stats)
+    o1=$(vb_json order_violations "$st")
     p1=$(printf '%s' "$r1" | grep -oE '"p50":[0-9.]+' | head -1 | cut -d: -f2)
     p8=$(printf '%s' "$r8" | grep -oE '"p50":[0-9.]+' | head -1 | cut -d: -f2)
-    if [ "$(vb_json ok "$r1")" = true ] && [ "$(vb_json ok "$r8")" = true ]; then
-        pass 1 "ping/pong: 1000 round trips verified (p50 ${p1} us, $(vb_json elapsed_ms "$r1") ms); 8 shells x 500 concurrent verified echoes (p50 ${p8} us, $(vb_json elapsed_ms "$r8") ms)"
+    if [ "$(vb_json ok "$r1")" = true ] && [ "$(vb_json ok "$r8")" = true ] && [ -n "$o1" ] && [ "$o1" = "$o0" ]; then
+        pass 1 "ping/pong: 1000 round trips verified (p50 ${p1} us, $(vb_json elapsed_ms "$r1") ms); 8 shells x 500 concurrent verified echoes (p50 ${p8} us, $(vb_json elapsed_ms "$r8") ms); the origin saw each shell's commands in order (order violations $o1)"
     else
-        fail 1 "ping/pong: 1 shell: $r1 ; 8 shells: $r8"
+        fail 1 "ping/pong: 1 shell: $r1 ; 8 shells: $r8 ; origin order violations $o0 -> $o1"
     fi
 fi
 
