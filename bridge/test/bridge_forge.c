@@ -11,7 +11,10 @@
  *     total_length): none may complete a version: the mirror's state must not change;
  *   5 Requests an exporter must refuse (a command over max_cmd_size; slot == max_clients;
  *     slot 0xfffffffe; channel names "bad/name" and ""): none may reach the origin daemon;
- *   5 Answers for a mirror tag no importer has (a dead incarnation): none may be delivered.
+ *   5 Answers for a dead incarnation of the importer's mirror: the tag of a Request the
+ *     importer sends meanwhile (the test makes a remote shell send some), with the incarnation
+ *     counter (its low 24 bits, bridge/context.hpp) one below (or, for the first, one above):
+ *     none may be delivered, each counts as stale_answer.
  * Waits (bounded) for each writer to match a reader and for acks, prints one JSON line, exits 0
  * once everything was written and acknowledged, 1 otherwise. Every wait is bounded by --wait-ms.
  * The network settings come from CYCLONEDDS_URI (the test sets the interface). */
@@ -87,6 +90,13 @@ int main(int argc, char** argv) {
     dds_qset_history(aq, DDS_HISTORY_KEEP_LAST, 1);
     const dds_entity_t r_ann = check(dds_create_reader(pp, t_ann, aq, NULL), "reader announce");
     dds_delete_qos(aq);
+    /* Requests, to learn the importer's mirror tag. */
+    dds_qos_t* rq = dds_create_qos();
+    dds_qset_reliability(rq, DDS_RELIABILITY_RELIABLE, DDS_SECS(1));
+    dds_qset_history(rq, DDS_HISTORY_KEEP_ALL, 0);
+    dds_qset_durability(rq, DDS_DURABILITY_VOLATILE);
+    const dds_entity_t r_req = check(dds_create_reader(pp, t_req, rq, NULL), "reader request");
+    dds_delete_qos(rq);
 
     venom_bridge_Announce ann;
     memset(&ann, 0, sizeof ann);
@@ -131,6 +141,24 @@ int main(int argc, char** argv) {
     const int m_req = wait_matched(w_req, end - now_ms());
     const int m_ans = wait_matched(w_ans, end - now_ms());
 
+    /* The importer's current mirror tag, from one of its requests. */
+    uint64_t tag = 0;
+    while (tag == 0 && now_ms() < end) {
+        void* samples[16] = {0};
+        dds_sample_info_t infos[16];
+        const dds_return_t n = dds_take(r_req, samples, infos, 16, 16);
+        for (dds_return_t i = 0; i < n; ++i) {
+            const venom_bridge_Request* q = samples[i];
+            if (infos[i].valid_data && strcmp(q->channel, channel) == 0 && q->mirror != 0x0f0f0f0f0f0f0f0full)
+                tag = q->mirror;
+        }
+        if (n > 0) dds_return_loan(r_req, samples, n);
+        if (tag == 0) dds_sleepfor(DDS_MSECS(10));
+    }
+    const uint64_t counter_mask = (1ull << 24) - 1;
+    const uint64_t counter = tag & counter_mask;
+    const uint64_t dead = (tag & ~counter_mask) | ((counter > 1 ? counter - 1 : counter + 1) & counter_mask);
+
     unsigned char bytes[64];
     for (size_t i = 0; i < sizeof bytes; ++i) bytes[i] = (unsigned char)('F' + i % 7);
     const uint32_t chunk = ann.chunk_size != 0 ? ann.chunk_size : 1048576u;
@@ -160,8 +188,10 @@ int main(int argc, char** argv) {
         }
         if (dds_write(w_state, &c) >= 0) ++written;
     }
-    /* 5 requests to refuse */
+    /* 5 requests to refuse; each is "mark forged-K" (padded for the oversize one), so an origin
+     * daemon that ran one would list it in its marks (bridge_probe echo-daemon "stats"). */
     unsigned char* big = calloc((size_t)ann.max_cmd_size + 1, 1);
+    char marks[FORGE_COUNT][16];
     for (int k = 0; k < FORGE_COUNT; ++k) {
         venom_bridge_Request r;
         memset(&r, 0, sizeof r);
@@ -170,11 +200,15 @@ int main(int argc, char** argv) {
         r.slot = 0;
         r.request_id = 1 + (uint64_t)k;
         r.budget_ns = 0;
-        r.bytes._buffer = bytes;
-        r.bytes._length = 8;
-        r.bytes._maximum = 8;
+        snprintf(marks[k], sizeof marks[k], "mark forged-%d", k);
+        r.bytes._buffer = (unsigned char*)marks[k];
+        r.bytes._length = r.bytes._maximum = (uint32_t)strlen(marks[k]);
         switch (k) {
-        case 0: r.bytes._buffer = big; r.bytes._length = r.bytes._maximum = ann.max_cmd_size + 1; break;
+        case 0:
+            memcpy(big, marks[k], strlen(marks[k]));
+            r.bytes._buffer = big;
+            r.bytes._length = r.bytes._maximum = ann.max_cmd_size + 1;
+            break;
         case 1: r.slot = ann.max_clients; break;
         case 2: r.slot = 0xfffffffeu; break;
         case 3: snprintf(r.channel, sizeof r.channel, "%s", "bad/name"); break;
@@ -187,7 +221,7 @@ int main(int argc, char** argv) {
         venom_bridge_Answer a;
         memset(&a, 0, sizeof a);
         snprintf(a.channel, sizeof a.channel, "%s", channel);
-        a.mirror = 0xdeadbeef00000000ull + (uint64_t)k;
+        a.mirror = dead;
         a.slot = (uint32_t)k;
         a.request_id = 1;
         a.status = 0;
@@ -200,11 +234,11 @@ int main(int argc, char** argv) {
     const dds_duration_t ack = DDS_MSECS(end - now_ms() > 100 ? end - now_ms() : 100);
     const int acked = dds_wait_for_acks(w_state, ack) >= 0 && dds_wait_for_acks(w_req, ack) >= 0 &&
                       dds_wait_for_acks(w_ans, ack) >= 0;
-    const int ok = written == 3 * FORGE_COUNT && acked && m_state && m_req && m_ans;
+    const int ok = written == 3 * FORGE_COUNT && acked && m_state && m_req && m_ans && tag != 0;
     printf("{\"cmd\":\"forge\",\"ok\":%s,\"written\":%d,\"acked\":%s,\"origin\":%llu,\"version\":%llu,"
-           "\"matched\":{\"state\":%d,\"request\":%d,\"answer\":%d}}\n",
+           "\"mirror_tag\":%llu,\"dead_tag\":%llu,\"matched\":{\"state\":%d,\"request\":%d,\"answer\":%d}}\n",
            ok ? "true" : "false", written, acked ? "true" : "false", (unsigned long long)ann.origin,
-           (unsigned long long)ann.version, m_state, m_req, m_ans);
+           (unsigned long long)ann.version, (unsigned long long)tag, (unsigned long long)dead, m_state, m_req, m_ans);
     free(big);
     dds_delete(pp);
     return ok ? 0 : 1;

@@ -470,6 +470,7 @@ int shells(const Args& a) {
     std::mutex mu;
     std::vector<std::int64_t> lat;
     std::map<std::string, std::uint64_t> errors;
+    std::string first_error;
     std::atomic<std::uint64_t> good{0}, mismatched{0}, failed{0};
     const auto t0 = steady::now();
     std::vector<std::thread> ts;
@@ -491,6 +492,8 @@ int shells(const Args& a) {
                     failed.fetch_add(1);
                     std::lock_guard<std::mutex> g(mu);
                     ++errors[errc_name(ec)];
+                    if (first_error.empty())
+                        first_error = errc_name(ec) + ": " + sh[i].last_error_text();
                     if (ec == venom::errc::daemon_gone) break;
                     continue;
                 }
@@ -512,7 +515,8 @@ int shells(const Args& a) {
     Json j;
     j.str("cmd", "shells").boolean("ok", ok).num("shells", n).num("count", count);
     j.num("verified", good.load()).num("mismatched", mismatched.load()).num("failed", failed.load());
-    j.raw("errors", errs + "}").num("elapsed_ms", ms).raw("rtt_us", percentiles(lat));
+    j.raw("errors", errs + "}").str("first_error", first_error).num("elapsed_ms", ms);
+    j.raw("rtt_us", percentiles(lat));
     j.print();
     return ok ? exit_pass : exit_fail;
 }
