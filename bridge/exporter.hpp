@@ -56,7 +56,7 @@ public:
     }
     Exporter(const Exporter&) = delete;
     Exporter& operator=(const Exporter&) = delete;
-    ~Exporter() { stop(); }
+    ~Exporter() { (void)stop(); }
 
     const std::string& name() const noexcept { return spec_.name; }
 
@@ -68,15 +68,33 @@ public:
 
     /// Ends the threads (each waits at most ~100 ms for its current step), then announces the
     /// channel gone. From the main thread.
-    void stop() {
+    /// Ends the threads, then announces the channel gone. From the main thread; idempotent.
+    /// E.state ends within ~100 ms (or a blocked dds_write's 2 x lease); a worker within
+    /// worker_stop_wait, unless it is inside a request the origin daemon does not answer (one
+    /// without a time limit, to a handler that hangs): such a worker is left running
+    /// (detached), and stop() returns false - the process must then end without destroying
+    /// this Exporter (main: std::_Exit).
+    bool stop() {
+        if (stopped_) return !stuck_;
+        stopped_ = true;
         stop_ = true;
         for (auto& w : workers_) {
             { std::lock_guard<std::mutex> g(w->m); }
             w->cv.notify_all();
         }
         if (state_thread_.joinable()) state_thread_.join();
-        for (auto& w : workers_)
-            if (w->thread.joinable()) w->thread.join();
+        const auto until = std::chrono::steady_clock::now() + worker_stop_wait;
+        for (auto& w : workers_) {
+            while (!w->finished && std::chrono::steady_clock::now() < until)
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            if (!w->thread.joinable()) continue;
+            if (w->finished) {
+                w->thread.join();
+            } else {
+                w->thread.detach();
+                stuck_ = true;
+            }
+        }
         if (announce_writer_) {
             // Said explicitly: importers destroy their mirrors at once (no lease to wait), and
             // know why (origin tag 0 with alive=false: the exporter bridge stopped).
@@ -84,6 +102,7 @@ public:
             write_announce(false);
             (void)dds_wait_for_acks(announce_writer_.get(), dds_ns(stop_ack_wait));
         }
+        return !stuck_;
     }
 
     /// A request sample for this channel (main thread). Validated, then queued to its worker,
@@ -95,7 +114,11 @@ public:
             return;
         }
         const OriginShape shape = shape_.load();
-        if (!shape.known) return; // not announced yet: no importer can have a mirror
+        if (!shape.known) { // the origin daemon is not running (its mirrors are going)
+            ctx_.answer_error(spec_.name, r.mirror, r.slot, r.request_id, venom::errc::daemon_gone,
+                              "the origin daemon of \"" + spec_.name + "\" is not running");
+            return;
+        }
         if (r.slot >= shape.max_clients || r.bytes._length > shape.max_cmd_size ||
             (r.bytes._length != 0 && r.bytes._buffer == nullptr) || r.request_id == 0) {
             ctx_.drops.count(spec_.name, "malformed");
@@ -171,6 +194,7 @@ private:
         std::condition_variable cv;
         std::deque<Job> q; ///< guarded by m; at most worker_queue_capacity
         std::thread thread;
+        std::atomic<bool> finished{false};        ///< the thread has left worker_loop
         std::optional<venom::ShellChannel> shell; ///< the worker thread's own
         std::vector<std::uint8_t> answer;
     };
@@ -182,6 +206,8 @@ private:
     static constexpr std::chrono::milliseconds reconnect_every{1000};
     /// How long a stopping exporter waits for importers to acknowledge its last announcement.
     static constexpr std::chrono::milliseconds stop_ack_wait{500};
+    /// How long stop() waits for the workers' requests in flight to end.
+    static constexpr std::chrono::milliseconds worker_stop_wait{2000};
 
     // ---- E.state ----------------------------------------------------------------------------
 
@@ -373,7 +399,10 @@ private:
             {
                 std::unique_lock<std::mutex> g(w.m);
                 w.cv.wait_for(g, idle_step, [&] { return stop_ || !w.q.empty(); });
-                if (stop_) return;
+                if (stop_) {
+                    w.finished = true;
+                    return;
+                }
                 if (w.q.empty()) continue;
                 j = std::move(w.q.front());
                 w.q.pop_front();
@@ -444,6 +473,8 @@ private:
     Entity announce_writer_;
     Entity state_writer_;
     std::atomic<bool> stop_{false};
+    bool stopped_ = false; ///< stop() ran (main thread)
+    bool stuck_ = false;   ///< a worker was left running in a request (main thread)
     std::atomic<bool> resend_{false};
     std::thread state_thread_;
     std::vector<std::unique_ptr<Worker>> workers_;

@@ -12,6 +12,7 @@
 #include "importer.hpp"
 
 #include <csignal>
+#include <cstdlib>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -112,12 +113,15 @@ public:
         }
     }
 
-    /// Exporters stop (their announcements disposed), mirrors close.
-    void shutdown() {
-        for (auto& kv : exports_) kv.second->stop();
+    /// Exporters stop (their announcements say so), mirrors close. false: a worker is stuck in
+    /// a request its origin daemon does not answer; the process must end without destructors.
+    bool shutdown() {
+        bool clean = true;
+        for (auto& kv : exports_) clean = kv.second->stop() && clean;
         imports_.clear();
-        exports_.clear();
-        ctx_.log.event("stopped", {});
+        if (clean) exports_.clear();
+        ctx_.log.event("stopped", {Field::boolean("clean", clean)});
+        return clean;
     }
 
 private:
@@ -308,7 +312,14 @@ int main(int argc, char** argv) {
             ctx.log.error("setup", e.what());
             code = exit_failed;
         }
-        bridge.shutdown();
+        if (!bridge.shutdown()) {
+            // A worker is still inside an origin request (no time limit, a hung handler): its
+            // Exporter must outlive it. Leave the domain cleanly, then end here.
+            ctx.participant.reset();
+            std::fflush(stdout);
+            std::fflush(stderr);
+            std::_Exit(code);
+        }
     }
     return code;
 }
