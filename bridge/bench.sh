@@ -188,9 +188,13 @@ echo
 echo "| round trip, 16 B                    |    p50 |    p90 |    p99 | samples |"
 echo "|-------------------------------------|-------:|-------:|-------:|--------:|"
 printf '| ddsperf ping/pong (2 x its halves)  | %6s | %6s | %6s | %7s |\n' "$DRTT50" "$DRTT90" "$DRTT99" "$DCNT"
-printf '| venom shell -> mirror -> origin     | %6s | %6s | %6s | %7s |\n' "${B50:-n/a}" "${B90:-n/a}" "${B99:-n/a}" "${BN:-0}"
+if [ -n "${B50:-}" ]; then
+    printf '| venom shell -> mirror -> origin     | %6.1f | %6.1f | %6.1f | %7s |\n' "$B50" "$B90" "$B99" "$BN"
+else
+    printf '| venom shell -> mirror -> origin     |    n/a |    n/a |    n/a |       0 |\n'
+fi
 echo
-echo "ddsperf count check: $DCNT round trips in $DLINES s = $DCYCLE us per cycle; 2 x its mean half = $DMEAN2 us"
+echo "ddsperf count check: $DCNT round trips in $DLINES s = $DCYCLE us per cycle; 2 x its mean (half) = $DMEAN2 us, ratio $(awk -v c="$DCYCLE" -v m="$DMEAN2" 'BEGIN{printf "%.2f", (m > 0 ? c/m : 0)}') (one ping at a time: near 1 means its figures are halves; were they whole round trips, the ratio would be near 2)"
 echo "target: bridge p50 <= 1.5 x $DRTT50 + 10 = $TARGET us: $(met "${B50:-}" "$TARGET") (p50 ${B50:-n/a} us)"
 [ "$(field ok "$RTT")" = true ] || echo "bridge rtt failed: $RTT"
 echo
