@@ -194,7 +194,7 @@ else
     printf '| venom shell -> mirror -> origin     |    n/a |    n/a |    n/a |       0 |\n'
 fi
 echo
-echo "ddsperf count check: $DCNT round trips in $DLINES s = $DCYCLE us per cycle; 2 x its mean (half) = $DMEAN2 us, ratio $(awk -v c="$DCYCLE" -v m="$DMEAN2" 'BEGIN{printf "%.2f", (m > 0 ? c/m : 0)}') (one ping at a time: near 1 means its figures are halves; were they whole round trips, the ratio would be near 2)"
+echo "ddsperf count check: $DCNT round trips in $DLINES s = $DCYCLE us per cycle; 2 x its mean (half) = $DMEAN2 us, ratio $(awk -v c="$DCYCLE" -v m="$DMEAN2" 'BEGIN{printf "%.2f", (m > 0 ? c/m : 0)}') (one ping at a time: near 1 means its figures are halves; were they whole round trips, it would be near 0.5)"
 echo "target: bridge p50 <= 1.5 x $DRTT50 + 10 = $TARGET us: $(met "${B50:-}" "$TARGET") (p50 ${B50:-n/a} us)"
 [ "$(field ok "$RTT")" = true ] || echo "bridge rtt failed: $RTT"
 echo
