@@ -4,7 +4,7 @@
 ///
 /// Threads and owners, per export:
 /// - E.state (state_loop) owns the origin shell S0, the announcement writer and the state
-///   writer. It connects to the origin daemon (retrying every second while none serves the
+///   writer. It connects to the origin daemon (retrying every 100 ms while none serves the
 ///   name), announces the channel's config (alive), then paces itself: a view of the newest
 ///   version -> its chunks with their crc32c -> the next newest (versions published meanwhile
 ///   are skipped and counted). A version that started is never replaced in flight. On a new match
@@ -201,9 +201,11 @@ private:
     /// Requests waiting per worker before new ones are refused ("bridge queue full"): every
     /// client slot of a mirror (at most limits::max_clients) of several importers.
     static constexpr std::size_t worker_queue_capacity = 4 * venom::limits::max_clients;
-    /// How often the threads look at stop_ while idle, and the reconnect period.
+    /// How often the threads look at stop_ while idle.
     static constexpr std::chrono::milliseconds idle_step{100};
-    static constexpr std::chrono::milliseconds reconnect_every{1000};
+    /// How often E.state tries to connect while no origin daemon serves the name: often, so a
+    /// restarted origin is served again well within a second (a try is a few file calls).
+    static constexpr std::chrono::milliseconds reconnect_every{100};
     /// How long a stopping exporter waits for importers to acknowledge its last announcement.
     static constexpr std::chrono::milliseconds stop_ack_wait{500};
     /// How long stop() waits for the workers' requests in flight to end.
@@ -252,7 +254,7 @@ private:
             if (!waiting_logged_) {
                 ctx_.log.event("waiting", {Field::str("channel", spec_.name),
                                            Field::str("message", std::string(e.what()) +
-                                                                     " (retrying every second)")});
+                                                                     " (retrying every 100 ms)")});
                 waiting_logged_ = true;
             }
             return false;
