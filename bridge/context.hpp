@@ -85,6 +85,8 @@ struct Stats {
     std::atomic<std::uint64_t> bytes_received{0};
     std::atomic<std::uint64_t> requests_forwarded{0}; ///< importer: sent to the origin
     std::atomic<std::uint64_t> requests_served{0};    ///< exporter: run on the origin
+    std::atomic<std::uint64_t> worker_reconnects{0};  ///< exporter: a worker's shell of an
+                                                      ///< older origin daemon replaced
     std::atomic<std::uint64_t> answers_delivered{0};  ///< importer: handed to a local shell
 };
 

@@ -20,6 +20,19 @@
 ///   After the answer the worker reads the origin's version (>= every version published before
 ///   the answer) and sends it with the answer: the mirror delivers the answer only once it
 ///   shows that version (read-your-writes).
+/// - Origin generations: E.state numbers each origin daemon it connects to (origin_gen_, 1, 2,
+///   ...; bumped before the announcement, so a request of the new origin's mirror is accepted
+///   with the new number) and, once it sees that daemon gone, publishes the number as gone
+///   (gone_gen_). A request carries the generation it was accepted under. A worker whose shell
+///   belongs to an older generation reconnects before it sends (a restarted origin daemon: its
+///   shells still hold the old one's channel, and the first request on each would fail
+///   daemon_gone with the old daemon's text). A request of a generation known gone is answered
+///   daemon_gone without being sent: it came from a mirror of the old daemon, and the new one's
+///   versions restart from 1, so its answer could not keep read-your-writes (the importer drops
+///   it anyway with that mirror). Not retried: a request that failed daemon_gone on its own
+///   generation's shell may have been staged before the daemon died (kill -9: the command sits
+///   in the dead daemon's queue until a liveness probe fails), and ShellChannel does not say
+///   whether it was; once a request is sent, the bridge never sends it again (at most once).
 /// - If an importer stalls, dds_write blocks at most 2 x lease (state) or 100 ms (answers),
 ///   then the version is abandoned (counted) or the answer dropped; the origin daemon never
 ///   waits for the bridge (a view pins one buffer at most).
@@ -159,6 +172,7 @@ public:
         j.request_id = r.request_id;
         j.deadline = r.budget_ns == 0 ? std::chrono::steady_clock::time_point::max()
                                       : now + std::chrono::nanoseconds(r.budget_ns);
+        j.generation = shape.generation;
         j.bytes.assign(r.bytes._buffer, r.bytes._buffer + r.bytes._length);
         const std::size_t k =
             static_cast<std::size_t>((r.mirror * 0x9e3779b97f4a7c15ull) ^ r.slot) % workers_.size();
@@ -186,6 +200,7 @@ private:
         bool known = false;
         std::uint32_t max_clients = 0;
         std::uint32_t max_cmd_size = 0;
+        std::uint64_t generation = 0; ///< origin_gen_ of this origin daemon
     };
     /// A tiny lock-guarded cell (E.state writes, the main thread reads).
     template <class T> class Cell {
@@ -209,6 +224,7 @@ private:
         std::uint32_t slot = 0;
         std::uint64_t request_id = 0;
         std::chrono::steady_clock::time_point deadline{};
+        std::uint64_t generation = 0; ///< the origin generation it was accepted under
         std::vector<std::uint8_t> bytes;
     };
     struct Worker {
@@ -218,6 +234,7 @@ private:
         std::thread thread;
         std::atomic<bool> finished{false};        ///< the thread has left worker_loop
         std::optional<venom::ShellChannel> shell; ///< the worker thread's own
+        std::uint64_t shell_generation = 0;       ///< the job generation shell was made for
         std::vector<std::uint8_t> answer;
     };
     /// Requests waiting per worker before new ones are refused ("bridge queue full"): every
@@ -297,7 +314,9 @@ private:
         }
         ++origin_counter_;
         origin_tag_ = make_tag(ctx_.tag_base, origin_counter_);
-        shape_.store(OriginShape{true, config_.max_clients, config_.max_cmd_size});
+        // Before the announcement: a request of this origin's mirror comes after it, and is
+        // accepted (on_request reads shape_) with this generation.
+        shape_.store(OriginShape{true, config_.max_clients, config_.max_cmd_size, origin_counter_});
         sent_ = 0;
         write_announce(true);
         ctx_.log.event("exported",
@@ -318,6 +337,9 @@ private:
 
     void origin_gone(const std::string& why) {
         shape_.store(OriginShape{});
+        // SYNC POINT WRITE: gone generation. release: pairs with serve()'s acquire (a worker that
+        // sees it refuses the jobs of this daemon without sending them).
+        gone_gen_.store(origin_counter_, std::memory_order_release);
         write_announce(false);
         ctx_.log.event("daemon_gone",
                        {Field::str("channel", spec_.name), Field::str("side", "origin"),
@@ -444,11 +466,28 @@ private:
                               "passed while it crossed the network or waited in the bridge)");
             return;
         }
+        // SYNC POINT READ: gone generation (origin_gone's release).
+        if (j.generation <= gone_gen_.load(std::memory_order_acquire)) {
+            if (w.shell && w.shell_generation <= j.generation) w.shell.reset();
+            ctx_.answer_error(spec_.name, j.mirror, j.slot, j.request_id, venom::errc::daemon_gone,
+                              "the origin daemon of \"" + spec_.name +
+                                  "\" that this request's mirror shows is gone; the request was "
+                                  "not sent (the mirror goes, and a new one comes for the next "
+                                  "origin daemon)");
+            return;
+        }
+        // A shell of an older origin daemon (it was restarted): connect to the current one
+        // before sending, so the request never reaches a daemon older than its mirror's.
+        if (w.shell && w.shell_generation != j.generation) {
+            w.shell.reset();
+            ++ctx_.stats.worker_reconnects;
+        }
         if (!w.shell) {
             try {
                 venom::ShellOptions so;
                 so.spin_time = std::chrono::microseconds(20);
                 w.shell.emplace(venom::ShellChannel::connect(spec_.name, so));
+                w.shell_generation = j.generation;
                 w.answer.resize(w.shell->config().max_response_size);
             } catch (const venom::error& e) {
                 ctx_.answer_error(spec_.name, j.mirror, j.slot, j.request_id,
@@ -505,6 +544,8 @@ private:
     std::thread state_thread_;
     std::vector<std::unique_ptr<Worker>> workers_;
     Cell<OriginShape> shape_;
+    /// The newest origin generation E.state has seen gone (0: none); written by E.state only.
+    std::atomic<std::uint64_t> gone_gen_{0};
     std::atomic<std::uint64_t> sent_version_{0};
     // E.state's own:
     std::optional<venom::ShellChannel> s0_;

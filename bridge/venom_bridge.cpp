@@ -249,6 +249,7 @@ private:
                                  Field::num("bytes_received", s.bytes_received),
                                  Field::num("requests_forwarded", s.requests_forwarded),
                                  Field::num("requests_served", s.requests_served),
+                                 Field::num("worker_reconnects", s.worker_reconnects),
                                  Field::num("answers_delivered", s.answers_delivered),
                                  Field::num("malformed", ctx_.drops.total("malformed")),
                                  Field::num("stale_answer", ctx_.drops.total("stale_answer")),
