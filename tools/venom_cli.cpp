@@ -8,6 +8,8 @@
 //   venom call NAME CMD                 one request, its answer
 //   venom rm NAME                       remove a stale channel (refuses while its daemon lives)
 //   venom bench [ARGS...]               runs venom_bench, if it is built next to venom
+//   venom bridge ARGS...                runs venom_bridge (channels between hosts over DDS), if
+//                                       it is built next to venom
 //   venom serve NAME --echo|--exec CMD  hosts a channel: state from stdin or a file, answers by
 //                                       a command (tools/cli/serve.hpp)
 //   venom wait NAME [--timeout MS]      until a live daemon serves NAME (tools/cli/wait.hpp)
@@ -63,7 +65,7 @@ enum exit_code : int {
     exit_not_found = 3,    ///< no such channel
     exit_not_running = 4,  ///< the channel's daemon is not running (stale), or went away
     exit_daemon_alive = 5, ///< a live daemon serves the channel: rm refused, serve cannot take it
-    exit_not_built = 6,    ///< bench: venom_bench is not built
+    exit_not_built = 6,    ///< bench/bridge: venom_bench or venom_bridge is not built
 };
 
 const char* const exit_code_help =
@@ -75,7 +77,7 @@ const char* const exit_code_help =
     "  4  the channel's daemon is not running: a stale channel (its daemon was killed), or\n"
     "     the daemon stopped while the command ran; stat and read still print what it holds\n"
     "  5  a live daemon serves the channel: rm refused, or serve cannot take the name\n"
-    "  6  bench: venom_bench is not built\n";
+    "  6  bench/bridge: not built (venom_bench or venom_bridge)\n";
 
 /// A failure with its exit code and a key for --json ("channel_not_found", ...).
 struct Failure {
@@ -1168,6 +1170,56 @@ int cmd_bench(Context& ctx, const std::vector<std::string>& args) {
     return r.exit_code.value_or(exit_failed); // killed by a signal: failed, as before
 }
 
+// ---- venom bridge ------------------------------------------------------------------------------
+
+const Option bridge_options[] = {
+    {"json", 0, nullptr, "venom_bridge's own: one JSON object per line on stdout per event",
+     nullptr},
+};
+const char* const bridge_caption =
+    "options (all go to venom_bridge; `venom bridge --help` lists them)";
+
+/// Runs venom_bridge (bridge/) with ARGS the way cmd_bench runs venom_bench: found next to
+/// venom (or in ../bridge/ of a CMake build tree), it takes this process's place (exec), so
+/// SIGINT/SIGTERM reach the bridge itself.
+int cmd_bridge(Context& ctx, const std::vector<std::string>& args) {
+    const std::string dir = os::executable_dir();
+    const std::string exe = std::string("venom_bridge") + os::executable_suffix;
+    const std::vector<std::string> candidates = {dir + "/" + exe, dir + "/../bridge/" + exe};
+    std::string bridge;
+    for (const auto& c : candidates)
+        if (os::is_executable(c)) {
+            bridge = c;
+            break;
+        }
+    bool help = false;
+    for (const auto& a : args) help = help || a == "--help" || a == "-h";
+    if (help && bridge.empty()) {
+        const std::string opts = options_help(bridge_options, bridge_caption);
+        std::printf(
+            "usage: venom bridge ARGS...\n\nRuns venom_bridge with ARGS, if it is built next "
+            "to venom (it is not built).\n\n%s\n",
+            opts.c_str());
+        return exit_ok;
+    }
+    if (bridge.empty()) {
+        std::string looked;
+        for (const auto& c : candidates) looked += (looked.empty() ? "" : ", ") + c;
+        fail(exit_not_built, "not_built",
+             "venom_bridge is not built (looked for " + looked +
+                 "); it needs Cyclone DDS (Debian: cyclonedds-dev cyclonedds-tools), then "
+                 "`cmake --build BUILD_DIR --target venom_bridge`");
+    }
+    std::vector<std::string> all{bridge};
+    all.insert(all.end(), args.begin(), args.end());
+    std::fflush(stdout);
+    (void)ctx;
+    // POSIX: venom_bridge takes our place (returns only if it could not start).
+    const os::RunResult r = os::hand_over(all);
+    if (!r.started) fail(exit_failed, "system_failure", "cannot run " + bridge + ": " + r.error);
+    return r.exit_code.value_or(exit_failed);
+}
+
 // ---- venom serve -------------------------------------------------------------------------------
 
 const Option serve_options[] = {
@@ -1444,6 +1496,13 @@ const CommandSpec commands[] = {
      "Runs venom_bench (bench/) with ARGS when it is built next to venom (the same folder, or\n"
      "../bench/ in a CMake build tree); `venom bench --help` shows its options.",
      bench_options, bench_caption, cmd_bench},
+    {"bridge", "venom bridge (--export NAME[:ro] | --import NAME)... [options]",
+     "carry channels between hosts over Cyclone DDS (venom_bridge, if built)",
+     "Runs venom_bridge (bridge/) with ARGS when it is built next to venom (the same folder, or\n"
+     "../bridge/ in a CMake build tree): it serves local channels to other hosts (--export) and\n"
+     "keeps local mirrors of remote ones (--import) over Cyclone DDS; `venom bridge --help`\n"
+     "shows its options. It is built only where CMake finds Cyclone DDS.",
+     bridge_options, bridge_caption, cmd_bridge},
     {"serve",
      "venom serve NAME (--echo | --exec CMD) [--state-file FILE] [--exit-on-eof] "
      "[--data-size N[K|M]] [options] [--json]",
@@ -1581,7 +1640,7 @@ int main(int argc, char** argv) {
         if (spec == nullptr) usage_error("unknown command \"" + first + "\"");
         ctx.command = spec->name;
         args.erase(args.begin());
-        if (spec->run != cmd_bench)
+        if (spec->run != cmd_bench && spec->run != cmd_bridge)
             for (const auto& a : args)
                 if (a == "--help" || a == "-h") {
                     print_command_help(*spec);
