@@ -180,6 +180,15 @@ if [ -x "$(dirname "$venom")/../bench/venom_bench" ]; then
     run 0 "$venom" bench --help;          has_out "venom_bench --help"
 fi
 
+echo "== bridge"
+run 6 "$tmp/alone/venom" bridge --import x;        has_err "venom_bridge is not built"
+run 6 "$tmp/alone/venom" bridge --import x --json; has_out '"code":"not_built","exit_code":6'
+run 0 "$tmp/alone/venom" bridge --help;            has_out "usage: venom bridge"
+if [ -x "$(dirname "$venom")/../bridge/venom_bridge" ]; then
+    run 0 "$venom" bridge --help;                  has_out "--export NAME"
+    run 2 "$venom" bridge --import x --lease 5;    has_err "--lease must be 100..60000, got 5"
+fi
+
 echo "== serve: arguments"
 sv bad
 run 2 "$venom" serve "$bad" --echo --cmd-slots 0;   has_err "--cmd-slots must be 1..1048576, got 0"
