@@ -4,8 +4,11 @@
 /// 1.3, 1.5, 3).
 ///
 /// Owners and threads, per import:
-/// - The main thread owns the Importer: announcements, chunks, answers and the periodic tick
-///   all arrive there (one DDS waitset). It creates the mirror (a DaemonChannel with the
+/// - The main thread owns the Importer: announcements, chunks and the periodic tick arrive
+///   there (one DDS waitset). Answers arrive on Cyclone's receive thread (a listener; the main
+///   loop also takes any it left): on_answer holds mirror_m_, which the main thread holds
+///   while it installs or removes a mirror (mirror_, mirror_tag_), so an answer never meets a
+///   mirror half made or destroyed. It creates the mirror (a DaemonChannel with the
 ///   origin's config) when the export is announced alive, assembles chunks straight into a
 ///   StateLoan of the mirror and publishes each whole version with the origin's number.
 /// - I.daemon (one thread per mirror) runs mirror.run(handler) and forwards each command to the
@@ -152,7 +155,10 @@ public:
     /// An answer sample of this channel: delivered to the Reply of its slot if it belongs to
     /// this mirror incarnation, that slot and its open request; parked until the mirror shows
     /// the answer's state version (read-your-writes); else dropped (stale_answer, malformed).
+    /// From Cyclone's receive thread (or the main loop's backstop take), never concurrently
+    /// with itself (the bridge's answers_m_). Does not block: a few locks and Reply::send.
     void on_answer(const venom_bridge_Answer& a) {
+        std::lock_guard<std::mutex> life(mirror_m_);
         if (!mirror_ || a.mirror != mirror_tag_) {
             // Another incarnation of ours (a mirror since destroyed): never delivered.
             if (tag_is_ours(ctx_.tag_base, a.mirror)) ctx_.drops.count(name_, "stale_answer");
@@ -265,8 +271,9 @@ private:
 
     void make_mirror() {
         retry_create_ = false;
+        std::optional<venom::DaemonChannel> made;
         try {
-            mirror_.emplace(venom::DaemonChannel::create(name_, config_));
+            made.emplace(venom::DaemonChannel::create(name_, config_));
         } catch (const venom::error& e) {
             ctx_.log.error("import " + name_, std::string("cannot create the mirror: ") + e.what() +
                                                   " (retrying every second)");
@@ -275,14 +282,21 @@ private:
             return;
         }
         ++incarnation_;
-        mirror_tag_ = make_tag(ctx_.tag_base, incarnation_);
-        assembler_.emplace(chunk_size_, config_.data_size);
+        {
+            // Installed whole for on_answer (receive thread); config_ was written while there
+            // was no mirror, so on_answer never read it meanwhile.
+            std::lock_guard<std::mutex> life(mirror_m_);
+            mirror_ = std::move(made);
+            mirror_tag_ = make_tag(ctx_.tag_base, incarnation_);
 #if VENOM_BRIDGE_REQUESTS
-        pending_.clear();
-        pending_.resize(config_.max_clients);
-        open_ = 0;
-        parked_ = 0;
+            std::lock_guard<std::mutex> g(pending_m_);
+            pending_.clear();
+            pending_.resize(config_.max_clients);
+            open_ = 0;
+            parked_ = 0;
 #endif
+        }
+        assembler_.emplace(chunk_size_, config_.data_size);
         Sink sink{*this};
         assembler_->set_origin(origin_, sink);
         got_state_ = false;
@@ -337,8 +351,9 @@ private:
             assembler_->drop(sink);
         }
         loan_.drop(); // before the mirror: a loan's bytes are the mirror's mapping
-        mirror_.reset();
         assembler_.reset();
+        std::lock_guard<std::mutex> life(mirror_m_); // on_answer sees no mirror, or all of it
+        mirror_.reset();
 #if VENOM_BRIDGE_REQUESTS
         // After the mirror: Replies of a destroyed daemon send nothing (their shells see
         // daemon_gone already).
@@ -364,11 +379,14 @@ private:
 
     /// Parked answers whose state version the mirror now shows are sent (main thread).
     void release_parked() {
-        if (parked_ == 0) return;
-        const std::uint64_t v = mirror_->version();
         std::vector<std::pair<venom::Reply, std::vector<std::uint8_t>>> ready;
         {
+            // The version is read under the lock: on_answer (receive thread) parks an answer
+            // under it only after seeing the mirror's version below the answer's, so an answer
+            // parked before this look is released by it, and one checked after sees v.
             std::lock_guard<std::mutex> g(pending_m_);
+            if (parked_ == 0) return;
+            const std::uint64_t v = mirror_->version();
             for (Pending& p : pending_)
                 if (p.parked && p.state_version <= v) {
                     ready.emplace_back(std::move(p.reply), std::move(p.answer));
@@ -488,7 +506,8 @@ private:
     bool read_only_ = false;
     std::uint64_t announced_version_ = 0; ///< the origin's version when it was announced
     // the mirror
-    std::optional<venom::DaemonChannel> mirror_;
+    std::mutex mirror_m_; ///< held by on_answer, and by the main thread installing/removing
+    std::optional<venom::DaemonChannel> mirror_; ///< written under mirror_m_ (main thread)
     std::thread daemon_thread_;
     std::uint32_t incarnation_ = 0;
     std::uint64_t mirror_tag_ = 0;

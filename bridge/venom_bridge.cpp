@@ -3,8 +3,10 @@
 // DDS (notes/design_issue12.md; README "Across hosts: venom bridge"). `venom bridge ARGS`
 // runs it.
 //
-// Threads: main (options, DDS set-up, then one waitset loop: announcements, chunks, requests,
-// answers, peers, stats), a signal thread (sigwait for SIGINT/SIGTERM: sets the stop flag and
+// Threads: main (options, DDS set-up, then one waitset loop: announcements, chunks, peers,
+// stats, and a backstop take of requests and answers), Cyclone's receive thread (requests and
+// answers, taken in a DATA_AVAILABLE listener: no wake-up of another thread on the round
+// trip), a signal thread (sigwait for SIGINT/SIGTERM: sets the stop flag and
 // triggers the waitset's guard condition; no work in a signal handler), and per export/import
 // the threads of exporter.hpp and importer.hpp. Every wait is bounded (waitset 100 ms).
 // Exit codes: 0 after SIGINT/SIGTERM, 1 set-up failed (DDS, channel), 2 usage.
@@ -15,8 +17,9 @@
 #include <cstdlib>
 #include <cstdio>
 #include <map>
-#include <set>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <pthread.h>
 #include <string>
 #include <sys/resource.h>
@@ -35,6 +38,10 @@ constexpr int exit_usage = 2;
 /// keep the loop from its other readers and its periodic work.
 constexpr std::uint32_t take_batch = 16;
 constexpr int takes_per_wake = 8;
+/// Batches a listener call takes at most (it runs on Cyclone's receive thread, which adds no
+/// sample while it runs: the reader is drained well before this in practice). What is left
+/// is taken at the next arrival or the main loop's backstop take (<= loop_wait).
+constexpr int takes_per_listener_call = 64;
 constexpr std::chrono::milliseconds loop_wait{100};
 /// While Replies are open, the loop wakes this often to answer those whose time limit passed.
 constexpr std::chrono::milliseconds deadline_sweep{10};
@@ -75,12 +82,13 @@ public:
         waitset_ = Entity(dds_create_waitset(ctx_.participant.get()), "dds_create_waitset");
         dds_check(dds_waitset_attach(waitset_.get(), ctx_.guard.get(), 0), "dds_waitset_attach");
         attach(participants_, DDS_ANY_STATE);
-        attach(request_reader_, DDS_ANY_STATE);
         attach(announce_reader_, DDS_ANY_STATE);
         attach(state_reader_, DDS_ANY_STATE);
-        attach(answer_reader_, DDS_ANY_STATE);
         for (const auto& e : o.exports) exports_[e.name] = std::make_unique<Exporter>(ctx_, e);
         for (const auto& i : o.imports) imports_[i] = std::make_unique<Importer>(ctx_, i);
+        // Last: the callbacks use exports_ and imports_.
+        listen(request_reader_, &Bridge::requests_available);
+        listen(answer_reader_, &Bridge::answers_available);
     }
 
     void run() {
@@ -101,8 +109,9 @@ public:
             take_participants();
             take_announcements();
             take_chunks();
-            take_requests();
-            take_answers();
+            // The listeners take these; a backstop for samples a listener call left.
+            take_requests(takes_per_wake);
+            take_answers(takes_per_wake);
             const auto now = std::chrono::steady_clock::now();
             for (auto& kv : imports_) kv.second->tick(now);
             ctx_.drops.report(ctx_.log);
@@ -116,6 +125,9 @@ public:
     /// Exporters stop (their announcements say so), mirrors close. false: a worker is stuck in
     /// a request its origin daemon does not answer; the process must end without destructors.
     bool shutdown() {
+        // First: no callback runs after this (dds_set_listener waits for one in progress).
+        if (request_reader_) (void)dds_set_listener(request_reader_.get(), nullptr);
+        if (answer_reader_) (void)dds_set_listener(answer_reader_.get(), nullptr);
         bool clean = true;
         for (auto& kv : exports_) clean = kv.second->stop() && clean;
         imports_.clear();
@@ -133,10 +145,28 @@ private:
                   "dds_waitset_attach");
     }
 
-    /// Takes up to takes_per_wake batches of `reader`, calling f(sample, info) for each.
-    template <class T, class F> void take_all(const Entity& reader, F&& f) {
+    /// The request and answer readers are taken where Cyclone delivers them (its receive
+    /// thread), so a round trip wakes no bridge thread on the way in.
+    void listen(const Entity& reader, void (*cb)(dds_entity_t, void*)) {
         if (!reader) return;
-        for (int round = 0; round < takes_per_wake; ++round) {
+        dds_listener_t* l = dds_create_listener(this);
+        dds_lset_data_available(l, cb);
+        const dds_return_t rc = dds_set_listener(reader.get(), l);
+        dds_delete_listener(l);
+        dds_check(rc, "dds_set_listener");
+    }
+    static void requests_available(dds_entity_t, void* self) {
+        static_cast<Bridge*>(self)->take_requests(takes_per_listener_call);
+    }
+    static void answers_available(dds_entity_t, void* self) {
+        static_cast<Bridge*>(self)->take_answers(takes_per_listener_call);
+    }
+
+    /// Takes up to `rounds` batches of `reader`, calling f(sample, info) for each.
+    template <class T, class F>
+    void take_all(const Entity& reader, F&& f, int rounds = takes_per_wake) {
+        if (!reader) return;
+        for (int round = 0; round < rounds; ++round) {
             void* samples[take_batch] = {};
             dds_sample_info_t infos[take_batch];
             const dds_return_t n = dds_take(reader.get(), samples, infos, take_batch, take_batch);
@@ -207,9 +237,13 @@ private:
             });
     }
 
-    void take_requests() {
+    /// From the listener (Cyclone's receive thread) or the main loop's backstop: one at a time
+    /// (requests_m_), so a remote shell's requests reach its worker in the order they came.
+    void take_requests(int rounds) {
+        std::lock_guard<std::mutex> g(requests_m_);
         take_all<venom_bridge_Request>(
-            request_reader_, [&](const venom_bridge_Request& r, const dds_sample_info_t& info) {
+            request_reader_,
+            [&](const venom_bridge_Request& r, const dds_sample_info_t& info) {
                 if (!info.valid_data) return;
                 const std::string name = received_name(r.channel);
                 if (name.empty()) {
@@ -218,12 +252,16 @@ private:
                 }
                 const auto it = exports_.find(name);
                 if (it != exports_.end()) it->second->on_request(r);
-            });
+            },
+            rounds);
     }
 
-    void take_answers() {
+    /// From the listener or the main loop's backstop, one at a time (answers_m_).
+    void take_answers(int rounds) {
+        std::lock_guard<std::mutex> g(answers_m_);
         take_all<venom_bridge_Answer>(
-            answer_reader_, [&](const venom_bridge_Answer& a, const dds_sample_info_t& info) {
+            answer_reader_,
+            [&](const venom_bridge_Answer& a, const dds_sample_info_t& info) {
                 if (!info.valid_data) return;
                 const std::string name = received_name(a.channel);
                 if (name.empty()) {
@@ -232,7 +270,8 @@ private:
                 }
                 const auto it = imports_.find(name);
                 if (it != imports_.end()) it->second->on_answer(a);
-            });
+            },
+            rounds);
     }
 
     void log_stats() {
@@ -261,6 +300,8 @@ private:
     Entity participants_, request_reader_, announce_reader_, state_reader_, answer_reader_;
     Entity waitset_;
     std::vector<Entity> conditions_;
+    std::mutex requests_m_; ///< one taker of requests at a time (listener or backstop)
+    std::mutex answers_m_;  ///< one taker of answers at a time
     std::map<std::string, std::unique_ptr<Exporter>> exports_;
     std::map<std::string, std::unique_ptr<Importer>> imports_;
     std::set<std::string> peers_;
