@@ -83,7 +83,7 @@ using std::chrono::milliseconds;
 using std::chrono::nanoseconds;
 
 constexpr std::uint64_t pattern_magic = 0x676469726272766eULL; // "nvrbridg"
-constexpr std::size_t pattern_header = 32;                      // magic, seed, length, stamp
+constexpr std::size_t pattern_header = 32;                     // magic, seed, length, stamp
 constexpr int exit_pass = 0;
 constexpr int exit_fail = 1;
 constexpr int exit_usage = 2;
@@ -176,10 +176,8 @@ Args parse(int argc, char** argv, int from) {
         std::string s = argv[i];
         if (s.rfind("--", 0) == 0) {
             std::string k = s.substr(2);
-            if (is_flag(k) || i + 1 >= argc)
-                a.opt[k] = "1";
-            else
-                a.opt[k] = argv[++i];
+            if (is_flag(k) || i + 1 >= argc) a.opt[k] = "1";
+            else a.opt[k] = argv[++i];
         } else {
             a.pos.push_back(s);
         }
@@ -308,8 +306,8 @@ struct Stamp {
 int echo_daemon(const Args& a) {
     const std::string name = a.pos.at(0);
     const std::size_t big = a.num("big", 0), flood = a.num("flood", 0);
-    venom::ChannelConfig c{std::max<std::size_t>({a.num("data-size", 1 << 16), big, flood}),
-                           64, static_cast<std::uint32_t>(a.num("clients", 32))};
+    venom::ChannelConfig c{std::max<std::size_t>({a.num("data-size", 1 << 16), big, flood}), 64,
+                           static_cast<std::uint32_t>(a.num("clients", 32))};
     c.max_cmd_size = c.max_response_size = static_cast<std::uint32_t>(a.num("max-msg", 4096));
     c.spin_time = std::chrono::microseconds(20);
     const auto lifetime = std::chrono::seconds(a.num("seconds", 600));
@@ -338,8 +336,8 @@ int echo_daemon(const Args& a) {
             return "ok " + std::to_string(d.version());
         }
         if (s.rfind("sleep ", 0) == 0) {
-            std::this_thread::sleep_for(
-                milliseconds(std::min<std::uint64_t>(to_u64(std::string(s.substr(6))), max_sleep_ms)));
+            std::this_thread::sleep_for(milliseconds(
+                std::min<std::uint64_t>(to_u64(std::string(s.substr(6))), max_sleep_ms)));
             return "slept";
         }
         if (s.rfind("mark ", 0) == 0) {
@@ -387,8 +385,8 @@ int echo_daemon(const Args& a) {
         // Pattern versions at about flood-mbps MB/s (faster than the link: the bridge skips).
         writers.emplace_back([&] {
             const double mbps = static_cast<double>(a.num("flood-mbps", 300));
-            const auto period = nanoseconds(static_cast<std::int64_t>(
-                static_cast<double>(flood) / (mbps * 1e6) * 1e9));
+            const auto period = nanoseconds(
+                static_cast<std::int64_t>(static_cast<double>(flood) / (mbps * 1e6) * 1e9));
             std::uint64_t seed = 1000;
             auto next = steady::now();
             while (!g_quit.load()) {
@@ -409,7 +407,8 @@ int echo_daemon(const Args& a) {
     }
     if (a.num("stamp-hz", 0) != 0) {
         writers.emplace_back([&] {
-            const auto period = nanoseconds(1000000000LL / static_cast<std::int64_t>(a.num("stamp-hz", 1)));
+            const auto period =
+                nanoseconds(1000000000LL / static_cast<std::int64_t>(a.num("stamp-hz", 1)));
             std::uint64_t seq = 0;
             auto next = steady::now();
             while (!g_quit.load()) {
@@ -482,11 +481,13 @@ int shells(const Args& a) {
             for (std::size_t k = 0; k < count && steady::now() < deadline; ++k) {
                 std::string p = "e " + std::to_string(getpid()) + "." + std::to_string(i) + " " +
                                 std::to_string(k) + " ";
-                if (p.size() < size) p.append(size - p.size(), static_cast<char>('a' + (k + i) % 26));
+                if (p.size() < size)
+                    p.append(size - p.size(), static_cast<char>('a' + (k + i) % 26));
                 std::error_code ec;
                 const auto s = steady_ns();
-                const std::size_t m = sh[i].request(p.data(), p.size(), resp.data(), resp.size(),
-                                                    std::min<nanoseconds>(left(deadline), std::chrono::seconds(5)), ec);
+                const std::size_t m = sh[i].request(
+                    p.data(), p.size(), resp.data(), resp.size(),
+                    std::min<nanoseconds>(left(deadline), std::chrono::seconds(5)), ec);
                 const auto e = steady_ns();
                 if (ec) {
                     failed.fetch_add(1);
@@ -500,8 +501,7 @@ int shells(const Args& a) {
                 mine.push_back(e - s);
                 if (verify && (m != p.size() || std::memcmp(resp.data(), p.data(), m) != 0))
                     mismatched.fetch_add(1);
-                else
-                    good.fetch_add(1);
+                else good.fetch_add(1);
             }
             std::lock_guard<std::mutex> g(mu);
             lat.insert(lat.end(), mine.begin(), mine.end());
@@ -510,11 +510,14 @@ int shells(const Args& a) {
     for (auto& t : ts) t.join();
     const double ms = std::chrono::duration<double, std::milli>(steady::now() - t0).count();
     std::string errs = "{";
-    for (auto& [k, v] : errors) errs += (errs.size() > 1 ? "," : "") + jstr(k) + ":" + std::to_string(v);
+    for (auto& [k, v] : errors)
+        errs += (errs.size() > 1 ? "," : "") + jstr(k) + ":" + std::to_string(v);
     const bool ok = good.load() == n * count && mismatched.load() == 0;
     Json j;
     j.str("cmd", "shells").boolean("ok", ok).num("shells", n).num("count", count);
-    j.num("verified", good.load()).num("mismatched", mismatched.load()).num("failed", failed.load());
+    j.num("verified", good.load())
+        .num("mismatched", mismatched.load())
+        .num("failed", failed.load());
     j.raw("errors", errs + "}").str("first_error", first_error).num("elapsed_ms", ms);
     j.raw("rtt_us", percentiles(lat));
     j.print();
@@ -560,7 +563,8 @@ int set_read(const Args& a) {
             ++stale;
             if (first_error.empty())
                 first_error = "answer \"" + ans + "\", then read_data gave \"" +
-                              std::string(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(std::min(n, buf.size()))) +
+                              std::string(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(
+                                                                         std::min(n, buf.size()))) +
                               "\" version " + std::to_string(got_version);
         }
         (void)min_lag_ok;
@@ -696,8 +700,11 @@ int wait_gone(const Args& a) {
     j.num("waited_ms", std::chrono::duration<double, std::milli>(steady::now() - t0).count());
     j.boolean("state_kept", kept).num("state_version", after_version).num("state_bytes", after_n);
     if (pending_ms != 0)
-        j.str("pending", pending_state == 2 ? "answered" : pending_state == 3 ? "failed" : "waiting")
-            .str("pending_error", pending_error).num("pending_unix_ns", pending_at.load());
+        j.str("pending", pending_state == 2   ? "answered"
+                         : pending_state == 3 ? "failed"
+                                              : "waiting")
+            .str("pending_error", pending_error)
+            .num("pending_unix_ns", pending_at.load());
     j.print();
     return pass ? exit_pass : exit_fail;
 }
@@ -708,7 +715,8 @@ int expire(const Args& a) {
     const std::string name = a.pos.at(0);
     const auto sleep_ms = a.num("sleep-ms", 50), timeout_ms = a.num("timeout-ms", 1);
     alarm(30);
-    venom::ShellChannel s1 = connect(name, milliseconds(5000)), s2 = connect(name, milliseconds(5000));
+    venom::ShellChannel s1 = connect(name, milliseconds(5000)),
+                        s2 = connect(name, milliseconds(5000));
     touch_ready(a);
     const std::string tag = "late-" + std::to_string(getpid());
     std::string r1, r2, r3;
@@ -738,7 +746,9 @@ int expire(const Args& a) {
     const bool pass = r2 == "error timeout" && r1 == "slept" && r3.rfind("{", 0) == 0 && !seen;
     Json j;
     j.str("cmd", "expire").boolean("ok", pass).str("slow_answer", r1).str("late_answer", r2);
-    j.num("late_ms", r2_ms).boolean("handler_saw_late", seen).raw("stats", r3.rfind("{", 0) == 0 ? r3 : jstr(r3));
+    j.num("late_ms", r2_ms)
+        .boolean("handler_saw_late", seen)
+        .raw("stats", r3.rfind("{", 0) == 0 ? r3 : jstr(r3));
     j.print();
     return pass ? exit_pass : exit_fail;
 }
@@ -791,7 +801,8 @@ int state_latency(const Args& a) {
     const auto end = steady::now() + secs;
     while (steady::now() < end) {
         try {
-            if (!s.wait_for_update(seen, std::min<nanoseconds>(left(end), milliseconds(100)))) continue;
+            if (!s.wait_for_update(seen, std::min<nanoseconds>(left(end), milliseconds(100))))
+                continue;
         } catch (const venom::error& e) {
             error = e.what();
             break;
@@ -835,7 +846,8 @@ int versions_per_second(const Args& a) {
     while (steady::now() < (started ? end : first_deadline)) {
         try {
             const auto until = started ? end : first_deadline;
-            if (!s.wait_for_update(seen, std::min<nanoseconds>(left(until), milliseconds(200)))) continue;
+            if (!s.wait_for_update(seen, std::min<nanoseconds>(left(until), milliseconds(200))))
+                continue;
             venom::StateView v = s.view();
             if (v.version() <= seen) continue;
             seen = v.version();
@@ -874,7 +886,10 @@ int versions_per_second(const Args& a) {
     const bool pass = started && torn == 0 && whole > 0 && error.empty();
     Json j;
     j.str("cmd", "versions-per-second").boolean("ok", pass).num("bytes", want_bytes);
-    j.num("whole_versions", whole).num("torn", torn).num("other_sizes", other).num("skipped", skipped);
+    j.num("whole_versions", whole)
+        .num("torn", torn)
+        .num("other_sizes", other)
+        .num("skipped", skipped);
     j.num("seconds", el).num("span_s", span);
     j.num("versions_per_s", span > 0 ? static_cast<double>(whole) / span : 0.0);
     j.num("MB_per_s", bps / 1e6).num("Mbit_per_s", bps * 8 / 1e6).str("error", error).print();
@@ -900,8 +915,8 @@ int wait_state(const Args& a) {
     while (!done && steady::now() < deadline) {
         std::unique_ptr<venom::ShellChannel> s;
         try {
-            s = std::make_unique<venom::ShellChannel>(connect(
-                name, std::chrono::duration_cast<milliseconds>(left(deadline))));
+            s = std::make_unique<venom::ShellChannel>(
+                connect(name, std::chrono::duration_cast<milliseconds>(left(deadline))));
             ++connects;
         } catch (const venom::error& e) {
             error = e.what();
@@ -909,7 +924,9 @@ int wait_state(const Args& a) {
         }
         const venom::ChannelConfig c = s->config();
         Json cj;
-        cj.num("data_size", c.data_size).num("cmd_slots", c.cmd_slots).num("max_clients", c.max_clients);
+        cj.num("data_size", c.data_size)
+            .num("cmd_slots", c.cmd_slots)
+            .num("max_clients", c.max_clients);
         cj.num("max_cmd_size", c.max_cmd_size).num("max_response_size", c.max_response_size);
         cj.num("state_buffers", c.state_buffers);
         cfg = cj.text();
@@ -920,25 +937,31 @@ int wait_state(const Args& a) {
                 const std::size_t n = s->read_data(buf.data(), buf.size(), ec, &version);
                 if (!ec && version >= want_v) {
                     std::uint64_t seed = 0;
-                    const bool text_ok = !want_text || (n == text.size() && std::memcmp(buf.data(), text.data(), n) == 0);
-                    const bool seed_ok = !want_seed || (check_pattern(buf.data(), n, &seed) && seed == a.num("seed", 0));
+                    const bool text_ok =
+                        !want_text ||
+                        (n == text.size() && std::memcmp(buf.data(), text.data(), n) == 0);
+                    const bool seed_ok = !want_seed || (check_pattern(buf.data(), n, &seed) &&
+                                                        seed == a.num("seed", 0));
                     sum = checksum(buf.data(), n);
                     bytes = n;
                     const bool sum_ok = !want_sum || sum == a.num("checksum", 0);
-                    got = std::string(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(n, 64)));
+                    got = std::string(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(
+                                                                     std::min<std::size_t>(n, 64)));
                     if (text_ok && seed_ok && sum_ok) {
                         done = true;
                         break;
                     }
                 }
-                s->wait_for_update(version, std::min<nanoseconds>(left(deadline), milliseconds(50)));
+                s->wait_for_update(version,
+                                   std::min<nanoseconds>(left(deadline), milliseconds(50)));
             }
         } catch (const venom::error& e) { // daemon_gone: a new incarnation comes
             error = e.what();
         }
     }
     for (char& ch : got)
-        if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e) ch = '.';
+        if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) > 0x7e)
+            ch = '.';
     Json j;
     j.str("cmd", "wait-state").boolean("ok", done).num("t_unix_ns", unix_ns());
     j.num("waited_ms", std::chrono::duration<double, std::milli>(steady::now() - t0).count());
@@ -955,7 +978,10 @@ int ask(const Args& a) {
     venom::ShellChannel s = connect(a.pos.at(0), milliseconds(5000));
     const std::string r = text_of(s.request(a.pos.at(1), std::chrono::seconds(10)));
     Json j;
-    j.str("cmd", "ask").boolean("ok", true).raw("answer", r.rfind("{", 0) == 0 ? r : jstr(r)).print();
+    j.str("cmd", "ask")
+        .boolean("ok", true)
+        .raw("answer", r.rfind("{", 0) == 0 ? r : jstr(r))
+        .print();
     return exit_pass;
 }
 
@@ -1015,13 +1041,19 @@ int main(int argc, char** argv) {
         int (*run)(const Args&);
     };
     static const Cmd table[] = {
-        {"echo-daemon", 1, echo_daemon}, {"shells", 3, shells},
-        {"set-read", 1, set_read},       {"big", 2, big},
-        {"wait-gone", 2, wait_gone},     {"expire", 1, expire},
-        {"rtt", 3, rtt},                 {"state-latency", 2, state_latency},
+        {"echo-daemon", 1, echo_daemon},
+        {"shells", 3, shells},
+        {"set-read", 1, set_read},
+        {"big", 2, big},
+        {"wait-gone", 2, wait_gone},
+        {"expire", 1, expire},
+        {"rtt", 3, rtt},
+        {"state-latency", 2, state_latency},
         {"versions-per-second", 2, versions_per_second},
-        {"wait-state", 2, wait_state},   {"counters", 1, counters},
-        {"ask", 2, ask},       {"local-ok", 1, local_ok},
+        {"wait-state", 2, wait_state},
+        {"counters", 1, counters},
+        {"ask", 2, ask},
+        {"local-ok", 1, local_ok},
     };
     for (const Cmd& c : table) {
         if (cmd != c.name) continue;
