@@ -38,47 +38,31 @@
 #include <utility>
 #include <vector>
 
-// The request path needs the core's deferred answers (venom::Reply, design 2b). A core without
-// them builds a bridge that carries states only: its mirrors answer every request
-// handler_failed, saying so.
-#if __has_include(<venom/reply.hpp>)
+#include <venom/detail/channel_map.hpp>
 #include <venom/reply.hpp>
-#define VENOM_BRIDGE_REQUESTS 1
-#else
-#define VENOM_BRIDGE_REQUESTS 0
-#endif
 
 namespace venom_bridge {
 
-namespace detail_import {
-
-/// loan_as(version, n, ec) when the core has it (a mirror's version follows the origin's),
-/// else loan(n, ec) (the mirror then numbers versions itself).
-template <class D>
-auto loan_version(D& d, std::uint64_t v, std::size_t n, std::error_code& ec, int)
-    -> decltype(d.loan_as(v, n, ec)) {
-    return d.loan_as(v, n, ec);
-}
-template <class D>
-venom::StateLoan loan_version(D& d, std::uint64_t, std::size_t n, std::error_code& ec, long) {
-    return d.loan(n, ec);
-}
-
-} // namespace detail_import
-
 class Importer {
 public:
-    Importer(Context& ctx, std::string name) : ctx_(ctx), name_(std::move(name)) {}
+    Importer(Context& ctx, const ImportSpec& spec)
+        : ctx_(ctx), name_(spec.name), access_(spec.access) {}
     Importer(const Importer&) = delete;
     Importer& operator=(const Importer&) = delete;
     ~Importer() { destroy_mirror(); }
 
     const std::string& name() const noexcept { return name_; }
-    bool mirror_up() const noexcept { return mirror_.has_value(); }
-
-    /// An announcement sample of this channel (valid data).
-    void on_announce(const venom_bridge_Announce& a) {
+    /// An announcement sample of this channel (valid data), written by DDS writer `writer`
+    /// (its publication handle). The first writer heard owns the instance until it is gone
+    /// (on_exporter_gone, or its alive=false): another writer's samples are dropped
+    /// (foreign_writer), so a second exporter of the name cannot make the mirror flap.
+    void on_announce(const venom_bridge_Announce& a, dds_instance_handle_t writer) {
+        if (writer_ != 0 && writer != writer_) {
+            ctx_.drops.count(name_, "foreign_writer");
+            return;
+        }
         if (!a.alive) {
+            writer_ = 0;
             // origin 0: the exporter bridge stopped (SIGINT/SIGTERM); else its origin daemon went.
             if (mirror_) gone(a.origin == 0 ? "bridge" : "origin_daemon");
             origin_ = 0;
@@ -88,7 +72,7 @@ public:
         c.max_cmd_size = a.max_cmd_size;
         c.max_response_size = a.max_response_size;
         c.state_buffers = a.state_buffers;
-        c.access = static_cast<venom::Access>(a.access);
+        c.access = access_; // local (--import NAME[:group|:everyone]), never the sample's
         c.claim_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
             std::chrono::nanoseconds(a.claim_timeout_ns));
         c.spin_time = std::chrono::microseconds(mirror_spin_us);
@@ -103,6 +87,12 @@ public:
             ctx_.drops.count(name_, "malformed");
             return;
         }
+        // The local cap (--max-mirror): the segment is allocated (tmpfs: RAM) on this host.
+        if (venom::detail::Sizes::of(c).segment > ctx_.options.max_mirror) {
+            ctx_.drops.count(name_, "too_large");
+            return;
+        }
+        writer_ = writer;
         const bool same = mirror_ && a.origin == origin_ && same_config(c, config_) &&
                           a.chunk_size == chunk_size_ && a.read_only == read_only_;
         if (same) return;
@@ -119,6 +109,7 @@ public:
     /// participant's lease was lost (the exporter bridge was killed, or the link is cut).
     void on_exporter_gone() {
         origin_ = 0;
+        writer_ = 0;
         if (mirror_) gone("lease");
     }
 
@@ -171,7 +162,6 @@ public:
             ctx_.drops.count(name_, "malformed");
             return;
         }
-#if VENOM_BRIDGE_REQUESTS
         venom::Reply reply;
         {
             std::lock_guard<std::mutex> g(pending_m_);
@@ -200,7 +190,6 @@ public:
                 std::string(reinterpret_cast<const char*>(a.bytes._buffer), a.bytes._length));
         }
         ++ctx_.stats.answers_delivered;
-#endif
     }
 
     /// Every main-loop wake (<= 100 ms; 10 ms while requests are open): a mirror that has no
@@ -208,7 +197,6 @@ public:
     void tick(std::chrono::steady_clock::time_point now) {
         if (!mirror_ && retry_create_ && now >= next_create_) make_mirror();
         if (mirror_ && !got_state_ && now >= next_resync_) request_resync(now);
-#if VENOM_BRIDGE_REQUESTS
         if (!mirror_ || open_ == 0) return;
         std::vector<venom::Reply> late;
         {
@@ -226,7 +214,6 @@ public:
             r.fail(venom::errc::timeout, "no answer from the origin of \"" + name_ +
                                              "\" within the request's time limit (venom_bridge)");
         }
-#endif
     }
 
     /// Whether Replies are open (the main loop then wakes every 10 ms for their deadlines).
@@ -256,8 +243,7 @@ private:
         std::uint64_t version() const { return im.mirror_->version(); }
         unsigned char* begin(std::uint64_t v, std::uint64_t total) {
             std::error_code ec;
-            im.loan_ =
-                detail_import::loan_version(*im.mirror_, v, static_cast<std::size_t>(total), ec, 0);
+            im.loan_ = im.mirror_->loan_as(v, static_cast<std::size_t>(total), ec);
             if (ec) return nullptr;
             return im.loan_.data();
         }
@@ -288,13 +274,11 @@ private:
             std::lock_guard<std::mutex> life(mirror_m_);
             mirror_ = std::move(made);
             mirror_tag_ = make_tag(ctx_.tag_base, incarnation_);
-#if VENOM_BRIDGE_REQUESTS
             std::lock_guard<std::mutex> g(pending_m_);
             pending_.clear();
             pending_.resize(config_.max_clients);
             open_ = 0;
             parked_ = 0;
-#endif
         }
         assembler_.emplace(chunk_size_, config_.data_size);
         Sink sink{*this};
@@ -354,17 +338,14 @@ private:
         assembler_.reset();
         std::lock_guard<std::mutex> life(mirror_m_); // on_answer sees no mirror, or all of it
         mirror_.reset();
-#if VENOM_BRIDGE_REQUESTS
         // After the mirror: Replies of a destroyed daemon send nothing (their shells see
         // daemon_gone already).
         std::lock_guard<std::mutex> g(pending_m_);
         pending_.clear();
         open_ = 0;
         parked_ = 0;
-#endif
     }
 
-#if VENOM_BRIDGE_REQUESTS
     /// One open request per client slot of the mirror (a shell has one in flight). Guarded by
     /// pending_m_: I.daemon files Replies, the main thread answers them.
     struct Pending {
@@ -480,26 +461,12 @@ private:
             ctx_.log.error("mirror " + name_, e.what());
         }
     }
-#else
-    void release_parked() {}
-
-    void daemon_loop(venom::DaemonChannel& d) {
-        try {
-            d.run([this](std::uint32_t, venom::ByteView) -> std::string {
-                throw venom::error(venom::errc::handler_failed,
-                                   "this venom_bridge build carries states only: remote requests "
-                                   "of \"" +
-                                       name_ + "\" are not forwarded yet");
-            });
-        } catch (const std::exception& e) {
-            ctx_.log.error("mirror " + name_, e.what());
-        }
-    }
-#endif
 
     Context& ctx_;
     std::string name_;
+    venom::Access access_; ///< the mirror's file access (local option)
     // from the announcement
+    dds_instance_handle_t writer_ = 0; ///< the announcing writer that owns the instance; 0: none
     std::uint64_t origin_ = 0;
     venom::ChannelConfig config_{1, 1, 1};
     std::uint32_t chunk_size_ = option_limits::default_chunk;
@@ -523,10 +490,8 @@ private:
     std::atomic<std::uint64_t> next_request_{0}; ///< I.daemon's (ids only grow, per process)
     std::atomic<std::uint32_t> open_{0};         ///< open Replies (guarded writes: pending_m_)
     std::uint32_t parked_ = 0;                   ///< parked answers (guarded by pending_m_)
-#if VENOM_BRIDGE_REQUESTS
     std::mutex pending_m_;
     std::vector<Pending> pending_; ///< max_clients entries, sized before I.daemon starts
-#endif
 };
 
 } // namespace venom_bridge
