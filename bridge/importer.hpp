@@ -211,8 +211,10 @@ public:
         }
         for (auto& r : late) {
             ctx_.drops.count(name_, "expired");
-            r.fail(venom::errc::timeout, "no answer from the origin of \"" + name_ +
-                                             "\" within the request's time limit (venom_bridge)");
+            r.fail(venom::errc::timeout,
+                   "no answer from the origin of \"" + name_ +
+                       "\" within the request's time limit (venom_bridge; a request without "
+                       "one is limited by --request-timeout)");
         }
     }
 
@@ -351,8 +353,7 @@ private:
     struct Pending {
         std::uint64_t request_id = 0; ///< 0: none open
         venom::Reply reply;
-        std::chrono::steady_clock::time_point deadline =
-            std::chrono::steady_clock::time_point::max();
+        std::chrono::steady_clock::time_point deadline{}; ///< always finite (--request-timeout)
         bool parked = false; ///< the answer is in, waiting for its state version
         std::uint64_t state_version = 0;
         std::vector<std::uint8_t> answer;
@@ -396,17 +397,19 @@ private:
             return;
         }
         const auto now = std::chrono::steady_clock::now();
-        const auto deadline = reply.deadline();
-        std::uint64_t budget = 0; // no limit
-        if (deadline != std::chrono::steady_clock::time_point::max()) {
-            if (deadline <= now) {
-                ctx_.drops.count(name_, "expired");
-                reply.fail(venom::errc::timeout, "expired before venom_bridge could forward it");
-                return;
-            }
-            budget = static_cast<std::uint64_t>(
-                std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count());
+        auto deadline = reply.deadline();
+        // A request without a time limit gets --request-timeout: an answer lost on the way
+        // (dropped, never sent, parked for a version that never comes) must not hold the
+        // shell's slot forever. Sent at most once all the same: a late answer is stale.
+        if (deadline == std::chrono::steady_clock::time_point::max())
+            deadline = now + std::chrono::milliseconds(ctx_.options.request_timeout_ms);
+        if (deadline <= now) {
+            ctx_.drops.count(name_, "expired");
+            reply.fail(venom::errc::timeout, "expired before venom_bridge could forward it");
+            return;
         }
+        const auto budget = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count());
         const std::uint64_t id = ++next_request_;
         {
             std::lock_guard<std::mutex> g(pending_m_);

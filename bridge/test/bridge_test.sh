@@ -13,7 +13,8 @@
 # logs directory), VB_PEER=1 (unicast --peer discovery instead of multicast).
 # Scenarios: 0 isolation of the two hosts' /dev/shm; P the probe's own checks on a local channel; 8 importer started before the exporter
 # (brings the pair up); 1 ping/pong and 8 verified remote shells; 2 set + read back; 3 a 32 MiB
-# state; 10 expired requests; 9 malformed samples; 11 hostile announcements at an importer; 4 kill -9 of the exporting bridge; 5 kill -9
+# state; 10 expired requests; 9 malformed samples; 11 hostile announcements at an importer; 12 --request-timeout of a request without a
+# time limit; 4 kill -9 of the exporting bridge; 5 kill -9
 # of the importing bridge; 6 link down/up; 7 origin daemon restart (kill -9, then SIGTERM).
 set -u
 T_START=$(date +%s%N)
@@ -162,7 +163,7 @@ if want P; then
 fi
 
 if [ -n "$BRIDGE_MISSING" ]; then
-    for s in 8 1 2 3 10 9 11 4 5 6 7; do want $s && fail $s "$BRIDGE_MISSING"; done
+    for s in 8 1 2 3 10 9 11 12 4 5 6 7; do want $s && fail $s "$BRIDGE_MISSING"; done
 else
 
 # ---- 8: importer started before the exporter (brings the pair up) -----------------------------
@@ -341,6 +342,25 @@ if want 11; then
             fail 11 "hostile announcements: counts ok=$ok (too_large ${tl:-?} foreign_writer ${fw:-?}); imported event '${imp}'; mirror mode '${mode}' (want 600); segments of $H: '${hfile}' (want 0); imported $nimp daemon_gone $ngone (want 1 0); forges $rfh ; $rfg"
         fi
     fi
+fi
+
+# ---- 12: a request without a time limit, a hung origin: --request-timeout ---------------------
+if want 12; then
+    vb_stop bB
+    bridge_start bB B --import "$E" --request-timeout 1000
+    r0=$(probe B 10 wait-state "$E" 6000 --version 0)
+    r=$(probe B 35 ask "$E" "sleep 4000" --no-limit) # the origin takes 4 s; the shell sets no limit
+    ms=$(vb_json ms "$r")
+    ms=${ms%.*}
+    bound=$((1000 + 700 + SLACK))
+    vb_stop bB # back to the defaults for the next scenarios
+    if [ "$(vb_json ok "$r0")" = true ] && [ "$(vb_json errc_timeout "$r")" = true ] &&
+        [ "${ms:-0}" -ge 1000 ] && [ "${ms:-0}" -le "$bound" ]; then
+        pass 12 "request timeout: a request without a time limit to an origin busy for 4 s failed timeout after $ms ms at the mirror (--request-timeout 1000, bound $bound)"
+    else
+        fail 12 "request timeout: mirror $r0 ; ask $r (want timeout within 1000..$bound ms)"
+    fi
+    ensure_pair || true
 fi
 
 # ---- 4: kill -9 of the exporting bridge -------------------------------------------------------
