@@ -27,8 +27,10 @@
 
 #include <venom/venom.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -56,7 +58,10 @@ public:
     /// (its publication handle). The first writer heard owns the instance until it is gone
     /// (on_exporter_gone, or its alive=false): another writer's samples are dropped
     /// (foreign_writer), so a second exporter of the name cannot make the mirror flap.
-    void on_announce(const venom_bridge_Announce& a, dds_instance_handle_t writer) {
+    /// `reader`: the announcement reader (to learn the writer's participant: chunks are taken
+    /// only from that participant).
+    void on_announce(const venom_bridge_Announce& a, dds_instance_handle_t writer,
+                     dds_entity_t reader) {
         if (writer_ != 0 && writer != writer_) {
             ctx_.drops.count(name_, "foreign_writer");
             return;
@@ -96,6 +101,11 @@ public:
         const bool same = mirror_ && a.origin == origin_ && same_config(c, config_) &&
                           a.chunk_size == chunk_size_ && a.read_only == read_only_;
         if (same) return;
+        if (!participant_of(reader, writer, owner_participant_)) {
+            writer_ = 0; // the writer is no longer matched: its samples are on their way out
+            return;
+        }
+        chunk_writer_ = 0;
         if (mirror_) gone("origin_changed");
         origin_ = a.origin;
         config_ = c;
@@ -113,9 +123,21 @@ public:
         if (mirror_) gone("lease");
     }
 
-    /// A state chunk of this channel.
-    void on_chunk(const venom_bridge_StateChunk& s) {
+    /// A state chunk of this channel, written by `writer` (a publication handle of `reader`,
+    /// the state reader): taken only from the participant whose writer owns the announcement
+    /// (else foreign_writer), so a forged high version cannot hold the assembler.
+    void on_chunk(const venom_bridge_StateChunk& s, dds_instance_handle_t writer,
+                  dds_entity_t reader) {
         if (!mirror_ || !assembler_) return; // no mirror: the exporter re-sends once there is
+        if (writer != chunk_writer_) {
+            dds_guid_t p{};
+            if (!participant_of(reader, writer, p) ||
+                std::memcmp(p.v, owner_participant_.v, sizeof p.v) != 0) {
+                ctx_.drops.count(name_, "foreign_writer");
+                return;
+            }
+            chunk_writer_ = writer;
+        }
         Chunk c;
         c.origin = s.origin;
         c.version = s.version;
@@ -127,16 +149,26 @@ public:
         c.bytes = s.bytes._buffer;
         c.length = s.bytes._length;
         Sink sink{*this};
-        switch (assembler_->add(c, sink)) {
+        switch (assembler_->add(c, sink, std::chrono::steady_clock::now())) {
         case ChunkResult::completed:
             ++ctx_.stats.versions_received;
             ctx_.stats.bytes_received += c.total;
             got_state_ = true;
+            resync_backoff_ = resync_every;
             if (!announced_up_) log_mirror_up();
             release_parked();
             break;
         case ChunkResult::malformed: ctx_.drops.count(name_, "malformed"); break;
-        case ChunkResult::no_buffer: ctx_.drops.count(name_, "state_busy"); break;
+        case ChunkResult::no_buffer:
+            // Local views pin every buffer: this version cannot start (or publish). The chunks
+            // that went by meanwhile are lost to it: ask for a resend (tick, with backoff).
+            ctx_.drops.count(name_, "state_busy");
+            if (c.version != refused_version_) {
+                refused_version_ = c.version;
+                ctx_.drops.count(name_, "version_refused");
+            }
+            want_resync_ = true;
+            break;
         case ChunkResult::accepted:
         case ChunkResult::duplicate:
         case ChunkResult::stale: break;
@@ -173,6 +205,7 @@ public:
             if (a.status == 0 && mirror_->version() < a.state_version) {
                 p.parked = true; // the state the answer was read with is still on its way
                 p.state_version = a.state_version;
+                p.parked_at = std::chrono::steady_clock::now();
                 p.answer.assign(a.bytes._buffer, a.bytes._buffer + a.bytes._length);
                 ++parked_;
                 return;
@@ -192,12 +225,22 @@ public:
         ++ctx_.stats.answers_delivered;
     }
 
-    /// Every main-loop wake (<= 100 ms; 10 ms while requests are open): a mirror that has no
-    /// state yet asks again; Replies whose deadline passed are answered timeout.
+    /// Every main-loop wake (<= 100 ms; 10 ms while requests are open): an assembly without
+    /// progress for a lease is abandoned; a mirror that has no state yet, lost a version
+    /// (no buffer, stalled) or holds answers parked for a lease waiting for a newer version
+    /// asks for a resend (backoff 1 s doubling to 8 s, reset by a completed version);
+    /// Replies whose deadline passed are answered timeout.
     void tick(std::chrono::steady_clock::time_point now) {
         if (!mirror_ && retry_create_ && now >= next_create_) make_mirror();
-        if (mirror_ && !got_state_ && now >= next_resync_) request_resync(now);
-        if (!mirror_ || open_ == 0) return;
+        if (!mirror_) return;
+        Sink sink{*this};
+        if (assembler_ && assembler_->abandon_stalled(now, ctx_.lease(), sink)) {
+            ctx_.drops.count(name_, "stalled");
+            want_resync_ = true;
+        }
+        if ((!got_state_ || want_resync_ || parked_too_long(now)) && now >= next_resync_)
+            request_resync(now);
+        if (open_ == 0) return;
         std::vector<venom::Reply> late;
         {
             std::lock_guard<std::mutex> g(pending_m_);
@@ -225,6 +268,7 @@ private:
     /// The mirror daemon's spin before it blocks: short, so two shared cores stay idle at 0%.
     static constexpr std::uint32_t mirror_spin_us = 20;
     static constexpr std::chrono::milliseconds resync_every{1000};
+    static constexpr std::chrono::milliseconds resync_backoff_max{8000};
     static constexpr std::chrono::milliseconds create_retry_every{1000};
 
     /// The longest error text an answer may carry.
@@ -283,6 +327,9 @@ private:
             parked_ = 0;
         }
         assembler_.emplace(chunk_size_, config_.data_size);
+        want_resync_ = false;
+        refused_version_ = 0;
+        resync_backoff_ = resync_every;
         Sink sink{*this};
         assembler_->set_origin(origin_, sink);
         got_state_ = false;
@@ -310,8 +357,32 @@ private:
              Field::num("version", mirror_->version()), Field::num("ms_since_gone", since)});
     }
 
+    /// The writer's participant, from the reader's matched publications; false: not matched.
+    static bool participant_of(dds_entity_t reader, dds_instance_handle_t writer, dds_guid_t& out) {
+        dds_builtintopic_endpoint_t* e = dds_get_matched_publication_data(reader, writer);
+        if (e == nullptr) return false;
+        out = e->participant_key;
+        dds_builtintopic_free_endpoint(e); // frees e too
+        return true;
+    }
+
+    /// Whether an answer has been parked a lease or longer (its version is not coming).
+    bool parked_too_long(std::chrono::steady_clock::time_point now) {
+        // Relaxed: a hint only; the scan below is under pending_m_.
+        if (parked_.load(std::memory_order_relaxed) == 0) return false;
+        std::lock_guard<std::mutex> g(pending_m_);
+        for (const Pending& p : pending_)
+            if (p.parked && now - p.parked_at >= ctx_.lease()) return true;
+        return false;
+    }
+
+    /// Asks the exporter to send its newest version again; the next one no sooner than the
+    /// backoff, which doubles (a resend that does not help is not repeated every second).
     void request_resync(std::chrono::steady_clock::time_point now) {
-        next_resync_ = now + resync_every;
+        want_resync_ = false;
+        next_resync_ = now + resync_backoff_;
+        resync_backoff_ =
+            std::min<std::chrono::steady_clock::duration>(resync_backoff_ * 2, resync_backoff_max);
         venom_bridge_Request r{};
         set_name(r.channel, name_);
         r.mirror = mirror_tag_;
@@ -355,6 +426,7 @@ private:
         venom::Reply reply;
         std::chrono::steady_clock::time_point deadline{}; ///< always finite (--request-timeout)
         bool parked = false; ///< the answer is in, waiting for its state version
+        std::chrono::steady_clock::time_point parked_at{};
         std::uint64_t state_version = 0;
         std::vector<std::uint8_t> answer;
     };
@@ -488,11 +560,17 @@ private:
     bool retry_create_ = false;
     std::chrono::steady_clock::time_point next_create_{};
     std::chrono::steady_clock::time_point next_resync_{};
+    std::chrono::steady_clock::duration resync_backoff_ = resync_every;
+    bool want_resync_ = false;               ///< a version was lost: ask for a resend (tick)
+    std::uint64_t refused_version_ = 0;      ///< the last version counted version_refused
+    dds_guid_t owner_participant_{};         ///< the participant of writer_ (chunks: only its)
+    dds_instance_handle_t chunk_writer_ = 0; ///< a state writer of that participant (cache)
     std::chrono::steady_clock::time_point gone_at_{};
     // the request path
     std::atomic<std::uint64_t> next_request_{0}; ///< I.daemon's (ids only grow, per process)
     std::atomic<std::uint32_t> open_{0};         ///< open Replies (guarded writes: pending_m_)
-    std::uint32_t parked_ = 0;                   ///< parked answers (guarded by pending_m_)
+    /// Parked answers: written under pending_m_; read without it by tick (a hint).
+    std::atomic<std::uint32_t> parked_{0};
     std::mutex pending_m_;
     std::vector<Pending> pending_; ///< max_clients entries, sized before I.daemon starts
 };

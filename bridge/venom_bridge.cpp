@@ -217,7 +217,7 @@ private:
                 const auto it = imports_.find(name);
                 if (it == imports_.end()) return; // not ours
                 if (info.valid_data && info.instance_state == DDS_IST_ALIVE)
-                    it->second->on_announce(a, info.publication_handle);
+                    it->second->on_announce(a, info.publication_handle, announce_reader_.get());
                 else if (info.instance_state != DDS_IST_ALIVE) it->second->on_exporter_gone();
             });
     }
@@ -232,7 +232,8 @@ private:
                     return;
                 }
                 const auto it = imports_.find(name);
-                if (it != imports_.end()) it->second->on_chunk(c);
+                if (it != imports_.end())
+                    it->second->on_chunk(c, info.publication_handle, state_reader_.get());
             });
     }
 
