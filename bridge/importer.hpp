@@ -202,10 +202,13 @@ public:
                 ctx_.drops.count(name_, "stale_answer");
                 return;
             }
-            if (a.status == 0 && mirror_->version() < a.state_version) {
+            // Any answer, error ones too (a command may change the state and then fail), waits
+            // for the state version it was made with (read-your-writes).
+            if (mirror_->version() < a.state_version) {
                 p.parked = true; // the state the answer was read with is still on its way
                 p.state_version = a.state_version;
                 p.parked_at = std::chrono::steady_clock::now();
+                p.status = a.status;
                 p.answer.assign(a.bytes._buffer, a.bytes._buffer + a.bytes._length);
                 ++parked_;
                 return;
@@ -427,13 +430,19 @@ private:
         std::chrono::steady_clock::time_point deadline{}; ///< always finite (--request-timeout)
         bool parked = false; ///< the answer is in, waiting for its state version
         std::chrono::steady_clock::time_point parked_at{};
+        std::uint32_t status = 0; ///< the parked answer's (0: ok, else a venom::errc value)
         std::uint64_t state_version = 0;
         std::vector<std::uint8_t> answer;
     };
 
     /// Parked answers whose state version the mirror now shows are sent (main thread).
     void release_parked() {
-        std::vector<std::pair<venom::Reply, std::vector<std::uint8_t>>> ready;
+        struct Ready {
+            venom::Reply reply;
+            std::uint32_t status;
+            std::vector<std::uint8_t> answer;
+        };
+        std::vector<Ready> ready;
         {
             // The version is read under the lock: on_answer (receive thread) parks an answer
             // under it only after seeing the mirror's version below the answer's, so an answer
@@ -443,15 +452,20 @@ private:
             const std::uint64_t v = mirror_->version();
             for (Pending& p : pending_)
                 if (p.parked && p.state_version <= v) {
-                    ready.emplace_back(std::move(p.reply), std::move(p.answer));
+                    ready.push_back(Ready{std::move(p.reply), p.status, std::move(p.answer)});
                     p = Pending{};
                     --parked_;
                     --open_;
                 }
         }
         for (auto& r : ready) {
-            std::error_code ec;
-            r.first.send(venom::ByteView(r.second.data(), r.second.size()), ec);
+            if (r.status == 0) {
+                std::error_code ec;
+                r.reply.send(venom::ByteView(r.answer.data(), r.answer.size()), ec);
+            } else {
+                r.reply.fail(static_cast<venom::errc>(r.status),
+                             std::string(r.answer.begin(), r.answer.end()));
+            }
             ++ctx_.stats.answers_delivered;
         }
     }
