@@ -68,6 +68,7 @@ public:
         }
         if (!a.alive) {
             writer_ = 0;
+            retry_create_ = false; // no origin: no mirror to make
             // origin 0: the exporter bridge stopped (SIGINT/SIGTERM); else its origin daemon went.
             if (mirror_) gone(a.origin == 0 ? "bridge" : "origin_daemon");
             origin_ = 0;
@@ -120,6 +121,7 @@ public:
     void on_exporter_gone() {
         origin_ = 0;
         writer_ = 0;
+        retry_create_ = false; // no origin: no mirror to make
         if (mirror_) gone("lease");
     }
 
@@ -273,6 +275,7 @@ private:
     static constexpr std::chrono::milliseconds resync_every{1000};
     static constexpr std::chrono::milliseconds resync_backoff_max{8000};
     static constexpr std::chrono::milliseconds create_retry_every{1000};
+    static constexpr std::uint32_t create_log_every = 60; ///< failures per error line
 
     /// The longest error text an answer may carry.
     static constexpr std::uint32_t max_error_text = 64 * 1024;
@@ -310,12 +313,17 @@ private:
         try {
             made.emplace(venom::DaemonChannel::create(name_, config_));
         } catch (const venom::error& e) {
-            ctx_.log.error("import " + name_, std::string("cannot create the mirror: ") + e.what() +
-                                                  " (retrying every second)");
+            // Logged on the first failure, then once a minute (retries every second).
+            if (create_failures_++ % create_log_every == 0)
+                ctx_.log.error("import " + name_, std::string("cannot create the mirror: ") +
+                                                      e.what() +
+                                                      " (retrying every second; failed " +
+                                                      std::to_string(create_failures_) + " times)");
             retry_create_ = true;
             next_create_ = std::chrono::steady_clock::now() + create_retry_every;
             return;
         }
+        create_failures_ = 0;
         ++incarnation_;
         {
             // Installed whole for on_answer (receive thread); config_ was written while there
@@ -572,6 +580,7 @@ private:
     bool got_state_ = false;
     bool announced_up_ = false;
     bool retry_create_ = false;
+    std::uint32_t create_failures_ = 0; ///< in a row (L7: the error is rate-limited)
     std::chrono::steady_clock::time_point next_create_{};
     std::chrono::steady_clock::time_point next_resync_{};
     std::chrono::steady_clock::duration resync_backoff_ = resync_every;

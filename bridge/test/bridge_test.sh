@@ -14,7 +14,7 @@
 # Scenarios: 0 isolation of the two hosts' /dev/shm; P the probe's own checks on a local channel; 8 importer started before the exporter
 # (brings the pair up); 1 ping/pong and 8 verified remote shells; 2 set + read back; 3 a 32 MiB
 # state; 10 expired requests; 9 malformed samples; 11 hostile announcements at an importer; 12 --request-timeout of a request without a
-# time limit; 4 kill -9 of the exporting bridge; 5 kill -9
+# time limit; 13 a mirror that cannot be created, then its exporter goes; 4 kill -9 of the exporting bridge; 5 kill -9
 # of the importing bridge; 6 link down/up; 7 origin daemon restart (kill -9, then SIGTERM).
 set -u
 T_START=$(date +%s%N)
@@ -163,7 +163,7 @@ if want P; then
 fi
 
 if [ -n "$BRIDGE_MISSING" ]; then
-    for s in 8 1 2 3 10 9 11 12 4 5 6 7; do want $s && fail $s "$BRIDGE_MISSING"; done
+    for s in 8 1 2 3 10 9 11 12 13 4 5 6 7; do want $s && fail $s "$BRIDGE_MISSING"; done
 else
 
 # ---- 8: importer started before the exporter (brings the pair up) -----------------------------
@@ -362,6 +362,37 @@ if want 12; then
         fail 12 "request timeout: mirror $r0 ; ask $r (want timeout within 1000..$bound ms)"
     fi
     ensure_pair || true
+fi
+
+# ---- 13: a mirror that cannot be created, then its exporter goes ------------------------------
+# A directory in the mirror's place in B's /dev/shm makes creation fail (retried every second,
+# the error logged once); after the forged exporter is gone and the obstacle removed, no mirror
+# may appear (there is no origin to mirror).
+if want 13; then
+    if [ -z "$FORGE" ] || [ ! -x "$FORGE" ]; then
+        fail 13 "failed mirror creation: no bridge_forge (--forge)"
+    else
+        X=x$VB_ID
+        uri="<CycloneDDS><Domain id=\"any\"><General><Interfaces><NetworkInterface name=\"$VB_VETH_A\"/></Interfaces></General></Domain></CycloneDDS>"
+        vb_run B 5 mkdir -p "/dev/shm/venom.$X.shm" "/dev/shm/venom.$X.lock"
+        bridge_start bD B --import "$X"
+        vb_wait_event "$VB_WORK/bD.log" started 5000 0 >/dev/null
+        vb_start fx A env CYCLONEDDS_URI="$uri" "$FORGE" --announce "$X" --origin 33 --data-size 4096 --hold-ms 3500 --lease "$LEASE" --wait-ms 8000
+        wait_exit fx 12000
+        rfx=$(last_json fx)
+        sleep $(((LEASE + 300) / 1000)).$(((LEASE + 300) % 1000 / 100)) # the forge's liveliness lost
+        vb_run B 5 rmdir "/dev/shm/venom.$X.shm" "/dev/shm/venom.$X.lock"
+        sleep 2.5 # more than two retry periods
+        nerr=$(grep -E '"event" *: *"error"' "$VB_WORK/bD.log" | grep -c "import $X" || true)
+        nimp=$(grep -E '"event" *: *"imported"' "$VB_WORK/bD.log" | grep -c "\"$X\"" || true)
+        hfile=$(vb_run B 5 sh -c "ls /dev/shm | grep -c '^venom\.$X\.' || true")
+        vb_stop bD
+        if [ "$(vb_json ok "$rfx")" = true ] && [ "$nerr" = 1 ] && [ "$nimp" = 0 ] && [ "$hfile" = 0 ]; then
+            pass 13 "failed mirror creation: the error logged once over ~4 s of retries; after the exporter went, no mirror was made (imported $nimp, segments $hfile)"
+        else
+            fail 13 "failed mirror creation: forge $rfx ; error lines $nerr (want 1), imported $nimp (want 0), segments of $X: $hfile (want 0)"
+        fi
+    fi
 fi
 
 # ---- 4: kill -9 of the exporting bridge -------------------------------------------------------
