@@ -9,8 +9,18 @@
 ///   loop also takes any it left): on_answer holds mirror_m_, which the main thread holds
 ///   while it installs or removes a mirror (mirror_, mirror_tag_), so an answer never meets a
 ///   mirror half made or destroyed. It creates the mirror (a DaemonChannel with the
-///   origin's config) when the export is announced alive, assembles chunks straight into a
-///   StateLoan of the mirror and publishes each whole version with the origin's number.
+///   origin's sizes, checked against the core's limits and --max-mirror, and the access of
+///   --import NAME[:group|:everyone], never the announcement's) when the export is announced
+///   alive, assembles chunks straight into a StateLoan of the mirror and publishes each whole
+///   version with the origin's number.
+/// - Trust (what the network decides): the first DDS writer heard announcing the name owns it
+///   while its instance lives (others: foreign_writer); chunks only from that writer's
+///   participant. A well-formed announcement of that writer still sets the mirror's sizes (up
+///   to --max-mirror) and its chunks the state: peers in the DDS domain are trusted that far.
+/// - Liveness of the state: an assembly without progress for a lease is abandoned; a version
+///   lost (no free buffer, stalled) or an answer parked a lease for its state version makes the
+///   mirror ask for a resend (backoff 1 s .. 8 s). Every remote request has a time limit
+///   (the shell's, else --request-timeout): no Reply stays open forever.
 /// - I.daemon (one thread per mirror) runs mirror.run(handler) and forwards each command to the
 ///   exporter as a Request.
 /// - The exporter gone - its announcement disposed (clean stop), its liveliness lost (killed,
@@ -20,6 +30,9 @@
 ///   incarnation (a new DaemonChannel::create), and asks the exporter for its newest version.
 /// - Chunks of another origin, or of older versions, are stale (dropped); malformed ones are
 ///   dropped and counted.
+/// - Known limit: a second writer of the name that stays alive keeps the DDS instance alive
+///   after the owner was killed, so the owner's loss is not seen as "exporter gone" until
+///   that writer goes too (the mirror then serves its last state meanwhile).
 #pragma once
 
 #include "chunks.hpp"
