@@ -21,11 +21,18 @@
 ///   is a `duplicate`, ignored.
 /// - All chunks in: Sink::publish(total) makes the version visible whole (the seqlock's job from
 ///   there on).
-/// - A peer that dies mid-version leaves an assembly that never completes: the sink's loan
-///   stays out until the next version, another origin (set_origin) or reset() drops it.
+/// - A peer that dies mid-version, a chunk lost for good, or a forged chunk of a high version
+///   that never completes leave an assembly without progress: abandon_stalled(now, limit)
+///   (the importer calls it every tick, limit about one lease) drops it, so the sink's loan is
+///   returned and lower versions are accepted again; the importer then asks for a resend.
+/// - A version whose first chunk finds no buffer (Sink::begin fails: local views pin every
+///   state buffer) is not started: `no_buffer`; the next chunk of it tries again. An assembly
+///   started after its first chunks went by completes only when the version is sent again:
+///   the importer asks for that (a resync) on no_buffer and on a stalled assembly.
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -160,6 +167,17 @@ public:
     std::uint64_t assembling() const noexcept { return version_; }
     std::uint32_t received() const noexcept { return received_; }
 
+    using clock = std::chrono::steady_clock;
+
+    /// Abandons the version in progress if no chunk of it was copied for `limit` (its last
+    /// progress, or its start, is `limit` or more before `now`); true if it did.
+    template <class Sink>
+    bool abandon_stalled(clock::time_point now, clock::duration limit, Sink& sink) {
+        if (version_ == 0 || now - progress_ < limit) return false;
+        drop(sink);
+        return true;
+    }
+
     /// Abandons the version in progress, if any.
     template <class Sink> void drop(Sink& sink) {
         if (version_ != 0) sink.abandon();
@@ -168,7 +186,9 @@ public:
         have_.clear();
     }
 
-    template <class Sink> ChunkResult add(const Chunk& c, Sink& sink) {
+    /// `now`: when the chunk arrived (a copied chunk is progress, for abandon_stalled).
+    template <class Sink>
+    ChunkResult add(const Chunk& c, Sink& sink, clock::time_point now = clock::now()) {
         if (origin_ == 0 || c.origin != origin_) return ChunkResult::stale;
         if (c.version == 0 || c.version <= sink.version()) return ChunkResult::stale;
         if (!well_formed(c)) return ChunkResult::malformed;
@@ -187,6 +207,7 @@ public:
             have_.assign((count_ + 63) / 64, 0);
         }
         if (c.length != 0) std::memcpy(buffer_ + c.offset, c.bytes, c.length);
+        progress_ = now;
         have_[c.index / 64] |= std::uint64_t{1} << (c.index % 64);
         if (++received_ < count_) return ChunkResult::accepted;
         const std::uint64_t total = total_;
@@ -219,6 +240,7 @@ private:
     std::uint32_t received_ = 0;
     unsigned char* buffer_ = nullptr;
     std::vector<std::uint64_t> have_; ///< bitmap of the chunks received
+    clock::time_point progress_{};    ///< when the assembly last copied a chunk
 };
 
 } // namespace venom_bridge

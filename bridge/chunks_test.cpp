@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: BSL-1.0
 // bridge/chunks_test.cpp - the chunk assembler (bridge/chunks.hpp) without DDS: in-order,
 // out-of-order, duplicate, newer version mid-assembly, bad crc/offset/count/length, origin
-// change; and crc32c against its known check value. Exit 0: every check passed.
+// change, an assembly without progress abandoned (a forged high version), a version refused
+// for want of a buffer then completed by its resend; and crc32c against its known check value. Exit
+// 0: every check passed.
 #include "chunks.hpp"
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -31,9 +34,11 @@ struct TestSink {
     bool out = false;
     int abandoned = 0;
     int published = 0;
+    bool refuse = false; ///< begin() finds no free buffer (local views pin every buffer)
 
     std::uint64_t version() const { return shown; }
     unsigned char* begin(std::uint64_t v, std::uint64_t total) {
+        if (refuse) return nullptr;
         if (out) {
             std::fprintf(stderr, "begin while a loan is out\n");
             ++failures;
@@ -249,6 +254,72 @@ void test_origin_change_and_empty() {
     CHECK(a.add(z, s) == ChunkResult::stale);
 }
 
+/// M6: a forged chunk of a high version that never completes blocks every real version below
+/// it until abandon_stalled drops it after the limit (about one lease in the importer).
+void test_stalled_high_version() {
+    using ms = std::chrono::milliseconds;
+    TestSink s;
+    Assembler a(chunk, 1 << 20);
+    a.set_origin(origin, s);
+    const auto t0 = Assembler::clock::now();
+    const auto fd = pattern(2 * chunk, 8); // the chunks point into their data: kept alive
+    const auto forged = cut(fd, 1000);
+    CHECK(a.add(forged[0], s, t0) == ChunkResult::accepted); // its chunk 1 never comes
+    const auto data = pattern(2 * chunk, 9);
+    const auto real = cut(data, 5);
+    CHECK(a.add(real[0], s, t0 + ms(10)) == ChunkResult::stale); // below the one in assembly
+    CHECK(!a.abandon_stalled(t0 + ms(999), ms(1000), s));        // not yet
+    CHECK(a.assembling() == 1000 && s.abandoned == 0);
+    CHECK(a.abandon_stalled(t0 + ms(1000), ms(1000), s));
+    CHECK(a.assembling() == 0 && s.abandoned == 1 && !s.out);
+    CHECK(!a.abandon_stalled(t0 + ms(5000), ms(1000), s)); // nothing in assembly
+    CHECK(a.add(real[0], s, t0 + ms(1001)) == ChunkResult::accepted);
+    // progress moves the limit: a chunk 900 ms later keeps the assembly for another limit
+    CHECK(a.add(real[1], s, t0 + ms(1900)) == ChunkResult::completed);
+    CHECK(s.shown == 5 && s.state == data);
+    const auto dd = pattern(3 * chunk, 10);
+    const auto d2 = cut(dd, 6);
+    CHECK(a.add(d2[0], s, t0 + ms(2000)) == ChunkResult::accepted);
+    CHECK(a.add(d2[1], s, t0 + ms(2900)) == ChunkResult::accepted);
+    CHECK(!a.abandon_stalled(t0 + ms(3500), ms(1000), s)); // 600 ms since the last chunk
+    CHECK(a.abandon_stalled(t0 + ms(3900), ms(1000), s));
+}
+
+/// H3: a version whose first chunk finds no buffer is not started (no_buffer); an assembly
+/// started by a later chunk lacks the first ones and completes only when the version is sent
+/// again (the importer's resync); a stalled one is abandoned meanwhile.
+void test_no_buffer_then_resend() {
+    using ms = std::chrono::milliseconds;
+    TestSink s;
+    Assembler a(chunk, 1 << 20);
+    a.set_origin(origin, s);
+    const auto t0 = Assembler::clock::now();
+    const auto data = pattern(3 * chunk, 11);
+    const auto cs = cut(data, 7);
+    s.refuse = true;
+    CHECK(a.add(cs[0], s, t0) == ChunkResult::no_buffer);
+    CHECK(a.assembling() == 0 && !s.out);
+    s.refuse = false; // a view let a buffer go
+    CHECK(a.add(cs[1], s, t0) == ChunkResult::accepted);
+    CHECK(a.add(cs[2], s, t0) == ChunkResult::accepted); // chunk 0 is missing: not complete
+    CHECK(s.shown == 0);
+    // the resend (answer to the resync) completes it
+    CHECK(a.add(cs[0], s, t0 + ms(100)) == ChunkResult::completed);
+    CHECK(s.shown == 7 && s.state == data);
+    // the same, but the resend comes after the stall limit: abandoned, then assembled whole
+    const auto d2 = pattern(3 * chunk, 12);
+    const auto c2 = cut(d2, 8);
+    s.refuse = true;
+    CHECK(a.add(c2[0], s, t0) == ChunkResult::no_buffer);
+    s.refuse = false;
+    CHECK(a.add(c2[1], s, t0) == ChunkResult::accepted);
+    CHECK(a.abandon_stalled(t0 + ms(1000), ms(1000), s));
+    for (std::size_t i = 0; i < c2.size(); ++i)
+        CHECK(a.add(c2[i], s, t0 + ms(1100)) ==
+              (i + 1 == c2.size() ? ChunkResult::completed : ChunkResult::accepted));
+    CHECK(s.shown == 8 && s.state == d2 && !s.out);
+}
+
 } // namespace
 
 int main() {
@@ -258,6 +329,8 @@ int main() {
     test_newer_mid_assembly();
     test_malformed();
     test_origin_change_and_empty();
+    test_stalled_high_version();
+    test_no_buffer_then_resend();
     if (failures != 0) {
         std::fprintf(stderr, "bridge_chunks_test: %d checks failed\n", failures);
         return 1;

@@ -9,8 +9,18 @@
 ///   loop also takes any it left): on_answer holds mirror_m_, which the main thread holds
 ///   while it installs or removes a mirror (mirror_, mirror_tag_), so an answer never meets a
 ///   mirror half made or destroyed. It creates the mirror (a DaemonChannel with the
-///   origin's config) when the export is announced alive, assembles chunks straight into a
-///   StateLoan of the mirror and publishes each whole version with the origin's number.
+///   origin's sizes, checked against the core's limits and --max-mirror, and the access of
+///   --import NAME[:group|:everyone], never the announcement's) when the export is announced
+///   alive, assembles chunks straight into a StateLoan of the mirror and publishes each whole
+///   version with the origin's number.
+/// - Trust (what the network decides): the first DDS writer heard announcing the name owns it
+///   while its instance lives (others: foreign_writer); chunks only from that writer's
+///   participant. A well-formed announcement of that writer still sets the mirror's sizes (up
+///   to --max-mirror) and its chunks the state: peers in the DDS domain are trusted that far.
+/// - Liveness of the state: an assembly without progress for a lease is abandoned; a version
+///   lost (no free buffer, stalled) or an answer parked a lease for its state version makes the
+///   mirror ask for a resend (backoff 1 s .. 8 s). Every remote request has a time limit
+///   (the shell's, else --request-timeout): no Reply stays open forever.
 /// - I.daemon (one thread per mirror) runs mirror.run(handler) and forwards each command to the
 ///   exporter as a Request.
 /// - The exporter gone - its announcement disposed (clean stop), its liveliness lost (killed,
@@ -20,6 +30,9 @@
 ///   incarnation (a new DaemonChannel::create), and asks the exporter for its newest version.
 /// - Chunks of another origin, or of older versions, are stale (dropped); malformed ones are
 ///   dropped and counted.
+/// - Known limit: a second writer of the name that stays alive keeps the DDS instance alive
+///   after the owner was killed, so the owner's loss is not seen as "exporter gone" until
+///   that writer goes too (the mirror then serves its last state meanwhile).
 #pragma once
 
 #include "chunks.hpp"
@@ -27,8 +40,10 @@
 
 #include <venom/venom.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -38,47 +53,35 @@
 #include <utility>
 #include <vector>
 
-// The request path needs the core's deferred answers (venom::Reply, design 2b). A core without
-// them builds a bridge that carries states only: its mirrors answer every request
-// handler_failed, saying so.
-#if __has_include(<venom/reply.hpp>)
+#include <venom/detail/channel_map.hpp>
 #include <venom/reply.hpp>
-#define VENOM_BRIDGE_REQUESTS 1
-#else
-#define VENOM_BRIDGE_REQUESTS 0
-#endif
 
 namespace venom_bridge {
 
-namespace detail_import {
-
-/// loan_as(version, n, ec) when the core has it (a mirror's version follows the origin's),
-/// else loan(n, ec) (the mirror then numbers versions itself).
-template <class D>
-auto loan_version(D& d, std::uint64_t v, std::size_t n, std::error_code& ec, int)
-    -> decltype(d.loan_as(v, n, ec)) {
-    return d.loan_as(v, n, ec);
-}
-template <class D>
-venom::StateLoan loan_version(D& d, std::uint64_t, std::size_t n, std::error_code& ec, long) {
-    return d.loan(n, ec);
-}
-
-} // namespace detail_import
-
 class Importer {
 public:
-    Importer(Context& ctx, std::string name) : ctx_(ctx), name_(std::move(name)) {}
+    Importer(Context& ctx, const ImportSpec& spec)
+        : ctx_(ctx), name_(spec.name), access_(spec.access) {}
     Importer(const Importer&) = delete;
     Importer& operator=(const Importer&) = delete;
     ~Importer() { destroy_mirror(); }
 
     const std::string& name() const noexcept { return name_; }
-    bool mirror_up() const noexcept { return mirror_.has_value(); }
-
-    /// An announcement sample of this channel (valid data).
-    void on_announce(const venom_bridge_Announce& a) {
+    /// An announcement sample of this channel (valid data), written by DDS writer `writer`
+    /// (its publication handle). The first writer heard owns the instance until it is gone
+    /// (on_exporter_gone, or its alive=false): another writer's samples are dropped
+    /// (foreign_writer), so a second exporter of the name cannot make the mirror flap.
+    /// `reader`: the announcement reader (to learn the writer's participant: chunks are taken
+    /// only from that participant).
+    void on_announce(const venom_bridge_Announce& a, dds_instance_handle_t writer,
+                     dds_entity_t reader) {
+        if (writer_ != 0 && writer != writer_) {
+            ctx_.drops.count(name_, "foreign_writer");
+            return;
+        }
         if (!a.alive) {
+            writer_ = 0;
+            retry_create_ = false; // no origin: no mirror to make
             // origin 0: the exporter bridge stopped (SIGINT/SIGTERM); else its origin daemon went.
             if (mirror_) gone(a.origin == 0 ? "bridge" : "origin_daemon");
             origin_ = 0;
@@ -88,7 +91,7 @@ public:
         c.max_cmd_size = a.max_cmd_size;
         c.max_response_size = a.max_response_size;
         c.state_buffers = a.state_buffers;
-        c.access = static_cast<venom::Access>(a.access);
+        c.access = access_; // local (--import NAME[:group|:everyone]), never the sample's
         c.claim_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
             std::chrono::nanoseconds(a.claim_timeout_ns));
         c.spin_time = std::chrono::microseconds(mirror_spin_us);
@@ -103,9 +106,20 @@ public:
             ctx_.drops.count(name_, "malformed");
             return;
         }
+        // The local cap (--max-mirror): the segment is allocated (tmpfs: RAM) on this host.
+        if (venom::detail::Sizes::of(c).segment > ctx_.options.max_mirror) {
+            ctx_.drops.count(name_, "too_large");
+            return;
+        }
+        writer_ = writer;
         const bool same = mirror_ && a.origin == origin_ && same_config(c, config_) &&
                           a.chunk_size == chunk_size_ && a.read_only == read_only_;
         if (same) return;
+        if (!participant_of(reader, writer, owner_participant_)) {
+            writer_ = 0; // the writer is no longer matched: its samples are on their way out
+            return;
+        }
+        chunk_writer_ = 0;
         if (mirror_) gone("origin_changed");
         origin_ = a.origin;
         config_ = c;
@@ -119,12 +133,26 @@ public:
     /// participant's lease was lost (the exporter bridge was killed, or the link is cut).
     void on_exporter_gone() {
         origin_ = 0;
+        writer_ = 0;
+        retry_create_ = false; // no origin: no mirror to make
         if (mirror_) gone("lease");
     }
 
-    /// A state chunk of this channel.
-    void on_chunk(const venom_bridge_StateChunk& s) {
+    /// A state chunk of this channel, written by `writer` (a publication handle of `reader`,
+    /// the state reader): taken only from the participant whose writer owns the announcement
+    /// (else foreign_writer), so a forged high version cannot hold the assembler.
+    void on_chunk(const venom_bridge_StateChunk& s, dds_instance_handle_t writer,
+                  dds_entity_t reader) {
         if (!mirror_ || !assembler_) return; // no mirror: the exporter re-sends once there is
+        if (writer != chunk_writer_) {
+            dds_guid_t p{};
+            if (!participant_of(reader, writer, p) ||
+                std::memcmp(p.v, owner_participant_.v, sizeof p.v) != 0) {
+                ctx_.drops.count(name_, "foreign_writer");
+                return;
+            }
+            chunk_writer_ = writer;
+        }
         Chunk c;
         c.origin = s.origin;
         c.version = s.version;
@@ -136,16 +164,26 @@ public:
         c.bytes = s.bytes._buffer;
         c.length = s.bytes._length;
         Sink sink{*this};
-        switch (assembler_->add(c, sink)) {
+        switch (assembler_->add(c, sink, std::chrono::steady_clock::now())) {
         case ChunkResult::completed:
             ++ctx_.stats.versions_received;
             ctx_.stats.bytes_received += c.total;
             got_state_ = true;
+            resync_backoff_ = resync_every;
             if (!announced_up_) log_mirror_up();
             release_parked();
             break;
         case ChunkResult::malformed: ctx_.drops.count(name_, "malformed"); break;
-        case ChunkResult::no_buffer: ctx_.drops.count(name_, "state_busy"); break;
+        case ChunkResult::no_buffer:
+            // Local views pin every buffer: this version cannot start (or publish). The chunks
+            // that went by meanwhile are lost to it: ask for a resend (tick, with backoff).
+            ctx_.drops.count(name_, "state_busy");
+            if (c.version != refused_version_) {
+                refused_version_ = c.version;
+                ctx_.drops.count(name_, "version_refused");
+            }
+            want_resync_ = true;
+            break;
         case ChunkResult::accepted:
         case ChunkResult::duplicate:
         case ChunkResult::stale: break;
@@ -171,7 +209,6 @@ public:
             ctx_.drops.count(name_, "malformed");
             return;
         }
-#if VENOM_BRIDGE_REQUESTS
         venom::Reply reply;
         {
             std::lock_guard<std::mutex> g(pending_m_);
@@ -180,9 +217,13 @@ public:
                 ctx_.drops.count(name_, "stale_answer");
                 return;
             }
-            if (a.status == 0 && mirror_->version() < a.state_version) {
+            // Any answer, error ones too (a command may change the state and then fail), waits
+            // for the state version it was made with (read-your-writes).
+            if (mirror_->version() < a.state_version) {
                 p.parked = true; // the state the answer was read with is still on its way
                 p.state_version = a.state_version;
+                p.parked_at = std::chrono::steady_clock::now();
+                p.status = a.status;
                 p.answer.assign(a.bytes._buffer, a.bytes._buffer + a.bytes._length);
                 ++parked_;
                 return;
@@ -200,16 +241,24 @@ public:
                 std::string(reinterpret_cast<const char*>(a.bytes._buffer), a.bytes._length));
         }
         ++ctx_.stats.answers_delivered;
-#endif
     }
 
-    /// Every main-loop wake (<= 100 ms; 10 ms while requests are open): a mirror that has no
-    /// state yet asks again; Replies whose deadline passed are answered timeout.
+    /// Every main-loop wake (<= 100 ms; 10 ms while requests are open): an assembly without
+    /// progress for a lease is abandoned; a mirror that has no state yet, lost a version
+    /// (no buffer, stalled) or holds answers parked for a lease waiting for a newer version
+    /// asks for a resend (backoff 1 s doubling to 8 s, reset by a completed version);
+    /// Replies whose deadline passed are answered timeout.
     void tick(std::chrono::steady_clock::time_point now) {
         if (!mirror_ && retry_create_ && now >= next_create_) make_mirror();
-        if (mirror_ && !got_state_ && now >= next_resync_) request_resync(now);
-#if VENOM_BRIDGE_REQUESTS
-        if (!mirror_ || open_ == 0) return;
+        if (!mirror_) return;
+        Sink sink{*this};
+        if (assembler_ && assembler_->abandon_stalled(now, ctx_.lease(), sink)) {
+            ctx_.drops.count(name_, "stalled");
+            want_resync_ = true;
+        }
+        if ((!got_state_ || want_resync_ || parked_too_long(now)) && now >= next_resync_)
+            request_resync(now);
+        if (open_ == 0) return;
         std::vector<venom::Reply> late;
         {
             std::lock_guard<std::mutex> g(pending_m_);
@@ -223,10 +272,11 @@ public:
         }
         for (auto& r : late) {
             ctx_.drops.count(name_, "expired");
-            r.fail(venom::errc::timeout, "no answer from the origin of \"" + name_ +
-                                             "\" within the request's time limit (venom_bridge)");
+            r.fail(venom::errc::timeout,
+                   "no answer from the origin of \"" + name_ +
+                       "\" within the request's time limit (venom_bridge; a request without "
+                       "one is limited by --request-timeout)");
         }
-#endif
     }
 
     /// Whether Replies are open (the main loop then wakes every 10 ms for their deadlines).
@@ -236,7 +286,9 @@ private:
     /// The mirror daemon's spin before it blocks: short, so two shared cores stay idle at 0%.
     static constexpr std::uint32_t mirror_spin_us = 20;
     static constexpr std::chrono::milliseconds resync_every{1000};
+    static constexpr std::chrono::milliseconds resync_backoff_max{8000};
     static constexpr std::chrono::milliseconds create_retry_every{1000};
+    static constexpr std::uint32_t create_log_every = 60; ///< failures per error line
 
     /// The longest error text an answer may carry.
     static constexpr std::uint32_t max_error_text = 64 * 1024;
@@ -256,8 +308,7 @@ private:
         std::uint64_t version() const { return im.mirror_->version(); }
         unsigned char* begin(std::uint64_t v, std::uint64_t total) {
             std::error_code ec;
-            im.loan_ =
-                detail_import::loan_version(*im.mirror_, v, static_cast<std::size_t>(total), ec, 0);
+            im.loan_ = im.mirror_->loan_as(v, static_cast<std::size_t>(total), ec);
             if (ec) return nullptr;
             return im.loan_.data();
         }
@@ -275,12 +326,17 @@ private:
         try {
             made.emplace(venom::DaemonChannel::create(name_, config_));
         } catch (const venom::error& e) {
-            ctx_.log.error("import " + name_, std::string("cannot create the mirror: ") + e.what() +
-                                                  " (retrying every second)");
+            // Logged on the first failure, then once a minute (retries every second).
+            if (create_failures_++ % create_log_every == 0)
+                ctx_.log.error("import " + name_, std::string("cannot create the mirror: ") +
+                                                      e.what() +
+                                                      " (retrying every second; failed " +
+                                                      std::to_string(create_failures_) + " times)");
             retry_create_ = true;
             next_create_ = std::chrono::steady_clock::now() + create_retry_every;
             return;
         }
+        create_failures_ = 0;
         ++incarnation_;
         {
             // Installed whole for on_answer (receive thread); config_ was written while there
@@ -288,15 +344,16 @@ private:
             std::lock_guard<std::mutex> life(mirror_m_);
             mirror_ = std::move(made);
             mirror_tag_ = make_tag(ctx_.tag_base, incarnation_);
-#if VENOM_BRIDGE_REQUESTS
             std::lock_guard<std::mutex> g(pending_m_);
             pending_.clear();
             pending_.resize(config_.max_clients);
             open_ = 0;
             parked_ = 0;
-#endif
         }
         assembler_.emplace(chunk_size_, config_.data_size);
+        want_resync_ = false;
+        refused_version_ = 0;
+        resync_backoff_ = resync_every;
         Sink sink{*this};
         assembler_->set_origin(origin_, sink);
         got_state_ = false;
@@ -324,8 +381,32 @@ private:
              Field::num("version", mirror_->version()), Field::num("ms_since_gone", since)});
     }
 
+    /// The writer's participant, from the reader's matched publications; false: not matched.
+    static bool participant_of(dds_entity_t reader, dds_instance_handle_t writer, dds_guid_t& out) {
+        dds_builtintopic_endpoint_t* e = dds_get_matched_publication_data(reader, writer);
+        if (e == nullptr) return false;
+        out = e->participant_key;
+        dds_builtintopic_free_endpoint(e); // frees e too
+        return true;
+    }
+
+    /// Whether an answer has been parked a lease or longer (its version is not coming).
+    bool parked_too_long(std::chrono::steady_clock::time_point now) {
+        // Relaxed: a hint only; the scan below is under pending_m_.
+        if (parked_.load(std::memory_order_relaxed) == 0) return false;
+        std::lock_guard<std::mutex> g(pending_m_);
+        for (const Pending& p : pending_)
+            if (p.parked && now - p.parked_at >= ctx_.lease()) return true;
+        return false;
+    }
+
+    /// Asks the exporter to send its newest version again; the next one no sooner than the
+    /// backoff, which doubles (a resend that does not help is not repeated every second).
     void request_resync(std::chrono::steady_clock::time_point now) {
-        next_resync_ = now + resync_every;
+        want_resync_ = false;
+        next_resync_ = now + resync_backoff_;
+        resync_backoff_ =
+            std::min<std::chrono::steady_clock::duration>(resync_backoff_ * 2, resync_backoff_max);
         venom_bridge_Request r{};
         set_name(r.channel, name_);
         r.mirror = mirror_tag_;
@@ -354,32 +435,35 @@ private:
         assembler_.reset();
         std::lock_guard<std::mutex> life(mirror_m_); // on_answer sees no mirror, or all of it
         mirror_.reset();
-#if VENOM_BRIDGE_REQUESTS
         // After the mirror: Replies of a destroyed daemon send nothing (their shells see
         // daemon_gone already).
         std::lock_guard<std::mutex> g(pending_m_);
         pending_.clear();
         open_ = 0;
         parked_ = 0;
-#endif
     }
 
-#if VENOM_BRIDGE_REQUESTS
     /// One open request per client slot of the mirror (a shell has one in flight). Guarded by
     /// pending_m_: I.daemon files Replies, the main thread answers them.
     struct Pending {
         std::uint64_t request_id = 0; ///< 0: none open
         venom::Reply reply;
-        std::chrono::steady_clock::time_point deadline =
-            std::chrono::steady_clock::time_point::max();
+        std::chrono::steady_clock::time_point deadline{}; ///< always finite (--request-timeout)
         bool parked = false; ///< the answer is in, waiting for its state version
+        std::chrono::steady_clock::time_point parked_at{};
+        std::uint32_t status = 0; ///< the parked answer's (0: ok, else a venom::errc value)
         std::uint64_t state_version = 0;
         std::vector<std::uint8_t> answer;
     };
 
     /// Parked answers whose state version the mirror now shows are sent (main thread).
     void release_parked() {
-        std::vector<std::pair<venom::Reply, std::vector<std::uint8_t>>> ready;
+        struct Ready {
+            venom::Reply reply;
+            std::uint32_t status;
+            std::vector<std::uint8_t> answer;
+        };
+        std::vector<Ready> ready;
         {
             // The version is read under the lock: on_answer (receive thread) parks an answer
             // under it only after seeing the mirror's version below the answer's, so an answer
@@ -389,15 +473,20 @@ private:
             const std::uint64_t v = mirror_->version();
             for (Pending& p : pending_)
                 if (p.parked && p.state_version <= v) {
-                    ready.emplace_back(std::move(p.reply), std::move(p.answer));
+                    ready.push_back(Ready{std::move(p.reply), p.status, std::move(p.answer)});
                     p = Pending{};
                     --parked_;
                     --open_;
                 }
         }
         for (auto& r : ready) {
-            std::error_code ec;
-            r.first.send(venom::ByteView(r.second.data(), r.second.size()), ec);
+            if (r.status == 0) {
+                std::error_code ec;
+                r.reply.send(venom::ByteView(r.answer.data(), r.answer.size()), ec);
+            } else {
+                r.reply.fail(static_cast<venom::errc>(r.status),
+                             std::string(r.answer.begin(), r.answer.end()));
+            }
             ++ctx_.stats.answers_delivered;
         }
     }
@@ -415,17 +504,19 @@ private:
             return;
         }
         const auto now = std::chrono::steady_clock::now();
-        const auto deadline = reply.deadline();
-        std::uint64_t budget = 0; // no limit
-        if (deadline != std::chrono::steady_clock::time_point::max()) {
-            if (deadline <= now) {
-                ctx_.drops.count(name_, "expired");
-                reply.fail(venom::errc::timeout, "expired before venom_bridge could forward it");
-                return;
-            }
-            budget = static_cast<std::uint64_t>(
-                std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count());
+        auto deadline = reply.deadline();
+        // A request without a time limit gets --request-timeout: an answer lost on the way
+        // (dropped, never sent, parked for a version that never comes) must not hold the
+        // shell's slot forever. Sent at most once all the same: a late answer is stale.
+        if (deadline == std::chrono::steady_clock::time_point::max())
+            deadline = now + std::chrono::milliseconds(ctx_.options.request_timeout_ms);
+        if (deadline <= now) {
+            ctx_.drops.count(name_, "expired");
+            reply.fail(venom::errc::timeout, "expired before venom_bridge could forward it");
+            return;
         }
+        const auto budget = static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count());
         const std::uint64_t id = ++next_request_;
         {
             std::lock_guard<std::mutex> g(pending_m_);
@@ -480,26 +571,12 @@ private:
             ctx_.log.error("mirror " + name_, e.what());
         }
     }
-#else
-    void release_parked() {}
-
-    void daemon_loop(venom::DaemonChannel& d) {
-        try {
-            d.run([this](std::uint32_t, venom::ByteView) -> std::string {
-                throw venom::error(venom::errc::handler_failed,
-                                   "this venom_bridge build carries states only: remote requests "
-                                   "of \"" +
-                                       name_ + "\" are not forwarded yet");
-            });
-        } catch (const std::exception& e) {
-            ctx_.log.error("mirror " + name_, e.what());
-        }
-    }
-#endif
 
     Context& ctx_;
     std::string name_;
+    venom::Access access_; ///< the mirror's file access (local option)
     // from the announcement
+    dds_instance_handle_t writer_ = 0; ///< the announcing writer that owns the instance; 0: none
     std::uint64_t origin_ = 0;
     venom::ChannelConfig config_{1, 1, 1};
     std::uint32_t chunk_size_ = option_limits::default_chunk;
@@ -516,17 +593,22 @@ private:
     bool got_state_ = false;
     bool announced_up_ = false;
     bool retry_create_ = false;
+    std::uint32_t create_failures_ = 0; ///< in a row (L7: the error is rate-limited)
     std::chrono::steady_clock::time_point next_create_{};
     std::chrono::steady_clock::time_point next_resync_{};
+    std::chrono::steady_clock::duration resync_backoff_ = resync_every;
+    bool want_resync_ = false;               ///< a version was lost: ask for a resend (tick)
+    std::uint64_t refused_version_ = 0;      ///< the last version counted version_refused
+    dds_guid_t owner_participant_{};         ///< the participant of writer_ (chunks: only its)
+    dds_instance_handle_t chunk_writer_ = 0; ///< a state writer of that participant (cache)
     std::chrono::steady_clock::time_point gone_at_{};
     // the request path
     std::atomic<std::uint64_t> next_request_{0}; ///< I.daemon's (ids only grow, per process)
     std::atomic<std::uint32_t> open_{0};         ///< open Replies (guarded writes: pending_m_)
-    std::uint32_t parked_ = 0;                   ///< parked answers (guarded by pending_m_)
-#if VENOM_BRIDGE_REQUESTS
+    /// Parked answers: written under pending_m_; read without it by tick (a hint).
+    std::atomic<std::uint32_t> parked_{0};
     std::mutex pending_m_;
     std::vector<Pending> pending_; ///< max_clients entries, sized before I.daemon starts
-#endif
 };
 
 } // namespace venom_bridge

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace venom_bridge {
@@ -18,6 +19,13 @@ namespace venom_bridge {
 /// A bad command line: the bridge prints the message and its usage, and exits 2.
 struct UsageError {
     std::string message;
+};
+
+/// --import NAME[:group|:everyone]: the mirror's file access is chosen here, never taken from
+/// the network (an announcement's access field is ignored).
+struct ImportSpec {
+    std::string name;
+    venom::Access access = venom::Access::owner_only;
 };
 
 struct ExportSpec {
@@ -37,11 +45,19 @@ struct option_limits {
     static constexpr std::uint32_t min_chunk = 4096;
     /// The IDL's bound on StateChunk.bytes (sequence<octet, 4194304>).
     static constexpr std::uint32_t max_chunk = 4u << 20;
+    /// --max-mirror: the largest mirror segment an announcement may ask for (default 1 GiB).
+    static constexpr std::uint64_t default_max_mirror = std::uint64_t{1} << 30;
+    static constexpr std::uint64_t min_max_mirror = std::uint64_t{1} << 20;
+    static constexpr std::uint64_t max_max_mirror = venom::limits::max_segment_size;
+    /// --request-timeout: the time limit of a remote request whose shell set none.
+    static constexpr std::uint32_t default_request_timeout_ms = 60000;
+    static constexpr std::uint32_t min_request_timeout_ms = 100;
+    static constexpr std::uint32_t max_request_timeout_ms = 86400000;
 };
 
 struct Options {
     std::vector<ExportSpec> exports;
-    std::vector<std::string> imports;
+    std::vector<ImportSpec> imports;
     std::uint32_t domain = 0;
     std::vector<std::string> peers;
     std::string interface_name;
@@ -50,15 +66,16 @@ struct Options {
     std::uint32_t workers = option_limits::default_workers;
     std::uint32_t chunk = option_limits::default_chunk;
     std::string dds_config; ///< a file of extra Cyclone XML, merged after ours
+    std::uint64_t max_mirror = option_limits::default_max_mirror; ///< bytes of one mirror
+    std::uint32_t request_timeout_ms = option_limits::default_request_timeout_ms;
     bool help = false;
 };
 
 inline const char* usage_text() {
-    return "usage: venom_bridge (--export NAME[:ro] | --import NAME)... [--domain N] [--peer "
-           "ADDR]...\n"
-           "                    [--interface IF] [--lease MS] [--json] [--workers N] [--chunk "
-           "BYTES]\n"
-           "                    [--dds-config FILE]\n";
+    return "usage: venom_bridge (--export NAME[:ro] | --import NAME[:group|:everyone])...\n"
+           "                    [--domain N] [--peer ADDR]... [--interface IF] [--lease MS]\n"
+           "                    [--json] [--workers N] [--chunk BYTES] [--max-mirror BYTES]\n"
+           "                    [--request-timeout MS] [--dds-config FILE]\n";
 }
 
 inline const char* help_text() {
@@ -68,7 +85,10 @@ inline const char* help_text() {
            "use with the unchanged venom API.\n\n"
            "  --export NAME[:ro]  serve local channel NAME (repeatable); :ro answers every remote\n"
            "                      request permission_denied without forwarding it\n"
-           "  --import NAME       keep a local mirror NAME of a remote export (repeatable)\n"
+           "  --import NAME[:group|:everyone]\n"
+           "                      keep a local mirror NAME of a remote export (repeatable); its\n"
+           "                      files are owner-only (0600) unless :group (0660) or :everyone\n"
+           "                      (0666) is given here (never taken from the remote side)\n"
            "  --domain N          DDS domain id, 0..230 (default 0)\n"
            "  --peer ADDR         unicast discovery peer (repeatable), for networks without\n"
            "                      multicast; also sets Discovery/ParticipantIndex auto\n"
@@ -80,6 +100,11 @@ inline const char* help_text() {
            "  --workers N         origin shells per export: remote requests served in parallel,\n"
            "                      1..64 (default 4)\n"
            "  --chunk BYTES       state chunk size, 4096..4194304, K/M suffixes (default 1M)\n"
+           "  --max-mirror BYTES  largest shared-memory segment a mirror may take, 1M..256G,\n"
+           "                      K/M/G suffixes (default 1G): larger announcements are refused\n"
+           "  --request-timeout MS\n"
+           "                      time limit of a remote request whose shell set none,\n"
+           "                      100..86400000 (default 60000); it then fails with timeout\n"
            "  --dds-config FILE   extra Cyclone DDS XML merged after the bridge's own (security,\n"
            "                      tracing)\n\n"
            "Exit codes: 0 SIGINT/SIGTERM (clean), 1 set-up failed (DDS, channel), 2 usage.\n";
@@ -98,6 +123,7 @@ inline std::uint64_t parse_number(const std::string& opt, const std::string& tex
     unsigned long long mult = 1;
     if (suffixes && (rest == "K" || rest == "k" || rest == "KiB")) mult = 1024, rest.clear();
     else if (suffixes && (rest == "M" || rest == "MiB")) mult = 1024 * 1024, rest.clear();
+    else if (suffixes && (rest == "G" || rest == "GiB")) mult = 1024ull * 1024 * 1024, rest.clear();
     if (!rest.empty())
         throw UsageError{opt + " needs a number" + (suffixes ? " (K or M suffix)" : "") +
                          ", got \"" + text + "\""};
@@ -174,9 +200,22 @@ inline Options parse_options(const std::vector<std::string>& args) {
             e.name = v;
             o.exports.push_back(e);
         } else if (a == "--import") {
-            const std::string& v = value();
+            std::string v = value();
+            ImportSpec im;
+            for (const auto& suffix :
+                 {std::pair<const char*, venom::Access>{":group", venom::Access::group},
+                  {":everyone", venom::Access::everyone}}) {
+                const std::string sfx = suffix.first;
+                if (v.size() > sfx.size() &&
+                    v.compare(v.size() - sfx.size(), sfx.size(), sfx) == 0) {
+                    im.access = suffix.second;
+                    v.resize(v.size() - sfx.size());
+                    break;
+                }
+            }
             check_name("--import", v);
-            o.imports.push_back(v);
+            im.name = v;
+            o.imports.push_back(im);
         } else if (a == "--domain") {
             o.domain = in_range(a, value(), 0, option_limits::max_domain);
         } else if (a == "--peer") {
@@ -196,6 +235,15 @@ inline Options parse_options(const std::vector<std::string>& args) {
         } else if (a == "--chunk") {
             o.chunk =
                 in_range(a, value(), option_limits::min_chunk, option_limits::max_chunk, true);
+        } else if (a == "--max-mirror") {
+            const std::string& v = value();
+            o.max_mirror = parse_number(a, v, true);
+            if (o.max_mirror < option_limits::min_max_mirror ||
+                o.max_mirror > option_limits::max_max_mirror)
+                throw UsageError{a + " must be 1M..256G, got " + v};
+        } else if (a == "--request-timeout") {
+            o.request_timeout_ms = in_range(a, value(), option_limits::min_request_timeout_ms,
+                                            option_limits::max_request_timeout_ms);
         } else if (a == "--dds-config") {
             o.dds_config = value();
             if (o.dds_config.empty() || o.dds_config.find(',') != std::string::npos)
@@ -214,15 +262,15 @@ inline Options parse_options(const std::vector<std::string>& args) {
             if (o.exports[i].name == o.exports[j].name)
                 throw UsageError{"--export " + o.exports[i].name + " is given twice"};
         for (const auto& im : o.imports)
-            if (im == o.exports[i].name)
-                throw UsageError{"channel \"" + im +
+            if (im.name == o.exports[i].name)
+                throw UsageError{"channel \"" + im.name +
                                  "\" is both exported and imported: one bridge does one of the "
                                  "two for a channel"};
     }
     for (std::size_t i = 0; i < o.imports.size(); ++i)
         for (std::size_t j = i + 1; j < o.imports.size(); ++j)
-            if (o.imports[i] == o.imports[j])
-                throw UsageError{"--import " + o.imports[i] + " is given twice"};
+            if (o.imports[i].name == o.imports[j].name)
+                throw UsageError{"--import " + o.imports[i].name + " is given twice"};
     return o;
 }
 

@@ -85,7 +85,7 @@ public:
         attach(announce_reader_, DDS_ANY_STATE);
         attach(state_reader_, DDS_ANY_STATE);
         for (const auto& e : o.exports) exports_[e.name] = std::make_unique<Exporter>(ctx_, e);
-        for (const auto& i : o.imports) imports_[i] = std::make_unique<Importer>(ctx_, i);
+        for (const auto& i : o.imports) imports_[i.name] = std::make_unique<Importer>(ctx_, i);
         // Last: the callbacks use exports_ and imports_.
         listen(request_reader_, &Bridge::requests_available);
         listen(answer_reader_, &Bridge::answers_available);
@@ -95,8 +95,7 @@ public:
         ctx_.log.event("started", {Field::str("participant", guid_text(ctx_.guid)),
                                    Field::num("domain", ctx_.options.domain),
                                    Field::num("exports", exports_.size()),
-                                   Field::num("imports", imports_.size()),
-                                   Field::boolean("requests", VENOM_BRIDGE_REQUESTS != 0)});
+                                   Field::num("imports", imports_.size())});
         for (auto& kv : exports_) kv.second->start();
         auto next_stats = std::chrono::steady_clock::now() + stats_every;
         while (!ctx_.stopping) {
@@ -218,7 +217,7 @@ private:
                 const auto it = imports_.find(name);
                 if (it == imports_.end()) return; // not ours
                 if (info.valid_data && info.instance_state == DDS_IST_ALIVE)
-                    it->second->on_announce(a);
+                    it->second->on_announce(a, info.publication_handle, announce_reader_.get());
                 else if (info.instance_state != DDS_IST_ALIVE) it->second->on_exporter_gone();
             });
     }
@@ -233,7 +232,8 @@ private:
                     return;
                 }
                 const auto it = imports_.find(name);
-                if (it != imports_.end()) it->second->on_chunk(c);
+                if (it != imports_.end())
+                    it->second->on_chunk(c, info.publication_handle, state_reader_.get());
             });
     }
 

@@ -17,7 +17,16 @@
  *     none may be delivered, each counts as stale_answer.
  * Waits (bounded) for each writer to match a reader and for acks, prints one JSON line, exits 0
  * once everything was written and acknowledged, 1 otherwise. Every wait is bounded by --wait-ms.
- * The network settings come from CYCLONEDDS_URI (the test sets the interface). */
+ * The network settings come from CYCLONEDDS_URI (the test sets the interface).
+ *
+ *   bridge_forge --announce CHANNEL --origin O --data-size N --access A [--hold-ms MS]
+ *                [--domain N] [--lease MS] [--wait-ms MS]
+ *
+ * writes one live announcement of CHANNEL as an exporter would (reliable, transient-local,
+ * keep-last 1, automatic liveliness), with origin O, data_size N and access A (0 owner_only,
+ * 1 group, 2 everyone; an importer must ignore it), the other fields small and valid; waits
+ * for a match and the ack, prints one JSON line, keeps the writer alive for --hold-ms (default
+ * 0), then exits (0: matched and acknowledged). For bridge_test.sh scenario 11. */
 #include "venom_bridge.h"
 
 #include <dds/dds.h>
@@ -64,7 +73,63 @@ static int wait_matched(dds_entity_t w, int64_t ms) {
     return 0;
 }
 
+static int announce_mode(int argc, char** argv) {
+    const char* channel = argv[2];
+    uint32_t domain = 0, access = 0;
+    int64_t lease_ms = 500, wait_ms = 5000, hold_ms = 0;
+    uint64_t origin = 1, data_size = 4096;
+    for (int i = 3; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--domain") == 0) domain = (uint32_t)strtoul(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--lease") == 0) lease_ms = strtoll(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--wait-ms") == 0) wait_ms = strtoll(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--hold-ms") == 0) hold_ms = strtoll(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--origin") == 0) origin = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--data-size") == 0) data_size = strtoull(argv[i + 1], NULL, 10);
+        else if (strcmp(argv[i], "--access") == 0) access = (uint32_t)strtoul(argv[i + 1], NULL, 10);
+    }
+    if (hold_ms < 0 || hold_ms > 60000) hold_ms = 0; /* bounded */
+    const dds_entity_t pp = check(dds_create_participant(domain, NULL, NULL), "dds_create_participant");
+    const dds_entity_t t_ann = check(dds_create_topic(pp, &venom_bridge_Announce_desc, "venom/announce", NULL, NULL), "topic announce");
+    dds_qos_t* q = dds_create_qos();
+    dds_qset_reliability(q, DDS_RELIABILITY_RELIABLE, DDS_SECS(1));
+    dds_qset_durability(q, DDS_DURABILITY_TRANSIENT_LOCAL);
+    dds_qset_history(q, DDS_HISTORY_KEEP_LAST, 1);
+    dds_qset_liveliness(q, DDS_LIVELINESS_AUTOMATIC, DDS_MSECS(lease_ms));
+    const dds_entity_t w = check(dds_create_writer(pp, t_ann, q, NULL), "writer announce");
+    dds_delete_qos(q);
+    const int64_t end = now_ms() + wait_ms;
+    const int matched = wait_matched(w, wait_ms);
+    venom_bridge_Announce a;
+    memset(&a, 0, sizeof a);
+    snprintf(a.channel, sizeof a.channel, "%s", channel);
+    a.origin = origin;
+    a.alive = 1;
+    a.data_size = data_size;
+    a.cmd_slots = 4;
+    a.max_clients = 4;
+    a.max_cmd_size = 1024;
+    a.max_response_size = 1024;
+    a.state_buffers = 3;
+    a.access = access;
+    a.claim_timeout_ns = 5000000;
+    a.spin_time_ns = 0;
+    a.version = 0;
+    a.chunk_size = 1048576;
+    const int written = dds_write(w, &a) >= 0;
+    const int64_t left = end - now_ms();
+    const int acked = written && dds_wait_for_acks(w, DDS_MSECS(left > 100 ? left : 100)) >= 0;
+    const int ok = matched && written && acked;
+    printf("{\"cmd\":\"forge-announce\",\"ok\":%s,\"channel\":\"%s\",\"origin\":%llu,\"data_size\":%llu,"
+           "\"access\":%u,\"matched\":%d}\n",
+           ok ? "true" : "false", channel, (unsigned long long)origin, (unsigned long long)data_size, access, matched);
+    fflush(stdout);
+    if (hold_ms > 0) dds_sleepfor(DDS_MSECS(hold_ms));
+    dds_delete(pp);
+    return ok ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
+    if (argc >= 3 && strcmp(argv[1], "--announce") == 0) return announce_mode(argc, argv);
     if (argc < 2) {
         fprintf(stderr, "usage: bridge_forge CHANNEL [--domain N] [--lease MS] [--wait-ms MS]\n");
         return 2;

@@ -46,7 +46,10 @@
 //       of NAME serves here with a state of version >= V (default 1) holding T (or the pattern
 //       of seed S, or bytes of checksum C); reconnects across daemon_gone; prints when (unix
 //       ns), the state's version, checksum and first bytes, and the channel's config
-//   ask NAME TEXT             one request, its answer as JSON ("answer")
+//   ask NAME TEXT [--no-limit]   one request, its answer as JSON ("answer"); --no-limit: the
+//       request has no time limit of its own (ShellOptions default); prints how it ended
+//       ("status": ok or the error code's value, "errc_timeout": whether it was timeout) and
+//       after how long ("ms"), the alarm at 30 s
 //   counters NAME             the channel's counters (venom::inspect_channel), one JSON line
 //   local-ok NAME             exit 0 iff a daemon of NAME is alive on this host (isolation check)
 //
@@ -168,7 +171,7 @@ struct Args {
 };
 
 /// Options that take no value.
-bool is_flag(const std::string& k) { return k == "verify" || k == "request"; }
+bool is_flag(const std::string& k) { return k == "verify" || k == "request" || k == "no-limit"; }
 
 Args parse(int argc, char** argv, int from) {
     Args a;
@@ -974,6 +977,25 @@ int wait_state(const Args& a) {
 
 /// One request, its answer printed as a JSON string (or, if it is a JSON object, as it is).
 int ask(const Args& a) {
+    if (a.has("no-limit")) {
+        alarm(30);
+        venom::ShellChannel s = connect(a.pos.at(0), milliseconds(5000));
+        const auto t0 = steady::now();
+        std::string status = "ok";
+        bool is_timeout = false;
+        try {
+            (void)s.request(a.pos.at(1).c_str());
+        } catch (const venom::error& e) {
+            status = e.what();
+            is_timeout = e.code() == venom::errc::timeout;
+        }
+        Json j;
+        j.str("cmd", "ask").boolean("ok", true).str("status", status);
+        j.boolean("errc_timeout", is_timeout)
+            .num("ms", std::chrono::duration<double, std::milli>(steady::now() - t0).count())
+            .print();
+        return exit_pass;
+    }
     alarm(15);
     venom::ShellChannel s = connect(a.pos.at(0), milliseconds(5000));
     const std::string r = text_of(s.request(a.pos.at(1), std::chrono::seconds(10)));

@@ -13,7 +13,8 @@
 # logs directory), VB_PEER=1 (unicast --peer discovery instead of multicast).
 # Scenarios: 0 isolation of the two hosts' /dev/shm; P the probe's own checks on a local channel; 8 importer started before the exporter
 # (brings the pair up); 1 ping/pong and 8 verified remote shells; 2 set + read back; 3 a 32 MiB
-# state; 10 expired requests; 9 malformed samples; 4 kill -9 of the exporting bridge; 5 kill -9
+# state; 10 expired requests; 9 malformed samples; 11 hostile announcements at an importer; 12 --request-timeout of a request without a
+# time limit; 13 a mirror that cannot be created, then its exporter goes; 4 kill -9 of the exporting bridge; 5 kill -9
 # of the importing bridge; 6 link down/up; 7 origin daemon restart (kill -9, then SIGTERM).
 set -u
 T_START=$(date +%s%N)
@@ -162,7 +163,7 @@ if want P; then
 fi
 
 if [ -n "$BRIDGE_MISSING" ]; then
-    for s in 8 1 2 3 10 9 4 5 6 7; do want $s && fail $s "$BRIDGE_MISSING"; done
+    for s in 8 1 2 3 10 9 11 12 13 4 5 6 7; do want $s && fail $s "$BRIDGE_MISSING"; done
 else
 
 # ---- 8: importer started before the exporter (brings the pair up) -----------------------------
@@ -264,7 +265,8 @@ if want 9; then
         fail 9 "malformed samples: no bridge_forge (--forge)"
     else
         ma0=$(dropped_total bA malformed)
-        mb0=$(dropped_total bB malformed)
+        # B: forged chunks come from another participant than the exporter's: foreign_writer
+        mb0=$(($(dropped_total bB malformed) + $(dropped_total bB foreign_writer)))
         sb0=$(dropped_total bB stale_answer)
         uri="<CycloneDDS><Domain id=\"any\"><General><Interfaces><NetworkInterface name=\"$VB_VETH_B\"/></Interfaces></General></Domain></CycloneDDS>"
         vb_start forge B env CYCLONEDDS_URI="$uri" "$FORGE" "$E" --lease "$LEASE" --wait-ms 8000
@@ -279,7 +281,7 @@ if want 9; then
         ok=no
         for i in $(seq 40); do # at most 4 s for the counts (events at most once a second)
             ma=$(dropped_total bA malformed)
-            mb=$(dropped_total bB malformed)
+            mb=$(($(dropped_total bB malformed) + $(dropped_total bB foreign_writer)))
             sb=$(dropped_total bB stale_answer)
             if [ $((ma - ma0)) -ge 5 ] && [ $((mb - mb0)) -ge 5 ] && [ $((sb - sb0)) -ge 5 ]; then ok=yes; break; fi
             sleep 0.1
@@ -291,9 +293,104 @@ if want 9; then
         same=no # the forged chunks' versions are above the origin's: the mirror must not show one
         [ "$(vb_json version "$s1")" = "$vA" ] && [ "$(vb_json checksum "$s1")" = "$cA" ] && same=yes
         if [ "$(vb_json ok "$rf")" = true ] && [ $ok = yes ] && [ $same = yes ] && [ "$forged" = 0 ]; then
-            pass 9 "malformed: forged 5 chunks, 5 requests, 5 answers of a dead incarnation: counted by B malformed +$((mb - mb0)), stale_answer +$((sb - sb0)), by A malformed +$((ma - ma0)); the mirror still shows the origin's version $vA; the origin ran none of the forged requests"
+            pass 9 "malformed: forged 5 chunks, 5 requests, 5 answers of a dead incarnation: counted by B malformed/foreign_writer +$((mb - mb0)), stale_answer +$((sb - sb0)), by A malformed +$((ma - ma0)); the mirror still shows the origin's version $vA; the origin ran none of the forged requests"
         else
             fail 9 "malformed: forge $rf ; B malformed +$((mb - mb0)) stale_answer +$((sb - sb0)), A malformed +$((ma - ma0)) (want >= 5 each); mirror version $(vb_json version "$s1") vs origin's $vA (same state: $same); forged requests the origin ran: $forged"
+        fi
+    fi
+fi
+
+# ---- 11: hostile announcements at an importer ------------------------------------------------
+# A bridge C in B imports two names no real exporter serves; forged announcements from A ask for
+# a 2 GiB data_size (over --max-mirror's default 1 GiB: refused, counted too_large, no segment)
+# and for access everyone (the mirror must stay owner-only, 0600); a second writer of the second
+# name with another origin must be dropped (foreign_writer), the mirror not recreated.
+if want 11; then
+    if [ -z "$FORGE" ] || [ ! -x "$FORGE" ]; then
+        fail 11 "hostile announcements: no bridge_forge (--forge)"
+    else
+        H=h$VB_ID G=g$VB_ID
+        uri="<CycloneDDS><Domain id=\"any\"><General><Interfaces><NetworkInterface name=\"$VB_VETH_A\"/></Interfaces></General></Domain></CycloneDDS>"
+        skip=0 # a new log
+        bridge_start bC B --import "$H" --import "$G"
+        vb_wait_event "$VB_WORK/bC.log" started 5000 "$skip" >/dev/null
+        fa=(env CYCLONEDDS_URI="$uri" "$FORGE" --announce)
+        vb_start fh A "${fa[@]}" "$H" --origin 7 --data-size 2147483648 --access 2 --hold-ms 4000 --lease "$LEASE" --wait-ms 8000
+        vb_start fg1 A "${fa[@]}" "$G" --origin 11 --data-size 4096 --access 2 --hold-ms 7000 --lease "$LEASE" --wait-ms 8000
+        imp=$(vb_wait_event "$VB_WORK/bC.log" imported 8000 "$skip" "\"$G\"")
+        vb_start fg2 A "${fa[@]}" "$G" --origin 22 --data-size 8192 --access 2 --hold-ms 3000 --lease "$LEASE" --wait-ms 8000
+        ok=no
+        for i in $(seq 60); do # at most 6 s for the counts (events at most once a second)
+            tl=$(dropped_total bC too_large)
+            fw=$(dropped_total bC foreign_writer)
+            if [ "$tl" -ge 1 ] && [ "$fw" -ge 1 ]; then ok=yes; break; fi
+            sleep 0.1
+        done
+        mode=$(vb_run B 5 stat -c %a "/dev/shm/venom.$G.shm" 2>/dev/null)
+        hfile=$(vb_run B 5 sh -c "ls /dev/shm | grep -c '^venom\.$H\.' || true")
+        nimp=$(tail -n +$((skip + 1)) "$VB_WORK/bC.log" | grep -E '"event" *: *"imported"' | grep -c "\"$G\"" || true)
+        ngone=$(tail -n +$((skip + 1)) "$VB_WORK/bC.log" | grep -E '"event" *: *"daemon_gone"' | grep -c "\"$G\"" || true)
+        wait_exit fg2 10000
+        rfg=$(last_json fg2)
+        wait_exit fh 10000
+        rfh=$(last_json fh)
+        vb_stop bC
+        wait_exit fg1 10000
+        if [ $ok = yes ] && [ -n "$imp" ] && [ "$mode" = 600 ] && [ "$hfile" = 0 ] && [ "$nimp" = 1 ] &&
+            [ "$ngone" = 0 ] && [ "$(vb_json ok "$rfh")" = true ] && [ "$(vb_json ok "$rfg")" = true ]; then
+            pass 11 "hostile announcements: 2 GiB data_size refused (too_large $tl, no segment), access everyone ignored (mirror mode $mode), a second writer dropped (foreign_writer $fw; imported $nimp time, daemon_gone $ngone)"
+        else
+            fail 11 "hostile announcements: counts ok=$ok (too_large ${tl:-?} foreign_writer ${fw:-?}); imported event '${imp}'; mirror mode '${mode}' (want 600); segments of $H: '${hfile}' (want 0); imported $nimp daemon_gone $ngone (want 1 0); forges $rfh ; $rfg"
+        fi
+    fi
+fi
+
+# ---- 12: a request without a time limit, a hung origin: --request-timeout ---------------------
+if want 12; then
+    vb_stop bB
+    bridge_start bB B --import "$E" --request-timeout 1000
+    r0=$(probe B 10 wait-state "$E" 6000 --version 0)
+    r=$(probe B 35 ask "$E" "sleep 4000" --no-limit) # the origin takes 4 s; the shell sets no limit
+    ms=$(vb_json ms "$r")
+    ms=${ms%.*}
+    bound=$((1000 + 700 + SLACK))
+    vb_stop bB # back to the defaults for the next scenarios
+    if [ "$(vb_json ok "$r0")" = true ] && [ "$(vb_json errc_timeout "$r")" = true ] &&
+        [ "${ms:-0}" -ge 1000 ] && [ "${ms:-0}" -le "$bound" ]; then
+        pass 12 "request timeout: a request without a time limit to an origin busy for 4 s failed timeout after $ms ms at the mirror (--request-timeout 1000, bound $bound)"
+    else
+        fail 12 "request timeout: mirror $r0 ; ask $r (want timeout within 1000..$bound ms)"
+    fi
+    ensure_pair || true
+fi
+
+# ---- 13: a mirror that cannot be created, then its exporter goes ------------------------------
+# A directory in the mirror's place in B's /dev/shm makes creation fail (retried every second,
+# the error logged once); after the forged exporter is gone and the obstacle removed, no mirror
+# may appear (there is no origin to mirror).
+if want 13; then
+    if [ -z "$FORGE" ] || [ ! -x "$FORGE" ]; then
+        fail 13 "failed mirror creation: no bridge_forge (--forge)"
+    else
+        X=x$VB_ID
+        uri="<CycloneDDS><Domain id=\"any\"><General><Interfaces><NetworkInterface name=\"$VB_VETH_A\"/></Interfaces></General></Domain></CycloneDDS>"
+        vb_run B 5 mkdir -p "/dev/shm/venom.$X.shm" "/dev/shm/venom.$X.lock"
+        bridge_start bD B --import "$X"
+        vb_wait_event "$VB_WORK/bD.log" started 5000 0 >/dev/null
+        vb_start fx A env CYCLONEDDS_URI="$uri" "$FORGE" --announce "$X" --origin 33 --data-size 4096 --hold-ms 3500 --lease "$LEASE" --wait-ms 8000
+        wait_exit fx 12000
+        rfx=$(last_json fx)
+        sleep $(((LEASE + 300) / 1000)).$(((LEASE + 300) % 1000 / 100)) # the forge's liveliness lost
+        vb_run B 5 rmdir "/dev/shm/venom.$X.shm" "/dev/shm/venom.$X.lock"
+        sleep 2.5 # more than two retry periods
+        nerr=$(grep -E '"event" *: *"error"' "$VB_WORK/bD.log" | grep -c "import $X" || true)
+        nimp=$(grep -E '"event" *: *"imported"' "$VB_WORK/bD.log" | grep -c "\"$X\"" || true)
+        hfile=$(vb_run B 5 sh -c "ls /dev/shm | grep -c '^venom\.$X\.' || true")
+        vb_stop bD
+        if [ "$(vb_json ok "$rfx")" = true ] && [ "$nerr" = 1 ] && [ "$nimp" = 0 ] && [ "$hfile" = 0 ]; then
+            pass 13 "failed mirror creation: the error logged once over ~4 s of retries; after the exporter went, no mirror was made (imported $nimp, segments $hfile)"
+        else
+            fail 13 "failed mirror creation: forge $rfx ; error lines $nerr (want 1), imported $nimp (want 0), segments of $X: $hfile (want 0)"
         fi
     fi
 fi
