@@ -1496,7 +1496,7 @@ const CommandSpec commands[] = {
      "Runs venom_bench (bench/) with ARGS when it is built next to venom (the same folder, or\n"
      "../bench/ in a CMake build tree); `venom bench --help` shows its options.",
      bench_options, bench_caption, cmd_bench},
-    {"bridge", "venom bridge (--export NAME[:ro] | --import NAME)... [options]",
+    {"bridge", "venom bridge (--export NAME[:ro] | --import NAME[:group|:everyone])... [options]",
      "carry channels between hosts over Cyclone DDS (venom_bridge, if built)",
      "Runs venom_bridge (bridge/) with ARGS when it is built next to venom (the same folder, or\n"
      "../bridge/ in a CMake build tree): it serves local channels to other hosts (--export) and\n"
