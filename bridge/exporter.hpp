@@ -35,7 +35,14 @@
 ///   whether it was; once a request is sent, the bridge never sends it again (at most once).
 /// - If an importer stalls, dds_write blocks at most 2 x lease (state) or 100 ms (answers),
 ///   then the version is abandoned (counted) or the answer dropped; the origin daemon never
-///   waits for the bridge (a view pins one buffer at most).
+///   waits for the bridge (a view pins one buffer at most). The state writer is shared by every
+///   importer of the channel: the slowest reader paces them all (a stalled one holds every
+///   importer's versions back up to 2 x lease per chunk).
+/// - Origin liveness while sending: E.state probes the origin daemon (probe_origin, a few ms)
+///   before each version, between chunks at most every probe_every, and before each retry of
+///   a version that could not be sent. So a dead origin is noticed within one blocked
+///   dds_write (2 x lease) + probe_every + the probe, even while a reader stalls the state
+///   writer or a large version is on its way (the idle loop's wait_for_update probes too).
 #pragma once
 
 #include "chunks.hpp"
@@ -46,6 +53,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -247,6 +255,11 @@ private:
     static constexpr std::chrono::milliseconds reconnect_every{100};
     /// How long a stopping exporter waits for importers to acknowledge its last announcement.
     static constexpr std::chrono::milliseconds stop_ack_wait{500};
+    /// S0's ShellOptions::daemon_check, and probe_origin's wait (one probe fits in it).
+    static constexpr std::chrono::milliseconds s0_daemon_check{1};
+    static constexpr std::chrono::milliseconds probe_wait{2};
+    /// How often E.state probes the origin daemon while it sends (between chunks).
+    static constexpr std::chrono::milliseconds probe_every{100};
     /// How long stop() waits for the workers' requests in flight to end.
     static constexpr std::chrono::milliseconds worker_stop_wait{2000};
 
@@ -288,6 +301,7 @@ private:
         try {
             venom::ShellOptions so;
             so.spin_time = std::chrono::microseconds(20);
+            so.daemon_check = s0_daemon_check; // probe_origin's wait: see there
             s0_.emplace(venom::ShellChannel::connect(spec_.name, so));
         } catch (const venom::error& e) {
             if (!waiting_logged_) {
@@ -347,8 +361,20 @@ private:
         s0_.reset();
     }
 
-    /// Sends version v whole: its chunks in index order, then waits for the acks. false: it
-    /// could not (a stalled reader held the history full for 2 x lease).
+    /// Throws venom::error(daemon_gone) when the origin daemon is dead or has closed the
+    /// channel: a wait for a version that never comes, long enough for one liveness probe of
+    /// S0 (its daemon_check). E.state only; blocks probe_wait (2 ms).
+    void probe_origin() {
+        (void)s0_->wait_for_update(std::numeric_limits<std::uint64_t>::max(), probe_wait);
+        next_probe_ = std::chrono::steady_clock::now() + probe_every;
+    }
+    void probe_origin_due() {
+        if (std::chrono::steady_clock::now() >= next_probe_) probe_origin();
+    }
+
+    /// Sends version v whole: its chunks in index order. false: it could not (a stalled
+    /// reader held the history full for 2 x lease). Throws daemon_gone when a probe between
+    /// chunks finds the origin daemon dead.
     bool send_version(const venom::StateView& v) {
         const std::uint32_t chunk = ctx_.options.chunk;
         const std::uint64_t total = v.size();
@@ -361,6 +387,7 @@ private:
         c.count = count;
         for (std::uint32_t i = 0; i < count; ++i) {
             if (stop_ || ctx_.stopping) return false;
+            probe_origin_due();
             const std::uint64_t off = std::uint64_t{i} * chunk;
             const auto len =
                 static_cast<std::uint32_t>(std::min<std::uint64_t>(chunk, total - off));
@@ -391,6 +418,7 @@ private:
     }
 
     void state_loop() {
+        bool retrying = false; // the last send_version failed: probe before the next
         while (!stop_ && !ctx_.stopping) {
             if (!s0_) {
                 if (!connect_origin()) {
@@ -418,14 +446,20 @@ private:
                     sent_version_ = now_v;
                     continue;
                 }
+                // Before every send, and always before a retry: the loop may not reach the idle
+                // wait for a long time (a stalled reader, resync requests, a stream of versions).
+                if (retrying) probe_origin();
+                else probe_origin_due();
                 venom::StateView v = s0_->view();
                 if (sent_ != 0 && v.version() > sent_ + 1)
                     ctx_.stats.versions_skipped += v.version() - sent_ - 1;
+                retrying = false;
                 if (send_version(v)) {
                     sent_ = v.version();
                     sent_version_ = sent_;
                 } else if (!stop_ && !ctx_.stopping) {
-                    resend_ = true; // try again with the newest
+                    resend_ = true; // try again with the newest (after a probe)
+                    retrying = true;
                 }
             } catch (const venom::error& e) {
                 if (e.code() == venom::errc::daemon_gone) origin_gone(e.what());
@@ -553,6 +587,7 @@ private:
     std::uint32_t origin_counter_ = 0;
     std::uint64_t origin_tag_ = 0;
     std::uint64_t sent_ = 0;
+    std::chrono::steady_clock::time_point next_probe_{};
     bool waiting_logged_ = false;
 };
 
