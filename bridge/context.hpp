@@ -103,7 +103,10 @@ struct Context {
     std::uint64_t tag_base = 0; ///< guid_hash of the participant
     dds_guid_t guid{};
     Entity t_state, t_request, t_answer, t_announce;
-    Entity answer_writer;  ///< shared by every export's workers
+    Entity answer_writer; ///< shared by every export's workers (blocks <= answer_blocking)
+    /// Error answers written where nothing may block (on_request, on Cyclone's receive thread;
+    /// the main thread): max_blocking 0, a full history fails the write at once (counted).
+    Entity error_answer_writer;
     Entity request_writer; ///< shared by every import's mirror
     Entity guard;          ///< triggered by SIGINT/SIGTERM (the signal thread)
 
@@ -189,10 +192,16 @@ struct Context {
         return Entity(dds_create_reader(participant.get(), topic.get(), q.get(), nullptr), what);
     }
 
-    /// Writes an error answer (status = a venom::errc value, bytes = its text).
+    /// How answer_error may wait for room in the answer writer's history.
+    enum class blocking { never, bounded };
+
+    /// Writes an error answer (status = a venom::errc value, bytes = its text). blocking::never
+    /// (error_answer_writer: never waits; for the receive and main threads) or ::bounded
+    /// (answer_writer: at most answer_blocking; workers). An answer that cannot be written is
+    /// counted (dropped "answer_dropped": the remote shell then times out). Any thread.
     void answer_error(const std::string& channel, std::uint64_t mirror, std::uint32_t slot,
                       std::uint64_t request_id, venom::errc code, const std::string& text,
-                      std::uint64_t state_version = 0) const {
+                      std::uint64_t state_version = 0, blocking how = blocking::bounded) {
         venom_bridge_Answer a{};
         set_name(a.channel, channel);
         a.mirror = mirror;
@@ -204,7 +213,8 @@ struct Context {
         a.bytes._length = static_cast<std::uint32_t>(text.size());
         a.bytes._maximum = a.bytes._length;
         a.bytes._release = false;
-        (void)dds_write(answer_writer.get(), &a);
+        const Entity& w = how == blocking::never ? error_answer_writer : answer_writer;
+        if (dds_write(w.get(), &a) < 0) drops.count(channel, "answer_dropped");
     }
 };
 

@@ -14,8 +14,8 @@
 ///   sent is the newest. The origin daemon gone (daemon_gone): it announces alive=false, and
 ///   reconnects; the new origin daemon gets a new origin tag (its versions start again from 1).
 /// - E.req[k], k < --workers: each owns one origin ShellChannel (one client slot) and a bounded
-///   FIFO filled by the main thread (on_request). A remote shell's requests all go to one
-///   worker (hash of mirror and slot), so they run in order. A request's budget travels with
+///   FIFO filled by on_request (receive thread or main backstop). A remote shell's requests all go
+///   to one worker (hash of mirror and slot), so they run in order. A request's budget travels with
 ///   it: one that expired before it could run is answered timeout and counted ("expired").
 ///   After the answer the worker reads the origin's version (>= every version published before
 ///   the answer) and sends it with the answer: the mirror delivers the answer only once it
@@ -159,7 +159,8 @@ public:
         const OriginShape shape = shape_.load();
         if (!shape.known) { // the origin daemon is not running (its mirrors are going)
             ctx_.answer_error(spec_.name, r.mirror, r.slot, r.request_id, venom::errc::daemon_gone,
-                              "the origin daemon of \"" + spec_.name + "\" is not running");
+                              "the origin daemon of \"" + spec_.name + "\" is not running", 0,
+                              Context::blocking::never);
             return;
         }
         if (r.slot >= shape.max_clients || r.bytes._length > shape.max_cmd_size ||
@@ -171,7 +172,8 @@ public:
             ctx_.answer_error(spec_.name, r.mirror, r.slot, r.request_id,
                               venom::errc::permission_denied,
                               "\"" + spec_.name + "\" is exported read-only (--export " +
-                                  spec_.name + ":ro): remote requests are refused");
+                                  spec_.name + ":ro): remote requests are refused",
+                              0, Context::blocking::never);
             return;
         }
         Job j;
@@ -196,7 +198,8 @@ public:
         ctx_.answer_error(spec_.name, r.mirror, r.slot, r.request_id, venom::errc::timeout,
                           "bridge queue full: the exporter of \"" + spec_.name + "\" has " +
                               std::to_string(worker_queue_capacity) +
-                              " requests waiting per worker; raise --workers or retry");
+                              " requests waiting per worker; raise --workers or retry",
+                          0, Context::blocking::never);
     }
 
     /// Statistics for the "stats" event.

@@ -56,6 +56,10 @@ public:
         Qos mq_w;
         ctx_.message_qos(mq_w, answer_blocking, false);
         ctx_.answer_writer = ctx_.writer(ctx_.t_answer, mq_w, "dds_create_writer venom/answer");
+        Qos eq_w;
+        ctx_.message_qos(eq_w, std::chrono::nanoseconds(0), false);
+        ctx_.error_answer_writer =
+            ctx_.writer(ctx_.t_answer, eq_w, "dds_create_writer venom/answer (errors)");
         Qos rq_w;
         ctx_.message_qos(rq_w, std::chrono::nanoseconds(0), false);
         ctx_.request_writer = ctx_.writer(ctx_.t_request, rq_w, "dds_create_writer venom/request");
