@@ -38,6 +38,18 @@ inline constexpr std::uint32_t resync_slot = 0xffffffffu;
 inline constexpr std::int32_t state_writer_depth = 8;
 inline constexpr std::int32_t state_reader_depth = 32;
 inline constexpr std::int32_t message_depth = 4 * 1024;
+/// The IDL bound of Request.bytes and Answer.bytes (venom_bridge.idl says 67108864).
+inline constexpr std::uint32_t message_bytes_max = venom::limits::max_message_size;
+static_assert(message_bytes_max == 67108864u, "venom_bridge.idl's sequence bounds");
+/// Cyclone's Internal/MaxSampleSize: the largest sample it reassembles from fragments (its
+/// default, 2 GiB, lets a peer make it buffer that much before anything is checked): the
+/// largest message or chunk (both <= 64 MiB) plus room for the other fields.
+inline constexpr std::uint32_t max_sample_bytes = message_bytes_max + 4096;
+/// XML merged after options.hpp's dds_xml (and before --dds-config, which may override it).
+inline std::string dds_limits_xml() {
+    return "<CycloneDDS><Domain id=\"any\"><Internal><MaxSampleSize>" +
+           std::to_string(max_sample_bytes) + "B</MaxSampleSize></Internal></Domain></CycloneDDS>";
+}
 /// How long a blocked answer write may wait for room before the answer is dropped (the remote
 /// shell then times out): short, so one congested importer cannot stall a worker for long.
 inline constexpr std::chrono::milliseconds answer_blocking{100};
@@ -116,7 +128,7 @@ struct Context {
 
     /// Domain (with the bridge's XML and --dds-config), participant, topics.
     void open_dds() {
-        std::string config = dds_xml(options);
+        std::string config = dds_xml(options) + "," + dds_limits_xml();
         if (!options.dds_config.empty()) config += ",file://" + options.dds_config;
         const auto domain = static_cast<dds_domainid_t>(options.domain);
         // The domain entity is owned by the participant's deletion order: deleting the

@@ -189,7 +189,9 @@ public:
         Worker& w = *workers_[k];
         {
             std::lock_guard<std::mutex> g(w.m);
-            if (w.q.size() < worker_queue_capacity) {
+            if (w.q.size() < worker_queue_capacity &&
+                w.queued_bytes + j.bytes.size() <= worker_queue_bytes) {
+                w.queued_bytes += j.bytes.size();
                 w.q.push_back(std::move(j));
                 w.cv.notify_one();
                 return;
@@ -197,8 +199,9 @@ public:
         }
         ctx_.answer_error(spec_.name, r.mirror, r.slot, r.request_id, venom::errc::timeout,
                           "bridge queue full: the exporter of \"" + spec_.name + "\" has " +
-                              std::to_string(worker_queue_capacity) +
-                              " requests waiting per worker; raise --workers or retry",
+                              std::to_string(worker_queue_capacity) + " requests or " +
+                              std::to_string(worker_queue_bytes >> 20) +
+                              " MiB waiting per worker; raise --workers or retry",
                           0, Context::blocking::never);
     }
 
@@ -241,7 +244,8 @@ private:
     struct Worker {
         std::mutex m;
         std::condition_variable cv;
-        std::deque<Job> q; ///< guarded by m; at most worker_queue_capacity
+        std::deque<Job> q;            ///< guarded by m; at most worker_queue_capacity
+        std::size_t queued_bytes = 0; ///< guarded by m; sum of q's commands, <= worker_queue_bytes
         std::thread thread;
         std::atomic<bool> finished{false};        ///< the thread has left worker_loop
         std::optional<venom::ShellChannel> shell; ///< the worker thread's own
@@ -251,6 +255,10 @@ private:
     /// Requests waiting per worker before new ones are refused ("bridge queue full"): every
     /// client slot of a mirror (at most limits::max_clients) of several importers.
     static constexpr std::size_t worker_queue_capacity = 4 * venom::limits::max_clients;
+    /// Command bytes waiting per worker before new requests are refused ("bridge queue full"):
+    /// a bound on the memory remote peers can make the exporter hold (max_cmd_size can be
+    /// 64 MiB); one command of any allowed size always fits.
+    static constexpr std::size_t worker_queue_bytes = 2 * std::size_t{message_bytes_max};
     /// How often the threads look at stop_ while idle.
     static constexpr std::chrono::milliseconds idle_step{100};
     /// How often E.state tries to connect while no origin daemon serves the name: often, so a
@@ -489,6 +497,7 @@ private:
                 if (w.q.empty()) continue;
                 j = std::move(w.q.front());
                 w.q.pop_front();
+                w.queued_bytes -= j.bytes.size();
             }
             serve(w, j);
         }
