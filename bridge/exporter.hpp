@@ -152,11 +152,11 @@ public:
     /// or answered at once (read-only, expired, queue full, malformed).
     void on_request(const venom_bridge_Request& r) {
         const auto now = std::chrono::steady_clock::now();
+        const OriginShape shape = shape_.load();
         if (r.slot == resync_slot) {
-            resend_ = true;
+            if (shape.known && r.origin == shape.origin) resend_ = true;
             return;
         }
-        const OriginShape shape = shape_.load();
         if (!shape.known) { // the origin daemon is not running (its mirrors are going)
             ctx_.answer_error(spec_.name, r.mirror, r.slot, r.request_id, venom::errc::daemon_gone,
                               "the origin daemon of \"" + spec_.name + "\" is not running", 0,
@@ -166,6 +166,22 @@ public:
         if (r.slot >= shape.max_clients || r.bytes._length > shape.max_cmd_size ||
             (r.bytes._length != 0 && r.bytes._buffer == nullptr) || r.request_id == 0) {
             ctx_.drops.count(spec_.name, "malformed");
+            return;
+        }
+        if (r.origin != shape.origin) {
+            // Not for the origin daemon this exporter serves now. Another bridge's origin: that
+            // exporter answers it (two exporters of one name never both run a request), so only
+            // counted here. An older origin of ours (the window of a restart: the request came
+            // from the old daemon's mirror, which is going): daemon_gone, not sent.
+            if (!tag_is_ours(ctx_.tag_base, r.origin)) {
+                ctx_.drops.count(spec_.name, "other_origin");
+                return;
+            }
+            ctx_.answer_error(spec_.name, r.mirror, r.slot, r.request_id, venom::errc::daemon_gone,
+                              "the origin daemon of \"" + spec_.name +
+                                  "\" that this request's mirror shows is gone; the request was "
+                                  "not sent",
+                              0, Context::blocking::never);
             return;
         }
         if (spec_.read_only) {
@@ -215,6 +231,7 @@ private:
         std::uint32_t max_clients = 0;
         std::uint32_t max_cmd_size = 0;
         std::uint64_t generation = 0; ///< origin_gen_ of this origin daemon
+        std::uint64_t origin = 0;     ///< its origin tag (Announce.origin, Request.origin)
     };
     /// A tiny lock-guarded cell (E.state writes, the main thread reads).
     template <class T> class Cell {
@@ -341,7 +358,8 @@ private:
         origin_tag_ = make_tag(ctx_.tag_base, origin_counter_);
         // Before the announcement: a request of this origin's mirror comes after it, and is
         // accepted (on_request reads shape_) with this generation.
-        shape_.store(OriginShape{true, config_.max_clients, config_.max_cmd_size, origin_counter_});
+        shape_.store(OriginShape{true, config_.max_clients, config_.max_cmd_size, origin_counter_,
+                                 origin_tag_});
         sent_ = 0;
         write_announce(true);
         ctx_.log.event("exported",
