@@ -8,11 +8,13 @@
 ///   name), announces the channel's config (alive), then paces itself: a view of the newest
 ///   version -> its chunks with their crc32c -> the next newest (versions published meanwhile
 ///   are skipped and counted). A version that started is never replaced in flight. On a new match
-///   of the state writer, or a resync request, it re-sends the newest. Pacing is DDS flow control:
-///   the state writer keeps all of at most 8 unacknowledged chunks, so dds_write blocks (at most 2
-///   x lease) while the link is behind; versions published meanwhile are skipped, and the next one
-///   sent is the newest. The origin daemon gone (daemon_gone): it announces alive=false, and
-///   reconnects; the new origin daemon gets a new origin tag (its versions start again from 1).
+///   of the state writer it re-sends the newest; on a resync request too, but a version already
+///   sent at most once per resync_min_interval (a resync costs every importer a whole state).
+///   Pacing is DDS flow control: the state writer keeps all of at most 8 unacknowledged chunks, so
+///   dds_write blocks (at most 2 x lease) while the link is behind; versions published meanwhile
+///   are skipped, and the next one sent is the newest. The origin daemon gone (daemon_gone): it
+///   announces alive=false, and reconnects; the new origin daemon gets a new origin tag (its
+///   versions start again from 1).
 /// - E.req[k], k < --workers: each owns one origin ShellChannel (one client slot) and a bounded
 ///   FIFO filled by on_request (receive thread or main backstop). A remote shell's requests all go
 ///   to one worker (hash of mirror and slot), so they run in order. A request's budget travels with
@@ -154,7 +156,7 @@ public:
         const auto now = std::chrono::steady_clock::now();
         const OriginShape shape = shape_.load();
         if (r.slot == resync_slot) {
-            if (shape.known && r.origin == shape.origin) resend_ = true;
+            if (shape.known && r.origin == shape.origin) resync_ = true;
             return;
         }
         if (!shape.known) { // the origin daemon is not running (its mirrors are going)
@@ -288,6 +290,8 @@ private:
     static constexpr std::chrono::milliseconds probe_wait{2};
     /// How often E.state probes the origin daemon while it sends (between chunks).
     static constexpr std::chrono::milliseconds probe_every{100};
+    /// A resync request re-sends a version already sent at most this often (M7).
+    static constexpr std::chrono::milliseconds resync_min_interval{1000};
     /// How long stop() waits for the workers' requests in flight to end.
     static constexpr std::chrono::milliseconds worker_stop_wait{2000};
 
@@ -461,7 +465,16 @@ private:
                         DDS_RETCODE_OK &&
                     pm.total_count_change > 0)
                     resend_ = true; // a new importer: it has missed the versions sent so far
-                const bool resend = resend_.exchange(false);
+                bool resend = resend_.exchange(false);
+                if (resync_.exchange(false)) {
+                    // A resync asks for the newest version again: at most once per
+                    // resync_min_interval for a version already sent (importers ask every second
+                    // while a large first version is on its way; anyone may ask).
+                    if (sent_ == 0 ||
+                        std::chrono::steady_clock::now() - sent_at_ >= resync_min_interval)
+                        resend = true;
+                    else ctx_.drops.count(spec_.name, "resync_limited");
+                }
                 std::uint64_t now_v = s0_->version();
                 if (!resend && now_v <= sent_) {
                     (void)s0_->wait_for_update(sent_, idle_step);
@@ -485,6 +498,7 @@ private:
                 retrying = false;
                 if (send_version(v)) {
                     sent_ = v.version();
+                    sent_at_ = std::chrono::steady_clock::now();
                     sent_version_ = sent_;
                 } else if (!stop_ && !ctx_.stopping) {
                     resend_ = true; // try again with the newest (after a probe)
@@ -602,9 +616,10 @@ private:
     Entity announce_writer_;
     Entity state_writer_;
     std::atomic<bool> stop_{false};
-    bool stopped_ = false; ///< stop() ran (main thread)
-    bool stuck_ = false;   ///< a worker was left running in a request (main thread)
-    std::atomic<bool> resend_{false};
+    bool stopped_ = false;            ///< stop() ran (main thread)
+    bool stuck_ = false;              ///< a worker was left running in a request (main thread)
+    std::atomic<bool> resend_{false}; ///< re-send the newest: a new match, a failed send
+    std::atomic<bool> resync_{false}; ///< an importer asked for the newest (rate-limited)
     std::thread state_thread_;
     std::vector<std::unique_ptr<Worker>> workers_;
     Cell<OriginShape> shape_;
@@ -618,6 +633,7 @@ private:
     std::uint64_t origin_tag_ = 0;
     std::uint64_t sent_ = 0;
     std::chrono::steady_clock::time_point next_probe_{};
+    std::chrono::steady_clock::time_point sent_at_{}; ///< when sent_ finished going out
     bool waiting_logged_ = false;
 };
 
