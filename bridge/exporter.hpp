@@ -283,6 +283,10 @@ private:
     /// How often E.state tries to connect while no origin daemon serves the name: often, so a
     /// restarted origin is served again well within a second (a try is a few file calls).
     static constexpr std::chrono::milliseconds reconnect_every{100};
+    /// The fewest state buffers an exported channel may have (README: state_buffers >= 3).
+    static constexpr std::uint32_t min_state_buffers = 3;
+    /// How often E.state looks again at an origin daemon it refused (min_state_buffers).
+    static constexpr std::chrono::milliseconds refused_retry_every{1000};
     /// How long a stopping exporter waits for importers to acknowledge its last announcement.
     static constexpr std::chrono::milliseconds stop_ack_wait{500};
     /// S0's ShellOptions::daemon_check, and probe_origin's wait (one probe fits in it).
@@ -346,6 +350,25 @@ private:
         }
         waiting_logged_ = false;
         config_ = s0_->config();
+        if (config_.state_buffers < min_state_buffers) {
+            // The bridge reads the origin through a view, which pins one state buffer: with 2 the
+            // origin's writer would wait for the network (design 1.3). Refused, not served.
+            if (!refused_logged_)
+                ctx_.log.error(
+                    "export " + spec_.name,
+                    "refused to export \"" + spec_.name +
+                        "\": its origin daemon has state_buffers " +
+                        std::to_string(config_.state_buffers) +
+                        ", an exported channel needs >= " + std::to_string(min_state_buffers) +
+                        " (the bridge's view pins one buffer; with fewer the origin's writer "
+                        "would wait for the network). Restart the origin daemon with "
+                        "ChannelConfig::state_buffers >= 3 (venom serve --state-buffers 3); "
+                        "retrying every second");
+            refused_logged_ = true;
+            s0_.reset();
+            return false;
+        }
+        refused_logged_ = false;
         // access, claim_timeout and spin_time are not in ShellChannel::config(): the inspector
         // reads them from the control block (it only looks).
         try {
@@ -455,7 +478,9 @@ private:
         while (!stop_ && !ctx_.stopping) {
             if (!s0_) {
                 if (!connect_origin()) {
-                    if (!sleep_unless_stopped(reconnect_every)) break;
+                    if (!sleep_unless_stopped(refused_logged_ ? refused_retry_every
+                                                              : reconnect_every))
+                        break;
                     continue;
                 }
             }
@@ -635,6 +660,7 @@ private:
     std::chrono::steady_clock::time_point next_probe_{};
     std::chrono::steady_clock::time_point sent_at_{}; ///< when sent_ finished going out
     bool waiting_logged_ = false;
+    bool refused_logged_ = false; ///< the origin daemon was refused (state_buffers); said once
 };
 
 } // namespace venom_bridge
