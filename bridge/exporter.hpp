@@ -198,8 +198,7 @@ public:
         j.mirror = r.mirror;
         j.slot = r.slot;
         j.request_id = r.request_id;
-        j.deadline = r.budget_ns == 0 ? std::chrono::steady_clock::time_point::max()
-                                      : now + std::chrono::nanoseconds(r.budget_ns);
+        j.deadline = deadline_after(now, r.budget_ns);
         j.generation = shape.generation;
         j.bytes.assign(r.bytes._buffer, r.bytes._buffer + r.bytes._length);
         const std::size_t k =
@@ -298,6 +297,20 @@ private:
     static constexpr std::chrono::milliseconds resync_min_interval{1000};
     /// How long stop() waits for the workers' requests in flight to end.
     static constexpr std::chrono::milliseconds worker_stop_wait{2000};
+
+    /// now + budget_ns, or max() for 0 (no limit) and for a budget past the clock's range (a
+    /// network value: the sum must not overflow).
+    static std::chrono::steady_clock::time_point deadline_after(
+        std::chrono::steady_clock::time_point now, std::uint64_t budget_ns) noexcept {
+        using clock = std::chrono::steady_clock;
+        if (budget_ns == 0) return clock::time_point::max();
+        const auto room =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(clock::time_point::max() - now);
+        if (room.count() <= 0 || budget_ns >= static_cast<std::uint64_t>(room.count()))
+            return clock::time_point::max();
+        return now + std::chrono::duration_cast<clock::duration>(
+                         std::chrono::nanoseconds(static_cast<std::int64_t>(budget_ns)));
+    }
 
     // ---- E.state ----------------------------------------------------------------------------
 
