@@ -548,6 +548,13 @@ private:
                     ctx_.log.error("export " + spec_.name, e.what());
                     origin_gone(e.what());
                 }
+            } catch (const std::exception& e) {
+                // bad_alloc and the like: counted, logged; the loop goes on (after a pause, so
+                // a failure that repeats does not spin) with the newest version again.
+                ctx_.drops.count(spec_.name, "state_error");
+                ctx_.log.error("export " + spec_.name + " state", e.what());
+                resend_ = true;
+                if (!sleep_unless_stopped(idle_step)) break;
             }
         }
     }
@@ -569,7 +576,21 @@ private:
                 w.q.pop_front();
                 w.queued_bytes -= j.bytes.size();
             }
-            serve(w, j);
+            try {
+                serve(w, j);
+            } catch (const std::exception& e) {
+                // bad_alloc and the like (venom::error does not leave serve): this request is
+                // answered handler_failed if it can be, the worker goes on with the next.
+                ctx_.drops.count(spec_.name, "worker_error");
+                ctx_.log.error("export " + spec_.name + " worker", e.what());
+                try {
+                    ctx_.answer_error(spec_.name, j.mirror, j.slot, j.request_id,
+                                      venom::errc::handler_failed,
+                                      std::string("the exporting bridge failed: ") + e.what());
+                } catch (const std::exception&) {
+                    // not even that: the remote shell times out
+                }
+            }
         }
     }
 
