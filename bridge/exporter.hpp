@@ -8,8 +8,9 @@
 ///   name), announces the channel's config (alive), then paces itself: a view of the newest
 ///   version -> its chunks with their crc32c -> the next newest (versions published meanwhile
 ///   are skipped and counted). A version that started is never replaced in flight. On a new match
-///   of the state writer it re-sends the newest; on a resync request too, but a version already
-///   sent at most once per resync_min_interval (a resync costs every importer a whole state).
+///   of the state writer it re-sends the newest; on a mirror's first resync request too; later
+///   resyncs re-send a version already sent at most once per resync_min_interval (a resync costs
+///   every importer a whole state).
 ///   Pacing is DDS flow control: the state writer keeps all of at most 8 unacknowledged chunks, so
 ///   dds_write blocks (at most 2 x lease) while the link is behind; versions published meanwhile
 ///   are skipped, and the next one sent is the newest. The origin daemon gone (daemon_gone): it
@@ -59,6 +60,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -156,7 +158,17 @@ public:
         const auto now = std::chrono::steady_clock::now();
         const OriginShape shape = shape_.load();
         if (r.slot == resync_slot) {
-            if (shape.known && r.origin == shape.origin) resync_ = true;
+            if (!shape.known || r.origin != shape.origin) return;
+            // A mirror's first resync is served at once (a new mirror has seen nothing of this
+            // origin); its later ones are rate-limited by E.state (resync_).
+            bool first = false;
+            {
+                std::lock_guard<std::mutex> g(resync_m_);
+                if (resync_mirrors_.size() >= max_resync_mirrors) resync_mirrors_.clear();
+                first = resync_mirrors_.insert(r.mirror).second;
+            }
+            if (first) resend_ = true;
+            else resync_ = true;
             return;
         }
         if (!shape.known) { // the origin daemon is not running (its mirrors are going)
@@ -293,6 +305,8 @@ private:
     static constexpr std::chrono::milliseconds probe_wait{2};
     /// How often E.state probes the origin daemon while it sends (between chunks).
     static constexpr std::chrono::milliseconds probe_every{100};
+    /// Mirror tags remembered as having asked for a resync (cleared when full).
+    static constexpr std::size_t max_resync_mirrors = 256;
     /// A resync request re-sends a version already sent at most this often (M7).
     static constexpr std::chrono::milliseconds resync_min_interval{1000};
     /// How long stop() waits for the workers' requests in flight to end.
@@ -679,6 +693,8 @@ private:
     bool stuck_ = false;              ///< a worker was left running in a request (main thread)
     std::atomic<bool> resend_{false}; ///< re-send the newest: a new match, a failed send
     std::atomic<bool> resync_{false}; ///< an importer asked for the newest (rate-limited)
+    std::mutex resync_m_;
+    std::set<std::uint64_t> resync_mirrors_; ///< guarded by resync_m_: mirrors that asked once
     std::thread state_thread_;
     std::vector<std::unique_ptr<Worker>> workers_;
     Cell<OriginShape> shape_;
