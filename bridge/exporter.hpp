@@ -113,22 +113,27 @@ public:
             workers_[k]->thread = std::thread([this, k] { worker_loop(*workers_[k]); });
     }
 
-    /// Ends the threads (each waits at most ~100 ms for its current step), then announces the
-    /// channel gone. From the main thread.
-    /// Ends the threads, then announces the channel gone. From the main thread; idempotent.
-    /// E.state ends within ~100 ms (or a blocked dds_write's 2 x lease); a worker within
-    /// worker_stop_wait, unless it is inside a request the origin daemon does not answer (one
-    /// without a time limit, to a handler that hangs): such a worker is left running
-    /// (detached), and stop() returns false - the process must then end without destroying
-    /// this Exporter (main: std::_Exit).
-    bool stop() {
-        if (stopped_) return !stuck_;
-        stopped_ = true;
+    /// Tells the threads to end, without waiting for them (a bridge stopping several exports
+    /// calls this on each first, then stop() on each: they end in parallel). From the main
+    /// thread; never blocks beyond the workers' queue mutexes; idempotent.
+    void request_stop() {
         stop_ = true;
         for (auto& w : workers_) {
             { std::lock_guard<std::mutex> g(w->m); }
             w->cv.notify_all();
         }
+    }
+
+    /// request_stop(), waits for the threads, then announces the channel gone. From the main
+    /// thread; idempotent. E.state ends within ~100 ms (or a blocked dds_write's 2 x lease); a
+    /// worker within worker_stop_wait, unless it is inside a request the origin daemon does
+    /// not answer (one without a time limit, to a handler that hangs): such a worker is left
+    /// running (detached), and stop() returns false - the process must then end without
+    /// destroying this Exporter (main: std::_Exit).
+    bool stop() {
+        if (stopped_) return !stuck_;
+        stopped_ = true;
+        request_stop();
         if (state_thread_.joinable()) state_thread_.join();
         const auto until = std::chrono::steady_clock::now() + worker_stop_wait;
         for (auto& w : workers_) {

@@ -132,6 +132,9 @@ public:
         // First: no callback runs after this (dds_set_listener waits for one in progress).
         if (request_reader_) (void)dds_set_listener(request_reader_.get(), nullptr);
         if (answer_reader_) (void)dds_set_listener(answer_reader_.get(), nullptr);
+        // Every exporter is told first, so their threads end in parallel (each stop() may wait
+        // up to 2 x lease for E.state and worker_stop_wait for its workers).
+        for (auto& kv : exports_) kv.second->request_stop();
         bool clean = true;
         for (auto& kv : exports_) clean = kv.second->stop() && clean;
         imports_.clear();
