@@ -344,13 +344,20 @@ int main(int argc, char** argv) {
         ctx.log.error("setup", e.what());
         return exit_failed;
     }
+    // Joined before ctx goes (below): a signal thread left in sigwait past main's return would
+    // use the destroyed ctx on a late SIGTERM.
     std::thread signals([&ctx, sigs] {
         int sig = 0;
         sigwait(&sigs, &sig);
         ctx.stopping = true;
         (void)dds_set_guardcondition(ctx.guard.get(), true);
     });
-    signals.detach(); // it ends with the process (or with the first signal)
+    // Wakes the signal thread (if no signal came yet: SIGTERM is blocked in every thread, so it
+    // reaches only its sigwait) and joins it.
+    auto end_signals = [&signals] {
+        (void)pthread_kill(signals.native_handle(), SIGTERM);
+        signals.join();
+    };
     int code = exit_ok;
     {
         Bridge bridge(ctx);
@@ -367,8 +374,9 @@ int main(int argc, char** argv) {
             ctx.participant.reset();
             std::fflush(stdout);
             std::fflush(stderr);
-            std::_Exit(code);
+            std::_Exit(code); // the signal thread ends with the process (ctx is never destroyed)
         }
     }
+    end_signals();
     return code;
 }
