@@ -16,6 +16,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -46,6 +47,10 @@ constexpr std::chrono::milliseconds loop_wait{100};
 /// While Replies are open, the loop wakes this often to answer those whose time limit passed.
 constexpr std::chrono::milliseconds deadline_sweep{10};
 constexpr std::chrono::seconds stats_every{10};
+/// Peers (remote participants) remembered for peer_up/peer_down; more are counted, not kept.
+constexpr std::size_t max_peers = 1024;
+/// A remote participant's __Hostname is logged up to this many bytes.
+constexpr std::size_t max_host_name = 255;
 
 class Bridge {
 public:
@@ -198,11 +203,16 @@ private:
             const std::string id = guid_text(p.key);
             if (std::memcmp(p.key.v, ctx_.guid.v, sizeof p.key.v) == 0) return;
             if (info.valid_data && info.instance_state == DDS_IST_ALIVE) {
-                if (!peers_.emplace(id).second) return;
+                if (peers_.count(id) != 0) return;
+                if (peers_.size() >= max_peers) { // forged participant GUIDs: not remembered
+                    ctx_.drops.count("?", "peer_limit");
+                    return;
+                }
+                peers_.insert(id);
                 char* host = nullptr;
                 std::string h;
                 if (p.qos != nullptr && dds_qget_prop(p.qos, "__Hostname", &host) && host) {
-                    h = host;
+                    h.assign(host, strnlen(host, max_host_name));
                     dds_free(host);
                 }
                 ctx_.log.event("peer_up", {Field::str("participant", id), Field::str("host", h)});
