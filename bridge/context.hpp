@@ -34,10 +34,11 @@ inline constexpr std::uint32_t resync_slot = 0xffffffffu;
 
 /// History bounds (design 1.4): the state writer holds 8 chunks (the flow control: a full
 /// history blocks the exporter, never the origin daemon), readers 32; requests and answers
-/// 4 per possible client slot.
+/// 4 per client slot a mirror can have (limits::max_clients).
 inline constexpr std::int32_t state_writer_depth = 8;
 inline constexpr std::int32_t state_reader_depth = 32;
-inline constexpr std::int32_t message_depth = 4 * 1024;
+inline constexpr std::int32_t message_depth =
+    4 * static_cast<std::int32_t>(venom::limits::max_clients);
 /// The IDL bound of Request.bytes and Answer.bytes (venom_bridge.idl says 67108864).
 inline constexpr std::uint32_t message_bytes_max = venom::limits::max_message_size;
 static_assert(message_bytes_max == 67108864u, "venom_bridge.idl's sequence bounds");

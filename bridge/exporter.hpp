@@ -66,28 +66,6 @@
 
 namespace venom_bridge {
 
-namespace detail_export {
-
-/// ShellChannel::request_until(deadline, ...) when the core has it (layout 8: the deadline
-/// travels with the command, and an origin daemon that takes it too late answers timeout
-/// without running it, counted in commands_expired); else a request whose time limit is the
-/// time left (the origin daemon then runs a command it takes late).
-template <class S>
-auto request_until(S& s, std::chrono::steady_clock::time_point deadline, const void* cmd,
-                   std::size_t n, void* out, std::size_t cap, std::error_code& ec, int)
-    -> decltype(s.request_until(deadline, cmd, n, out, cap, ec)) {
-    return s.request_until(deadline, cmd, n, out, cap, ec);
-}
-template <class S>
-std::size_t request_until(S& s, std::chrono::steady_clock::time_point deadline, const void* cmd,
-                          std::size_t n, void* out, std::size_t cap, std::error_code& ec, long) {
-    const auto left = deadline - std::chrono::steady_clock::now();
-    return s.request(cmd, n, out, cap,
-                     std::max<std::chrono::nanoseconds>(std::chrono::nanoseconds(0), left), ec);
-}
-
-} // namespace detail_export
-
 class Exporter {
 public:
     Exporter(Context& ctx, ExportSpec spec) : ctx_(ctx), spec_(std::move(spec)) {
@@ -238,9 +216,6 @@ public:
                               " MiB waiting per worker; raise --workers or retry",
                           0, Context::blocking::never);
     }
-
-    /// Statistics for the "stats" event.
-    std::uint64_t sent_version() const noexcept { return sent_version_.load(); }
 
 private:
     /// The origin's shape, as the workers check requests against it (set by E.state).
@@ -542,7 +517,6 @@ private:
                 if (pm.current_count == 0) {
                     // Nobody to send to: remember where we are; a match re-sends the newest.
                     sent_ = now_v;
-                    sent_version_ = now_v;
                     continue;
                 }
                 // Before every send, and always before a retry: the loop may not reach the idle
@@ -556,7 +530,6 @@ private:
                 if (send_version(v)) {
                     sent_ = v.version();
                     sent_at_ = std::chrono::steady_clock::now();
-                    sent_version_ = sent_;
                 } else if (!stop_ && !ctx_.stopping) {
                     resend_ = true; // try again with the newest (after a probe)
                     retrying = true;
@@ -654,12 +627,14 @@ private:
         }
         std::error_code ec;
         std::size_t n = 0;
+        // request_until: the deadline travels with the command (layout 8), and an origin
+        // daemon that takes it too late answers timeout without running it (commands_expired).
         if (j.deadline == std::chrono::steady_clock::time_point::max())
             n = w.shell->request(j.bytes.data(), j.bytes.size(), w.answer.data(), w.answer.size(),
                                  std::chrono::nanoseconds::max(), ec);
         else
-            n = detail_export::request_until(*w.shell, j.deadline, j.bytes.data(), j.bytes.size(),
-                                             w.answer.data(), w.answer.size(), ec, 0);
+            n = w.shell->request_until(j.deadline, j.bytes.data(), j.bytes.size(), w.answer.data(),
+                                       w.answer.size(), ec);
         // SYNC POINT READ (the answer's seq, inside request): every version the origin
         // published before this answer is <= this one.
         const std::uint64_t version = w.shell->version();
@@ -705,7 +680,6 @@ private:
     Cell<OriginShape> shape_;
     /// The newest origin generation E.state has seen gone (0: none); written by E.state only.
     std::atomic<std::uint64_t> gone_gen_{0};
-    std::atomic<std::uint64_t> sent_version_{0};
     // E.state's own:
     std::optional<venom::ShellChannel> s0_;
     venom::ChannelConfig config_{1, 1, 1};

@@ -104,8 +104,7 @@ public:
         ctx_.log.event("started", {Field::str("participant", guid_text(ctx_.guid)),
                                    Field::num("domain", ctx_.options.domain),
                                    Field::num("exports", exports_.size()),
-                                   Field::num("imports", imports_.size()),
-                                   Field::boolean("requests", VENOM_BRIDGE_REQUESTS != 0)});
+                                   Field::num("imports", imports_.size())});
         for (auto& kv : exports_) kv.second->start();
         auto next_stats = std::chrono::steady_clock::now() + stats_every;
         while (!ctx_.stopping) {
