@@ -34,10 +34,23 @@ inline constexpr std::uint32_t resync_slot = 0xffffffffu;
 
 /// History bounds (design 1.4): the state writer holds 8 chunks (the flow control: a full
 /// history blocks the exporter, never the origin daemon), readers 32; requests and answers
-/// 4 per possible client slot.
+/// 4 per client slot a mirror can have (limits::max_clients).
 inline constexpr std::int32_t state_writer_depth = 8;
 inline constexpr std::int32_t state_reader_depth = 32;
-inline constexpr std::int32_t message_depth = 4 * 1024;
+inline constexpr std::int32_t message_depth =
+    4 * static_cast<std::int32_t>(venom::limits::max_clients);
+/// The IDL bound of Request.bytes and Answer.bytes (venom_bridge.idl says 67108864).
+inline constexpr std::uint32_t message_bytes_max = venom::limits::max_message_size;
+static_assert(message_bytes_max == 67108864u, "venom_bridge.idl's sequence bounds");
+/// Cyclone's Internal/MaxSampleSize: the largest sample it reassembles from fragments (its
+/// default, 2 GiB, lets a peer make it buffer that much before anything is checked): the
+/// largest message or chunk (both <= 64 MiB) plus room for the other fields.
+inline constexpr std::uint32_t max_sample_bytes = message_bytes_max + 4096;
+/// XML merged after options.hpp's dds_xml (and before --dds-config, which may override it).
+inline std::string dds_limits_xml() {
+    return "<CycloneDDS><Domain id=\"any\"><Internal><MaxSampleSize>" +
+           std::to_string(max_sample_bytes) + "B</MaxSampleSize></Internal></Domain></CycloneDDS>";
+}
 /// How long a blocked answer write may wait for room before the answer is dropped (the remote
 /// shell then times out): short, so one congested importer cannot stall a worker for long.
 inline constexpr std::chrono::milliseconds answer_blocking{100};
@@ -103,7 +116,10 @@ struct Context {
     std::uint64_t tag_base = 0; ///< guid_hash of the participant
     dds_guid_t guid{};
     Entity t_state, t_request, t_answer, t_announce;
-    Entity answer_writer;  ///< shared by every export's workers
+    Entity answer_writer; ///< shared by every export's workers (blocks <= answer_blocking)
+    /// Error answers written where nothing may block (on_request, on Cyclone's receive thread;
+    /// the main thread): max_blocking 0, a full history fails the write at once (counted).
+    Entity error_answer_writer;
     Entity request_writer; ///< shared by every import's mirror
     Entity guard;          ///< triggered by SIGINT/SIGTERM (the signal thread)
 
@@ -113,7 +129,7 @@ struct Context {
 
     /// Domain (with the bridge's XML and --dds-config), participant, topics.
     void open_dds() {
-        std::string config = dds_xml(options);
+        std::string config = dds_xml(options) + "," + dds_limits_xml();
         if (!options.dds_config.empty()) config += ",file://" + options.dds_config;
         const auto domain = static_cast<dds_domainid_t>(options.domain);
         // The domain entity is owned by the participant's deletion order: deleting the
@@ -189,10 +205,16 @@ struct Context {
         return Entity(dds_create_reader(participant.get(), topic.get(), q.get(), nullptr), what);
     }
 
-    /// Writes an error answer (status = a venom::errc value, bytes = its text).
+    /// How answer_error may wait for room in the answer writer's history.
+    enum class blocking { never, bounded };
+
+    /// Writes an error answer (status = a venom::errc value, bytes = its text). blocking::never
+    /// (error_answer_writer: never waits; for the receive and main threads) or ::bounded
+    /// (answer_writer: at most answer_blocking; workers). An answer that cannot be written is
+    /// counted (dropped "answer_dropped": the remote shell then times out). Any thread.
     void answer_error(const std::string& channel, std::uint64_t mirror, std::uint32_t slot,
                       std::uint64_t request_id, venom::errc code, const std::string& text,
-                      std::uint64_t state_version = 0) const {
+                      std::uint64_t state_version = 0, blocking how = blocking::bounded) {
         venom_bridge_Answer a{};
         set_name(a.channel, channel);
         a.mirror = mirror;
@@ -204,7 +226,8 @@ struct Context {
         a.bytes._length = static_cast<std::uint32_t>(text.size());
         a.bytes._maximum = a.bytes._length;
         a.bytes._release = false;
-        (void)dds_write(answer_writer.get(), &a);
+        const Entity& w = how == blocking::never ? error_answer_writer : answer_writer;
+        if (dds_write(w.get(), &a) < 0) drops.count(channel, "answer_dropped");
     }
 };
 

@@ -39,7 +39,24 @@ struct Field {
         }
         return q + "\"";
     }
-    static Field str(std::string k, const std::string& v) { return {std::move(k), quote(v), v}; }
+    /// s for the text log: control bytes (escape sequences of a remote host name, a newline
+    /// that would forge a line) as \xNN.
+    static std::string printable(const std::string& s) {
+        std::string t;
+        for (unsigned char c : s) {
+            if (c < 0x20 || c == 0x7f) {
+                char b[8];
+                std::snprintf(b, sizeof b, "\\x%02x", c);
+                t += b;
+            } else {
+                t += static_cast<char>(c);
+            }
+        }
+        return t;
+    }
+    static Field str(std::string k, const std::string& v) {
+        return {std::move(k), quote(v), printable(v)};
+    }
     static Field num(std::string k, std::uint64_t v) {
         return {std::move(k), std::to_string(v), std::to_string(v)};
     }

@@ -8,14 +8,17 @@
 ///   name), announces the channel's config (alive), then paces itself: a view of the newest
 ///   version -> its chunks with their crc32c -> the next newest (versions published meanwhile
 ///   are skipped and counted). A version that started is never replaced in flight. On a new match
-///   of the state writer, or a resync request, it re-sends the newest. Pacing is DDS flow control:
-///   the state writer keeps all of at most 8 unacknowledged chunks, so dds_write blocks (at most 2
-///   x lease) while the link is behind; versions published meanwhile are skipped, and the next one
-///   sent is the newest. The origin daemon gone (daemon_gone): it announces alive=false, and
-///   reconnects; the new origin daemon gets a new origin tag (its versions start again from 1).
+///   of the state writer it re-sends the newest; on a mirror's first resync request too; later
+///   resyncs re-send a version already sent at most once per resync_min_interval (a resync costs
+///   every importer a whole state).
+///   Pacing is DDS flow control: the state writer keeps all of at most 8 unacknowledged chunks, so
+///   dds_write blocks (at most 2 x lease) while the link is behind; versions published meanwhile
+///   are skipped, and the next one sent is the newest. The origin daemon gone (daemon_gone): it
+///   announces alive=false, and reconnects; the new origin daemon gets a new origin tag (its
+///   versions start again from 1).
 /// - E.req[k], k < --workers: each owns one origin ShellChannel (one client slot) and a bounded
-///   FIFO filled by the main thread (on_request). A remote shell's requests all go to one
-///   worker (hash of mirror and slot), so they run in order. A request's budget travels with
+///   FIFO filled by on_request (receive thread or main backstop). A remote shell's requests all go
+///   to one worker (hash of mirror and slot), so they run in order. A request's budget travels with
 ///   it: one that expired before it could run is answered timeout and counted ("expired").
 ///   After the answer the worker reads the origin's version (>= every version published before
 ///   the answer) and sends it with the answer: the mirror delivers the answer only once it
@@ -35,7 +38,14 @@
 ///   whether it was; once a request is sent, the bridge never sends it again (at most once).
 /// - If an importer stalls, dds_write blocks at most 2 x lease (state) or 100 ms (answers),
 ///   then the version is abandoned (counted) or the answer dropped; the origin daemon never
-///   waits for the bridge (a view pins one buffer at most).
+///   waits for the bridge (a view pins one buffer at most). The state writer is shared by every
+///   importer of the channel: the slowest reader paces them all (a stalled one holds every
+///   importer's versions back up to 2 x lease per chunk).
+/// - Origin liveness while sending: E.state probes the origin daemon (probe_origin, a few ms)
+///   before each version, between chunks at most every probe_every, and before each retry of
+///   a version that could not be sent. So a dead origin is noticed within one blocked
+///   dds_write (2 x lease) + probe_every + the probe, even while a reader stalls the state
+///   writer or a large version is on its way (the idle loop's wait_for_update probes too).
 #pragma once
 
 #include "chunks.hpp"
@@ -46,35 +56,15 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <vector>
 
 namespace venom_bridge {
-
-namespace detail_export {
-
-/// ShellChannel::request_until(deadline, ...) when the core has it (layout 8: the deadline
-/// travels with the command, and an origin daemon that takes it too late answers timeout
-/// without running it, counted in commands_expired); else a request whose time limit is the
-/// time left (the origin daemon then runs a command it takes late).
-template <class S>
-auto request_until(S& s, std::chrono::steady_clock::time_point deadline, const void* cmd,
-                   std::size_t n, void* out, std::size_t cap, std::error_code& ec, int)
-    -> decltype(s.request_until(deadline, cmd, n, out, cap, ec)) {
-    return s.request_until(deadline, cmd, n, out, cap, ec);
-}
-template <class S>
-std::size_t request_until(S& s, std::chrono::steady_clock::time_point deadline, const void* cmd,
-                          std::size_t n, void* out, std::size_t cap, std::error_code& ec, long) {
-    const auto left = deadline - std::chrono::steady_clock::now();
-    return s.request(cmd, n, out, cap,
-                     std::max<std::chrono::nanoseconds>(std::chrono::nanoseconds(0), left), ec);
-}
-
-} // namespace detail_export
 
 class Exporter {
 public:
@@ -101,22 +91,27 @@ public:
             workers_[k]->thread = std::thread([this, k] { worker_loop(*workers_[k]); });
     }
 
-    /// Ends the threads (each waits at most ~100 ms for its current step), then announces the
-    /// channel gone. From the main thread.
-    /// Ends the threads, then announces the channel gone. From the main thread; idempotent.
-    /// E.state ends within ~100 ms (or a blocked dds_write's 2 x lease); a worker within
-    /// worker_stop_wait, unless it is inside a request the origin daemon does not answer (one
-    /// without a time limit, to a handler that hangs): such a worker is left running
-    /// (detached), and stop() returns false - the process must then end without destroying
-    /// this Exporter (main: std::_Exit).
-    bool stop() {
-        if (stopped_) return !stuck_;
-        stopped_ = true;
+    /// Tells the threads to end, without waiting for them (a bridge stopping several exports
+    /// calls this on each first, then stop() on each: they end in parallel). From the main
+    /// thread; never blocks beyond the workers' queue mutexes; idempotent.
+    void request_stop() {
         stop_ = true;
         for (auto& w : workers_) {
             { std::lock_guard<std::mutex> g(w->m); }
             w->cv.notify_all();
         }
+    }
+
+    /// request_stop(), waits for the threads, then announces the channel gone. From the main
+    /// thread; idempotent. E.state ends within ~100 ms (or a blocked dds_write's 2 x lease); a
+    /// worker within worker_stop_wait, unless it is inside a request the origin daemon does
+    /// not answer (one without a time limit, to a handler that hangs): such a worker is left
+    /// running (detached), and stop() returns false - the process must then end without
+    /// destroying this Exporter (main: std::_Exit).
+    bool stop() {
+        if (stopped_) return !stuck_;
+        stopped_ = true;
+        request_stop();
         if (state_thread_.joinable()) state_thread_.join();
         const auto until = std::chrono::steady_clock::now() + worker_stop_wait;
         for (auto& w : workers_) {
@@ -144,14 +139,25 @@ public:
     /// or answered at once (read-only, expired, queue full, malformed).
     void on_request(const venom_bridge_Request& r) {
         const auto now = std::chrono::steady_clock::now();
+        const OriginShape shape = shape_.load();
         if (r.slot == resync_slot) {
-            resend_ = true;
+            if (!shape.known || r.origin != shape.origin) return;
+            // A mirror's first resync is served at once (a new mirror has seen nothing of this
+            // origin); its later ones are rate-limited by E.state (resync_).
+            bool first = false;
+            {
+                std::lock_guard<std::mutex> g(resync_m_);
+                if (resync_mirrors_.size() >= max_resync_mirrors) resync_mirrors_.clear();
+                first = resync_mirrors_.insert(r.mirror).second;
+            }
+            if (first) resend_ = true;
+            else resync_ = true;
             return;
         }
-        const OriginShape shape = shape_.load();
         if (!shape.known) { // the origin daemon is not running (its mirrors are going)
             ctx_.answer_error(spec_.name, r.mirror, r.slot, r.request_id, venom::errc::daemon_gone,
-                              "the origin daemon of \"" + spec_.name + "\" is not running");
+                              "the origin daemon of \"" + spec_.name + "\" is not running", 0,
+                              Context::blocking::never);
             return;
         }
         if (r.slot >= shape.max_clients || r.bytes._length > shape.max_cmd_size ||
@@ -159,19 +165,35 @@ public:
             ctx_.drops.count(spec_.name, "malformed");
             return;
         }
+        if (r.origin != shape.origin) {
+            // Not for the origin daemon this exporter serves now. Another bridge's origin: that
+            // exporter answers it (two exporters of one name never both run a request), so only
+            // counted here. An older origin of ours (the window of a restart: the request came
+            // from the old daemon's mirror, which is going): daemon_gone, not sent.
+            if (!tag_is_ours(ctx_.tag_base, r.origin)) {
+                ctx_.drops.count(spec_.name, "other_origin");
+                return;
+            }
+            ctx_.answer_error(spec_.name, r.mirror, r.slot, r.request_id, venom::errc::daemon_gone,
+                              "the origin daemon of \"" + spec_.name +
+                                  "\" that this request's mirror shows is gone; the request was "
+                                  "not sent",
+                              0, Context::blocking::never);
+            return;
+        }
         if (spec_.read_only) {
             ctx_.answer_error(spec_.name, r.mirror, r.slot, r.request_id,
                               venom::errc::permission_denied,
                               "\"" + spec_.name + "\" is exported read-only (--export " +
-                                  spec_.name + ":ro): remote requests are refused");
+                                  spec_.name + ":ro): remote requests are refused",
+                              0, Context::blocking::never);
             return;
         }
         Job j;
         j.mirror = r.mirror;
         j.slot = r.slot;
         j.request_id = r.request_id;
-        j.deadline = r.budget_ns == 0 ? std::chrono::steady_clock::time_point::max()
-                                      : now + std::chrono::nanoseconds(r.budget_ns);
+        j.deadline = deadline_after(now, r.budget_ns);
         j.generation = shape.generation;
         j.bytes.assign(r.bytes._buffer, r.bytes._buffer + r.bytes._length);
         const std::size_t k =
@@ -179,7 +201,9 @@ public:
         Worker& w = *workers_[k];
         {
             std::lock_guard<std::mutex> g(w.m);
-            if (w.q.size() < worker_queue_capacity) {
+            if (w.q.size() < worker_queue_capacity &&
+                w.queued_bytes + j.bytes.size() <= worker_queue_bytes) {
+                w.queued_bytes += j.bytes.size();
                 w.q.push_back(std::move(j));
                 w.cv.notify_one();
                 return;
@@ -187,12 +211,11 @@ public:
         }
         ctx_.answer_error(spec_.name, r.mirror, r.slot, r.request_id, venom::errc::timeout,
                           "bridge queue full: the exporter of \"" + spec_.name + "\" has " +
-                              std::to_string(worker_queue_capacity) +
-                              " requests waiting per worker; raise --workers or retry");
+                              std::to_string(worker_queue_capacity) + " requests or " +
+                              std::to_string(worker_queue_bytes >> 20) +
+                              " MiB waiting per worker; raise --workers or retry",
+                          0, Context::blocking::never);
     }
-
-    /// Statistics for the "stats" event.
-    std::uint64_t sent_version() const noexcept { return sent_version_.load(); }
 
 private:
     /// The origin's shape, as the workers check requests against it (set by E.state).
@@ -201,6 +224,7 @@ private:
         std::uint32_t max_clients = 0;
         std::uint32_t max_cmd_size = 0;
         std::uint64_t generation = 0; ///< origin_gen_ of this origin daemon
+        std::uint64_t origin = 0;     ///< its origin tag (Announce.origin, Request.origin)
     };
     /// A tiny lock-guarded cell (E.state writes, the main thread reads).
     template <class T> class Cell {
@@ -230,7 +254,8 @@ private:
     struct Worker {
         std::mutex m;
         std::condition_variable cv;
-        std::deque<Job> q; ///< guarded by m; at most worker_queue_capacity
+        std::deque<Job> q;            ///< guarded by m; at most worker_queue_capacity
+        std::size_t queued_bytes = 0; ///< guarded by m; sum of q's commands, <= worker_queue_bytes
         std::thread thread;
         std::atomic<bool> finished{false};        ///< the thread has left worker_loop
         std::optional<venom::ShellChannel> shell; ///< the worker thread's own
@@ -240,15 +265,46 @@ private:
     /// Requests waiting per worker before new ones are refused ("bridge queue full"): every
     /// client slot of a mirror (at most limits::max_clients) of several importers.
     static constexpr std::size_t worker_queue_capacity = 4 * venom::limits::max_clients;
+    /// Command bytes waiting per worker before new requests are refused ("bridge queue full"):
+    /// a bound on the memory remote peers can make the exporter hold (max_cmd_size can be
+    /// 64 MiB); one command of any allowed size always fits.
+    static constexpr std::size_t worker_queue_bytes = 2 * std::size_t{message_bytes_max};
     /// How often the threads look at stop_ while idle.
     static constexpr std::chrono::milliseconds idle_step{100};
     /// How often E.state tries to connect while no origin daemon serves the name: often, so a
     /// restarted origin is served again well within a second (a try is a few file calls).
     static constexpr std::chrono::milliseconds reconnect_every{100};
+    /// The fewest state buffers an exported channel may have (README: state_buffers >= 3).
+    static constexpr std::uint32_t min_state_buffers = 3;
+    /// How often E.state looks again at an origin daemon it refused (min_state_buffers).
+    static constexpr std::chrono::milliseconds refused_retry_every{1000};
     /// How long a stopping exporter waits for importers to acknowledge its last announcement.
     static constexpr std::chrono::milliseconds stop_ack_wait{500};
+    /// S0's ShellOptions::daemon_check, and probe_origin's wait (one probe fits in it).
+    static constexpr std::chrono::milliseconds s0_daemon_check{1};
+    static constexpr std::chrono::milliseconds probe_wait{2};
+    /// How often E.state probes the origin daemon while it sends (between chunks).
+    static constexpr std::chrono::milliseconds probe_every{100};
+    /// Mirror tags remembered as having asked for a resync (cleared when full).
+    static constexpr std::size_t max_resync_mirrors = 256;
+    /// A resync request re-sends a version already sent at most this often (M7).
+    static constexpr std::chrono::milliseconds resync_min_interval{1000};
     /// How long stop() waits for the workers' requests in flight to end.
     static constexpr std::chrono::milliseconds worker_stop_wait{2000};
+
+    /// now + budget_ns, or max() for 0 (no limit) and for a budget past the clock's range (a
+    /// network value: the sum must not overflow).
+    static std::chrono::steady_clock::time_point deadline_after(
+        std::chrono::steady_clock::time_point now, std::uint64_t budget_ns) noexcept {
+        using clock = std::chrono::steady_clock;
+        if (budget_ns == 0) return clock::time_point::max();
+        const auto room =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(clock::time_point::max() - now);
+        if (room.count() <= 0 || budget_ns >= static_cast<std::uint64_t>(room.count()))
+            return clock::time_point::max();
+        return now + std::chrono::duration_cast<clock::duration>(
+                         std::chrono::nanoseconds(static_cast<std::int64_t>(budget_ns)));
+    }
 
     // ---- E.state ----------------------------------------------------------------------------
 
@@ -288,6 +344,7 @@ private:
         try {
             venom::ShellOptions so;
             so.spin_time = std::chrono::microseconds(20);
+            so.daemon_check = s0_daemon_check; // probe_origin's wait: see there
             s0_.emplace(venom::ShellChannel::connect(spec_.name, so));
         } catch (const venom::error& e) {
             if (!waiting_logged_) {
@@ -300,6 +357,25 @@ private:
         }
         waiting_logged_ = false;
         config_ = s0_->config();
+        if (config_.state_buffers < min_state_buffers) {
+            // The bridge reads the origin through a view, which pins one state buffer: with 2 the
+            // origin's writer would wait for the network (design 1.3). Refused, not served.
+            if (!refused_logged_)
+                ctx_.log.error(
+                    "export " + spec_.name,
+                    "refused to export \"" + spec_.name +
+                        "\": its origin daemon has state_buffers " +
+                        std::to_string(config_.state_buffers) +
+                        ", an exported channel needs >= " + std::to_string(min_state_buffers) +
+                        " (the bridge's view pins one buffer; with fewer the origin's writer "
+                        "would wait for the network). Restart the origin daemon with "
+                        "ChannelConfig::state_buffers >= 3 (venom serve --state-buffers 3); "
+                        "retrying every second");
+            refused_logged_ = true;
+            s0_.reset();
+            return false;
+        }
+        refused_logged_ = false;
         // access, claim_timeout and spin_time are not in ShellChannel::config(): the inspector
         // reads them from the control block (it only looks).
         try {
@@ -316,7 +392,8 @@ private:
         origin_tag_ = make_tag(ctx_.tag_base, origin_counter_);
         // Before the announcement: a request of this origin's mirror comes after it, and is
         // accepted (on_request reads shape_) with this generation.
-        shape_.store(OriginShape{true, config_.max_clients, config_.max_cmd_size, origin_counter_});
+        shape_.store(OriginShape{true, config_.max_clients, config_.max_cmd_size, origin_counter_,
+                                 origin_tag_});
         sent_ = 0;
         write_announce(true);
         ctx_.log.event("exported",
@@ -347,8 +424,20 @@ private:
         s0_.reset();
     }
 
-    /// Sends version v whole: its chunks in index order, then waits for the acks. false: it
-    /// could not (a stalled reader held the history full for 2 x lease).
+    /// Throws venom::error(daemon_gone) when the origin daemon is dead or has closed the
+    /// channel: a wait for a version that never comes, long enough for one liveness probe of
+    /// S0 (its daemon_check). E.state only; blocks probe_wait (2 ms).
+    void probe_origin() {
+        (void)s0_->wait_for_update(std::numeric_limits<std::uint64_t>::max(), probe_wait);
+        next_probe_ = std::chrono::steady_clock::now() + probe_every;
+    }
+    void probe_origin_due() {
+        if (std::chrono::steady_clock::now() >= next_probe_) probe_origin();
+    }
+
+    /// Sends version v whole: its chunks in index order. false: it could not (a stalled
+    /// reader held the history full for 2 x lease). Throws daemon_gone when a probe between
+    /// chunks finds the origin daemon dead.
     bool send_version(const venom::StateView& v) {
         const std::uint32_t chunk = ctx_.options.chunk;
         const std::uint64_t total = v.size();
@@ -361,6 +450,7 @@ private:
         c.count = count;
         for (std::uint32_t i = 0; i < count; ++i) {
             if (stop_ || ctx_.stopping) return false;
+            probe_origin_due();
             const std::uint64_t off = std::uint64_t{i} * chunk;
             const auto len =
                 static_cast<std::uint32_t>(std::min<std::uint64_t>(chunk, total - off));
@@ -391,10 +481,13 @@ private:
     }
 
     void state_loop() {
+        bool retrying = false; // the last send_version failed: probe before the next
         while (!stop_ && !ctx_.stopping) {
             if (!s0_) {
                 if (!connect_origin()) {
-                    if (!sleep_unless_stopped(reconnect_every)) break;
+                    if (!sleep_unless_stopped(refused_logged_ ? refused_retry_every
+                                                              : reconnect_every))
+                        break;
                     continue;
                 }
             }
@@ -404,7 +497,16 @@ private:
                         DDS_RETCODE_OK &&
                     pm.total_count_change > 0)
                     resend_ = true; // a new importer: it has missed the versions sent so far
-                const bool resend = resend_.exchange(false);
+                bool resend = resend_.exchange(false);
+                if (resync_.exchange(false)) {
+                    // A resync asks for the newest version again: at most once per
+                    // resync_min_interval for a version already sent (importers ask every second
+                    // while a large first version is on its way; anyone may ask).
+                    if (sent_ == 0 ||
+                        std::chrono::steady_clock::now() - sent_at_ >= resync_min_interval)
+                        resend = true;
+                    else ctx_.drops.count(spec_.name, "resync_limited");
+                }
                 std::uint64_t now_v = s0_->version();
                 if (!resend && now_v <= sent_) {
                     (void)s0_->wait_for_update(sent_, idle_step);
@@ -415,17 +517,22 @@ private:
                 if (pm.current_count == 0) {
                     // Nobody to send to: remember where we are; a match re-sends the newest.
                     sent_ = now_v;
-                    sent_version_ = now_v;
                     continue;
                 }
+                // Before every send, and always before a retry: the loop may not reach the idle
+                // wait for a long time (a stalled reader, resync requests, a stream of versions).
+                if (retrying) probe_origin();
+                else probe_origin_due();
                 venom::StateView v = s0_->view();
                 if (sent_ != 0 && v.version() > sent_ + 1)
                     ctx_.stats.versions_skipped += v.version() - sent_ - 1;
+                retrying = false;
                 if (send_version(v)) {
                     sent_ = v.version();
-                    sent_version_ = sent_;
+                    sent_at_ = std::chrono::steady_clock::now();
                 } else if (!stop_ && !ctx_.stopping) {
-                    resend_ = true; // try again with the newest
+                    resend_ = true; // try again with the newest (after a probe)
+                    retrying = true;
                 }
             } catch (const venom::error& e) {
                 if (e.code() == venom::errc::daemon_gone) origin_gone(e.what());
@@ -433,6 +540,13 @@ private:
                     ctx_.log.error("export " + spec_.name, e.what());
                     origin_gone(e.what());
                 }
+            } catch (const std::exception& e) {
+                // bad_alloc and the like: counted, logged; the loop goes on (after a pause, so
+                // a failure that repeats does not spin) with the newest version again.
+                ctx_.drops.count(spec_.name, "state_error");
+                ctx_.log.error("export " + spec_.name + " state", e.what());
+                resend_ = true;
+                if (!sleep_unless_stopped(idle_step)) break;
             }
         }
     }
@@ -452,8 +566,23 @@ private:
                 if (w.q.empty()) continue;
                 j = std::move(w.q.front());
                 w.q.pop_front();
+                w.queued_bytes -= j.bytes.size();
             }
-            serve(w, j);
+            try {
+                serve(w, j);
+            } catch (const std::exception& e) {
+                // bad_alloc and the like (venom::error does not leave serve): this request is
+                // answered handler_failed if it can be, the worker goes on with the next.
+                ctx_.drops.count(spec_.name, "worker_error");
+                ctx_.log.error("export " + spec_.name + " worker", e.what());
+                try {
+                    ctx_.answer_error(spec_.name, j.mirror, j.slot, j.request_id,
+                                      venom::errc::handler_failed,
+                                      std::string("the exporting bridge failed: ") + e.what());
+                } catch (const std::exception&) {
+                    // not even that: the remote shell times out
+                }
+            }
         }
     }
 
@@ -498,12 +627,14 @@ private:
         }
         std::error_code ec;
         std::size_t n = 0;
+        // request_until: the deadline travels with the command (layout 8), and an origin
+        // daemon that takes it too late answers timeout without running it (commands_expired).
         if (j.deadline == std::chrono::steady_clock::time_point::max())
             n = w.shell->request(j.bytes.data(), j.bytes.size(), w.answer.data(), w.answer.size(),
                                  std::chrono::nanoseconds::max(), ec);
         else
-            n = detail_export::request_until(*w.shell, j.deadline, j.bytes.data(), j.bytes.size(),
-                                             w.answer.data(), w.answer.size(), ec, 0);
+            n = w.shell->request_until(j.deadline, j.bytes.data(), j.bytes.size(), w.answer.data(),
+                                       w.answer.size(), ec);
         // SYNC POINT READ (the answer's seq, inside request): every version the origin
         // published before this answer is <= this one.
         const std::uint64_t version = w.shell->version();
@@ -538,22 +669,27 @@ private:
     Entity announce_writer_;
     Entity state_writer_;
     std::atomic<bool> stop_{false};
-    bool stopped_ = false; ///< stop() ran (main thread)
-    bool stuck_ = false;   ///< a worker was left running in a request (main thread)
-    std::atomic<bool> resend_{false};
+    bool stopped_ = false;            ///< stop() ran (main thread)
+    bool stuck_ = false;              ///< a worker was left running in a request (main thread)
+    std::atomic<bool> resend_{false}; ///< re-send the newest: a new match, a failed send
+    std::atomic<bool> resync_{false}; ///< an importer asked for the newest (rate-limited)
+    std::mutex resync_m_;
+    std::set<std::uint64_t> resync_mirrors_; ///< guarded by resync_m_: mirrors that asked once
     std::thread state_thread_;
     std::vector<std::unique_ptr<Worker>> workers_;
     Cell<OriginShape> shape_;
     /// The newest origin generation E.state has seen gone (0: none); written by E.state only.
     std::atomic<std::uint64_t> gone_gen_{0};
-    std::atomic<std::uint64_t> sent_version_{0};
     // E.state's own:
     std::optional<venom::ShellChannel> s0_;
     venom::ChannelConfig config_{1, 1, 1};
     std::uint32_t origin_counter_ = 0;
     std::uint64_t origin_tag_ = 0;
     std::uint64_t sent_ = 0;
+    std::chrono::steady_clock::time_point next_probe_{};
+    std::chrono::steady_clock::time_point sent_at_{}; ///< when sent_ finished going out
     bool waiting_logged_ = false;
+    bool refused_logged_ = false; ///< the origin daemon was refused (state_buffers); said once
 };
 
 } // namespace venom_bridge

@@ -410,6 +410,7 @@ private:
         venom_bridge_Request r{};
         set_name(r.channel, name_);
         r.mirror = mirror_tag_;
+        r.origin = origin_;
         r.slot = resync_slot;
         (void)dds_write(ctx_.request_writer.get(), &r);
     }
@@ -536,6 +537,7 @@ private:
         venom_bridge_Request r{};
         set_name(r.channel, name_);
         r.mirror = mirror_tag_;
+        r.origin = origin_;
         r.slot = client;
         r.request_id = id;
         r.budget_ns = budget;

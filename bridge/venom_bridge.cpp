@@ -16,6 +16,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -46,6 +47,10 @@ constexpr std::chrono::milliseconds loop_wait{100};
 /// While Replies are open, the loop wakes this often to answer those whose time limit passed.
 constexpr std::chrono::milliseconds deadline_sweep{10};
 constexpr std::chrono::seconds stats_every{10};
+/// Peers (remote participants) remembered for peer_up/peer_down; more are counted, not kept.
+constexpr std::size_t max_peers = 1024;
+/// A remote participant's __Hostname is logged up to this many bytes.
+constexpr std::size_t max_host_name = 255;
 
 class Bridge {
 public:
@@ -56,6 +61,10 @@ public:
         Qos mq_w;
         ctx_.message_qos(mq_w, answer_blocking, false);
         ctx_.answer_writer = ctx_.writer(ctx_.t_answer, mq_w, "dds_create_writer venom/answer");
+        Qos eq_w;
+        ctx_.message_qos(eq_w, std::chrono::nanoseconds(0), false);
+        ctx_.error_answer_writer =
+            ctx_.writer(ctx_.t_answer, eq_w, "dds_create_writer venom/answer (errors)");
         Qos rq_w;
         ctx_.message_qos(rq_w, std::chrono::nanoseconds(0), false);
         ctx_.request_writer = ctx_.writer(ctx_.t_request, rq_w, "dds_create_writer venom/request");
@@ -127,6 +136,9 @@ public:
         // First: no callback runs after this (dds_set_listener waits for one in progress).
         if (request_reader_) (void)dds_set_listener(request_reader_.get(), nullptr);
         if (answer_reader_) (void)dds_set_listener(answer_reader_.get(), nullptr);
+        // Every exporter is told first, so their threads end in parallel (each stop() may wait
+        // up to 2 x lease for E.state and worker_stop_wait for its workers).
+        for (auto& kv : exports_) kv.second->request_stop();
         bool clean = true;
         for (auto& kv : exports_) clean = kv.second->stop() && clean;
         imports_.clear();
@@ -190,11 +202,16 @@ private:
             const std::string id = guid_text(p.key);
             if (std::memcmp(p.key.v, ctx_.guid.v, sizeof p.key.v) == 0) return;
             if (info.valid_data && info.instance_state == DDS_IST_ALIVE) {
-                if (!peers_.emplace(id).second) return;
+                if (peers_.count(id) != 0) return;
+                if (peers_.size() >= max_peers) { // forged participant GUIDs: not remembered
+                    ctx_.drops.count("?", "peer_limit");
+                    return;
+                }
+                peers_.insert(id);
                 char* host = nullptr;
                 std::string h;
                 if (p.qos != nullptr && dds_qget_prop(p.qos, "__Hostname", &host) && host) {
-                    h = host;
+                    h.assign(host, strnlen(host, max_host_name));
                     dds_free(host);
                 }
                 ctx_.log.event("peer_up", {Field::str("participant", id), Field::str("host", h)});
@@ -337,13 +354,20 @@ int main(int argc, char** argv) {
         ctx.log.error("setup", e.what());
         return exit_failed;
     }
+    // Joined before ctx goes (below): a signal thread left in sigwait past main's return would
+    // use the destroyed ctx on a late SIGTERM.
     std::thread signals([&ctx, sigs] {
         int sig = 0;
         sigwait(&sigs, &sig);
         ctx.stopping = true;
         (void)dds_set_guardcondition(ctx.guard.get(), true);
     });
-    signals.detach(); // it ends with the process (or with the first signal)
+    // Wakes the signal thread (if no signal came yet: SIGTERM is blocked in every thread, so it
+    // reaches only its sigwait) and joins it.
+    auto end_signals = [&signals] {
+        (void)pthread_kill(signals.native_handle(), SIGTERM);
+        signals.join();
+    };
     int code = exit_ok;
     {
         Bridge bridge(ctx);
@@ -360,8 +384,9 @@ int main(int argc, char** argv) {
             ctx.participant.reset();
             std::fflush(stdout);
             std::fflush(stderr);
-            std::_Exit(code);
+            std::_Exit(code); // the signal thread ends with the process (ctx is never destroyed)
         }
     }
+    end_signals();
     return code;
 }

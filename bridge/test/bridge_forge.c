@@ -262,6 +262,7 @@ int main(int argc, char** argv) {
         memset(&r, 0, sizeof r);
         snprintf(r.channel, sizeof r.channel, "%s", channel);
         r.mirror = 0x0f0f0f0f0f0f0f0full;
+        r.origin = ann.origin;
         r.slot = 0;
         r.request_id = 1 + (uint64_t)k;
         r.budget_ns = 0;
