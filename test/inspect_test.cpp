@@ -428,8 +428,14 @@ VENOM_CHILD_ROLE(inspect_daemon) {
 BOOST_AUTO_TEST_CASE(a_killed_daemon_is_stale_and_remove_stale_cleans_it) {
     ChannelName name("killed");
     Child daemon = spawn_self("inspect_daemon", {name.str()});
+    // Alive, and its state written: the channel is alive as soon as create() returns, before
+    // the child's write_data (a slow emulator shows the gap).
     BOOST_REQUIRE(eventually(
-        [&] { return venom::inspect_channel(name.str()).status == channel_status::alive; }, 20s));
+        [&] {
+            const auto i = venom::inspect_channel(name.str());
+            return i.status == channel_status::alive && i.sample.state_version >= 1;
+        },
+        20s));
     BOOST_TEST((venom::remove_stale(name.str()) == venom::removal::daemon_alive));
     BOOST_TEST(channel_files_exist(name.str()));
     const auto daemon_pid = static_cast<std::uint32_t>(daemon.pid());
