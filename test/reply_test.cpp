@@ -101,23 +101,6 @@ private:
     std::atomic<std::uint64_t> send_errors_{0}, sent_{0};
 };
 
-/// run() on a thread of its own until destroyed.
-class Runner {
-public:
-    template <class Handler>
-    Runner(venom::DaemonChannel& d, Handler h) : d_(d), t_([this, h]() mutable { d_.run(h); }) {}
-    ~Runner() { stop(); }
-    void stop() {
-        if (!t_.joinable()) return;
-        d_.stop();
-        t_.join();
-    }
-
-private:
-    venom::DaemonChannel& d_;
-    std::thread t_;
-};
-
 /// The answer the echo pool gives to a command.
 std::string answer_to(std::string_view cmd) { return "re:" + std::string(cmd); }
 
@@ -153,7 +136,7 @@ BOOST_AUTO_TEST_CASE(sixteen_shell_threads_answered_by_a_pool_in_random_order) {
     ChannelName name("reply");
     auto d = venom::DaemonChannel::create(name.str(), reply_config());
     AnswerPool pool;
-    Runner runner(d, [&](std::uint32_t, venom::ByteView cmd, venom::Reply reply) {
+    Server runner(d, [&](std::uint32_t, venom::ByteView cmd, venom::Reply reply) {
         pool.add(std::move(reply), answer_to(cmd.as_string_view()));
     });
     const long n = scaled(1000);
@@ -197,7 +180,7 @@ BOOST_AUTO_TEST_CASE(a_dropped_reply_answers_handler_failed) {
     auto d = venom::DaemonChannel::create(name.str(), reply_config(2));
     std::mutex mu;
     std::vector<venom::Reply> kept;
-    Runner runner(d, [&](std::uint32_t, venom::ByteView cmd, venom::Reply reply) {
+    Server runner(d, [&](std::uint32_t, venom::ByteView cmd, venom::Reply reply) {
         if (cmd == "drop") return; // destroyed at the end of the call, unanswered
         std::lock_guard<std::mutex> lock(mu);
         kept.push_back(std::move(reply)); // "keep": destroyed later by another thread
@@ -223,7 +206,7 @@ BOOST_AUTO_TEST_CASE(a_throwing_handler_answers_its_what_unless_it_moved_its_rep
     ChannelName name("reply");
     auto d = venom::DaemonChannel::create(name.str(), reply_config(2));
     AnswerPool pool(1);
-    Runner runner(d, [&](std::uint32_t, venom::ByteView cmd, venom::Reply reply) {
+    Server runner(d, [&](std::uint32_t, venom::ByteView cmd, venom::Reply reply) {
         if (cmd == "throw") throw std::runtime_error("bad command");
         if (cmd == "send then throw") {
             reply.send(std::string_view("sent first"));
@@ -252,7 +235,7 @@ BOOST_AUTO_TEST_CASE(fail_sends_a_code_of_its_own_and_a_reply_answers_once) {
     auto check = [&](bool ok, const char* what) {
         if (!ok) problems.push_back(what);
     };
-    Runner runner(d, [&](std::uint32_t client, venom::ByteView cmd, venom::Reply reply) {
+    Server runner(d, [&](std::uint32_t client, venom::ByteView cmd, venom::Reply reply) {
         check(reply.client() == client, "client()");
         check(reply.active(), "active() before the answer");
         check(reply.deadline() > std::chrono::steady_clock::now(), "deadline(): 5 s ahead");
@@ -316,7 +299,7 @@ BOOST_AUTO_TEST_CASE(a_reply_sent_after_its_shell_timed_out_lets_the_next_reques
     std::condition_variable cv;
     std::deque<venom::Reply> slow;
     AnswerPool pool(1);
-    Runner runner(d, [&](std::uint32_t, venom::ByteView cmd, venom::Reply reply) {
+    Server runner(d, [&](std::uint32_t, venom::ByteView cmd, venom::Reply reply) {
         if (cmd.as_string_view().substr(0, 4) == "slow") {
             std::lock_guard<std::mutex> lock(mu);
             slow.push_back(std::move(reply));
@@ -363,7 +346,7 @@ BOOST_AUTO_TEST_CASE(a_reply_that_outlives_its_daemon_reports_daemon_gone) {
     std::condition_variable cv;
     std::vector<venom::Reply> kept;
     auto runner =
-        std::make_unique<Runner>(*d, [&](std::uint32_t, venom::ByteView, venom::Reply reply) {
+        std::make_unique<Server>(*d, [&](std::uint32_t, venom::ByteView, venom::Reply reply) {
             std::lock_guard<std::mutex> lock(mu);
             kept.push_back(std::move(reply));
             cv.notify_all();
@@ -412,7 +395,7 @@ BOOST_AUTO_TEST_CASE(a_command_whose_deadline_passed_in_the_queue_is_never_handl
     auto d = venom::DaemonChannel::create(name.str(), reply_config(2));
     std::mutex mu;
     std::vector<std::string> handled;
-    Runner runner(d, [&](std::uint32_t, venom::ByteView cmd) {
+    Server runner(d, [&](std::uint32_t, venom::ByteView cmd) {
         {
             std::lock_guard<std::mutex> lock(mu);
             handled.push_back(cmd.to_string());
@@ -453,7 +436,7 @@ BOOST_AUTO_TEST_CASE(request_until_in_time_is_answered_and_a_passed_deadline_sen
     ChannelName name("reply");
     auto d = venom::DaemonChannel::create(name.str(), reply_config(2));
     std::atomic<int> calls{0};
-    Runner runner(d, [&](std::uint32_t, venom::ByteView cmd) {
+    Server runner(d, [&](std::uint32_t, venom::ByteView cmd) {
         ++calls;
         return answer_to(cmd.as_string_view());
     });
@@ -478,7 +461,7 @@ BOOST_AUTO_TEST_CASE(reply_deadline_is_the_shells_deadline_or_time_limit) {
     ChannelName name("reply");
     auto d = venom::DaemonChannel::create(name.str(), reply_config(2));
     std::vector<std::chrono::steady_clock::time_point> seen;
-    Runner runner(d, [&](std::uint32_t, venom::ByteView, venom::Reply reply) {
+    Server runner(d, [&](std::uint32_t, venom::ByteView, venom::Reply reply) {
         seen.push_back(reply.deadline());
         reply.send(std::string_view("ok"));
     });
@@ -514,7 +497,7 @@ BOOST_AUTO_TEST_CASE(sixteen_shell_processes_answered_by_a_pool_in_random_order)
     ChannelName name("reply_mp");
     auto d = venom::DaemonChannel::create(name.str(), reply_config());
     AnswerPool pool;
-    Runner runner(d, [&](std::uint32_t, venom::ByteView cmd, venom::Reply reply) {
+    Server runner(d, [&](std::uint32_t, venom::ByteView cmd, venom::Reply reply) {
         pool.add(std::move(reply), answer_to(cmd.as_string_view()));
     });
     const long n = scaled(1000);
@@ -539,7 +522,7 @@ BOOST_AUTO_TEST_CASE(a_stale_reply_of_a_killed_shell_never_reaches_the_next_shel
     std::condition_variable cv;
     std::deque<venom::Reply> open;
     std::atomic<std::uint32_t> other_clients{0};
-    Runner runner(d, [&](std::uint32_t client, venom::ByteView cmd, venom::Reply reply) {
+    Server runner(d, [&](std::uint32_t client, venom::ByteView cmd, venom::Reply reply) {
         if (client != 0) ++other_clients;
         (void)cmd;
         std::lock_guard<std::mutex> lock(mu);
